@@ -1,0 +1,275 @@
+//! The ports: what an activity needs from the outside world, as traits the backends implement.
+//! `lakegate-local` implements them on a folder, DuckDB and local processes; `lakegate-aws` on S3,
+//! Glue, Athena and Batch. One shared test suite per port runs against every backend.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use lakegate_models::short_hash;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncRead;
+
+/// A streaming object body.
+pub type ByteStream = Pin<Box<dyn AsyncRead + Send>>;
+
+/// Displays an object key as a hash: keys may contain patient names, and errors end up in logs
+/// and in workflow histories.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyTag(pub String);
+
+impl fmt::Display for KeyTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "key#{}", short_hash(&self.0))
+    }
+}
+
+impl fmt::Debug for KeyTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+    /// S3's ETag, or the content SHA-256 on stores that compute one.
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// S3 version id where versioning is on.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Seconds since the Unix epoch.
+    #[serde(default)]
+    pub last_modified: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("object {0} not found")]
+    NotFound(KeyTag),
+    /// The source changed (or vanished) between the reads a move is conditioned on.
+    #[error("object {key} changed during {operation}")]
+    Conflict { key: KeyTag, operation: &'static str },
+    #[error("invalid object key {key}: {reason}")]
+    InvalidKey { key: KeyTag, reason: &'static str },
+    #[error("{operation} on {key}: {source}")]
+    Io {
+        key: KeyTag,
+        operation: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A failure reported by the backend's service.
+    #[error("{operation} on {key} failed: {message}")]
+    Backend {
+        key: KeyTag,
+        operation: &'static str,
+        message: String,
+        /// Throttles, timeouts and 5xx: Temporal's activity retry should try again.
+        retryable: bool,
+    },
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::NotFound(_) | StoreError::InvalidKey { .. } => false,
+            StoreError::Conflict { .. } | StoreError::Io { .. } => true,
+            StoreError::Backend { retryable, .. } => *retryable,
+        }
+    }
+}
+
+/// A bucket laid out in zones (landing/, raw/, quarantine/, rejected/).
+#[async_trait]
+pub trait ObjectStore: Send + Sync + 'static {
+    /// The bucket name that goes into workflow ids and inputs.
+    fn bucket(&self) -> &str;
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
+    async fn get(&self, key: &str) -> Result<ByteStream, StoreError>;
+    async fn put(&self, key: &str, body: Bytes) -> Result<ObjectMeta, StoreError>;
+    /// Every object under `prefix`, in key order, all pages.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError>;
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Moves `from` to `to` so that a retry after a crash at any point finishes the move and never
+    /// loses or duplicates the object. Moving an object that is already at `to` (and gone from
+    /// `from`) succeeds and returns the destination's metadata.
+    async fn move_object(&self, from: &str, to: &str) -> Result<ObjectMeta, StoreError>;
+}
+
+/// State of one crawler, as Glue reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CrawlerState {
+    Ready,
+    Running,
+    Stopping,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastCrawl {
+    /// SUCCEEDED, CANCELLED or FAILED (moto may report other strings: kept as given).
+    pub status: String,
+    #[serde(default)]
+    pub error_message: Option<String>,
+    #[serde(default)]
+    pub log_group: Option<String>,
+    #[serde(default)]
+    pub log_stream: Option<String>,
+    #[serde(default)]
+    pub started_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrawlerStatus {
+    pub state: CrawlerState,
+    #[serde(default)]
+    pub last_crawl: Option<LastCrawl>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrawlStart {
+    Started,
+    /// The crawler was already running; the caller waits for that run instead.
+    JoinedRunning,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrawlRequest {
+    pub crawler: String,
+    /// Catalog database the tables land in.
+    pub database: String,
+    /// Key prefixes (under raw/) with new data.
+    pub prefixes: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CrawlError {
+    #[error("crawler {0} does not exist")]
+    NoSuchCrawler(String),
+    #[error("crawler {crawler}: {message}")]
+    Backend { crawler: String, message: String, retryable: bool },
+}
+
+#[async_trait]
+pub trait Crawler: Send + Sync + 'static {
+    async fn start_crawl(&self, request: &CrawlRequest) -> Result<CrawlStart, CrawlError>;
+    async fn crawler_status(&self, crawler: &str) -> Result<CrawlerStatus, CrawlError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    /// The catalog's type name (Glue/Hive types: string, bigint, double, date, ...).
+    pub data_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableInfo {
+    pub database: String,
+    pub name: String,
+    pub location: String,
+    pub columns: Vec<ColumnInfo>,
+    pub partition_keys: Vec<ColumnInfo>,
+    /// Partition values, one list per partition, in partition-key order.
+    pub partitions: Vec<Vec<String>>,
+}
+
+#[async_trait]
+pub trait Catalog: Send + Sync + 'static {
+    async fn list_tables(&self, database: &str) -> Result<Vec<TableInfo>, CrawlError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum QueryState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed { reason: String },
+    Cancelled { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultPage {
+    pub columns: Vec<String>,
+    /// Cells as text; NULL is None.
+    pub rows: Vec<Vec<Option<String>>>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    #[error("query {query_id} failed: {reason}")]
+    Failed { query_id: String, reason: String },
+    #[error("query {query_id} was cancelled: {reason}")]
+    Cancelled { query_id: String, reason: String },
+    #[error("query engine: {message}")]
+    Backend { message: String, retryable: bool },
+}
+
+#[async_trait]
+pub trait QueryEngine: Send + Sync + 'static {
+    /// Starts `sql`. A second start with the same `request_token` returns the first query's id
+    /// (Athena's ClientRequestToken), so a retried activity reconnects instead of re-running.
+    async fn start_query(&self, sql: &str, request_token: &str) -> Result<String, QueryError>;
+    async fn query_state(&self, query_id: &str) -> Result<QueryState, QueryError>;
+    async fn results(&self, query_id: &str, next_token: Option<&str>)
+    -> Result<ResultPage, QueryError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// Unique per logical job: a retried submit with the same name finds the job already started.
+    pub name: String,
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobState {
+    Submitted,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStatus {
+    pub job_id: String,
+    pub state: JobState,
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    #[error("job {0} not found")]
+    NotFound(String),
+    #[error("job runner: {message}")]
+    Backend { message: String, retryable: bool },
+}
+
+#[async_trait]
+pub trait JobRunner: Send + Sync + 'static {
+    /// Submits the job, or returns the id of the job already submitted under `spec.name`.
+    async fn submit(&self, spec: &JobSpec) -> Result<String, JobError>;
+    async fn describe(&self, job_id: &str) -> Result<JobStatus, JobError>;
+    async fn terminate(&self, job_id: &str, reason: &str) -> Result<(), JobError>;
+    /// The last `lines` lines of the job's log.
+    async fn log_tail(&self, job_id: &str, lines: usize) -> Result<Vec<String>, JobError>;
+}

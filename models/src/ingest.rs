@@ -1,0 +1,132 @@
+use serde::{Deserialize, Serialize};
+
+use crate::{ValidationReport, Zone};
+
+pub const DEFAULT_REVIEW_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
+
+/// Input of `IngestFileWorkflow`: one object version in landing/.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestInput {
+    pub bucket: String,
+    pub key: String,
+    /// S3 version id, or the content SHA-256 where the store has no versions. Part of the
+    /// workflow id, so the same bytes are onboarded once.
+    pub version: String,
+    /// How long a quarantined file waits for a `review` signal before it is rejected.
+    #[serde(default = "default_review_timeout")]
+    pub review_timeout_secs: u64,
+}
+
+fn default_review_timeout() -> u64 {
+    DEFAULT_REVIEW_TIMEOUT_SECS
+}
+
+/// Which contract and table a landing key belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractMatch {
+    pub dataset: String,
+    pub table: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestPhase {
+    Resolving,
+    Validating,
+    Promoting,
+    /// In quarantine/, waiting for a `review` signal.
+    AwaitingReview,
+    Rejecting,
+    Promoted,
+    Rejected,
+}
+
+impl IngestPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IngestPhase::Resolving => "resolving",
+            IngestPhase::Validating => "validating",
+            IngestPhase::Promoting => "promoting",
+            IngestPhase::AwaitingReview => "awaiting_review",
+            IngestPhase::Rejecting => "rejecting",
+            IngestPhase::Promoted => "promoted",
+            IngestPhase::Rejected => "rejected",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+/// The `review` signal. Small enough to type into the Temporal UI's signal form:
+/// `{"decision": "approve", "reviewer": "alice", "reason": "header fixed upstream"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewSignal {
+    pub decision: Decision,
+    pub reviewer: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Answer of the `get_status` query, and the bulk of the workflow's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestStatus {
+    pub phase: IngestPhase,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<ContractMatch>,
+    /// Why the file went to quarantine (rule ids and columns, or "no contract matches").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<ValidationReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewSignal>,
+    /// True when the review wait ran out and the file was rejected for it.
+    #[serde(default)]
+    pub review_timed_out: bool,
+    /// Where the object is now.
+    pub zone: Zone,
+    pub key: String,
+}
+
+impl IngestStatus {
+    pub fn new(key: String) -> Self {
+        Self {
+            phase: IngestPhase::Resolving,
+            contract: None,
+            quarantine_reason: None,
+            report: None,
+            review: None,
+            review_timed_out: false,
+            zone: Zone::Landing,
+            key,
+        }
+    }
+}
+
+/// Result of `IngestFileWorkflow`.
+pub type IngestOutcome = IngestStatus;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn review_signal_is_typeable() {
+        let s: ReviewSignal =
+            serde_json::from_str(r#"{"decision":"approve","reviewer":"alice"}"#).unwrap();
+        assert_eq!(s.decision, Decision::Approve);
+        assert_eq!(s.reason, "");
+    }
+
+    #[test]
+    fn input_defaults_review_timeout() {
+        let i: IngestInput =
+            serde_json::from_str(r#"{"bucket":"b","key":"landing/x","version":"v"}"#).unwrap();
+        assert_eq!(i.review_timeout_secs, DEFAULT_REVIEW_TIMEOUT_SECS);
+    }
+}

@@ -1,0 +1,72 @@
+use serde::{Deserialize, Serialize};
+
+/// The four places a file can be. A file is always in exactly one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Zone {
+    Landing,
+    Raw,
+    Quarantine,
+    Rejected,
+}
+
+impl Zone {
+    pub const ALL: [Zone; 4] = [Zone::Landing, Zone::Raw, Zone::Quarantine, Zone::Rejected];
+
+    /// The key prefix of the zone, with its trailing slash.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Zone::Landing => "landing/",
+            Zone::Raw => "raw/",
+            Zone::Quarantine => "quarantine/",
+            Zone::Rejected => "rejected/",
+        }
+    }
+
+    pub fn of_key(key: &str) -> Option<Zone> {
+        Zone::ALL.into_iter().find(|z| key.starts_with(z.prefix()))
+    }
+
+    /// The same key moved to another zone: `landing/emr/x.csv` → `quarantine/emr/x.csv`.
+    pub fn rehome(key: &str, to: Zone) -> String {
+        let rest = Zone::of_key(key).map_or(key, |z| &key[z.prefix().len()..]);
+        format!("{}{rest}", to.prefix())
+    }
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix timestamp, without pulling a date crate into workflow code
+/// (Howard Hinnant's civil-from-days algorithm).
+pub fn civil_date_from_unix(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_date_from_unix(0), "1970-01-01");
+        assert_eq!(civil_date_from_unix(951_782_400), "2000-02-29");
+        assert_eq!(civil_date_from_unix(1_795_651_200), "2026-11-26");
+        assert_eq!(civil_date_from_unix(-86_400), "1969-12-31");
+    }
+
+    #[test]
+    fn rehome_keeps_the_rest_of_the_key() {
+        assert_eq!(Zone::rehome("landing/emr/x.csv", Zone::Quarantine), "quarantine/emr/x.csv");
+        assert_eq!(Zone::rehome("quarantine/emr/x.csv", Zone::Rejected), "rejected/emr/x.csv");
+        assert_eq!(Zone::of_key("raw/a"), Some(Zone::Raw));
+        assert_eq!(Zone::of_key("elsewhere/a"), None);
+    }
+}
