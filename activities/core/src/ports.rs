@@ -273,3 +273,29 @@ pub trait JobRunner: Send + Sync + 'static {
     /// The last `lines` lines of the job's log.
     async fn log_tail(&self, job_id: &str, lines: usize) -> Result<Vec<String>, JobError>;
 }
+
+/// How an event source (the SQS router, a directory watch, the landing sweep) asks for a file to
+/// be onboarded. The worker implements it with the Temporal client; the caller never needs to
+/// know about Temporal.
+#[async_trait]
+pub trait IngestStarter: Send + Sync + 'static {
+    /// Starts the file's `IngestFileWorkflow`, or recognises that this file version already has
+    /// one (a repeated event): both are success.
+    async fn start_ingest(
+        &self,
+        input: lakegate_models::IngestInput,
+    ) -> Result<StartOutcome, StartError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartOutcome {
+    Started { workflow_id: String },
+    Duplicate { workflow_id: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("starting the ingest workflow failed: {message}")]
+pub struct StartError {
+    pub message: String,
+}
