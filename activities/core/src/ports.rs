@@ -55,6 +55,9 @@ pub enum StoreError {
     /// The source changed (or vanished) between the reads a move is conditioned on.
     #[error("object {key} changed during {operation}")]
     Conflict { key: KeyTag, operation: &'static str },
+    /// A move's destination already holds a different object; nothing was overwritten.
+    #[error("destination {0} already holds a different object")]
+    DestinationExists(KeyTag),
     #[error("invalid object key {key}: {reason}")]
     InvalidKey { key: KeyTag, reason: &'static str },
     #[error("{operation} on {key}: {source}")]
@@ -78,7 +81,9 @@ pub enum StoreError {
 impl StoreError {
     pub fn is_retryable(&self) -> bool {
         match self {
-            StoreError::NotFound(_) | StoreError::InvalidKey { .. } => false,
+            StoreError::NotFound(_)
+            | StoreError::InvalidKey { .. }
+            | StoreError::DestinationExists(_) => false,
             StoreError::Conflict { .. } | StoreError::Io { .. } => true,
             StoreError::Backend { retryable, .. } => *retryable,
         }
@@ -98,7 +103,8 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Moves `from` to `to` so that a retry after a crash at any point finishes the move and never
     /// loses or duplicates the object. Moving an object that is already at `to` (and gone from
-    /// `from`) succeeds and returns the destination's metadata.
+    /// `from`) succeeds and returns the destination's metadata. Never overwrites: a different
+    /// object at `to` is [`StoreError::DestinationExists`] and both objects stay where they are.
     async fn move_object(&self, from: &str, to: &str) -> Result<ObjectMeta, StoreError>;
 }
 

@@ -1,0 +1,126 @@
+//! Activities of `IngestFileWorkflow`: resolve a file's contract, validate it, move it between
+//! zones.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lakegate_models::{names, ContractMatch, ValidationReport};
+use lakegate_validate::{validate, ContractSet};
+use serde::{Deserialize, Serialize};
+use temporalio_common::error::ApplicationFailure;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tokio_util::io::SyncIoBridge;
+
+use crate::ports::{KeyTag, ObjectMeta, ObjectStore, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidateRequest {
+    pub key: String,
+    pub contract: ContractMatch,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveRequest {
+    pub from: String,
+    pub to: String,
+}
+
+/// What a move did. A taken destination is an answer, not a failure: the workflow picks another
+/// name, and nothing is overwritten.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MoveResult {
+    Moved(ObjectMeta),
+    DestinationTaken,
+}
+
+/// The ingest activities, bound to one object store and one contracts directory.
+pub struct IngestActivities {
+    store: Arc<dyn ObjectStore>,
+    contracts_dir: PathBuf,
+}
+
+impl IngestActivities {
+    pub fn new(store: Arc<dyn ObjectStore>, contracts_dir: PathBuf) -> Self {
+        Self { store, contracts_dir }
+    }
+
+    /// Contracts are read on every call so a steward's fix applies to the next file (and to a
+    /// retried activity) without restarting workers. A contract error is retryable for the same
+    /// reason: the workflow waits, with backoff, until the contract is fixed.
+    fn contracts(&self) -> Result<ContractSet, ActivityError> {
+        ContractSet::load_dir(&self.contracts_dir).map_err(|e| ApplicationFailure::new(e).into())
+    }
+}
+
+#[activities]
+impl IngestActivities {
+    #[activity(name = names::RESOLVE_CONTRACT_ACTIVITY)]
+    pub async fn resolve_contract(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        key: String,
+    ) -> Result<Option<ContractMatch>, ActivityError> {
+        let contracts = self.contracts()?;
+        Ok(contracts.resolve(&key).map(|(contract, table)| ContractMatch {
+            dataset: contract.dataset.clone(),
+            table: table.name.clone(),
+        }))
+    }
+
+    #[activity(name = names::VALIDATE_ACTIVITY)]
+    pub async fn validate_object(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        request: ValidateRequest,
+    ) -> Result<ValidationReport, ActivityError> {
+        let contracts = self.contracts()?;
+        let Some((contract, table)) =
+            contracts.table(&request.contract.dataset, &request.contract.table)
+        else {
+            // The contract was edited between resolve and validate: resolving again is the
+            // workflow's call, not a blind retry's.
+            return Err(ApplicationFailure::non_retryable(format!(
+                "contract {}/{} no longer exists",
+                request.contract.dataset, request.contract.table
+            ))
+            .into());
+        };
+        let (contract, table) = (contract.clone(), table.clone());
+        let stream = self.store.get(&request.key).await.map_err(store_failure)?;
+        // The engine is synchronous and CPU-bound: run it off the async threads, reading the
+        // object as it streams in.
+        let report = tokio::task::spawn_blocking(move || {
+            validate(&contract, &table, SyncIoBridge::new(stream))
+        })
+        .await
+        .map_err(|e| ApplicationFailure::new(format!("validator task failed: {e}")))?
+        .map_err(|e| {
+            ApplicationFailure::new(format!("reading {} failed: {e}", KeyTag(request.key)))
+        })?;
+        Ok(report)
+    }
+
+    #[activity(name = names::MOVE_ACTIVITY)]
+    pub async fn move_object(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        request: MoveRequest,
+    ) -> Result<MoveResult, ActivityError> {
+        match self.store.move_object(&request.from, &request.to).await {
+            Ok(meta) => Ok(MoveResult::Moved(meta)),
+            Err(StoreError::DestinationExists(_)) => Ok(MoveResult::DestinationTaken),
+            Err(e) => Err(store_failure(e)),
+        }
+    }
+}
+
+fn store_failure(error: StoreError) -> ActivityError {
+    let failure = if error.is_retryable() {
+        ApplicationFailure::new(error)
+    } else {
+        ApplicationFailure::non_retryable(error)
+    };
+    failure.into()
+}

@@ -1,0 +1,162 @@
+//! Client-side calls: connect to Temporal and start, watch, query and signal ingest workflows.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use lakegate_activities::ports::{IngestStarter, StartError, StartOutcome};
+use lakegate_models::{ingest_workflow_id, IngestInput, IngestOutcome, IngestStatus, ReviewSignal};
+use lakegate_workflows::IngestFileWorkflow;
+use temporalio_client::envconfig::LoadClientConfigProfileOptions;
+use temporalio_client::errors::{WorkflowInteractionError, WorkflowStartError};
+use temporalio_client::{
+    Client, ClientOptions, Connection, Url, WorkflowDescribeOptions, WorkflowGetResultOptions, WorkflowIdConflictPolicy,
+    WorkflowIdReusePolicy, WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
+};
+
+/// Connects with Temporal's standard client configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+/// TEMPORAL_API_KEY, TLS settings, temporal.toml profiles via TEMPORAL_PROFILE and
+/// TEMPORAL_CONFIG_FILE). `address` overrides the configured address (the dev server's).
+pub async fn connect(address: Option<&str>) -> anyhow::Result<Client> {
+    let (mut connection, options) =
+        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
+            // ConfigError is not Send, so it is rendered here rather than wrapped.
+            .map_err(|e| anyhow::anyhow!("loading Temporal client configuration: {e}"))?;
+    if let Some(address) = address {
+        connection.target = Url::parse(&format!("http://{address}"))
+            .with_context(|| format!("bad Temporal address {address}"))?;
+    }
+    let target = connection.target.to_string();
+    let connection = Connection::connect(connection)
+        .await
+        .with_context(|| format!("connecting to Temporal at {target}"))?;
+    Ok(Client::new(connection, options)?)
+}
+
+/// [`connect`], retried until `timeout`: a server that was just started takes a moment.
+pub async fn connect_with_retry(address: Option<&str>, timeout: Duration) -> anyhow::Result<Client> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match connect(address).await {
+            Ok(client) => return Ok(client),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// What [`start_ingest`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartedIngest {
+    Started(String),
+    /// This file version already has a workflow; it was not started again.
+    Duplicate(String),
+}
+
+impl StartedIngest {
+    pub fn workflow_id(&self) -> &str {
+        match self {
+            StartedIngest::Started(id) | StartedIngest::Duplicate(id) => id,
+        }
+    }
+}
+
+/// Starts the file version's `IngestFileWorkflow` unless it already has one.
+///
+/// The id comes from bucket, key and version, so a repeated event is recognised by the server:
+/// a run that is open or completed answers the second start (id conflict policy Fail, reuse
+/// policy AllowDuplicateFailedOnly). A run that failed or was terminated may be started afresh,
+/// which is how an operator re-drives a file after fixing a bug.
+pub async fn start_ingest(
+    client: &Client,
+    task_queue: &str,
+    input: IngestInput,
+) -> anyhow::Result<StartedIngest> {
+    let id = ingest_workflow_id(&input.bucket, &input.key, &input.version);
+    let options = WorkflowStartOptions::new(task_queue.to_owned(), id.clone())
+        .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
+        .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
+        .build();
+    match client.start_workflow(IngestFileWorkflow::run, input, options).await {
+        Ok(_) => Ok(StartedIngest::Started(id)),
+        Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(StartedIngest::Duplicate(id)),
+        Err(e) => Err(e).with_context(|| format!("starting {id}")),
+    }
+}
+
+/// Waits for the workflow's result (for a duplicate: the first run's).
+pub async fn wait_outcome(client: &Client, workflow_id: &str) -> anyhow::Result<IngestOutcome> {
+    let handle = client.get_workflow_handle::<IngestFileWorkflow>(workflow_id.to_owned());
+    handle
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .with_context(|| format!("waiting for {workflow_id}"))
+}
+
+pub async fn query_status(client: &Client, workflow_id: &str) -> anyhow::Result<IngestStatus> {
+    let handle = client.get_workflow_handle::<IngestFileWorkflow>(workflow_id.to_owned());
+    handle
+        .query(IngestFileWorkflow::get_status, (), WorkflowQueryOptions::default())
+        .await
+        .with_context(|| format!("querying {workflow_id}"))
+}
+
+pub async fn send_review(
+    client: &Client,
+    workflow_id: &str,
+    review: ReviewSignal,
+) -> anyhow::Result<()> {
+    let handle = client.get_workflow_handle::<IngestFileWorkflow>(workflow_id.to_owned());
+    handle
+        .signal(IngestFileWorkflow::review, review, WorkflowSignalOptions::default())
+        .await
+        .with_context(|| format!("signalling {workflow_id}"))
+}
+
+/// Polls the status query until `done` holds, or fails at the deadline.
+pub async fn wait_for_status(
+    client: &Client,
+    workflow_id: &str,
+    timeout: Duration,
+    mut done: impl FnMut(&IngestStatus) -> bool,
+) -> anyhow::Result<IngestStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = query_status(client, workflow_id).await;
+        if let Ok(status) = &last
+            && done(status)
+        {
+            return Ok(status.clone());
+        }
+        if Instant::now() >= deadline {
+            bail!("{workflow_id} did not reach the expected state within {timeout:?}; last: {last:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The Temporal implementation of the [`IngestStarter`] port, for event sources.
+pub struct TemporalIngestStarter {
+    pub client: Client,
+    pub task_queue: String,
+}
+
+#[async_trait::async_trait]
+impl IngestStarter for TemporalIngestStarter {
+    async fn start_ingest(&self, input: IngestInput) -> Result<StartOutcome, StartError> {
+        match start_ingest(&self.client, &self.task_queue, input).await {
+            Ok(StartedIngest::Started(workflow_id)) => Ok(StartOutcome::Started { workflow_id }),
+            Ok(StartedIngest::Duplicate(workflow_id)) => Ok(StartOutcome::Duplicate { workflow_id }),
+            Err(e) => Err(StartError { message: format!("{e:#}") }),
+        }
+    }
+}
+
+/// True when a workflow with this id exists (open or closed).
+pub async fn workflow_exists(client: &Client, workflow_id: &str) -> anyhow::Result<bool> {
+    let handle = client.get_workflow_handle::<IngestFileWorkflow>(workflow_id.to_owned());
+    match handle.describe(WorkflowDescribeOptions::default()).await {
+        Ok(_) => Ok(true),
+        Err(WorkflowInteractionError::NotFound(_)) => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("describing {workflow_id}")),
+    }
+}

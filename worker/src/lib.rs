@@ -1,0 +1,10 @@
+//! The pieces of the `lakegate` binary that tests and other tools reuse: configuration, the
+//! Temporal connection, the worker, the dev server and the client calls that start, query and
+//! signal lakegate's workflows.
+
+pub mod client;
+pub mod config;
+pub mod dev_server;
+pub mod worker;
+
+pub use config::LakeConfig;

@@ -1,0 +1,8 @@
+//! lakegate's workflows. Code here decides and waits; it never does I/O, reads clocks or draws
+//! randomness itself (activities and the SDK's timers and conditions do), so every run replays
+//! the same way from its history. The AWS SDK and dbt never enter this crate.
+
+mod ingest;
+pub mod options;
+
+pub use ingest::{IngestFileWorkflow, NO_CONTRACT_REASON};

@@ -1,0 +1,35 @@
+//! Activity timeouts and retries, in one place so they are tuned together.
+
+use std::time::Duration;
+
+use temporalio_common::{ActivityCloseTimeouts, RetryPolicy};
+use temporalio_sdk::ActivityOptions;
+
+/// Throttles and restarts are retried with backoff for up to a day; the maximum interval keeps a
+/// fixed contract or a recovered store from waiting long.
+fn retry() -> RetryPolicy {
+    RetryPolicy::builder()
+        .initial_interval(Duration::from_secs(1))
+        .backoff_coefficient(2.0)
+        .maximum_interval(Duration::from_secs(60))
+        .build()
+}
+
+fn bounded(attempt: Duration) -> ActivityOptions {
+    ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
+        schedule_to_close: Duration::from_secs(24 * 3600),
+        start_to_close: attempt,
+    })
+    .retry_policy(retry())
+    .build()
+}
+
+/// Metadata calls and moves: seconds each.
+pub fn short() -> ActivityOptions {
+    bounded(Duration::from_secs(60))
+}
+
+/// Validation streams a whole file; multi-gigabyte extracts take minutes.
+pub fn validate() -> ActivityOptions {
+    bounded(Duration::from_secs(30 * 60))
+}
