@@ -14,11 +14,11 @@ mod zone;
 
 pub use ids::{ingest_workflow_id, short_hash};
 pub use ingest::{
-    ContractMatch, Decision, IngestInput, IngestOutcome, IngestPhase, IngestStatus, ReviewSignal,
-    DEFAULT_REVIEW_TIMEOUT_SECS,
+    ContractMatch, DEFAULT_REVIEW_TIMEOUT_SECS, Decision, IngestInput, IngestOutcome, IngestPhase,
+    IngestStatus, ReviewSignal,
 };
 pub use report::{RuleOutcome, Severity, ValidationReport, Verdict};
-pub use zone::{civil_date_from_unix, Zone};
+pub use zone::{Zone, civil_date_from_unix};
 
 /// Names that other SDKs, the Temporal CLI and the UI use to address lakegate. Changing any of
 /// them breaks running workflows and callers, so they are spelled out once, here.

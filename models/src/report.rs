@@ -20,7 +20,9 @@ pub struct ValidationReport {
 
 impl ValidationReport {
     pub fn failed_rules(&self) -> impl Iterator<Item = &RuleOutcome> {
-        self.rules.iter().filter(|r| !r.passed && r.severity == Severity::Error)
+        self.rules
+            .iter()
+            .filter(|r| !r.passed && r.severity == Severity::Error)
     }
 
     /// A one-line, PHI-free reason for quarantine: the failing rule ids and their columns.
@@ -32,7 +34,11 @@ impl ValidationReport {
                 None => r.rule.clone(),
             })
             .collect();
-        if failed.is_empty() { "none".into() } else { failed.join(", ") }
+        if failed.is_empty() {
+            "none".into()
+        } else {
+            failed.join(", ")
+        }
     }
 }
 

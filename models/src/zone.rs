@@ -64,8 +64,14 @@ mod tests {
 
     #[test]
     fn rehome_keeps_the_rest_of_the_key() {
-        assert_eq!(Zone::rehome("landing/emr/x.csv", Zone::Quarantine), "quarantine/emr/x.csv");
-        assert_eq!(Zone::rehome("quarantine/emr/x.csv", Zone::Rejected), "rejected/emr/x.csv");
+        assert_eq!(
+            Zone::rehome("landing/emr/x.csv", Zone::Quarantine),
+            "quarantine/emr/x.csv"
+        );
+        assert_eq!(
+            Zone::rehome("quarantine/emr/x.csv", Zone::Rejected),
+            "rejected/emr/x.csv"
+        );
         assert_eq!(Zone::of_key("raw/a"), Some(Zone::Raw));
         assert_eq!(Zone::of_key("elsewhere/a"), None);
     }

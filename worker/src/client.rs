@@ -2,15 +2,16 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use lakegate_activities::ports::{IngestStarter, StartError, StartOutcome};
-use lakegate_models::{ingest_workflow_id, IngestInput, IngestOutcome, IngestStatus, ReviewSignal};
+use lakegate_models::{IngestInput, IngestOutcome, IngestStatus, ReviewSignal, ingest_workflow_id};
 use lakegate_workflows::IngestFileWorkflow;
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
 use temporalio_client::errors::{WorkflowInteractionError, WorkflowStartError};
 use temporalio_client::{
-    Client, ClientOptions, Connection, Url, WorkflowDescribeOptions, WorkflowGetResultOptions, WorkflowIdConflictPolicy,
-    WorkflowIdReusePolicy, WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
+    Client, ClientOptions, Connection, Url, WorkflowDescribeOptions, WorkflowGetResultOptions,
+    WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowQueryOptions, WorkflowSignalOptions,
+    WorkflowStartOptions,
 };
 
 /// Connects with Temporal's standard client configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
@@ -33,7 +34,10 @@ pub async fn connect(address: Option<&str>) -> anyhow::Result<Client> {
 }
 
 /// [`connect`], retried until `timeout`: a server that was just started takes a moment.
-pub async fn connect_with_retry(address: Option<&str>, timeout: Duration) -> anyhow::Result<Client> {
+pub async fn connect_with_retry(
+    address: Option<&str>,
+    timeout: Duration,
+) -> anyhow::Result<Client> {
     let deadline = Instant::now() + timeout;
     loop {
         match connect(address).await {
@@ -76,7 +80,10 @@ pub async fn start_ingest(
         .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
         .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
         .build();
-    match client.start_workflow(IngestFileWorkflow::run, input, options).await {
+    match client
+        .start_workflow(IngestFileWorkflow::run, input, options)
+        .await
+    {
         Ok(_) => Ok(StartedIngest::Started(id)),
         Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(StartedIngest::Duplicate(id)),
         Err(e) => Err(e).with_context(|| format!("starting {id}")),
@@ -95,7 +102,11 @@ pub async fn wait_outcome(client: &Client, workflow_id: &str) -> anyhow::Result<
 pub async fn query_status(client: &Client, workflow_id: &str) -> anyhow::Result<IngestStatus> {
     let handle = client.get_workflow_handle::<IngestFileWorkflow>(workflow_id.to_owned());
     handle
-        .query(IngestFileWorkflow::get_status, (), WorkflowQueryOptions::default())
+        .query(
+            IngestFileWorkflow::get_status,
+            (),
+            WorkflowQueryOptions::default(),
+        )
         .await
         .with_context(|| format!("querying {workflow_id}"))
 }
@@ -107,7 +118,11 @@ pub async fn send_review(
 ) -> anyhow::Result<()> {
     let handle = client.get_workflow_handle::<IngestFileWorkflow>(workflow_id.to_owned());
     handle
-        .signal(IngestFileWorkflow::review, review, WorkflowSignalOptions::default())
+        .signal(
+            IngestFileWorkflow::review,
+            review,
+            WorkflowSignalOptions::default(),
+        )
         .await
         .with_context(|| format!("signalling {workflow_id}"))
 }
@@ -128,7 +143,9 @@ pub async fn wait_for_status(
             return Ok(status.clone());
         }
         if Instant::now() >= deadline {
-            bail!("{workflow_id} did not reach the expected state within {timeout:?}; last: {last:?}");
+            bail!(
+                "{workflow_id} did not reach the expected state within {timeout:?}; last: {last:?}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -145,8 +162,12 @@ impl IngestStarter for TemporalIngestStarter {
     async fn start_ingest(&self, input: IngestInput) -> Result<StartOutcome, StartError> {
         match start_ingest(&self.client, &self.task_queue, input).await {
             Ok(StartedIngest::Started(workflow_id)) => Ok(StartOutcome::Started { workflow_id }),
-            Ok(StartedIngest::Duplicate(workflow_id)) => Ok(StartOutcome::Duplicate { workflow_id }),
-            Err(e) => Err(StartError { message: format!("{e:#}") }),
+            Ok(StartedIngest::Duplicate(workflow_id)) => {
+                Ok(StartOutcome::Duplicate { workflow_id })
+            }
+            Err(e) => Err(StartError {
+                message: format!("{e:#}"),
+            }),
         }
     }
 }

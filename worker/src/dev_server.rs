@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use lakegate_models::names::search_attributes;
 
 #[derive(Debug, Clone)]
@@ -33,7 +33,9 @@ pub struct DevServer {
 
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
 }
 
 impl DevServer {
@@ -45,9 +47,20 @@ impl DevServer {
                 options.temporal_bin.display()
             );
         }
-        let port = if options.port == 0 { free_port()? } else { options.port };
+        let port = if options.port == 0 {
+            free_port()?
+        } else {
+            options.port
+        };
         let mut command = Command::new(&options.temporal_bin);
-        command.args(["server", "start-dev", "--ip", "127.0.0.1", "--port", &port.to_string()]);
+        command.args([
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ]);
         command.args(["--log-level", "warn"]);
         match options.ui_port {
             Some(ui) => command.args(["--ui-port", &ui.to_string()]),
@@ -67,14 +80,16 @@ impl DevServer {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                let file = File::create(path)
-                    .with_context(|| format!("creating {}", path.display()))?;
+                let file =
+                    File::create(path).with_context(|| format!("creating {}", path.display()))?;
                 (Stdio::from(file.try_clone()?), Stdio::from(file))
             }
             None => (Stdio::null(), Stdio::null()),
         };
         command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
-        let child = command.spawn().context("starting temporal server start-dev")?;
+        let child = command
+            .spawn()
+            .context("starting temporal server start-dev")?;
         let mut server = DevServer {
             child,
             address: format!("127.0.0.1:{port}"),
@@ -98,7 +113,11 @@ impl DevServer {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                bail!("temporal dev server not ready on {} after {timeout:?}{}", self.address, self.log_hint());
+                bail!(
+                    "temporal dev server not ready on {} after {timeout:?}{}",
+                    self.address,
+                    self.log_hint()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -162,7 +181,9 @@ pub fn terminate(pid: u32) {
 
 /// True while a process with this PID exists.
 pub fn is_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
     // SAFETY: signal 0 only checks that the process exists.
     #[allow(unsafe_code)]
     let result = unsafe { libc::kill(pid, 0) };
@@ -171,6 +192,10 @@ pub fn is_alive(pid: u32) -> bool {
 
 fn is_zombie(pid: libc::pid_t) -> bool {
     std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat"))
-        .map(|stat| stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }

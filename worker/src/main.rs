@@ -4,14 +4,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use lakegate::client::{self, StartedIngest};
 use lakegate::dev_server::{self, DevServer, DevServerOptions};
-use lakegate::{worker, LakeConfig};
+use lakegate::{LakeConfig, worker};
 use lakegate_models::{
-    Decision, IngestInput, IngestPhase, IngestStatus, ReviewSignal, Zone,
-    DEFAULT_REVIEW_TIMEOUT_SECS,
+    DEFAULT_REVIEW_TIMEOUT_SECS, Decision, IngestInput, IngestPhase, IngestStatus, ReviewSignal,
+    Zone,
 };
 use sha2::{Digest, Sha256};
 use std::os::unix::process::CommandExt;
@@ -118,7 +118,10 @@ enum Output {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
@@ -137,7 +140,9 @@ fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LAKEGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,temporalio_sdk_core=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -153,7 +158,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             worker::run_worker(client, &config, shutdown_signal()).await?;
             tracing::info!("worker stopped");
         }
-        Command::Dev { port, ui_port, detach, stop } => {
+        Command::Dev {
+            port,
+            ui_port,
+            detach,
+            stop,
+        } => {
             if stop {
                 stop_dev(&config)?;
             } else if detach {
@@ -162,10 +172,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 run_dev(&config, port, ui_port).await?;
             }
         }
-        Command::Ingest { files, dataset, source, no_wait, review_timeout_secs } => {
-            return ingest(&config, &files, &dataset, &source, no_wait, review_timeout_secs).await;
+        Command::Ingest {
+            files,
+            dataset,
+            source,
+            no_wait,
+            review_timeout_secs,
+        } => {
+            return ingest(
+                &config,
+                &files,
+                &dataset,
+                &source,
+                no_wait,
+                review_timeout_secs,
+            )
+            .await;
         }
-        Command::Status { workflow_id, output } => {
+        Command::Status {
+            workflow_id,
+            output,
+        } => {
             let client = client::connect(dev_address(&config).as_deref()).await?;
             let status = client::query_status(&client, &workflow_id).await?;
             if output == Output::Json {
@@ -174,7 +201,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print_status(&workflow_id, &status);
             }
         }
-        Command::Review { workflow_id, decision, reviewer, reason } => {
+        Command::Review {
+            workflow_id,
+            decision,
+            reviewer,
+            reason,
+        } => {
             let client = client::connect(dev_address(&config).as_deref()).await?;
             let decision = match decision {
                 DecisionArg::Approve => Decision::Approve,
@@ -187,13 +219,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     before.phase.as_str()
                 );
             }
-            client::send_review(&client, &workflow_id, ReviewSignal { decision, reviewer, reason })
-                .await?;
-            let status = client::wait_for_status(&client, &workflow_id, Duration::from_secs(120), |s| {
-                matches!(s.phase, IngestPhase::Promoted | IngestPhase::Rejected)
-                    || (s.phase == IngestPhase::AwaitingReview && s.review.is_some())
-            })
+            client::send_review(
+                &client,
+                &workflow_id,
+                ReviewSignal {
+                    decision,
+                    reviewer,
+                    reason,
+                },
+            )
             .await?;
+            let status =
+                client::wait_for_status(&client, &workflow_id, Duration::from_secs(120), |s| {
+                    matches!(s.phase, IngestPhase::Promoted | IngestPhase::Rejected)
+                        || (s.phase == IngestPhase::AwaitingReview && s.review.is_some())
+                })
+                .await?;
             print_status(&workflow_id, &status);
         }
     }
@@ -201,7 +242,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).ok();
     let term = async {
         match term.as_mut() {
@@ -228,14 +269,22 @@ fn ready_file(config: &LakeConfig) -> PathBuf {
 
 /// The running `lakegate dev` server's address, unless the user configured Temporal explicitly.
 fn dev_address(config: &LakeConfig) -> Option<String> {
-    if std::env::var_os("TEMPORAL_ADDRESS").is_some() || std::env::var_os("TEMPORAL_PROFILE").is_some() {
+    if std::env::var_os("TEMPORAL_ADDRESS").is_some()
+        || std::env::var_os("TEMPORAL_PROFILE").is_some()
+    {
         return None;
     }
-    let pid: u32 = std::fs::read_to_string(pid_file(config)).ok()?.trim().parse().ok()?;
+    let pid: u32 = std::fs::read_to_string(pid_file(config))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     if !dev_server::is_alive(pid) {
         return None;
     }
-    std::fs::read_to_string(ready_file(config)).ok().map(|s| s.trim().to_owned())
+    std::fs::read_to_string(ready_file(config))
+        .ok()
+        .map(|s| s.trim().to_owned())
 }
 
 async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result<()> {
@@ -253,12 +302,20 @@ async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result
         db_file: Some(config.data_dir.join("temporal.db")),
         log_file: Some(config.data_dir.join("temporal.log")),
     })?;
-    let client = client::connect_with_retry(Some(server.address()), Duration::from_secs(60)).await?;
+    let client =
+        client::connect_with_retry(Some(server.address()), Duration::from_secs(60)).await?;
     std::fs::write(ready_file(config), server.address())?;
-    println!("Temporal dev server on {} (pid {})", server.address(), server.pid());
+    println!(
+        "Temporal dev server on {} (pid {})",
+        server.address(),
+        server.pid()
+    );
     println!("Temporal Web UI: http://127.0.0.1:{ui_port}");
     println!("Lake: {}", config.lake_root().display());
-    println!("Worker serving task queue '{}'. Ctrl-C stops everything.", config.task_queue);
+    println!(
+        "Worker serving task queue '{}'. Ctrl-C stops everything.",
+        config.task_queue
+    );
     let result = worker::run_worker(client, config, shutdown_signal()).await;
     server.stop();
     let _ = std::fs::remove_file(ready_file(config));
@@ -279,12 +336,22 @@ async fn start_dev_detached(config: &LakeConfig, port: u16, ui_port: u16) -> any
     let exe = std::env::current_exe()?;
     let mut child = std::process::Command::new(exe)
         .arg("dev")
-        .args(["--port", &port.to_string(), "--ui-port", &ui_port.to_string()])
-        .arg("--data-dir").arg(&config.data_dir)
-        .arg("--bucket").arg(&config.bucket)
-        .arg("--contracts").arg(&config.contracts)
-        .arg("--task-queue").arg(&config.task_queue)
-        .arg("--venv").arg(&config.venv)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--ui-port",
+            &ui_port.to_string(),
+        ])
+        .arg("--data-dir")
+        .arg(&config.data_dir)
+        .arg("--bucket")
+        .arg(&config.bucket)
+        .arg("--contracts")
+        .arg(&config.contracts)
+        .arg("--task-queue")
+        .arg(&config.task_queue)
+        .arg("--venv")
+        .arg(&config.venv)
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -302,11 +369,18 @@ async fn start_dev_detached(config: &LakeConfig, port: u16, ui_port: u16) -> any
             );
         }
         if Instant::now() >= deadline {
-            bail!("lakegate dev did not become ready in 120 s; see {}", log_path.display());
+            bail!(
+                "lakegate dev did not become ready in 120 s; see {}",
+                log_path.display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!("lakegate dev is running in the background (pid {}, log {}).", child.id(), log_path.display());
+    println!(
+        "lakegate dev is running in the background (pid {}, log {}).",
+        child.id(),
+        log_path.display()
+    );
     println!("Temporal Web UI: http://127.0.0.1:{ui_port}");
     println!("Stop it with: lakegate dev --stop");
     Ok(())
@@ -336,7 +410,8 @@ fn stop_dev(config: &LakeConfig) -> anyhow::Result<()> {
 }
 
 fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
     Ok(hex::encode(hasher.finalize()))
@@ -388,7 +463,10 @@ async fn ingest(
     for (name, outcome) in &started {
         let id = outcome.workflow_id();
         let status = client::wait_for_status(&client, id, Duration::from_secs(600), |s| {
-            matches!(s.phase, IngestPhase::Promoted | IngestPhase::Rejected | IngestPhase::AwaitingReview)
+            matches!(
+                s.phase,
+                IngestPhase::Promoted | IngestPhase::Rejected | IngestPhase::AwaitingReview
+            )
         })
         .await?;
         match status.phase {
@@ -427,10 +505,17 @@ fn print_status(workflow_id: &str, status: &IngestStatus) {
     if let Some(report) = &status.report {
         println!(
             "validation: {:?}, {} rows, {} bytes, sha256 {}",
-            report.verdict, report.rows, report.bytes, &report.sha256[..16.min(report.sha256.len())]
+            report.verdict,
+            report.rows,
+            report.bytes,
+            &report.sha256[..16.min(report.sha256.len())]
         );
         for rule in report.rules.iter().filter(|r| !r.passed) {
-            let column = rule.column.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
+            let column = rule
+                .column
+                .as_deref()
+                .map(|c| format!(" [{c}]"))
+                .unwrap_or_default();
             println!(
                 "  FAILED {:?} {}{column}: {} ({} failures, first rows {:?})",
                 rule.severity, rule.rule, rule.detail, rule.failures, rule.first_rows

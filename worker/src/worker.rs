@@ -14,7 +14,10 @@ use crate::LakeConfig;
 
 /// The local backend's object store for `config`.
 pub fn local_store(config: &LakeConfig) -> Arc<LocalObjectStore> {
-    Arc::new(LocalObjectStore::new(config.bucket.clone(), config.lake_root()))
+    Arc::new(LocalObjectStore::new(
+        config.bucket.clone(),
+        config.lake_root(),
+    ))
 }
 
 fn options(config: &LakeConfig) -> anyhow::Result<WorkerOptions> {
@@ -34,10 +37,10 @@ pub async fn run_worker(
     config: &LakeConfig,
     shutdown: impl Future<Output = ()> + 'static,
 ) -> anyhow::Result<()> {
-    let runtime = Runtime::from_current_tokio(Default::default())
-        .context("starting the Temporal runtime")?;
-    let mut worker = Worker::new(&runtime, client, options(config)?)
-        .context("creating the worker")?;
+    let runtime =
+        Runtime::from_current_tokio(Default::default()).context("starting the Temporal runtime")?;
+    let mut worker =
+        Worker::new(&runtime, client, options(config)?).context("creating the worker")?;
     let stop = worker.shutdown_handle();
     let run = worker.run();
     futures::pin_mut!(run);

@@ -6,8 +6,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use lakegate_activities::{IngestActivities, MoveRequest, MoveResult, ValidateRequest};
 use lakegate_models::names::{self, search_attributes as sa};
 use lakegate_models::{
-    civil_date_from_unix, ContractMatch, Decision, IngestInput, IngestOutcome, IngestPhase,
-    IngestStatus, ReviewSignal, Verdict, Zone,
+    ContractMatch, Decision, IngestInput, IngestOutcome, IngestPhase, IngestStatus, ReviewSignal,
+    Verdict, Zone, civil_date_from_unix,
 };
 use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributeUpdate};
 use temporalio_macros::{workflow, workflow_methods};
@@ -31,7 +31,11 @@ impl IngestFileWorkflow {
     #[init]
     fn new(_ctx: &WorkflowContextView, input: IngestInput) -> Self {
         let status = IngestStatus::new(input.key.clone());
-        Self { input, status, pending_review: None }
+        Self {
+            input,
+            status,
+            pending_review: None,
+        }
     }
 
     #[run(name = names::INGEST_FILE_WORKFLOW)]
@@ -40,7 +44,9 @@ impl IngestFileWorkflow {
         // Workflow time is replay-safe; the partition date is the day the run started.
         let started = ctx.workflow_time().unwrap_or(UNIX_EPOCH);
         let ingest_date = civil_date_from_unix(
-            started.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
+            started
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
         );
         set_phase(ctx, IngestPhase::Resolving);
 
@@ -52,7 +58,10 @@ impl IngestFileWorkflow {
                 let report = ctx
                     .execute_activity(
                         IngestActivities::validate_object,
-                        ValidateRequest { key: input.key.clone(), contract: contract.clone() },
+                        ValidateRequest {
+                            key: input.key.clone(),
+                            contract: contract.clone(),
+                        },
                         options::validate(),
                     )
                     .await?;
@@ -70,8 +79,13 @@ impl IngestFileWorkflow {
             return Ok(ctx.state(|s| s.status.clone()));
         }
         let reason = verdict.err().unwrap_or_default();
-        let quarantined = move_to(ctx, &input, &input.key, Zone::rehome(&input.key, Zone::Quarantine))
-            .await?;
+        let quarantined = move_to(
+            ctx,
+            &input,
+            &input.key,
+            Zone::rehome(&input.key, Zone::Quarantine),
+        )
+        .await?;
         ctx.state_mut(|s| {
             s.status.zone = Zone::Quarantine;
             s.status.key = quarantined.clone();
@@ -120,8 +134,13 @@ impl IngestFileWorkflow {
         }
 
         set_phase(ctx, IngestPhase::Rejecting);
-        let rejected = move_to(ctx, &input, &quarantined, Zone::rehome(&quarantined, Zone::Rejected))
-            .await?;
+        let rejected = move_to(
+            ctx,
+            &input,
+            &quarantined,
+            Zone::rehome(&quarantined, Zone::Rejected),
+        )
+        .await?;
         ctx.state_mut(|s| {
             s.status.zone = Zone::Rejected;
             s.status.key = rejected;
@@ -135,8 +154,10 @@ impl IngestFileWorkflow {
     #[signal(name = names::REVIEW_SIGNAL)]
     pub fn review(&mut self, _ctx: &mut SyncWorkflowContext<Self>, signal: ReviewSignal) {
         if self.pending_review.is_none()
-            && matches!(self.status.phase, IngestPhase::AwaitingReview | IngestPhase::Validating
-                | IngestPhase::Resolving)
+            && matches!(
+                self.status.phase,
+                IngestPhase::AwaitingReview | IngestPhase::Validating | IngestPhase::Resolving
+            )
         {
             self.pending_review = Some(signal);
         }
@@ -153,7 +174,11 @@ async fn resolve(
     key: &str,
 ) -> WorkflowResult<Option<ContractMatch>> {
     let contract = ctx
-        .execute_activity(IngestActivities::resolve_contract, key.to_owned(), options::short())
+        .execute_activity(
+            IngestActivities::resolve_contract,
+            key.to_owned(),
+            options::short(),
+        )
         .await?;
     if let Some(contract) = &contract {
         ctx.upsert_search_attributes([
@@ -197,12 +222,21 @@ async fn move_to(
     from: &str,
     to: String,
 ) -> WorkflowResult<String> {
-    let request = MoveRequest { from: from.to_owned(), to: to.clone() };
-    match ctx.execute_activity(IngestActivities::move_object, request, options::short()).await? {
+    let request = MoveRequest {
+        from: from.to_owned(),
+        to: to.clone(),
+    };
+    match ctx
+        .execute_activity(IngestActivities::move_object, request, options::short())
+        .await?
+    {
         MoveResult::Moved(_) => Ok(to),
         MoveResult::DestinationTaken => {
             let tagged = version_tagged(&to, &input.version);
-            let request = MoveRequest { from: from.to_owned(), to: tagged.clone() };
+            let request = MoveRequest {
+                from: from.to_owned(),
+                to: tagged.clone(),
+            };
             ctx.execute_activity(IngestActivities::move_object, request, options::short())
                 .await?;
             Ok(tagged)
@@ -212,7 +246,11 @@ async fn move_to(
 
 /// `a/b/patients.csv.gz` → `a/b/patients.<version12>.csv.gz`.
 fn version_tagged(key: &str, version: &str) -> String {
-    let tag: String = version.chars().filter(char::is_ascii_alphanumeric).take(12).collect();
+    let tag: String = version
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(12)
+        .collect();
     let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
     let (stem, ext) = name.split_once('.').map_or((name, ""), |(s, e)| (s, e));
     let dot = if ext.is_empty() { "" } else { "." };
@@ -235,7 +273,10 @@ mod tests {
 
     #[test]
     fn version_tag_goes_before_the_extensions() {
-        assert_eq!(version_tagged("raw/e/t/p.csv.gz", "ab:cd-ef"), "raw/e/t/p.abcdef.csv.gz");
+        assert_eq!(
+            version_tagged("raw/e/t/p.csv.gz", "ab:cd-ef"),
+            "raw/e/t/p.abcdef.csv.gz"
+        );
         assert_eq!(version_tagged("p", "0123456789abcdef"), "p.0123456789ab");
     }
 }

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use lakegate_models::{names, ContractMatch, ValidationReport};
-use lakegate_validate::{validate, ContractSet};
+use lakegate_models::{ContractMatch, ValidationReport, names};
+use lakegate_validate::{ContractSet, validate};
 use serde::{Deserialize, Serialize};
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::activities;
@@ -43,7 +43,10 @@ pub struct IngestActivities {
 
 impl IngestActivities {
     pub fn new(store: Arc<dyn ObjectStore>, contracts_dir: PathBuf) -> Self {
-        Self { store, contracts_dir }
+        Self {
+            store,
+            contracts_dir,
+        }
     }
 
     /// Contracts are read on every call so a steward's fix applies to the next file (and to a
@@ -63,10 +66,12 @@ impl IngestActivities {
         key: String,
     ) -> Result<Option<ContractMatch>, ActivityError> {
         let contracts = self.contracts()?;
-        Ok(contracts.resolve(&key).map(|(contract, table)| ContractMatch {
-            dataset: contract.dataset.clone(),
-            table: table.name.clone(),
-        }))
+        Ok(contracts
+            .resolve(&key)
+            .map(|(contract, table)| ContractMatch {
+                dataset: contract.dataset.clone(),
+                table: table.name.clone(),
+            }))
     }
 
     #[activity(name = names::VALIDATE_ACTIVITY)]

@@ -54,7 +54,10 @@ pub enum StoreError {
     NotFound(KeyTag),
     /// The source changed (or vanished) between the reads a move is conditioned on.
     #[error("object {key} changed during {operation}")]
-    Conflict { key: KeyTag, operation: &'static str },
+    Conflict {
+        key: KeyTag,
+        operation: &'static str,
+    },
     /// A move's destination already holds a different object; nothing was overwritten.
     #[error("destination {0} already holds a different object")]
     DestinationExists(KeyTag),
@@ -161,7 +164,11 @@ pub enum CrawlError {
     #[error("crawler {0} does not exist")]
     NoSuchCrawler(String),
     #[error("crawler {crawler}: {message}")]
-    Backend { crawler: String, message: String, retryable: bool },
+    Backend {
+        crawler: String,
+        message: String,
+        retryable: bool,
+    },
 }
 
 #[async_trait]
@@ -229,8 +236,11 @@ pub trait QueryEngine: Send + Sync + 'static {
     /// (Athena's ClientRequestToken), so a retried activity reconnects instead of re-running.
     async fn start_query(&self, sql: &str, request_token: &str) -> Result<String, QueryError>;
     async fn query_state(&self, query_id: &str) -> Result<QueryState, QueryError>;
-    async fn results(&self, query_id: &str, next_token: Option<&str>)
-    -> Result<ResultPage, QueryError>;
+    async fn results(
+        &self,
+        query_id: &str,
+        next_token: Option<&str>,
+    ) -> Result<ResultPage, QueryError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,7 +23,11 @@ pub struct LocalObjectStore {
 impl LocalObjectStore {
     /// A store whose objects live under `root`; `bucket` is the name used in workflow ids.
     pub fn new(bucket: impl Into<String>, root: impl Into<PathBuf>) -> Self {
-        Self { bucket: bucket.into(), root: root.into(), temp_counter: AtomicU64::new(0) }
+        Self {
+            bucket: bucket.into(),
+            root: root.into(),
+            temp_counter: AtomicU64::new(0),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -33,21 +37,30 @@ impl LocalObjectStore {
     /// The file behind `key`. Rejects keys that would escape the root or that a bucket could not
     /// hold the same way (empty segments, `.`/`..`, NUL).
     pub fn path_of(&self, key: &str) -> Result<PathBuf, StoreError> {
-        let invalid = |reason| StoreError::InvalidKey { key: KeyTag(key.to_owned()), reason };
+        let invalid = |reason| StoreError::InvalidKey {
+            key: KeyTag(key.to_owned()),
+            reason,
+        };
         if key.is_empty() || key.ends_with('/') {
             return Err(invalid("empty file name"));
         }
         if key.contains('\0') {
             return Err(invalid("NUL byte"));
         }
-        if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        if key
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        {
             return Err(invalid("empty, '.' or '..' path segment"));
         }
         if key.split('/').any(|s| s.starts_with(TEMP_PREFIX)) {
             return Err(invalid("reserved name"));
         }
         let relative = Path::new(key);
-        if !relative.components().all(|c| matches!(c, Component::Normal(_))) {
+        if !relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+        {
             return Err(invalid("not a relative path"));
         }
         Ok(self.root.join(relative))
@@ -57,7 +70,11 @@ impl LocalObjectStore {
         if source.kind() == ErrorKind::NotFound {
             StoreError::NotFound(KeyTag(key.to_owned()))
         } else {
-            StoreError::Io { key: KeyTag(key.to_owned()), operation, source }
+            StoreError::Io {
+                key: KeyTag(key.to_owned()),
+                operation,
+                source,
+            }
         }
     }
 
@@ -86,7 +103,9 @@ impl LocalObjectStore {
         let path = self.path_of(key)?;
         self.ensure_parent(key, &path).await?;
         let temp = self.temp_path(&path);
-        tokio::fs::copy(source, &temp).await.map_err(|e| Self::io_error(key, "copy in", e))?;
+        tokio::fs::copy(source, &temp)
+            .await
+            .map_err(|e| Self::io_error(key, "copy in", e))?;
         self.commit_temp(key, &temp, &path).await
     }
 
@@ -110,8 +129,9 @@ impl LocalObjectStore {
             let _ = tokio::fs::remove_file(temp).await;
             return Err(Self::io_error(key, "write", e));
         }
-        let metadata =
-            tokio::fs::metadata(path).await.map_err(|e| Self::io_error(key, "stat", e))?;
+        let metadata = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| Self::io_error(key, "stat", e))?;
         Ok(Self::meta(key, &metadata))
     }
 }
@@ -134,7 +154,9 @@ impl ObjectStore for LocalObjectStore {
 
     async fn get(&self, key: &str) -> Result<ByteStream, StoreError> {
         let path = self.path_of(key)?;
-        let file = tokio::fs::File::open(&path).await.map_err(|e| Self::io_error(key, "open", e))?;
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| Self::io_error(key, "open", e))?;
         Ok(Box::pin(file))
     }
 
@@ -159,7 +181,11 @@ impl ObjectStore for LocalObjectStore {
         // Walk only the deepest directory the prefix names, then filter by the full prefix, as
         // S3's ListObjectsV2 matches prefixes as strings rather than as folders.
         let dir_part = prefix.rfind('/').map_or("", |i| &prefix[..i]);
-        let start = if dir_part.is_empty() { self.root.clone() } else { self.root.join(dir_part) };
+        let start = if dir_part.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(dir_part)
+        };
         let root = self.root.clone();
         let prefix = prefix.to_owned();
         let walk = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<ObjectMeta>> {
@@ -182,8 +208,12 @@ impl ObjectStore for LocalObjectStore {
                         stack.push(entry.path());
                     } else if file_type.is_file() {
                         let path = entry.path();
-                        let Ok(relative) = path.strip_prefix(&root) else { continue };
-                        let Some(key) = relative.to_str() else { continue };
+                        let Ok(relative) = path.strip_prefix(&root) else {
+                            continue;
+                        };
+                        let Some(key) = relative.to_str() else {
+                            continue;
+                        };
                         if key.starts_with(&prefix) {
                             found.push(Self::meta(key, &entry.metadata()?));
                         }
@@ -222,10 +252,13 @@ impl ObjectStore for LocalObjectStore {
                     .map_err(|e| Self::io_error(to, "stat", e))?;
                 match tokio::fs::metadata(&source).await {
                     Ok(src_meta)
-                        if src_meta.dev() == dest_meta.dev() && src_meta.ino() == dest_meta.ino() => {}
+                        if src_meta.dev() == dest_meta.dev()
+                            && src_meta.ino() == dest_meta.ino() => {}
                     Ok(_) => return Err(StoreError::DestinationExists(KeyTag(to.to_owned()))),
                     // Source gone, destination present: an earlier attempt finished the move.
-                    Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Self::meta(to, &dest_meta)),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {
+                        return Ok(Self::meta(to, &dest_meta));
+                    }
                     Err(e) => return Err(Self::io_error(from, "stat", e)),
                 }
             }
@@ -237,12 +270,15 @@ impl ObjectStore for LocalObjectStore {
             }
             Err(e) => return Err(Self::io_error(from, "link", e)),
         }
-        tokio::fs::remove_file(&source).await.or_else(|e| match e.kind() {
-            ErrorKind::NotFound => Ok(()),
-            _ => Err(Self::io_error(from, "unlink", e)),
-        })?;
-        let metadata =
-            tokio::fs::metadata(&destination).await.map_err(|e| Self::io_error(to, "stat", e))?;
+        tokio::fs::remove_file(&source)
+            .await
+            .or_else(|e| match e.kind() {
+                ErrorKind::NotFound => Ok(()),
+                _ => Err(Self::io_error(from, "unlink", e)),
+            })?;
+        let metadata = tokio::fs::metadata(&destination)
+            .await
+            .map_err(|e| Self::io_error(to, "stat", e))?;
         Ok(Self::meta(to, &metadata))
     }
 }
@@ -260,24 +296,42 @@ mod tests {
     #[tokio::test]
     async fn move_finishes_after_a_crash_between_link_and_unlink() {
         let (_dir, store) = store();
-        store.put("landing/a.csv", Bytes::from_static(b"x")).await.unwrap();
+        store
+            .put("landing/a.csv", Bytes::from_static(b"x"))
+            .await
+            .unwrap();
         // Simulate the crash: the link happened, the unlink did not.
         let dest = store.path_of("raw/a.csv").unwrap();
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         std::fs::hard_link(store.path_of("landing/a.csv").unwrap(), &dest).unwrap();
-        store.move_object("landing/a.csv", "raw/a.csv").await.unwrap();
+        store
+            .move_object("landing/a.csv", "raw/a.csv")
+            .await
+            .unwrap();
         assert!(store.head("landing/a.csv").await.unwrap().is_none());
         assert_eq!(store.head("raw/a.csv").await.unwrap().unwrap().size, 1);
         // And once more, as a retry after the move completed would.
-        store.move_object("landing/a.csv", "raw/a.csv").await.unwrap();
+        store
+            .move_object("landing/a.csv", "raw/a.csv")
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
     async fn move_never_overwrites_another_object() {
         let (_dir, store) = store();
-        store.put("landing/a.csv", Bytes::from_static(b"new")).await.unwrap();
-        store.put("raw/a.csv", Bytes::from_static(b"old")).await.unwrap();
-        let err = store.move_object("landing/a.csv", "raw/a.csv").await.unwrap_err();
+        store
+            .put("landing/a.csv", Bytes::from_static(b"new"))
+            .await
+            .unwrap();
+        store
+            .put("raw/a.csv", Bytes::from_static(b"old"))
+            .await
+            .unwrap();
+        let err = store
+            .move_object("landing/a.csv", "raw/a.csv")
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::DestinationExists(_)), "{err}");
         assert_eq!(store.head("landing/a.csv").await.unwrap().unwrap().size, 3);
     }
@@ -286,7 +340,10 @@ mod tests {
     async fn keys_cannot_escape_the_root_and_errors_hide_them() {
         let (_dir, store) = store();
         for key in ["../x", "a/../../x", "/etc/passwd", "a//b", "a/./b", ""] {
-            assert!(matches!(store.path_of(key), Err(StoreError::InvalidKey { .. })), "{key}");
+            assert!(
+                matches!(store.path_of(key), Err(StoreError::InvalidKey { .. })),
+                "{key}"
+            );
         }
         let err = store.get("landing/JANE_DOE.csv").await.err().unwrap();
         assert!(!err.to_string().contains("JANE"), "{err}");
@@ -295,13 +352,34 @@ mod tests {
     #[tokio::test]
     async fn list_matches_prefixes_as_strings_and_skips_partial_writes() {
         let (_dir, store) = store();
-        for key in ["landing/ehr/p1.csv", "landing/ehr/p2.csv", "landing/ehrx/p.csv", "raw/x"] {
+        for key in [
+            "landing/ehr/p1.csv",
+            "landing/ehr/p2.csv",
+            "landing/ehrx/p.csv",
+            "raw/x",
+        ] {
             store.put(key, Bytes::from_static(b"1")).await.unwrap();
         }
-        std::fs::write(store.root().join("landing/ehr/.lakegate-tmp-1-1"), b"partial").unwrap();
-        let keys: Vec<String> =
-            store.list("landing/ehr").await.unwrap().into_iter().map(|m| m.key).collect();
-        assert_eq!(keys, ["landing/ehr/p1.csv", "landing/ehr/p2.csv", "landing/ehrx/p.csv"]);
+        std::fs::write(
+            store.root().join("landing/ehr/.lakegate-tmp-1-1"),
+            b"partial",
+        )
+        .unwrap();
+        let keys: Vec<String> = store
+            .list("landing/ehr")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "landing/ehr/p1.csv",
+                "landing/ehr/p2.csv",
+                "landing/ehrx/p.csv"
+            ]
+        );
         assert!(store.list("nothing/").await.unwrap().is_empty());
     }
 }

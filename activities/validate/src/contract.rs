@@ -43,21 +43,30 @@ pub enum ContractError {
         source: std::io::Error,
     },
     #[error("{path}:{line}: {reason}")]
-    Invalid { path: PathBuf, line: usize, reason: String },
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
 }
 
 impl ContractSet {
     /// Loads every `*.yaml` / `*.yml` file in `dir`.
     pub fn load_dir(dir: &Path) -> Result<Self, ContractError> {
-        let read_err = |source| ContractError::Read { path: dir.to_owned(), source };
+        let read_err = |source| ContractError::Read {
+            path: dir.to_owned(),
+            source,
+        };
         let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(read_err)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
             .collect();
         paths.sort();
-        let contracts =
-            paths.iter().map(|p| Contract::load(p)).collect::<Result<Vec<_>, _>>()?;
+        let contracts = paths
+            .iter()
+            .map(|p| Contract::load(p))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { contracts })
     }
 
@@ -68,13 +77,20 @@ impl ContractSet {
     /// The first table, in file then contract order, whose key globs match `key`.
     pub fn resolve(&self, key: &str) -> Option<(&Contract, &TableContract)> {
         self.contracts.iter().find_map(|c| {
-            c.tables.iter().find(|t| t.matchers.iter().any(|m| m.is_match(key))).map(|t| (c, t))
+            c.tables
+                .iter()
+                .find(|t| t.matchers.iter().any(|m| m.is_match(key)))
+                .map(|t| (c, t))
         })
     }
 
     pub fn table(&self, dataset: &str, table: &str) -> Option<(&Contract, &TableContract)> {
         let contract = self.contracts.iter().find(|c| c.dataset == dataset)?;
-        contract.tables.iter().find(|t| t.name == table).map(|t| (contract, t))
+        contract
+            .tables
+            .iter()
+            .find(|t| t.name == table)
+            .map(|t| (contract, t))
     }
 }
 
@@ -86,8 +102,10 @@ pub struct ContractSet {
 
 impl Contract {
     pub fn load(path: &Path) -> Result<Self, ContractError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ContractError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ContractError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
@@ -97,9 +115,8 @@ impl Contract {
             line,
             reason,
         };
-        let mut contract: Contract = serde_yaml::from_str(text).map_err(|e| {
-            invalid(e.location().map_or(0, |l| l.line()), e.to_string())
-        })?;
+        let mut contract: Contract = serde_yaml::from_str(text)
+            .map_err(|e| invalid(e.location().map_or(0, |l| l.line()), e.to_string()))?;
         for table in &mut contract.tables {
             for pattern in &table.keys {
                 let glob = Glob::new(pattern)
@@ -113,5 +130,6 @@ impl Contract {
 
 /// 1-based line of the first occurrence of `needle`, for error messages.
 fn line_of(text: &str, needle: &str) -> usize {
-    text.find(needle).map_or(0, |at| text[..at].lines().count().max(1))
+    text.find(needle)
+        .map_or(0, |at| text[..at].lines().count().max(1))
 }

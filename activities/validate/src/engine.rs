@@ -24,7 +24,11 @@ pub fn validate<R: Read>(
     reader: R,
 ) -> Result<ValidationReport, ValidateError> {
     let started = Instant::now();
-    let mut hashing = HashingReader { inner: reader, hasher: Sha256::new(), bytes: 0 };
+    let mut hashing = HashingReader {
+        inner: reader,
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
     let mut rules = Vec::new();
     let mut rows = 0u64;
     {
@@ -48,16 +52,27 @@ pub fn validate<R: Read>(
             detail: if header_ok {
                 format!("{} columns as declared", expected.len())
             } else {
-                let missing: Vec<&str> =
-                    expected.iter().copied().filter(|c| !header.iter().any(|h| h == c)).collect();
-                format!("header differs from the contract; missing columns: [{}]", missing.join(", "))
+                let missing: Vec<&str> = expected
+                    .iter()
+                    .copied()
+                    .filter(|c| !header.iter().any(|h| h == c))
+                    .collect();
+                format!(
+                    "header differs from the contract; missing columns: [{}]",
+                    missing.join(", ")
+                )
             },
         });
         let required: Vec<(usize, &str)> = table
             .columns
             .iter()
             .filter(|c| c.required)
-            .filter_map(|c| header.iter().position(|h| *h == c.name).map(|i| (i, c.name.as_str())))
+            .filter_map(|c| {
+                header
+                    .iter()
+                    .position(|h| *h == c.name)
+                    .map(|i| (i, c.name.as_str()))
+            })
             .collect();
         let mut required_failures = vec![(0u64, Vec::new()); required.len()];
         let mut record = csv::ByteRecord::new();
@@ -69,7 +84,10 @@ pub fn validate<R: Read>(
             }
             rows += 1;
             for (slot, (index, _)) in required_failures.iter_mut().zip(&required) {
-                if record.get(*index).is_none_or(|v| v.iter().all(u8::is_ascii_whitespace)) {
+                if record
+                    .get(*index)
+                    .is_none_or(|v| v.iter().all(u8::is_ascii_whitespace))
+                {
                     slot.0 += 1;
                     if slot.1.len() < MAX_ROWS_PER_RULE {
                         slot.1.push(rows);
@@ -102,7 +120,9 @@ fn csv_failure<R: Read>(
     mut hashing: HashingReader<R>,
 ) -> Result<ValidationReport, ValidateError> {
     if let csv::ErrorKind::Io(_) = error.kind() {
-        let csv::ErrorKind::Io(io) = error.into_kind() else { unreachable!() };
+        let csv::ErrorKind::Io(io) = error.into_kind() else {
+            unreachable!()
+        };
         return Err(ValidateError::Read(io));
     }
     let row = error.position().map_or(0, |p| p.record());
@@ -130,7 +150,10 @@ fn finish<R>(
     started: Instant,
     hashing: HashingReader<R>,
 ) -> ValidationReport {
-    let verdict = if rules.iter().any(|r| !r.passed && r.severity == Severity::Error) {
+    let verdict = if rules
+        .iter()
+        .any(|r| !r.passed && r.severity == Severity::Error)
+    {
         Verdict::Fail
     } else {
         Verdict::Pass

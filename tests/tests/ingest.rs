@@ -1,0 +1,306 @@
+//! IngestFileWorkflow against a real Temporal dev server and a real local lake.
+//!
+//! Record the histories replayed by `replay.rs` with:
+//! `LAKEGATE_RECORD_HISTORIES=1 cargo test -p lakegate-tests --test ingest`
+
+use std::time::Duration;
+
+use lakegate::client::{self, StartedIngest};
+use lakegate_models::{Decision, IngestPhase, ReviewSignal, Verdict, Zone};
+use lakegate_tests::TestEnv;
+use lakegate_workflows::NO_CONTRACT_REASON;
+
+const GOOD_PATIENTS: &[u8] = b"id,birthdate,gender\np1,1980-01-02,F\np2,1975-03-04,M\n";
+/// Row 2 lacks its id; the gender cell holds a sentinel that must never leave the file.
+const BAD_PATIENTS: &[u8] =
+    b"id,birthdate,gender\np3,1990-05-06,F\n,1991-07-08,SENTINEL_PHI_7731\n";
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn start(env: &TestEnv, input: lakegate_models::IngestInput) -> String {
+    match client::start_ingest(&env.client, &env.config.task_queue, input)
+        .await
+        .unwrap()
+    {
+        StartedIngest::Started(id) => id,
+        StartedIngest::Duplicate(id) => panic!("{id} should be new"),
+    }
+}
+
+async fn quarantined(env: &TestEnv, id: &str) -> lakegate_models::IngestStatus {
+    client::wait_for_status(&env.client, id, WAIT, |s| {
+        s.phase == IngestPhase::AwaitingReview
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn good_file_is_promoted_to_its_raw_partition() {
+    let env = TestEnv::start().await.unwrap();
+    let input = env
+        .land("landing/emr/ehr/patients_2024.csv", GOOD_PATIENTS)
+        .await
+        .unwrap();
+    let id = start(&env, input).await;
+    let outcome = client::wait_outcome(&env.client, &id).await.unwrap();
+
+    assert_eq!(outcome.phase, IngestPhase::Promoted);
+    assert_eq!(outcome.zone, Zone::Raw);
+    let report = outcome.report.as_ref().unwrap();
+    assert_eq!((report.verdict, report.rows), (Verdict::Pass, 2));
+    let keys = env.all_keys().await.unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(
+        keys[0].starts_with("raw/ehr/patients/ingest_date=")
+            && keys[0].ends_with("/patients_2024.csv"),
+        "{keys:?}"
+    );
+    assert_eq!(outcome.key, keys[0]);
+    env.record_history("promoted", &id).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_file_waits_in_quarantine_until_approved() {
+    let env = TestEnv::start().await.unwrap();
+    let input = env
+        .land("landing/emr/ehr/patients_bad.csv", BAD_PATIENTS)
+        .await
+        .unwrap();
+    let id = start(&env, input).await;
+
+    let status = quarantined(&env, &id).await;
+    assert_eq!(status.zone, Zone::Quarantine);
+    assert_eq!(
+        env.all_keys().await.unwrap(),
+        ["quarantine/emr/ehr/patients_bad.csv"]
+    );
+    assert_eq!(status.quarantine_reason.as_deref(), Some("required(id)"));
+    let contract = status.contract.as_ref().unwrap();
+    assert_eq!(
+        (contract.dataset.as_str(), contract.table.as_str()),
+        ("ehr", "patients")
+    );
+    let failed: Vec<_> = status
+        .report
+        .as_ref()
+        .unwrap()
+        .failed_rules()
+        .cloned()
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        (failed[0].failures, failed[0].first_rows.as_slice()),
+        (1, &[2][..])
+    );
+
+    let review = ReviewSignal {
+        decision: Decision::Approve,
+        reviewer: "alice".into(),
+        reason: "id backfilled upstream".into(),
+    };
+    client::send_review(&env.client, &id, review.clone())
+        .await
+        .unwrap();
+    let outcome = client::wait_outcome(&env.client, &id).await.unwrap();
+    assert_eq!(outcome.phase, IngestPhase::Promoted);
+    assert_eq!(outcome.review, Some(review));
+    let keys = env.all_keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].starts_with("raw/ehr/patients/"), "{keys:?}");
+
+    // The decision is part of the audit trail; the cell values are not.
+    let history = env.history_text(&id).await.unwrap();
+    assert!(history.contains("id backfilled upstream"));
+    assert!(
+        !history.contains("SENTINEL_PHI_7731"),
+        "a cell value leaked into the history"
+    );
+    env.record_history("quarantined_approved", &id)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_file_ends_in_rejected_zone() {
+    let env = TestEnv::start().await.unwrap();
+    let input = env
+        .land("landing/emr/ehr/patients_bad.csv", BAD_PATIENTS)
+        .await
+        .unwrap();
+    let id = start(&env, input).await;
+    quarantined(&env, &id).await;
+    let review = ReviewSignal {
+        decision: Decision::Reject,
+        reviewer: "bob".into(),
+        reason: "wrong site".into(),
+    };
+    client::send_review(&env.client, &id, review).await.unwrap();
+
+    let outcome = client::wait_outcome(&env.client, &id).await.unwrap();
+    assert_eq!(
+        (outcome.phase, outcome.zone),
+        (IngestPhase::Rejected, Zone::Rejected)
+    );
+    assert!(!outcome.review_timed_out);
+    assert_eq!(
+        env.all_keys().await.unwrap(),
+        ["rejected/emr/ehr/patients_bad.csv"]
+    );
+    env.record_history("quarantined_rejected", &id)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreviewed_file_is_rejected_when_the_review_times_out() {
+    let env = TestEnv::start().await.unwrap();
+    let mut input = env
+        .land("landing/emr/ehr/patients_bad.csv", BAD_PATIENTS)
+        .await
+        .unwrap();
+    input.review_timeout_secs = 2;
+    let id = start(&env, input).await;
+
+    let outcome = client::wait_outcome(&env.client, &id).await.unwrap();
+    assert_eq!(
+        (outcome.phase, outcome.zone),
+        (IngestPhase::Rejected, Zone::Rejected)
+    );
+    assert!(outcome.review_timed_out);
+    assert_eq!(outcome.review, None);
+    assert_eq!(
+        env.all_keys().await.unwrap(),
+        ["rejected/emr/ehr/patients_bad.csv"]
+    );
+    env.record_history("review_timed_out", &id).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_file_version_is_onboarded_once() {
+    let env = TestEnv::start().await.unwrap();
+    let input = env
+        .land("landing/emr/ehr/patients.csv", GOOD_PATIENTS)
+        .await
+        .unwrap();
+    let first = client::start_ingest(&env.client, &env.config.task_queue, input.clone())
+        .await
+        .unwrap();
+    // A repeated event while the first run may still be open...
+    let second = client::start_ingest(&env.client, &env.config.task_queue, input.clone())
+        .await
+        .unwrap();
+    assert!(matches!(first, StartedIngest::Started(_)));
+    assert_eq!(
+        second,
+        StartedIngest::Duplicate(first.workflow_id().to_owned())
+    );
+    let outcome = client::wait_outcome(&env.client, first.workflow_id())
+        .await
+        .unwrap();
+    // ...and one after it completed: still the same run, answered with its outcome.
+    let third = client::start_ingest(&env.client, &env.config.task_queue, input)
+        .await
+        .unwrap();
+    assert_eq!(
+        third,
+        StartedIngest::Duplicate(first.workflow_id().to_owned())
+    );
+    assert_eq!(
+        client::wait_outcome(&env.client, third.workflow_id())
+            .await
+            .unwrap(),
+        outcome
+    );
+    assert_eq!(env.all_keys().await.unwrap(), vec![outcome.key.clone()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_no_contract_claims_is_quarantined_not_failed() {
+    let env = TestEnv::start().await.unwrap();
+    let input = env
+        .land("landing/emr/unknown/claims.csv", b"a,b\n1,2\n")
+        .await
+        .unwrap();
+    let id = start(&env, input).await;
+
+    let status = quarantined(&env, &id).await;
+    assert_eq!(
+        status.quarantine_reason.as_deref(),
+        Some(NO_CONTRACT_REASON)
+    );
+    assert_eq!(status.contract, None);
+    assert_eq!(status.report, None);
+    assert_eq!(
+        env.all_keys().await.unwrap(),
+        ["quarantine/emr/unknown/claims.csv"]
+    );
+
+    // Approving cannot promote a file no contract describes: it keeps waiting, and says why.
+    let approve = ReviewSignal {
+        decision: Decision::Approve,
+        reviewer: "carol".into(),
+        reason: String::new(),
+    };
+    client::send_review(&env.client, &id, approve)
+        .await
+        .unwrap();
+    let status = client::wait_for_status(&env.client, &id, WAIT, |s| {
+        s.quarantine_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("approval needs a contract"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.phase, IngestPhase::AwaitingReview);
+    assert_eq!(
+        env.all_keys().await.unwrap(),
+        ["quarantine/emr/unknown/claims.csv"]
+    );
+
+    let reject = ReviewSignal {
+        decision: Decision::Reject,
+        reviewer: "carol".into(),
+        reason: "unknown feed".into(),
+    };
+    client::send_review(&env.client, &id, reject).await.unwrap();
+    let outcome = client::wait_outcome(&env.client, &id).await.unwrap();
+    assert_eq!(
+        (outcome.phase, outcome.zone),
+        (IngestPhase::Rejected, Zone::Rejected)
+    );
+    assert_eq!(
+        env.all_keys().await.unwrap(),
+        ["rejected/emr/unknown/claims.csv"]
+    );
+    env.record_history("no_contract_rejected", &id)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_different_files_with_one_name_are_both_kept() {
+    let env = TestEnv::start().await.unwrap();
+    let first = env
+        .land("landing/emr/ehr/patients.csv", GOOD_PATIENTS)
+        .await
+        .unwrap();
+    let id = start(&env, first).await;
+    let one = client::wait_outcome(&env.client, &id).await.unwrap();
+    let second = env
+        .land(
+            "landing/emr/ehr/patients.csv",
+            b"id,birthdate,gender\np9,2001-01-01,F\n",
+        )
+        .await
+        .unwrap();
+    let id = start(&env, second).await;
+    let two = client::wait_outcome(&env.client, &id).await.unwrap();
+
+    assert_ne!(one.key, two.key);
+    let keys = env.all_keys().await.unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(
+        keys.iter().all(|k| k.starts_with("raw/ehr/patients/")),
+        "{keys:?}"
+    );
+}
