@@ -91,6 +91,9 @@ pub struct IngestStatus {
     /// Where the object is now.
     pub zone: Zone,
     pub key: String,
+    /// The crawl workflow told about this file once it reached raw/ (links the runs in the UI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crawl_workflow_id: Option<String>,
 }
 
 impl IngestStatus {
@@ -104,6 +107,7 @@ impl IngestStatus {
             review_timed_out: false,
             zone: Zone::Landing,
             key,
+            crawl_workflow_id: None,
         }
     }
 }

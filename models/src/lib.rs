@@ -9,6 +9,7 @@
 
 mod ids;
 mod ingest;
+mod pipeline;
 mod report;
 mod zone;
 
@@ -16,6 +17,10 @@ pub use ids::{ingest_workflow_id, short_hash};
 pub use ingest::{
     ContractMatch, DEFAULT_REVIEW_TIMEOUT_SECS, Decision, IngestInput, IngestOutcome, IngestPhase,
     IngestStatus, ReviewSignal,
+};
+pub use pipeline::{
+    Check, CheckResult, CrawlInput, CrawlRecord, CrawlStatus, NewData, NodeResult, PromotedFile,
+    StageResult, TableFingerprint, TransformInput, TransformResult,
 };
 pub use report::{RuleOutcome, Severity, ValidationReport, Verdict};
 pub use zone::{Zone, civil_date_from_unix};
@@ -34,6 +39,30 @@ pub mod names {
     pub const RESOLVE_CONTRACT_ACTIVITY: &str = "resolve_contract";
     pub const VALIDATE_ACTIVITY: &str = "validate_object";
     pub const MOVE_ACTIVITY: &str = "move_object";
+    pub const NOTIFY_CRAWL_ACTIVITY: &str = "notify_crawl";
+
+    pub const CRAWL_WORKFLOW: &str = "CrawlWorkflow";
+    /// Signal carrying a [`crate::NewData`]; sent with signal-with-start.
+    pub const NEW_DATA_SIGNAL: &str = "new_data";
+    pub const TRANSFORM_WORKFLOW: &str = "TransformWorkflow";
+
+    pub const START_CRAWL_ACTIVITY: &str = "start_crawl";
+    pub const CRAWLER_STATUS_ACTIVITY: &str = "crawler_status";
+    pub const LIST_TABLES_ACTIVITY: &str = "list_tables";
+    pub const SUBMIT_JOB_ACTIVITY: &str = "submit_job";
+    pub const DESCRIBE_JOB_ACTIVITY: &str = "describe_job";
+    pub const JOB_LOG_TAIL_ACTIVITY: &str = "job_log_tail";
+    pub const DBT_RUN_RESULTS_ACTIVITY: &str = "dbt_run_results";
+    pub const TERMINATE_JOB_ACTIVITY: &str = "terminate_job";
+    pub const START_QUERY_ACTIVITY: &str = "start_query";
+    pub const QUERY_STATE_ACTIVITY: &str = "query_state";
+    pub const QUERY_RESULTS_ACTIVITY: &str = "query_results";
+
+    /// The id of the crawl workflow that owns `crawler`: one per crawler, so signal-with-start
+    /// from every ingest lands in the same run.
+    pub fn crawl_workflow_id(crawler: &str) -> String {
+        format!("crawl-{crawler}")
+    }
 
     /// Custom search attributes (all Keyword). `lakegate dev` registers them on the dev server;
     /// production clusters register them once with `temporal operator search-attribute create`.

@@ -4,9 +4,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
-use lakegate_activities::IngestActivities;
+use lakegate_activities::{IngestActivities, NotifyActivities};
 use lakegate_local::LocalObjectStore;
-use lakegate_workflows::IngestFileWorkflow;
+use lakegate_workflows::{CrawlWorkflow, IngestFileWorkflow, TransformWorkflow};
 use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
@@ -24,7 +24,10 @@ fn options(config: &LakeConfig) -> anyhow::Result<WorkerOptions> {
     let store = local_store(config);
     Ok(WorkerOptions::new(config.task_queue.clone())
         .register_workflow::<IngestFileWorkflow>()?
+        .register_workflow::<CrawlWorkflow>()?
+        .register_workflow::<TransformWorkflow>()?
         .register_activities(IngestActivities::new(store, config.contracts.clone()))
+        .register_activities(NotifyActivities::new(None))
         .build())
 }
 

@@ -3,10 +3,13 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use lakegate_activities::{IngestActivities, MoveRequest, MoveResult, ValidateRequest};
+use lakegate_activities::{
+    IngestActivities, MoveRequest, MoveResult, NotifyActivities, ValidateRequest,
+};
 use lakegate_models::names::{self, search_attributes as sa};
 use lakegate_models::{
-    ContractMatch, Decision, IngestInput, IngestOutcome, IngestPhase, IngestStatus, ReviewSignal,
+    ContractMatch, Decision, IngestInput, IngestOutcome, IngestPhase, IngestStatus, PromotedFile,
+    ReviewSignal,
     Verdict, Zone, civil_date_from_unix,
 };
 use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributeUpdate};
@@ -206,10 +209,20 @@ async fn promote(
         contract.table
     );
     let promoted = move_to(ctx, input, from, to).await?;
+    let prefix = promoted.rsplit_once('/').map_or(String::new(), |(dir, _)| format!("{dir}/"));
     ctx.state_mut(|s| {
         s.status.zone = Zone::Raw;
         s.status.key = promoted;
     });
+    let file = PromotedFile {
+        dataset: contract.dataset.clone(),
+        table: contract.table.clone(),
+        prefix,
+    };
+    let crawl = ctx
+        .execute_activity(NotifyActivities::notify_crawl, file, options::short())
+        .await?;
+    ctx.state_mut(|s| s.status.crawl_workflow_id = crawl);
     set_phase(ctx, IngestPhase::Promoted);
     Ok(())
 }

@@ -2,7 +2,11 @@
 //! randomness itself (activities and the SDK's timers and conditions do), so every run replays
 //! the same way from its history. The AWS SDK and dbt never enter this crate.
 
+mod crawl;
 mod ingest;
 pub mod options;
+mod transform;
 
+pub use crawl::CrawlWorkflow;
 pub use ingest::{IngestFileWorkflow, NO_CONTRACT_REASON};
+pub use transform::TransformWorkflow;

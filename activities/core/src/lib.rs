@@ -6,6 +6,11 @@
 //! workflows crate (which depends on this one for activity signatures) free of them too.
 
 pub mod ingest;
+pub mod pipeline;
 pub mod ports;
 
 pub use ingest::{IngestActivities, MoveRequest, MoveResult, ValidateRequest};
+pub use pipeline::{
+    CrawlActivities, NotifyActivities, PipelineSettings, StartQuery, TerminateJob,
+    TransformActivities,
+};

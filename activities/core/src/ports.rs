@@ -250,6 +250,10 @@ pub struct JobSpec {
     pub command: Vec<String>,
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
+    /// A previous job (by name) whose outputs this job continues from: the runner makes that
+    /// job's artifacts (dbt's target/) available to this one, so `dbt retry` can resume.
+    #[serde(default)]
+    pub resume_from: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -288,6 +292,13 @@ pub trait JobRunner: Send + Sync + 'static {
     async fn terminate(&self, job_id: &str, reason: &str) -> Result<(), JobError>;
     /// The last `lines` lines of the job's log.
     async fn log_tail(&self, job_id: &str, lines: usize) -> Result<Vec<String>, JobError>;
+    /// A file the job left behind, by its path relative to the job's output (for dbt,
+    /// `target/run_results.json`); `None` if the job wrote no such file. The default suits
+    /// backends whose jobs keep no artifacts.
+    async fn artifact(&self, job_id: &str, name: &str) -> Result<Option<Bytes>, JobError> {
+        let _ = (job_id, name);
+        Ok(None)
+    }
 }
 
 /// How an event source (the SQS router, a directory watch, the landing sweep) asks for a file to

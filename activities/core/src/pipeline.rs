@@ -1,0 +1,339 @@
+//! Activities of the crawl and transform workflows, and the one that hands a promoted file to its
+//! crawler. Each is a short call: waiting is the workflow's job (durable timers between polls).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use lakegate_models::names;
+use lakegate_models::{
+    CrawlInput, NewData, NodeResult, PromotedFile, TransformInput,
+};
+use serde::{Deserialize, Serialize};
+use temporalio_client::{UntypedSignal, WorkflowStartOptions};
+use temporalio_common::data_converters::{PayloadConverter, RawValue};
+use temporalio_common::error::ApplicationFailure;
+use temporalio_common::UntypedWorkflow;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+use crate::ports::{
+    Catalog, CrawlError, CrawlRequest, CrawlStart, Crawler, CrawlerStatus, JobError, JobRunner,
+    JobSpec, JobStatus, QueryEngine, QueryError, QueryState, ResultPage, TableInfo,
+};
+
+/// How promoted files become crawls and transforms. The worker's configuration, not workflow
+/// state: changing it affects the next crawl workflow started, never a running history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineSettings {
+    /// Crawler name is this prefix plus the dataset (one crawler per dataset).
+    pub crawler_prefix: String,
+    pub database: String,
+    pub quiet_period_secs: u64,
+    pub max_wait_secs: u64,
+    pub poll_initial_secs: u64,
+    pub poll_max_secs: u64,
+    pub crawl_deadline_secs: u64,
+    /// The transform to run after each crawl, by dataset.
+    pub transforms: BTreeMap<String, TransformInput>,
+}
+
+impl PipelineSettings {
+    pub fn crawler_for(&self, dataset: &str) -> String {
+        format!("{}{dataset}", self.crawler_prefix)
+    }
+
+    pub fn crawl_input(&self, dataset: &str) -> CrawlInput {
+        CrawlInput {
+            crawler: self.crawler_for(dataset),
+            database: self.database.clone(),
+            transform: self.transforms.get(dataset).cloned(),
+            quiet_period_secs: self.quiet_period_secs,
+            max_wait_secs: self.max_wait_secs,
+            poll_initial_secs: self.poll_initial_secs,
+            poll_max_secs: self.poll_max_secs,
+            crawl_deadline_secs: self.crawl_deadline_secs,
+            crawls_per_run: 20,
+            pending: Vec::new(),
+            crawls_done: 0,
+            known_tables: BTreeMap::new(),
+        }
+    }
+}
+
+/// Hands promoted files to their dataset's crawl workflow.
+pub struct NotifyActivities {
+    settings: Option<PipelineSettings>,
+}
+
+impl NotifyActivities {
+    /// `None` turns the pipeline off: files stop at raw/.
+    pub fn new(settings: Option<PipelineSettings>) -> Self {
+        Self { settings }
+    }
+}
+
+#[activities]
+impl NotifyActivities {
+    /// Signal-with-start of the dataset's `CrawlWorkflow`: starts it if it is not running, and
+    /// in either case delivers the new prefix. Returns the crawl workflow's id, or `None` when
+    /// the pipeline is off. Untyped because the workflow type lives in the crate that depends on
+    /// this one.
+    #[activity(name = names::NOTIFY_CRAWL_ACTIVITY)]
+    pub async fn notify_crawl(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        file: PromotedFile,
+    ) -> Result<Option<String>, ActivityError> {
+        let Some(settings) = &self.settings else { return Ok(None) };
+        let input = settings.crawl_input(&file.dataset);
+        let workflow_id = names::crawl_workflow_id(&input.crawler);
+        let converter = PayloadConverter::serde_json();
+        let options =
+            WorkflowStartOptions::new(ctx.info().task_queue.clone(), workflow_id.clone()).build();
+        ctx.client()
+            .signal_with_start_workflow(
+                UntypedWorkflow::new(names::CRAWL_WORKFLOW),
+                RawValue::from_value(&input, &converter),
+                UntypedSignal::new(names::NEW_DATA_SIGNAL),
+                RawValue::from_value(&NewData { prefixes: vec![file.prefix] }, &converter),
+                options,
+            )
+            .await
+            .map_err(|e| ApplicationFailure::new(format!("signal-with-start {workflow_id}: {e}")))?;
+        Ok(Some(workflow_id))
+    }
+}
+
+pub struct CrawlActivities {
+    crawler: Arc<dyn Crawler>,
+    catalog: Arc<dyn Catalog>,
+}
+
+impl CrawlActivities {
+    pub fn new(crawler: Arc<dyn Crawler>, catalog: Arc<dyn Catalog>) -> Self {
+        Self { crawler, catalog }
+    }
+}
+
+#[activities]
+impl CrawlActivities {
+    #[activity(name = names::START_CRAWL_ACTIVITY)]
+    pub async fn start_crawl(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        request: CrawlRequest,
+    ) -> Result<CrawlStart, ActivityError> {
+        self.crawler.start_crawl(&request).await.map_err(crawl_failure)
+    }
+
+    #[activity(name = names::CRAWLER_STATUS_ACTIVITY)]
+    pub async fn crawler_status(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        crawler: String,
+    ) -> Result<CrawlerStatus, ActivityError> {
+        self.crawler.crawler_status(&crawler).await.map_err(crawl_failure)
+    }
+
+    #[activity(name = names::LIST_TABLES_ACTIVITY)]
+    pub async fn list_tables(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        database: String,
+    ) -> Result<Vec<TableInfo>, ActivityError> {
+        self.catalog.list_tables(&database).await.map_err(crawl_failure)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartQuery {
+    pub sql: String,
+    /// Idempotency token: the workflow id plus the check's name, so a retried start reconnects.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminateJob {
+    pub job_id: String,
+    pub reason: String,
+}
+
+pub struct TransformActivities {
+    jobs: Arc<dyn JobRunner>,
+    query: Arc<dyn QueryEngine>,
+}
+
+impl TransformActivities {
+    pub fn new(jobs: Arc<dyn JobRunner>, query: Arc<dyn QueryEngine>) -> Self {
+        Self { jobs, query }
+    }
+}
+
+/// Lines of a failed job's log kept in the workflow (dbt prints the failing node and its error
+/// near the end; cell values do not appear in dbt's logs unless a model prints them).
+const LOG_TAIL_LINES: usize = 40;
+/// Rows of a check query's result the workflow sees.
+const CHECK_ROWS: usize = 20;
+
+#[activities]
+impl TransformActivities {
+    #[activity(name = names::SUBMIT_JOB_ACTIVITY)]
+    pub async fn submit_job(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        spec: JobSpec,
+    ) -> Result<String, ActivityError> {
+        self.jobs.submit(&spec).await.map_err(job_failure)
+    }
+
+    #[activity(name = names::DESCRIBE_JOB_ACTIVITY)]
+    pub async fn describe_job(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        job_id: String,
+    ) -> Result<JobStatus, ActivityError> {
+        self.jobs.describe(&job_id).await.map_err(job_failure)
+    }
+
+    #[activity(name = names::TERMINATE_JOB_ACTIVITY)]
+    pub async fn terminate_job(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        request: TerminateJob,
+    ) -> Result<(), ActivityError> {
+        self.jobs.terminate(&request.job_id, &request.reason).await.map_err(job_failure)
+    }
+
+    #[activity(name = names::JOB_LOG_TAIL_ACTIVITY)]
+    pub async fn job_log_tail(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        job_id: String,
+    ) -> Result<Vec<String>, ActivityError> {
+        self.jobs.log_tail(&job_id, LOG_TAIL_LINES).await.map_err(job_failure)
+    }
+
+    /// The nodes of dbt's run_results.json, or `None` if the job left none (it failed before
+    /// dbt ran).
+    #[activity(name = names::DBT_RUN_RESULTS_ACTIVITY)]
+    pub async fn dbt_run_results(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        job_id: String,
+    ) -> Result<Option<Vec<NodeResult>>, ActivityError> {
+        let Some(bytes) =
+            self.jobs.artifact(&job_id, "target/run_results.json").await.map_err(job_failure)?
+        else {
+            return Ok(None);
+        };
+        parse_run_results(&bytes).map(Some).map_err(|e| {
+            ApplicationFailure::non_retryable(format!("run_results.json of {job_id}: {e}")).into()
+        })
+    }
+
+    #[activity(name = names::START_QUERY_ACTIVITY)]
+    pub async fn start_query(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        request: StartQuery,
+    ) -> Result<String, ActivityError> {
+        self.query.start_query(&request.sql, &request.token).await.map_err(query_failure)
+    }
+
+    /// FAILED and CANCELLED come back as states, not errors: the workflow records them as a
+    /// failed check with Athena's reason.
+    #[activity(name = names::QUERY_STATE_ACTIVITY)]
+    pub async fn query_state(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        query_id: String,
+    ) -> Result<QueryState, ActivityError> {
+        self.query.query_state(&query_id).await.map_err(query_failure)
+    }
+
+    #[activity(name = names::QUERY_RESULTS_ACTIVITY)]
+    pub async fn query_results(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        query_id: String,
+    ) -> Result<ResultPage, ActivityError> {
+        let mut page = self.query.results(&query_id, None).await.map_err(query_failure)?;
+        page.rows.truncate(CHECK_ROWS);
+        Ok(page)
+    }
+}
+
+/// dbt's run_results.json, reduced to what the workflow reports.
+pub fn parse_run_results(bytes: &[u8]) -> Result<Vec<NodeResult>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct RunResults {
+        results: Vec<Entry>,
+    }
+    #[derive(Deserialize)]
+    struct Entry {
+        unique_id: String,
+        status: String,
+        #[serde(default)]
+        execution_time: f64,
+    }
+    let parsed: RunResults = serde_json::from_slice(bytes)?;
+    Ok(parsed
+        .results
+        .into_iter()
+        .map(|e| NodeResult {
+            unique_id: e.unique_id,
+            status: e.status,
+            execution_time_secs: e.execution_time,
+        })
+        .collect())
+}
+
+fn retryable_failure(message: String, retryable: bool) -> ActivityError {
+    if retryable {
+        ApplicationFailure::new(message).into()
+    } else {
+        ApplicationFailure::non_retryable(message).into()
+    }
+}
+
+fn crawl_failure(error: CrawlError) -> ActivityError {
+    let retryable = match &error {
+        CrawlError::Backend { retryable, .. } => *retryable,
+        _ => false,
+    };
+    retryable_failure(error.to_string(), retryable)
+}
+
+fn job_failure(error: JobError) -> ActivityError {
+    let retryable = match &error {
+        JobError::Backend { retryable, .. } => *retryable,
+        _ => false,
+    };
+    retryable_failure(error.to_string(), retryable)
+}
+
+fn query_failure(error: QueryError) -> ActivityError {
+    let retryable = match &error {
+        QueryError::Backend { retryable, .. } => *retryable,
+        _ => false,
+    };
+    retryable_failure(error.to_string(), retryable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_results_reduce_to_node_statuses() {
+        let json = br#"{"metadata": {}, "results": [
+            {"unique_id": "model.ehr.stg_patients", "status": "success", "execution_time": 0.5,
+             "message": "OK", "adapter_response": {}},
+            {"unique_id": "test.ehr.not_null_x", "status": "fail", "execution_time": 0.1}
+        ], "elapsed_time": 1.0}"#;
+        let nodes = parse_run_results(json).unwrap();
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(nodes[1].status, "fail");
+        assert_eq!(nodes[0].unique_id, "model.ehr.stg_patients");
+    }
+}

@@ -1,0 +1,179 @@
+//! Payloads of the crawl and transform workflows.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Signal-with-start payload: raw prefixes with new data for a crawler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewData {
+    pub prefixes: Vec<String>,
+}
+
+/// What `IngestFileWorkflow` tells the pipeline after promoting a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromotedFile {
+    pub dataset: String,
+    pub table: String,
+    /// The partition folder the file landed in, e.g. `raw/ehr/patients/ingest_date=2026-11-26/`.
+    pub prefix: String,
+}
+
+/// Input of `CrawlWorkflow`, one long-lived workflow per crawler. The counters and `pending` are
+/// carried across continue-as-new.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrawlInput {
+    pub crawler: String,
+    /// Catalog database the crawler writes to.
+    pub database: String,
+    /// Dataset whose transform runs after each crawl; `None` crawls only.
+    #[serde(default)]
+    pub transform: Option<TransformInput>,
+    /// A crawl starts once no new prefix arrived for this long...
+    pub quiet_period_secs: u64,
+    /// ...or once the oldest waiting prefix has waited this long.
+    pub max_wait_secs: u64,
+    /// First and largest gap between crawler state polls (durable timers, doubling).
+    pub poll_initial_secs: u64,
+    pub poll_max_secs: u64,
+    /// A crawl still running after this long is reported as timed out.
+    pub crawl_deadline_secs: u64,
+    /// Crawls per run before continuing as new, to keep each history small.
+    #[serde(default = "default_crawls_per_run")]
+    pub crawls_per_run: u32,
+    #[serde(default)]
+    pub pending: Vec<String>,
+    #[serde(default)]
+    pub crawls_done: u64,
+    /// Catalog tables seen after the previous crawl, to report what a crawl created or changed.
+    #[serde(default)]
+    pub known_tables: BTreeMap<String, TableFingerprint>,
+}
+
+fn default_crawls_per_run() -> u32 {
+    20
+}
+
+/// Enough of a catalog table to tell whether a crawl changed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableFingerprint {
+    pub columns: Vec<String>,
+    pub partitions: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrawlRecord {
+    /// Sequence number of the crawl over the workflow's lifetime (1-based).
+    pub number: u64,
+    pub prefixes: Vec<String>,
+    /// The crawler was already running when asked; that run was waited for first.
+    pub joined_running: bool,
+    /// The crawler's LastCrawl status (SUCCEEDED, FAILED, CANCELLED) or TIMED_OUT.
+    pub status: String,
+    #[serde(default)]
+    pub error: Option<String>,
+    pub tables_created: Vec<String>,
+    pub tables_updated: Vec<String>,
+    #[serde(default)]
+    pub transform_workflow_id: Option<String>,
+    #[serde(default)]
+    pub transform_succeeded: Option<bool>,
+}
+
+/// Answer of the crawl workflow's `get_status` query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrawlStatus {
+    /// `waiting` (for data or the quiet period), `crawling` or `transforming`.
+    pub phase: String,
+    pub pending_prefixes: usize,
+    pub crawls_done: u64,
+    #[serde(default)]
+    pub last: Option<CrawlRecord>,
+}
+
+/// Input of `TransformWorkflow`: a dbt project run stage by stage as jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransformInput {
+    pub dataset: String,
+    /// dbt project and profiles directories as the job sees them.
+    pub project_dir: String,
+    pub profiles_dir: String,
+    /// dbt target (profile output), e.g. `duckdb` locally, `athena` in production.
+    pub target: String,
+    /// Model folders under models/, in order (e.g. staging, intermediate, marts).
+    pub stages: Vec<String>,
+    /// Extra environment for every job.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// Attempts per stage for failures that are not failed dbt tests (the first run included).
+    pub max_attempts: u32,
+    pub poll_initial_secs: u64,
+    pub poll_max_secs: u64,
+    /// Checks run on the query engine after the last stage.
+    #[serde(default)]
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Check {
+    /// Passes when the table has at least one row.
+    RowCount { table: String },
+    /// Passes when `max(column)` is within `max_age_hours` of the check's time.
+    Freshness { table: String, column: String, max_age_hours: u64 },
+    /// Passes when the query returns no rows (each row is a violation, as in dbt tests).
+    Sql { name: String, sql: String },
+}
+
+impl Check {
+    pub fn name(&self) -> String {
+        match self {
+            Check::RowCount { table } => format!("row_count:{table}"),
+            Check::Freshness { table, column, .. } => format!("freshness:{table}.{column}"),
+            Check::Sql { name, .. } => format!("sql:{name}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub name: String,
+    pub passed: bool,
+    /// What was measured: a row count, an age in hours, a number of violating rows.
+    pub observed: String,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// One dbt node's result, from run_results.json.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeResult {
+    pub unique_id: String,
+    /// dbt's status: success, error, fail, warn, skipped, pass.
+    pub status: String,
+    #[serde(default)]
+    pub execution_time_secs: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageResult {
+    pub stage: String,
+    /// Job ids, one per attempt (the first `dbt build`, then `dbt retry`s).
+    pub jobs: Vec<String>,
+    pub succeeded: bool,
+    /// Final per-node status of the stage.
+    pub nodes: Vec<NodeResult>,
+    /// The failing job's log tail, when the stage failed.
+    #[serde(default)]
+    pub log_tail: Vec<String>,
+    #[serde(default)]
+    pub failure: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransformResult {
+    pub dataset: String,
+    pub succeeded: bool,
+    pub stages: Vec<StageResult>,
+    pub checks: Vec<CheckResult>,
+}

@@ -1,0 +1,246 @@
+//! `CrawlWorkflow`: one long-lived workflow per crawler. Promoted files arrive as `new_data`
+//! signals (signal-with-start); prefixes are coalesced over a quiet period so a burst of files
+//! gives a handful of crawls, the crawl is waited for on durable timers, its catalog changes are
+//! recorded, the dataset's transform runs as a child, and the run continues as new every few
+//! crawls so its history stays small.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, UNIX_EPOCH};
+
+use lakegate_activities::ports::{CrawlRequest, CrawlStart, CrawlerState, TableInfo};
+use lakegate_activities::CrawlActivities;
+use lakegate_models::names;
+use lakegate_models::{CrawlInput, CrawlRecord, CrawlStatus, NewData, TableFingerprint};
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{
+    ChildWorkflowOptions, ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext,
+    WorkflowContextView, WorkflowResult,
+};
+
+use crate::options;
+use crate::transform::TransformWorkflow;
+
+/// How many times a crawl waits out someone else's run before giving up on starting its own.
+const MAX_JOINS: u32 = 3;
+
+#[workflow]
+pub struct CrawlWorkflow {
+    input: CrawlInput,
+    pending: BTreeSet<String>,
+    /// Counts signals, so the quiet period restarts on every arrival, even of a known prefix.
+    arrivals: u64,
+    phase: &'static str,
+    crawls_done: u64,
+    last: Option<CrawlRecord>,
+}
+
+#[workflow_methods]
+impl CrawlWorkflow {
+    #[init]
+    fn new(_ctx: &WorkflowContextView, input: CrawlInput) -> Self {
+        let pending = input.pending.iter().cloned().collect();
+        let crawls_done = input.crawls_done;
+        Self { input, pending, arrivals: 0, phase: "waiting", crawls_done, last: None }
+    }
+
+    #[run(name = names::CRAWL_WORKFLOW)]
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
+        let input = ctx.state(|s| s.input.clone());
+        let mut crawls_done = input.crawls_done;
+        let mut known_tables = input.known_tables.clone();
+        let mut crawls_this_run = 0u32;
+        loop {
+            ctx.state_mut(|s| s.phase = "waiting");
+            ctx.wait_condition(|s| !s.pending.is_empty()).await?;
+            coalesce(ctx, &input).await;
+            let prefixes: Vec<String> =
+                ctx.state_mut(|s| std::mem::take(&mut s.pending).into_iter().collect());
+
+            ctx.state_mut(|s| s.phase = "crawling");
+            crawls_done += 1;
+            let mut record = crawl(ctx, &input, crawls_done, prefixes).await?;
+            if record.status == "SUCCEEDED" {
+                let tables = ctx
+                    .execute_activity(
+                        CrawlActivities::list_tables,
+                        input.database.clone(),
+                        options::short(),
+                    )
+                    .await?;
+                let (created, updated) = catalog_changes(&mut known_tables, &tables);
+                record.tables_created = created;
+                record.tables_updated = updated;
+                if let Some(transform) = &input.transform {
+                    ctx.state_mut(|s| s.phase = "transforming");
+                    let id = format!("transform-{}-{crawls_done}", input.crawler);
+                    record.transform_workflow_id = Some(id.clone());
+                    let started = ctx
+                        .start_child_workflow(
+                            TransformWorkflow::run,
+                            transform.clone(),
+                            ChildWorkflowOptions::workflow_id(id),
+                        )
+                        .await;
+                    // A failed transform is recorded, never fatal: the crawler must keep serving.
+                    record.transform_succeeded = Some(match started {
+                        Ok(child) => child.result().await.is_ok_and(|r| r.succeeded),
+                        Err(_) => false,
+                    });
+                }
+            }
+            ctx.state_mut(|s| {
+                s.last = Some(record);
+                s.crawls_done = crawls_done;
+            });
+            crawls_this_run += 1;
+
+            if crawls_this_run >= input.crawls_per_run.max(1) || ctx.continue_as_new_suggested() {
+                let next = CrawlInput {
+                    pending: ctx.state(|s| s.pending.iter().cloned().collect()),
+                    crawls_done,
+                    known_tables,
+                    ..input
+                };
+                ctx.continue_as_new(next, ContinueAsNewOptions::default())?;
+                unreachable!("continue_as_new always returns an error");
+            }
+        }
+    }
+
+    #[signal(name = names::NEW_DATA_SIGNAL)]
+    pub fn new_data(&mut self, _ctx: &mut SyncWorkflowContext<Self>, data: NewData) {
+        self.pending.extend(data.prefixes);
+        self.arrivals += 1;
+    }
+
+    #[query(name = names::STATUS_QUERY)]
+    pub fn get_status(&self, _ctx: &WorkflowContextView) -> CrawlStatus {
+        CrawlStatus {
+            phase: self.phase.to_owned(),
+            pending_prefixes: self.pending.len(),
+            crawls_done: self.crawls_done,
+            last: self.last.clone(),
+        }
+    }
+}
+
+fn now(ctx: &WorkflowContext<CrawlWorkflow>) -> Duration {
+    ctx.workflow_time().unwrap_or(UNIX_EPOCH).duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+/// Returns once no signal arrived for the quiet period, or the first prefix has waited the
+/// maximum.
+async fn coalesce(ctx: &mut WorkflowContext<CrawlWorkflow>, input: &CrawlInput) {
+    let started = now(ctx);
+    let max_wait = Duration::from_secs(input.max_wait_secs);
+    loop {
+        let waited = now(ctx).saturating_sub(started);
+        if waited >= max_wait {
+            return;
+        }
+        let quiet = Duration::from_secs(input.quiet_period_secs).min(max_wait - waited);
+        let seen = ctx.state(|s| s.arrivals);
+        let arrived = temporalio_sdk::workflows::select! {
+            _ = ctx.wait_condition(move |s| s.arrivals != seen) => true,
+            _ = ctx.timer(quiet) => false,
+        };
+        if !arrived {
+            return;
+        }
+    }
+}
+
+/// Starts the crawler on `prefixes` and waits for it. "Already running" means waiting for that
+/// run, then starting ours, since the other run may not cover these prefixes.
+async fn crawl(
+    ctx: &mut WorkflowContext<CrawlWorkflow>,
+    input: &CrawlInput,
+    number: u64,
+    prefixes: Vec<String>,
+) -> WorkflowResult<CrawlRecord> {
+    let request = CrawlRequest {
+        crawler: input.crawler.clone(),
+        database: input.database.clone(),
+        prefixes: prefixes.clone(),
+    };
+    let mut joined_running = false;
+    for join in 0..=MAX_JOINS {
+        let start = ctx
+            .execute_activity(CrawlActivities::start_crawl, request.clone(), options::short())
+            .await?;
+        let finished = wait_until_ready(ctx, input).await?;
+        if start == CrawlStart::JoinedRunning && join < MAX_JOINS {
+            joined_running = true;
+            continue;
+        }
+        let (status, error) = match finished {
+            None => ("TIMED_OUT".to_owned(), Some(format!(
+                "still running after {} s", input.crawl_deadline_secs
+            ))),
+            Some(last) => (last.status, last.error_message),
+        };
+        return Ok(CrawlRecord {
+            number,
+            prefixes,
+            joined_running,
+            status,
+            error,
+            tables_created: Vec::new(),
+            tables_updated: Vec::new(),
+            transform_workflow_id: None,
+            transform_succeeded: None,
+        });
+    }
+    unreachable!("the last join attempt returns")
+}
+
+/// Polls the crawler on durable timers, doubling the gap, until it is READY (returning its last
+/// crawl) or the deadline passes (`None`).
+async fn wait_until_ready(
+    ctx: &mut WorkflowContext<CrawlWorkflow>,
+    input: &CrawlInput,
+) -> WorkflowResult<Option<lakegate_activities::ports::LastCrawl>> {
+    let deadline = now(ctx) + Duration::from_secs(input.crawl_deadline_secs);
+    let mut gap = Duration::from_secs(input.poll_initial_secs.max(1));
+    let max_gap = Duration::from_secs(input.poll_max_secs.max(1));
+    loop {
+        let status = ctx
+            .execute_activity(CrawlActivities::crawler_status, input.crawler.clone(), options::short())
+            .await?;
+        if status.state == CrawlerState::Ready {
+            return Ok(Some(status.last_crawl.unwrap_or(lakegate_activities::ports::LastCrawl {
+                status: "UNKNOWN".into(),
+                error_message: Some("the crawler reported no last crawl".into()),
+                log_group: None,
+                log_stream: None,
+                started_at: None,
+            })));
+        }
+        if now(ctx) >= deadline {
+            return Ok(None);
+        }
+        ctx.timer(gap).await;
+        gap = (gap * 2).min(max_gap);
+    }
+}
+
+/// Compares the catalog with what was known and returns (created, updated) table names.
+fn catalog_changes(
+    known: &mut BTreeMap<String, TableFingerprint>,
+    tables: &[TableInfo],
+) -> (Vec<String>, Vec<String>) {
+    let mut created = Vec::new();
+    let mut updated = Vec::new();
+    for table in tables {
+        let fingerprint = TableFingerprint {
+            columns: table.columns.iter().map(|c| format!("{} {}", c.name, c.data_type)).collect(),
+            partitions: table.partitions.len(),
+        };
+        match known.insert(table.name.clone(), fingerprint.clone()) {
+            None => created.push(table.name.clone()),
+            Some(previous) if previous != fingerprint => updated.push(table.name.clone()),
+            Some(_) => {}
+        }
+    }
+    (created, updated)
+}

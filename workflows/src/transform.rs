@@ -1,0 +1,254 @@
+//! `TransformWorkflow`: a dbt project run stage by stage (`dbt build --select path:models/<stage>`)
+//! as jobs on the JobRunner port, waited for on durable timers. A failed stage is resumed from its
+//! failed node with `dbt retry`, unless dbt tests failed: a failing test is a data problem that
+//! retrying cannot fix. Then the configured checks run on the query engine.
+
+use std::time::Duration;
+
+use lakegate_activities::ports::{JobSpec, JobState, QueryState};
+use lakegate_activities::{StartQuery, TransformActivities};
+use lakegate_models::names;
+use lakegate_models::{Check, CheckResult, NodeResult, StageResult, TransformInput, TransformResult};
+use temporalio_common::error::ApplicationFailure;
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{WorkflowContext, WorkflowContextView, WorkflowResult};
+
+use crate::options;
+
+#[workflow]
+pub struct TransformWorkflow {
+    input: TransformInput,
+    result: TransformResult,
+}
+
+#[workflow_methods]
+impl TransformWorkflow {
+    #[init]
+    fn new(_ctx: &WorkflowContextView, input: TransformInput) -> Self {
+        let result = TransformResult {
+            dataset: input.dataset.clone(),
+            succeeded: false,
+            stages: Vec::new(),
+            checks: Vec::new(),
+        };
+        Self { input, result }
+    }
+
+    /// Fails (with the stage, the failed nodes and the log tail in the message) when a stage
+    /// fails; completes with `succeeded: false` when only checks failed. The `get_status` query
+    /// returns the full result either way.
+    #[run(name = names::TRANSFORM_WORKFLOW)]
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<TransformResult> {
+        let input = ctx.state(|s| s.input.clone());
+        // Job names must be unique per run: a re-run under the same workflow id must not find the
+        // previous run's jobs by name.
+        let run_tag: String = ctx.run_id().chars().filter(char::is_ascii_alphanumeric).take(8).collect();
+        let job_prefix = format!("{}-{run_tag}", ctx.workflow_id());
+        for stage in &input.stages {
+            let result = run_stage(ctx, &input, &job_prefix, stage).await?;
+            let failed = !result.succeeded;
+            let message = failed.then(|| stage_failure_message(&result));
+            ctx.state_mut(|s| s.result.stages.push(result));
+            if let Some(message) = message {
+                return Err(ApplicationFailure::non_retryable(message).into());
+            }
+        }
+        for (index, check) in input.checks.iter().enumerate() {
+            let token = format!("{job_prefix}-check-{index}");
+            let result = run_check(ctx, &input, check, token).await?;
+            ctx.state_mut(|s| s.result.checks.push(result));
+        }
+        ctx.state_mut(|s| s.result.succeeded = s.result.checks.iter().all(|c| c.passed));
+        Ok(ctx.state(|s| s.result.clone()))
+    }
+
+    #[query(name = names::STATUS_QUERY)]
+    pub fn get_status(&self, _ctx: &WorkflowContextView) -> TransformResult {
+        self.result.clone()
+    }
+}
+
+fn dbt_flags(input: &TransformInput) -> Vec<String> {
+    vec![
+        "--project-dir".into(),
+        input.project_dir.clone(),
+        "--profiles-dir".into(),
+        input.profiles_dir.clone(),
+        "--target".into(),
+        input.target.clone(),
+    ]
+}
+
+async fn run_stage(
+    ctx: &mut WorkflowContext<TransformWorkflow>,
+    input: &TransformInput,
+    job_prefix: &str,
+    stage: &str,
+) -> WorkflowResult<StageResult> {
+    let mut result = StageResult {
+        stage: stage.to_owned(),
+        jobs: Vec::new(),
+        succeeded: false,
+        nodes: Vec::new(),
+        log_tail: Vec::new(),
+        failure: None,
+    };
+    let mut resume_from: Option<String> = None;
+    for attempt in 1..=input.max_attempts.max(1) {
+        let name = format!("{job_prefix}-{stage}-{attempt}");
+        let mut command = vec!["dbt".to_owned()];
+        match &resume_from {
+            // `dbt retry` re-runs only what failed or was skipped, reading the previous
+            // attempt's run_results.json, which the runner carries over into this job.
+            Some(_) => command.push("retry".into()),
+            None => command.extend(["build".into(), "--select".into(), format!("path:models/{stage}")]),
+        }
+        command.extend(dbt_flags(input));
+        let spec = JobSpec {
+            name: name.clone(),
+            command,
+            environment: input.environment.clone(),
+            resume_from: resume_from.clone(),
+        };
+        let job_id =
+            ctx.execute_activity(TransformActivities::submit_job, spec, options::short()).await?;
+        result.jobs.push(job_id.clone());
+        let state = wait_for_job(ctx, input, &job_id).await?;
+        let nodes = ctx
+            .execute_activity(TransformActivities::dbt_run_results, job_id.clone(), options::short())
+            .await?;
+        merge_nodes(&mut result.nodes, nodes.as_deref().unwrap_or_default());
+        if state == JobState::Succeeded {
+            result.succeeded = true;
+            result.log_tail.clear();
+            result.failure = None;
+            return Ok(result);
+        }
+        result.log_tail = ctx
+            .execute_activity(TransformActivities::job_log_tail, job_id.clone(), options::short())
+            .await?;
+        let failed_tests: Vec<&NodeResult> = result
+            .nodes
+            .iter()
+            .filter(|n| n.unique_id.starts_with("test.") && matches!(n.status.as_str(), "fail" | "error"))
+            .collect();
+        if !failed_tests.is_empty() {
+            result.failure = Some(format!(
+                "dbt tests failed (not retried): {}",
+                failed_tests.iter().map(|n| n.unique_id.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+            return Ok(result);
+        }
+        result.failure = Some(format!("job {job_id} failed (attempt {attempt})"));
+        // Without run_results.json dbt never got to run a node: start the stage over.
+        resume_from = nodes.is_some().then_some(name);
+    }
+    Ok(result)
+}
+
+/// Later attempts (`dbt retry`) report only the nodes they re-ran; keep the latest per node.
+fn merge_nodes(all: &mut Vec<NodeResult>, latest: &[NodeResult]) {
+    for node in latest {
+        match all.iter_mut().find(|n| n.unique_id == node.unique_id) {
+            Some(existing) => *existing = node.clone(),
+            None => all.push(node.clone()),
+        }
+    }
+}
+
+fn stage_failure_message(stage: &StageResult) -> String {
+    let failed: Vec<&str> = stage
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.status.as_str(), "error" | "fail"))
+        .map(|n| n.unique_id.as_str())
+        .collect();
+    format!(
+        "stage {} failed: {}; failed nodes: [{}]; log tail:\n{}",
+        stage.stage,
+        stage.failure.as_deref().unwrap_or("unknown"),
+        failed.join(", "),
+        stage.log_tail.join("\n")
+    )
+}
+
+async fn wait_for_job(
+    ctx: &mut WorkflowContext<TransformWorkflow>,
+    input: &TransformInput,
+    job_id: &str,
+) -> WorkflowResult<JobState> {
+    let mut gap = Duration::from_secs(input.poll_initial_secs.max(1));
+    let max_gap = Duration::from_secs(input.poll_max_secs.max(1));
+    loop {
+        let status = ctx
+            .execute_activity(TransformActivities::describe_job, job_id.to_owned(), options::short())
+            .await?;
+        if matches!(status.state, JobState::Succeeded | JobState::Failed) {
+            return Ok(status.state);
+        }
+        ctx.timer(gap).await;
+        gap = (gap * 2).min(max_gap);
+    }
+}
+
+async fn run_check(
+    ctx: &mut WorkflowContext<TransformWorkflow>,
+    input: &TransformInput,
+    check: &Check,
+    token: String,
+) -> WorkflowResult<CheckResult> {
+    let sql = match check {
+        Check::RowCount { table } => format!("select count(*) from {table}"),
+        Check::Freshness { table, column, .. } => format!(
+            "select date_diff('hour', cast(max({column}) as timestamp), cast(current_timestamp as timestamp)) from {table}"
+        ),
+        Check::Sql { sql, .. } => sql.clone(),
+    };
+    let mut result =
+        CheckResult { name: check.name(), passed: false, observed: String::new(), error: None };
+    let query_id = ctx
+        .execute_activity(TransformActivities::start_query, StartQuery { sql, token }, options::short())
+        .await?;
+    let mut gap = Duration::from_secs(input.poll_initial_secs.max(1));
+    let max_gap = Duration::from_secs(input.poll_max_secs.max(1));
+    loop {
+        let state = ctx
+            .execute_activity(TransformActivities::query_state, query_id.clone(), options::short())
+            .await?;
+        match state {
+            QueryState::Succeeded => break,
+            QueryState::Failed { reason } | QueryState::Cancelled { reason } => {
+                result.error = Some(reason);
+                return Ok(result);
+            }
+            QueryState::Queued | QueryState::Running => {
+                ctx.timer(gap).await;
+                gap = (gap * 2).min(max_gap);
+            }
+        }
+    }
+    let page = ctx
+        .execute_activity(TransformActivities::query_results, query_id, options::short())
+        .await?;
+    let first: Option<i64> = page
+        .rows
+        .first()
+        .and_then(|row| row.first())
+        .and_then(|cell| cell.as_deref())
+        .and_then(|text| text.trim().parse().ok());
+    match check {
+        Check::RowCount { .. } => {
+            result.observed = format!("{} rows", first.unwrap_or(0));
+            result.passed = first.is_some_and(|n| n > 0);
+        }
+        Check::Freshness { max_age_hours, .. } => {
+            result.observed = first.map_or("no rows".into(), |h| format!("{h} hours old"));
+            result.passed = first.is_some_and(|h| h >= 0 && h.unsigned_abs() <= *max_age_hours);
+        }
+        Check::Sql { .. } => {
+            result.observed = format!("{} violating rows", page.rows.len());
+            result.passed = page.rows.is_empty();
+        }
+    }
+    Ok(result)
+}
