@@ -1,2 +1,4 @@
 //! tmp
+#[cfg(feature = "testing")]
+pub mod port_suites;
 pub mod ports;

@@ -54,7 +54,10 @@ pub enum StoreError {
     NotFound(KeyTag),
     /// The source changed (or vanished) between the reads a move is conditioned on.
     #[error("object {key} changed during {operation}")]
-    Conflict { key: KeyTag, operation: &'static str },
+    Conflict {
+        key: KeyTag,
+        operation: &'static str,
+    },
     #[error("invalid object key {key}: {reason}")]
     InvalidKey { key: KeyTag, reason: &'static str },
     #[error("{operation} on {key}: {source}")]
@@ -155,7 +158,11 @@ pub enum CrawlError {
     #[error("crawler {0} does not exist")]
     NoSuchCrawler(String),
     #[error("crawler {crawler}: {message}")]
-    Backend { crawler: String, message: String, retryable: bool },
+    Backend {
+        crawler: String,
+        message: String,
+        retryable: bool,
+    },
 }
 
 #[async_trait]
@@ -223,8 +230,11 @@ pub trait QueryEngine: Send + Sync + 'static {
     /// (Athena's ClientRequestToken), so a retried activity reconnects instead of re-running.
     async fn start_query(&self, sql: &str, request_token: &str) -> Result<String, QueryError>;
     async fn query_state(&self, query_id: &str) -> Result<QueryState, QueryError>;
-    async fn results(&self, query_id: &str, next_token: Option<&str>)
-    -> Result<ResultPage, QueryError>;
+    async fn results(
+        &self,
+        query_id: &str,
+        next_token: Option<&str>,
+    ) -> Result<ResultPage, QueryError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,6 +282,13 @@ pub trait JobRunner: Send + Sync + 'static {
     async fn terminate(&self, job_id: &str, reason: &str) -> Result<(), JobError>;
     /// The last `lines` lines of the job's log.
     async fn log_tail(&self, job_id: &str, lines: usize) -> Result<Vec<String>, JobError>;
+    /// A file the job left behind, by its path relative to the job's output (for dbt,
+    /// `target/run_results.json`); `None` if the job wrote no such file. The default suits
+    /// backends whose jobs keep no artifacts.
+    async fn artifact(&self, job_id: &str, name: &str) -> Result<Option<Bytes>, JobError> {
+        let _ = (job_id, name);
+        Ok(None)
+    }
 }
 
 /// How an event source (the SQS router, a directory watch, the landing sweep) asks for a file to
