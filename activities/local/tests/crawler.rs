@@ -163,3 +163,58 @@ async fn a_start_during_a_crawl_joins_it() {
     assert_eq!(status.last_crawl.unwrap().status, "SUCCEEDED");
     assert_eq!(after_restart.list_tables("raw").await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_fhir_sample_crawls_into_nested_tables() {
+    let (_dir, config) = common::config();
+    let sample = common::repo_root().join("examples/ehr/sample");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sample.join("manifest.json")).unwrap()).unwrap();
+    for resource in ["Patient", "Encounter", "Condition"] {
+        let body =
+            std::fs::read_to_string(sample.join(format!("ehr_fhir/{resource}.ndjson"))).unwrap();
+        let table = resource.to_lowercase();
+        common::put(
+            &config,
+            &format!("raw/ehr_fhir/{table}/ingest_date=2026-01-01/{resource}.ndjson"),
+            &body,
+        );
+    }
+    let crawler = LocalCrawler::new(&config);
+    crawler
+        .start_crawl(&request("fhir", &["raw/ehr_fhir/"]))
+        .await
+        .unwrap();
+    let last = port_suites::wait_for_crawl(&crawler, "fhir", 0, WITHIN).await;
+    assert_eq!(last.status, "SUCCEEDED", "{:?}", last.error_message);
+    let tables = crawler.list_tables("raw").await.unwrap();
+    let patient = tables
+        .iter()
+        .find(|t| t.name == "ehr_fhir_patient")
+        .expect("patient table");
+    let types: std::collections::BTreeMap<_, _> = patient
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.data_type.as_str()))
+        .collect();
+    assert_eq!(types["birthDate"], "date");
+    assert_eq!(
+        types["identifier"],
+        "array<struct<system:string,value:string>>"
+    );
+    // deceasedDateTime is in a few resources only: the sniffer still found it.
+    assert!(types.contains_key("deceasedDateTime"), "{types:?}");
+
+    let engine = LocalQueryEngine::new(&config);
+    for resource in ["Patient", "Encounter", "Condition"] {
+        let sql = format!(
+            "SELECT count(*) FROM raw.ehr_fhir_{}",
+            resource.to_lowercase()
+        );
+        let (_, rows, _) = port_suites::run_query(&engine, &sql, resource, WITHIN).await;
+        assert_eq!(
+            rows[0][0].as_deref(),
+            Some(manifest["fhir"][resource].to_string().as_str())
+        );
+    }
+}

@@ -12,7 +12,13 @@ use lakegate_activities::port_suites;
 use lakegate_activities::ports::{Catalog, CrawlRequest, Crawler, JobRunner, JobSpec, JobState};
 use lakegate_local::{LocalCrawler, LocalJobRunner, LocalQueryEngine};
 
-const TABLES: [&str; 5] = ["patients", "encounters", "conditions", "observations", "medications"];
+const TABLES: [&str; 5] = [
+    "patients",
+    "encounters",
+    "conditions",
+    "observations",
+    "medications",
+];
 
 fn generate(out: &Path, patients: u32) -> serde_json::Value {
     let root = common::repo_root();
@@ -33,7 +39,12 @@ fn dbt_stage(stage: &str, config: &lakegate_local::LocalConfig) -> JobSpec {
         name: format!("dbt-{stage}"),
         command: ["dbt", "build", "--select", stage, "--target", "duckdb"]
             .into_iter()
-            .chain(["--project-dir", "examples/ehr/dbt", "--profiles-dir", "examples/ehr/dbt"])
+            .chain([
+                "--project-dir",
+                "examples/ehr/dbt",
+                "--profiles-dir",
+                "examples/ehr/dbt",
+            ])
             .map(str::to_owned)
             .collect(),
         environment: Default::default(),
@@ -51,7 +62,10 @@ async fn the_dbt_project_builds_marts_that_match_the_generator() {
     let manifest = generate(&dir.path().join("generated"), 40);
 
     for table in TABLES {
-        let from = dir.path().join("generated/ehr").join(format!("{table}.csv"));
+        let from = dir
+            .path()
+            .join("generated/ehr")
+            .join(format!("{table}.csv"));
         let key = format!("raw/ehr/{table}/ingest_date=2026-01-01/{table}.csv");
         common::put(&config, &key, &std::fs::read_to_string(from).unwrap());
     }
@@ -73,28 +87,53 @@ async fn the_dbt_project_builds_marts_that_match_the_generator() {
         let id = runner.submit(&dbt_stage(stage, &config)).await.unwrap();
         let status = port_suites::wait_for_job(&runner, &id, Duration::from_secs(300)).await;
         let tail = runner.log_tail(&id, 40).await.unwrap();
-        assert_eq!(status.state, JobState::Succeeded, "dbt {stage} failed:\n{}", tail.join("\n"));
-        let results = runner.artifact(&id, "target/run_results.json").await.unwrap();
+        assert_eq!(
+            status.state,
+            JobState::Succeeded,
+            "dbt {stage} failed:\n{}",
+            tail.join("\n")
+        );
+        let results = runner
+            .artifact(&id, "target/run_results.json")
+            .await
+            .unwrap();
         let results: serde_json::Value =
             serde_json::from_slice(&results.expect("dbt wrote run_results.json")).unwrap();
         let nodes = results["results"].as_array().unwrap();
         assert!(!nodes.is_empty(), "dbt {stage} ran no nodes");
         for node in nodes {
             let status = node["status"].as_str().unwrap();
-            assert!(status == "success" || status == "pass", "{}: {status}", node["unique_id"]);
+            assert!(
+                status == "success" || status == "pass",
+                "{}: {status}",
+                node["unique_id"]
+            );
         }
         if stage == "staging" {
             // Tests ran with the models: unique/not_null/relationships/accepted_values.
-            assert!(nodes.iter().any(|n| n["unique_id"].as_str().unwrap().starts_with("test.")));
+            assert!(
+                nodes
+                    .iter()
+                    .any(|n| n["unique_id"].as_str().unwrap().starts_with("test."))
+            );
         }
     }
 
     let engine = LocalQueryEngine::new(&config);
     for (mart, expected) in manifest["marts"].as_object().unwrap() {
         let sql = format!("SELECT count(*) AS n FROM analytics.{mart}");
-        let (_, rows, _) =
-            port_suites::run_query(&engine, &sql, &format!("count-{mart}"), Duration::from_secs(60)).await;
-        assert_eq!(rows[0][0].as_deref(), Some(expected.to_string().as_str()), "rows in {mart}");
+        let (_, rows, _) = port_suites::run_query(
+            &engine,
+            &sql,
+            &format!("count-{mart}"),
+            Duration::from_secs(60),
+        )
+        .await;
+        assert_eq!(
+            rows[0][0].as_deref(),
+            Some(expected.to_string().as_str()),
+            "rows in {mart}"
+        );
     }
     // Every generated encounter is counted once per patient in the demographics mart.
     let (_, rows, _) = port_suites::run_query(
