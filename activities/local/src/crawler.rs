@@ -2,7 +2,7 @@
 //! with DuckDB's CSV/JSON sniffer and (re)creates one view per table in a schema named after the
 //! catalog database; the catalog reads those views back and reports them as Glue would.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -48,7 +48,7 @@ pub struct LocalCrawler {
     lake_dir: PathBuf,
     state_dir: PathBuf,
     db: DuckDbCli,
-    running: Arc<Mutex<HashMap<String, ()>>>,
+    running: Arc<Mutex<HashSet<String>>>,
 }
 
 impl std::fmt::Debug for LocalCrawler {
@@ -100,7 +100,7 @@ impl LocalCrawler {
         self.running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains_key(crawler)
+            .contains(crawler)
     }
 
     /// Crawls every table under the request's prefixes; one table's failure does not stop the
@@ -193,10 +193,10 @@ impl Crawler for LocalCrawler {
         check_name(name)?;
         {
             let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-            if running.contains_key(name) {
+            if running.contains(name) {
                 return Ok(CrawlStart::JoinedRunning);
             }
-            running.insert(name.to_owned(), ());
+            running.insert(name.to_owned());
         }
         let mut state = match self.read_state(name) {
             Ok(state) => state,

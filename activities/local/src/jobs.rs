@@ -6,10 +6,10 @@
 //! folder, not the worker's memory, is the job's state, so a worker that restarts finds its jobs
 //! again and a second submit under the same name never starts a second process.
 
-use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -25,6 +25,8 @@ const SPEC: &str = "spec.json";
 const PID: &str = "pid";
 const EXIT_CODE: &str = "exit_code";
 const TERMINATED: &str = "terminated";
+/// The pid of the worker that owns starting the job (until its pid file exists).
+const LAUNCHER: &str = "launcher";
 /// The job's stdout and stderr, interleaved as the process wrote them.
 pub const LOG_FILE: &str = "job.log";
 
@@ -41,8 +43,6 @@ pub struct LocalJobRunner {
     workdir: PathBuf,
     grace: Duration,
     database_lock: Option<Arc<tokio::sync::Mutex<()>>>,
-    /// Jobs this worker has accepted but not yet started (waiting for the database).
-    pending: Arc<Mutex<HashSet<String>>>,
 }
 
 impl std::fmt::Debug for LocalJobRunner {
@@ -66,7 +66,6 @@ impl LocalJobRunner {
             workdir: config.job_workdir.clone(),
             grace: config.terminate_grace,
             database_lock: Some(database_lock(&config.duckdb_path)),
-            pending: Default::default(),
         }
     }
 
@@ -96,19 +95,9 @@ impl LocalJobRunner {
         }
     }
 
-    fn is_pending(&self, job_id: &str) -> bool {
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(job_id)
-    }
-
     /// Starts the job's process in the background once the database lock is free.
+    /// The caller has claimed the launch (the `launcher` file names this process).
     fn launch(&self, job_id: &str, spec: JobSpec) {
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(job_id.to_owned());
         let (this, job_id) = (self.clone(), job_id.to_owned());
         tokio::spawn(async move {
             let guard = match &this.database_lock {
@@ -133,11 +122,16 @@ impl LocalJobRunner {
                     }
                 }
             };
-            this.pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&job_id);
             if let Some(mut child) = started {
+                // A terminate that came while the process was being spawned found no pid to
+                // signal; it left its note, so finish its work here.
+                if dir.join(TERMINATED).exists()
+                    && let Some(pid) = child
+                        .id()
+                        .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+                {
+                    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+                }
                 // Reaps the wrapper (a zombie would look alive) and keeps the database lock
                 // until the job ends.
                 let _ = child.wait().await;
@@ -213,13 +207,19 @@ impl JobRunner for LocalJobRunner {
             retryable: true,
         };
         std::fs::create_dir_all(&self.jobs_dir).map_err(io)?;
-        let staging = self
-            .jobs_dir
-            .join(format!(".staging-{job_id}-{}", std::process::id()));
+        static STAGING: AtomicU64 = AtomicU64::new(0);
+        let staging = self.jobs_dir.join(format!(
+            ".staging-{job_id}-{}-{}",
+            std::process::id(),
+            STAGING.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir(&staging).map_err(io)?;
         let body = serde_json::to_vec_pretty(spec).map_err(|e| io(e.into()))?;
         std::fs::write(staging.join(SPEC), body).map_err(io)?;
+        // The claim to start it goes in with the spec, so no other worker (or a second runner
+        // in this one) starts it while this one waits for the database.
+        std::fs::write(staging.join(LAUNCHER), format!("{}\n", std::process::id())).map_err(io)?;
         if std::fs::rename(&staging, &dir).is_err() {
             let _ = std::fs::remove_dir_all(&staging);
             if dir.join(SPEC).is_file() {
@@ -256,9 +256,6 @@ impl JobRunner for LocalJobRunner {
         }
         let terminated = read_trimmed(&dir.join(TERMINATED));
         let Some(pgid) = self.process_group(job_id) else {
-            if self.is_pending(job_id) {
-                return Ok(status(JobState::Submitted, None, None));
-            }
             if let Some(reason) = terminated {
                 return Ok(status(
                     JobState::Failed,
@@ -266,7 +263,21 @@ impl JobRunner for LocalJobRunner {
                     Some(format!("terminated: {reason}")),
                 ));
             }
-            // Accepted by a worker that stopped before starting it: start it now.
+            let launcher = read_trimmed(&dir.join(LAUNCHER)).and_then(|p| p.parse::<u32>().ok());
+            if launcher.is_some_and(|pid| pid == std::process::id() || process_alive(pid)) {
+                // Waiting for the database in the worker that accepted it.
+                return Ok(status(JobState::Submitted, None, None));
+            }
+            // Accepted by a worker that stopped before starting it: this one takes it over.
+            let io = |e: std::io::Error| JobError::Backend {
+                message: format!("job {job_id}: {e}"),
+                retryable: true,
+            };
+            write_atomic(
+                &dir.join(LAUNCHER),
+                format!("{}\n", std::process::id()).as_bytes(),
+            )
+            .map_err(io)?;
             let spec: JobSpec = std::fs::read(dir.join(SPEC))
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok())
@@ -415,6 +426,11 @@ async fn wait_gone(pgid: i32, within: Duration) -> bool {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+fn process_alive(pid: u32) -> bool {
+    rustix::process::Pid::from_raw(pid as i32)
+        .is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
 }
 
 /// Whether any live (non-zombie) process is in process group `pgid`.

@@ -1,7 +1,7 @@
 //! The QueryEngine port on the lake's DuckDB database, Athena-shaped: a query starts, runs in the
 //! background, and its results are read page by page.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -18,18 +18,24 @@ enum Outcome {
     Failed(String),
 }
 
+/// How many queries (and their results) a worker remembers; the oldest are forgotten first.
+const REMEMBERED: usize = 512;
+
 #[derive(Default)]
 struct Queries {
     by_token: HashMap<String, String>,
     by_id: HashMap<String, Outcome>,
+    /// (token, id) in start order, for forgetting the oldest.
+    order: VecDeque<(String, String)>,
     started: u64,
 }
 
 /// Runs SQL on the lake's DuckDB database through the CLI.
 ///
-/// Results are held in memory until the worker stops: the local engine serves a laptop's checks
-/// and `lakegate query`, not result sets larger than memory. Request tokens are remembered for the
-/// same lifetime, which covers what they are for (an activity retried inside one worker).
+/// Results are held in memory, for the last 512 queries, until the worker stops: the local engine
+/// serves a laptop's checks and `lakegate query`, not result sets larger than memory. Request
+/// tokens are remembered as long, which covers what they are for (an activity retried inside one
+/// worker); after a worker restart a query id is unknown and the activity starts a new query.
 #[derive(Clone)]
 pub struct LocalQueryEngine {
     db: DuckDbCli,
@@ -90,6 +96,15 @@ impl QueryEngine for LocalQueryEngine {
                 .by_token
                 .insert(request_token.to_owned(), id.clone());
             queries.by_id.insert(id.clone(), Outcome::Running);
+            queries
+                .order
+                .push_back((request_token.to_owned(), id.clone()));
+            while queries.order.len() > REMEMBERED {
+                if let Some((token, old)) = queries.order.pop_front() {
+                    queries.by_token.remove(&token);
+                    queries.by_id.remove(&old);
+                }
+            }
             id
         };
         let (db, queries, sql, id) = (
@@ -104,11 +119,11 @@ impl QueryEngine for LocalQueryEngine {
                 Err(e) => Outcome::Failed(e.to_string()),
             };
             tracing::debug!(query_id = %id, ok = matches!(outcome, Outcome::Succeeded(_)), "query ended");
-            queries
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .by_id
-                .insert(id, outcome);
+            let mut queries = queries.lock().unwrap_or_else(|e| e.into_inner());
+            // Unless it was forgotten meanwhile (more than REMEMBERED newer starts).
+            if let Some(slot) = queries.by_id.get_mut(&id) {
+                *slot = outcome;
+            }
         });
         Ok(query_id)
     }

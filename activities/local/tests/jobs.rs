@@ -109,3 +109,62 @@ async fn a_job_waits_for_the_database_and_reports_submitted() {
     let status = port_suites::wait_for_job(&runner, &id, Duration::from_secs(60)).await;
     assert_eq!(status.state, JobState::Succeeded);
 }
+
+#[tokio::test]
+async fn a_job_waiting_for_the_database_is_not_started_twice_by_a_second_runner() {
+    let (_dir, config) = common::config();
+    let (first, second) = (LocalJobRunner::new(&config), LocalJobRunner::new(&config));
+    let held = lakegate_local::duckdb::database_lock(&config.duckdb_path)
+        .lock_owned()
+        .await;
+    let spec = shell_job("waiting", "echo started >> \"$LAKEGATE_JOB_DIR/starts\"");
+    let id = first.submit(&spec).await.unwrap();
+    assert_eq!(
+        second.describe(&id).await.unwrap().state,
+        JobState::Submitted
+    );
+    assert_eq!(second.submit(&spec).await.unwrap(), id);
+    drop(held);
+    let status = port_suites::wait_for_job(&second, &id, Duration::from_secs(60)).await;
+    assert_eq!(status.state, JobState::Succeeded);
+    let starts = std::fs::read_to_string(first.job_dir(&id).join("starts")).unwrap();
+    assert_eq!(starts.lines().count(), 1, "the command ran more than once");
+}
+
+#[tokio::test]
+async fn a_job_accepted_by_a_worker_that_died_is_taken_over() {
+    let (_dir, config) = common::config();
+    let runner = LocalJobRunner::new(&config);
+    // What a worker leaves behind when it dies after accepting a job and before starting it.
+    let dead_worker = {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    };
+    let dir = runner.job_dir("orphan");
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = shell_job("orphan", "echo ran");
+    std::fs::write(dir.join("spec.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    std::fs::write(dir.join("launcher"), format!("{dead_worker}\n")).unwrap();
+
+    let status = port_suites::wait_for_job(&runner, "orphan", Duration::from_secs(60)).await;
+    assert_eq!(status.state, JobState::Succeeded);
+    assert_eq!(runner.log_tail("orphan", 1).await.unwrap(), ["ran"]);
+}
+
+#[tokio::test]
+async fn unknown_jobs_are_not_found() {
+    let (_dir, config) = common::config();
+    let runner = LocalJobRunner::new(&config);
+    assert!(matches!(
+        runner.describe("never-submitted").await,
+        Err(lakegate_activities::ports::JobError::NotFound(_))
+    ));
+    assert!(
+        runner
+            .submit(&shell_job("../escape", "true"))
+            .await
+            .is_err()
+    );
+}
