@@ -7,6 +7,8 @@
 
 pub mod ingest;
 pub mod pipeline;
+#[cfg(feature = "testing")]
+pub mod port_suites;
 pub mod ports;
 
 pub use ingest::{IngestActivities, MoveRequest, MoveResult, ValidateRequest};

@@ -1,0 +1,285 @@
+//! The DuckDB CLI as a subprocess: one short-lived `duckdb` process per call, so no process holds
+//! the database file open between calls (dbt-duckdb, a separate process, needs it in between).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use lakegate_activities::ports::KeyTag;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+/// What the CLI prints for NULL. DuckDB's CSV output would print NULL and '' alike as nothing or
+/// as the text `NULL`, which a cell may also hold; control characters make a collision with real
+/// data practically impossible.
+const NULL_SENTINEL: &str = "\u{1}NULL\u{2}";
+
+/// The text DuckDB reports when another process holds the database file.
+const LOCK_CONFLICT: &str = "Could not set lock on file";
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DuckDbError {
+    #[error("cannot run the DuckDB CLI {cli}: {source}")]
+    Spawn {
+        cli: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// DuckDB rejected the statement; the message is sanitized (no paths, no literals).
+    #[error("{message}")]
+    Sql { message: String },
+    #[error("the DuckDB database stayed locked by another process for {waited:?}")]
+    Locked { waited: Duration },
+    #[error("unreadable DuckDB CLI output: {message}")]
+    Output { message: String },
+}
+
+impl DuckDbError {
+    /// A locked database or a CLI that could not start may work on a later attempt; a SQL error
+    /// will not.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, DuckDbError::Locked { .. } | DuckDbError::Spawn { .. })
+    }
+}
+
+/// A result set as text; NULL is `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+/// The process-wide lock for one database file.
+///
+/// DuckDB lets one process at a time open a database file for writing (and readers are shut out
+/// while it does). Every call here starts a new CLI process, so two concurrent activities in the
+/// same worker would make one of them fail with a lock error; an async mutex per file queues them
+/// instead. Other processes (dbt-duckdb in a job, a second worker) cannot see this mutex: for
+/// them [`DuckDbCli`] retries on DuckDB's lock error until `lock_wait` runs out, and the local job
+/// runner can hold this same mutex while a job that writes the database runs.
+pub fn database_lock(path: &Path) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let key = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut locks = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    locks.entry(key).or_default().clone()
+}
+
+/// One DuckDB database file, driven through the CLI.
+#[derive(Debug, Clone)]
+pub struct DuckDbCli {
+    cli: PathBuf,
+    db: PathBuf,
+    lake_dir: PathBuf,
+    lock_wait: Duration,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl DuckDbCli {
+    /// `lake_dir` is only used to turn file paths in DuckDB's error messages into key tags.
+    pub fn new(cli: PathBuf, db: PathBuf, lake_dir: PathBuf, lock_wait: Duration) -> Self {
+        let lock = database_lock(&db);
+        Self {
+            cli,
+            db,
+            lake_dir,
+            lock_wait,
+            lock,
+        }
+    }
+
+    pub fn database(&self) -> &Path {
+        &self.db
+    }
+
+    /// Runs `sql` (one or more statements, stopping at the first error) and returns the output of
+    /// the last statement that produced rows, as text.
+    pub async fn query(&self, sql: &str) -> Result<Rows, DuckDbError> {
+        let stdout = self.run(sql).await?;
+        parse_csv(&stdout)
+    }
+
+    /// Runs `sql` for its effect.
+    pub async fn execute(&self, sql: &str) -> Result<(), DuckDbError> {
+        self.run(sql).await.map(drop)
+    }
+
+    async fn run(&self, sql: &str) -> Result<Vec<u8>, DuckDbError> {
+        let _guard = self.lock.lock().await;
+        if let Some(parent) = self.db.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|source| DuckDbError::Spawn {
+                    cli: self.cli.clone(),
+                    source,
+                })?;
+        }
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let output = self.run_once(sql).await?;
+            if output.status.success() {
+                return Ok(output.stdout);
+            }
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            if stderr.contains(LOCK_CONFLICT) {
+                if started.elapsed() >= self.lock_wait {
+                    return Err(DuckDbError::Locked {
+                        waited: started.elapsed(),
+                    });
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+            return Err(DuckDbError::Sql {
+                message: sanitize_error(&stderr, &self.lake_dir),
+            });
+        }
+    }
+
+    async fn run_once(&self, sql: &str) -> Result<std::process::Output, DuckDbError> {
+        let spawn_err = |source| DuckDbError::Spawn {
+            cli: self.cli.clone(),
+            source,
+        };
+        let mut child = Command::new(&self.cli)
+            .arg(&self.db)
+            .args(["-bail", "-csv", "-header", "-nullvalue", NULL_SENTINEL])
+            // A user's ~/.duckdbrc must not change output modes under us.
+            .args(["-init", "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(spawn_err)?;
+        // SQL goes through stdin: no argv length limit, and it never shows up in `ps`.
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let script = sql.to_owned();
+        let writer = tokio::spawn(async move {
+            let _ = stdin.write_all(script.as_bytes()).await;
+            let _ = stdin.write_all(b"\n").await;
+        });
+        let output = child.wait_with_output().await.map_err(spawn_err)?;
+        let _ = writer.await;
+        Ok(output)
+    }
+}
+
+fn parse_csv(stdout: &[u8]) -> Result<Rows, DuckDbError> {
+    let mut rows = Rows::default();
+    if stdout.iter().all(u8::is_ascii_whitespace) {
+        return Ok(rows);
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(false)
+        .from_reader(stdout);
+    let mut records = reader.records();
+    let bad = |e: csv::Error| DuckDbError::Output {
+        message: e.to_string(),
+    };
+    if let Some(header) = records.next() {
+        rows.columns = header.map_err(bad)?.iter().map(str::to_owned).collect();
+    }
+    for record in records {
+        let record = record.map_err(bad)?;
+        rows.rows.push(
+            record
+                .iter()
+                .map(|c| (c != NULL_SENTINEL).then(|| c.to_owned()))
+                .collect(),
+        );
+    }
+    Ok(rows)
+}
+
+/// The first line of a DuckDB error, with file paths replaced by key tags and string literals
+/// blanked: DuckDB quotes offending values ("Could not convert string 'Jane' ...") and file
+/// names, and either may be PHI.
+pub fn sanitize_error(stderr: &str, lake_dir: &Path) -> String {
+    let line = stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("DuckDB failed");
+    let lake = lake_dir.to_string_lossy();
+    let lake = lake.trim_end_matches('/');
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find(['"', '\'']) {
+        let quote = rest.as_bytes()[at] as char;
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let Some(end) = after.find(quote) else {
+            out.push_str(&rest[at..]);
+            rest = "";
+            break;
+        };
+        let inner = &after[..end];
+        if let Some(key) = inner.strip_prefix(lake) {
+            out.push_str(&KeyTag(key.trim_start_matches('/').to_owned()).to_string());
+        } else if inner.contains('/') {
+            out.push_str(&KeyTag(inner.to_owned()).to_string());
+        } else if quote == '\'' {
+            out.push_str("'…'");
+        } else {
+            out.push('"');
+            out.push_str(inner);
+            out.push('"');
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    if out.len() > 400 {
+        let mut cut = 400;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
+}
+
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_hides_paths_and_literals_but_keeps_identifiers() {
+        let lake = Path::new("/data/lake");
+        let msg = "Conversion Error: Could not convert string 'Jane Doe' to INT32 in column \"age\" of \"/data/lake/raw/ehr/p/x.csv\"\nOriginal Line: 1,Jane Doe";
+        let clean = sanitize_error(msg, lake);
+        assert!(!clean.contains("Jane"), "{clean}");
+        assert!(!clean.contains("/data/lake"), "{clean}");
+        assert!(clean.contains("\"age\""), "{clean}");
+        assert!(clean.contains("key#"), "{clean}");
+        assert!(!clean.contains("Original Line"), "{clean}");
+    }
+
+    #[test]
+    fn csv_output_keeps_null_apart_from_empty() {
+        let out = format!("a,b,c\n1,{NULL_SENTINEL},\"\"\n");
+        let rows = parse_csv(out.as_bytes()).unwrap();
+        assert_eq!(rows.columns, ["a", "b", "c"]);
+        assert_eq!(
+            rows.rows,
+            vec![vec![Some("1".into()), None, Some(String::new())]]
+        );
+    }
+}
