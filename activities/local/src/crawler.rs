@@ -501,6 +501,10 @@ fn subdirs(dir: &Path) -> Vec<String> {
 /// `None` when the folder holds no data files (yet).
 fn scan_table(dir: &Path) -> Result<Option<Layout>, String> {
     let mut files = Vec::new();
+    if !dir.is_dir() {
+        // A prefix whose folder is gone (moved back to quarantine, say): nothing to catalogue.
+        return Ok(None);
+    }
     walk(dir, dir, &mut files).map_err(|e| format!("cannot list the table folder: {e}"))?;
     if files.is_empty() {
         return Ok(None);

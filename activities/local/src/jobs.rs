@@ -27,6 +27,8 @@ const EXIT_CODE: &str = "exit_code";
 const TERMINATED: &str = "terminated";
 /// The pid of the worker that owns starting the job (until its pid file exists).
 const LAUNCHER: &str = "launcher";
+/// Environment key naming the job a `dbt retry` job retries (see `LocalJobRunner::retry_state`).
+pub const RETRY_OF: &str = "LAKEGATE_RETRY_OF";
 /// The job's stdout and stderr, interleaved as the process wrote them.
 pub const LOG_FILE: &str = "job.log";
 
@@ -140,6 +142,17 @@ impl LocalJobRunner {
         });
     }
 
+    /// `dbt retry` resumes from the run_results.json of the run it retries, which is in that
+    /// job's folder: a spec naming the failed job in `LAKEGATE_RETRY_OF` gets `DBT_STATE` pointed
+    /// there (unless it sets `DBT_STATE` itself), so the workflow never handles local paths.
+    fn retry_state(&self, spec: &JobSpec) -> Option<(&'static str, PathBuf)> {
+        let previous = spec.environment.get(RETRY_OF)?;
+        if spec.environment.contains_key("DBT_STATE") || check_name(previous).is_err() {
+            return None;
+        }
+        Some(("DBT_STATE", self.job_dir(previous).join("target")))
+    }
+
     async fn spawn(&self, dir: &Path, spec: &JobSpec) -> std::io::Result<tokio::process::Child> {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -168,6 +181,7 @@ impl LocalJobRunner {
             .env("DBT_TARGET_PATH", dir.join("target"))
             .env("DBT_LOG_PATH", dir.join("logs"))
             .envs(&spec.environment)
+            .envs(self.retry_state(spec))
             .env("PATH", path)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

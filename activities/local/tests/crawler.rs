@@ -218,3 +218,24 @@ async fn the_fhir_sample_crawls_into_nested_tables() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_crawl_of_an_empty_prefix_succeeds_with_no_tables_and_foreign_prefixes_fail() {
+    let (_dir, config) = common::config();
+    let crawler = LocalCrawler::new(&config);
+    crawler
+        .start_crawl(&request("empty", &["raw/ehr/nothing_here/"]))
+        .await
+        .unwrap();
+    let last = port_suites::wait_for_crawl(&crawler, "empty", 0, WITHIN).await;
+    assert_eq!(last.status, "SUCCEEDED", "{:?}", last.error_message);
+    assert!(crawler.list_tables("raw").await.unwrap().is_empty());
+
+    let reason = port_suites::crawl_of_broken_data_fails(
+        &crawler,
+        &request("outside", &["quarantine/ehr/patients/"]),
+        WITHIN,
+    )
+    .await;
+    assert!(reason.contains("not under raw/"), "{reason}");
+}

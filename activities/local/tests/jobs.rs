@@ -168,3 +168,30 @@ async fn unknown_jobs_are_not_found() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_retry_job_gets_the_failed_jobs_dbt_state() {
+    let (_dir, config) = common::config();
+    let runner = LocalJobRunner::new(&config).without_database_lock();
+    let mut spec = shell_job(
+        "dbt-marts-retry-1",
+        "echo \"$DBT_STATE\"; echo \"$DBT_TARGET_PATH\"",
+    );
+    spec.environment
+        .insert(lakegate_local::jobs::RETRY_OF.into(), "dbt-marts".into());
+    let id = runner.submit(&spec).await.unwrap();
+    port_suites::wait_for_job(&runner, &id, Duration::from_secs(60)).await;
+    let lines = runner.log_tail(&id, 2).await.unwrap();
+    assert_eq!(
+        lines[0],
+        runner
+            .job_dir("dbt-marts")
+            .join("target")
+            .display()
+            .to_string()
+    );
+    assert_eq!(
+        lines[1],
+        runner.job_dir(&id).join("target").display().to_string()
+    );
+}
