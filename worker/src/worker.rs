@@ -4,8 +4,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
-use lakegate_activities::{IngestActivities, NotifyActivities};
-use lakegate_local::LocalObjectStore;
+use lakegate_activities::{
+    CrawlActivities, IngestActivities, NotifyActivities, TransformActivities,
+};
+use lakegate_local::{LocalCrawler, LocalJobRunner, LocalObjectStore, LocalQueryEngine};
 use lakegate_workflows::{CrawlWorkflow, IngestFileWorkflow, TransformWorkflow};
 use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -14,6 +16,7 @@ use crate::LakeConfig;
 
 /// The local backend's object store for `config`.
 pub fn local_store(config: &LakeConfig) -> Arc<LocalObjectStore> {
+    // Same folder as LocalConfig::lake_dir: the crawler reads what the store writes.
     Arc::new(LocalObjectStore::new(
         config.bucket.clone(),
         config.lake_root(),
@@ -22,12 +25,19 @@ pub fn local_store(config: &LakeConfig) -> Arc<LocalObjectStore> {
 
 fn options(config: &LakeConfig) -> anyhow::Result<WorkerOptions> {
     let store = local_store(config);
+    let local = config.local()?;
+    let crawler = Arc::new(LocalCrawler::new(&local));
+    let jobs = Arc::new(LocalJobRunner::new(&local));
+    let query = Arc::new(LocalQueryEngine::new(&local));
+    let pipeline = config.pipeline_settings()?;
     Ok(WorkerOptions::new(config.task_queue.clone())
         .register_workflow::<IngestFileWorkflow>()?
         .register_workflow::<CrawlWorkflow>()?
         .register_workflow::<TransformWorkflow>()?
         .register_activities(IngestActivities::new(store, config.contracts.clone()))
-        .register_activities(NotifyActivities::new(None))
+        .register_activities(NotifyActivities::new(pipeline))
+        .register_activities(CrawlActivities::new(crawler.clone(), crawler))
+        .register_activities(TransformActivities::new(jobs, query))
         .build())
 }
 

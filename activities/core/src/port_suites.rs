@@ -247,6 +247,7 @@ pub fn shell_job(name: &str, script: &str) -> JobSpec {
         name: name.to_owned(),
         command: vec!["sh".into(), "-c".into(), script.into()],
         environment: BTreeMap::new(),
+        resume_from: None,
     }
 }
 

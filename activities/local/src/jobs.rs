@@ -27,8 +27,6 @@ const EXIT_CODE: &str = "exit_code";
 const TERMINATED: &str = "terminated";
 /// The pid of the worker that owns starting the job (until its pid file exists).
 const LAUNCHER: &str = "launcher";
-/// Environment key naming the job a `dbt retry` job retries (see `LocalJobRunner::retry_state`).
-pub const RETRY_OF: &str = "LAKEGATE_RETRY_OF";
 /// The job's stdout and stderr, interleaved as the process wrote them.
 pub const LOG_FILE: &str = "job.log";
 
@@ -45,6 +43,7 @@ pub struct LocalJobRunner {
     workdir: PathBuf,
     grace: Duration,
     database_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+    duckdb_path: PathBuf,
 }
 
 impl std::fmt::Debug for LocalJobRunner {
@@ -68,6 +67,7 @@ impl LocalJobRunner {
             workdir: config.job_workdir.clone(),
             grace: config.terminate_grace,
             database_lock: Some(database_lock(&config.duckdb_path)),
+            duckdb_path: config.duckdb_path.clone(),
         }
     }
 
@@ -143,10 +143,10 @@ impl LocalJobRunner {
     }
 
     /// `dbt retry` resumes from the run_results.json of the run it retries, which is in that
-    /// job's folder: a spec naming the failed job in `LAKEGATE_RETRY_OF` gets `DBT_STATE` pointed
-    /// there (unless it sets `DBT_STATE` itself), so the workflow never handles local paths.
+    /// job's folder: a spec that resumes from a job gets `DBT_STATE` pointed there (unless it
+    /// sets `DBT_STATE` itself), so the workflow never handles local paths.
     fn retry_state(&self, spec: &JobSpec) -> Option<(&'static str, PathBuf)> {
-        let previous = spec.environment.get(RETRY_OF)?;
+        let previous = spec.resume_from.as_ref()?;
         if spec.environment.contains_key("DBT_STATE") || check_name(previous).is_err() {
             return None;
         }
@@ -180,6 +180,9 @@ impl LocalJobRunner {
             // concurrent jobs do not overwrite each other's and `artifact` finds them.
             .env("DBT_TARGET_PATH", dir.join("target"))
             .env("DBT_LOG_PATH", dir.join("logs"))
+            // The lake database, for dbt-duckdb's profile: a Batch job gets its Athena settings
+            // the same way, from the environment of its job definition.
+            .env("LAKEGATE_DUCKDB_PATH", &self.duckdb_path)
             .envs(&spec.environment)
             .envs(self.retry_state(spec))
             .env("PATH", path)

@@ -48,6 +48,7 @@ fn dbt_stage(stage: &str, config: &lakegate_local::LocalConfig) -> JobSpec {
             .map(str::to_owned)
             .collect(),
         environment: Default::default(),
+        resume_from: None,
     };
     spec.environment.insert(
         "LAKEGATE_DUCKDB_PATH".into(),

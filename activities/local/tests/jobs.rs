@@ -177,8 +177,7 @@ async fn a_retry_job_gets_the_failed_jobs_dbt_state() {
         "dbt-marts-retry-1",
         "echo \"$DBT_STATE\"; echo \"$DBT_TARGET_PATH\"",
     );
-    spec.environment
-        .insert(lakegate_local::jobs::RETRY_OF.into(), "dbt-marts".into());
+    spec.resume_from = Some("dbt-marts".into());
     let id = runner.submit(&spec).await.unwrap();
     port_suites::wait_for_job(&runner, &id, Duration::from_secs(60)).await;
     let lines = runner.log_tail(&id, 2).await.unwrap();
