@@ -120,7 +120,11 @@ pub enum Check {
     /// Passes when the table has at least one row.
     RowCount { table: String },
     /// Passes when `max(column)` is within `max_age_hours` of the check's time.
-    Freshness { table: String, column: String, max_age_hours: u64 },
+    Freshness {
+        table: String,
+        column: String,
+        max_age_hours: u64,
+    },
     /// Passes when the query returns no rows (each row is a violation, as in dbt tests).
     Sql { name: String, sql: String },
 }

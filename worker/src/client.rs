@@ -190,16 +190,27 @@ pub async fn crawl_status(client: &Client, crawler: &str) -> anyhow::Result<Craw
     let id = lakegate_models::names::crawl_workflow_id(crawler);
     let handle = client.get_workflow_handle::<CrawlWorkflow>(id.clone());
     handle
-        .query(CrawlWorkflow::get_status, (), WorkflowQueryOptions::default())
+        .query(
+            CrawlWorkflow::get_status,
+            (),
+            WorkflowQueryOptions::default(),
+        )
         .await
         .with_context(|| format!("querying {id}"))
 }
 
 /// The `get_status` query of a transform run (works on closed runs too).
-pub async fn transform_status(client: &Client, workflow_id: &str) -> anyhow::Result<TransformResult> {
+pub async fn transform_status(
+    client: &Client,
+    workflow_id: &str,
+) -> anyhow::Result<TransformResult> {
     let handle = client.get_workflow_handle::<TransformWorkflow>(workflow_id.to_owned());
     handle
-        .query(TransformWorkflow::get_status, (), WorkflowQueryOptions::default())
+        .query(
+            TransformWorkflow::get_status,
+            (),
+            WorkflowQueryOptions::default(),
+        )
         .await
         .with_context(|| format!("querying {workflow_id}"))
 }

@@ -37,7 +37,12 @@ pub struct LakeConfig {
     pub venv: PathBuf,
     /// Crawl and transform settings (YAML). A missing file turns the pipeline off: files stop
     /// at raw/.
-    #[arg(long, env = "LAKEGATE_PIPELINE", default_value = "examples/ehr/pipeline.yaml", global = true)]
+    #[arg(
+        long,
+        env = "LAKEGATE_PIPELINE",
+        default_value = "examples/ehr/pipeline.yaml",
+        global = true
+    )]
     pub pipeline: PathBuf,
 }
 
@@ -48,11 +53,18 @@ impl LakeConfig {
         let text = match std::fs::read_to_string(&self.pipeline) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", self.pipeline.display())),
+            Err(e) => {
+                return Err(e).with_context(|| format!("reading {}", self.pipeline.display()));
+            }
         };
         let mut settings: PipelineSettings = serde_yaml::from_str(&text)
             .with_context(|| format!("parsing {}", self.pipeline.display()))?;
-        let base = self.pipeline.parent().map(absolute).transpose()?.unwrap_or_default();
+        let base = self
+            .pipeline
+            .parent()
+            .map(absolute)
+            .transpose()?
+            .unwrap_or_default();
         for transform in settings.transforms.values_mut() {
             for dir in [&mut transform.project_dir, &mut transform.profiles_dir] {
                 if Path::new(dir.as_str()).is_relative() {

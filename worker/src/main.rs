@@ -217,7 +217,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print_status(&workflow_id, &status);
             }
         }
-        Command::Pipeline { dataset, wait, timeout_secs } => {
+        Command::Pipeline {
+            dataset,
+            wait,
+            timeout_secs,
+        } => {
             return pipeline(&config, &dataset, wait, Duration::from_secs(timeout_secs)).await;
         }
         Command::Query { sql, output } => query(&config, &sql, output).await?,
@@ -560,14 +564,20 @@ async fn query(config: &LakeConfig, sql: &str, output: Output) -> anyhow::Result
     let token = format!(
         "cli-{}-{}",
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_nanos()
     );
     let id = engine.start_query(sql, &token).await?;
     loop {
         match engine.query_state(&id).await? {
             QueryState::Succeeded => break,
-            QueryState::Failed { reason } | QueryState::Cancelled { reason } => bail!("query failed: {reason}"),
-            QueryState::Queued | QueryState::Running => tokio::time::sleep(Duration::from_millis(50)).await,
+            QueryState::Failed { reason } | QueryState::Cancelled { reason } => {
+                bail!("query failed: {reason}")
+            }
+            QueryState::Queued | QueryState::Running => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
         }
     }
     let mut page = engine.results(&id, None).await?;
@@ -584,7 +594,13 @@ async fn query(config: &LakeConfig, sql: &str, output: Output) -> anyhow::Result
                 columns
                     .iter()
                     .zip(row)
-                    .map(|(c, v)| (c.clone(), v.clone().map_or(serde_json::Value::Null, serde_json::Value::String)))
+                    .map(|(c, v)| {
+                        (
+                            c.clone(),
+                            v.clone()
+                                .map_or(serde_json::Value::Null, serde_json::Value::String),
+                        )
+                    })
                     .collect()
             })
             .collect();
@@ -604,10 +620,22 @@ fn print_table(columns: &[String], rows: &[Vec<Option<String>>]) {
         }
     }
     let line = |values: Vec<String>| {
-        values.iter().zip(&widths).map(|(v, w)| format!("{v:<w$}")).collect::<Vec<_>>().join(" | ")
+        values
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
     };
     println!("{}", line(columns.to_vec()));
-    println!("{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-"));
+    println!(
+        "{}",
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("-+-")
+    );
     for row in rows {
         println!("{}", line(row.iter().map(cell).collect()));
     }
@@ -621,7 +649,10 @@ async fn pipeline(
     timeout: Duration,
 ) -> anyhow::Result<ExitCode> {
     let Some(settings) = config.pipeline_settings()? else {
-        bail!("no pipeline configured ({} does not exist)", config.pipeline.display());
+        bail!(
+            "no pipeline configured ({} does not exist)",
+            config.pipeline.display()
+        );
     };
     let crawler = settings.crawler_for(dataset);
     let client = client::connect(dev_address(config).as_deref()).await?;
@@ -630,7 +661,8 @@ async fn pipeline(
     let mut tick = 0usize;
     let status = loop {
         let status = client::crawl_status(&client, &crawler).await?;
-        let idle = status.phase == "waiting" && status.pending_prefixes == 0 && status.last.is_some();
+        let idle =
+            status.phase == "waiting" && status.pending_prefixes == 0 && status.last.is_some();
         if !wait || idle {
             break status;
         }
@@ -645,7 +677,10 @@ async fn pipeline(
             status.pending_prefixes
         );
         if status.phase == "transforming"
-            && let Some(id) = status.last.as_ref().and(Some(format!("transform-{crawler}-{}", status.crawls_done)))
+            && let Some(id) = status
+                .last
+                .as_ref()
+                .and(Some(format!("transform-{crawler}-{}", status.crawls_done)))
             && let Ok(t) = client::transform_status(&client, &id).await
         {
             let done: Vec<&str> = t.stages.iter().map(|s| s.stage.as_str()).collect();
@@ -662,8 +697,17 @@ async fn pipeline(
         println!("{dataset}: no crawl yet");
         return Ok(ExitCode::SUCCESS);
     };
-    println!("Crawl #{} of {crawler}: {} over {} prefixes{}", last.number, last.status, last.prefixes.len(),
-        if last.joined_running { " (joined a run already in progress first)" } else { "" });
+    println!(
+        "Crawl #{} of {crawler}: {} over {} prefixes{}",
+        last.number,
+        last.status,
+        last.prefixes.len(),
+        if last.joined_running {
+            " (joined a run already in progress first)"
+        } else {
+            ""
+        }
+    );
     if let Some(error) = &last.error {
         println!("  error: {error}");
     }
@@ -674,7 +718,11 @@ async fn pipeline(
         let result = client::transform_status(&client, id).await?;
         println!("Transform {id}:");
         for stage in &result.stages {
-            let passed = stage.nodes.iter().filter(|n| matches!(n.status.as_str(), "success" | "pass")).count();
+            let passed = stage
+                .nodes
+                .iter()
+                .filter(|n| matches!(n.status.as_str(), "success" | "pass"))
+                .count();
             println!(
                 "  stage {:<13} {}  {passed}/{} nodes ok, {} job(s)",
                 stage.stage,
@@ -682,7 +730,9 @@ async fn pipeline(
                 stage.nodes.len(),
                 stage.jobs.len()
             );
-            if let Some(failure) = &stage.failure && !stage.succeeded {
+            if let Some(failure) = &stage.failure
+                && !stage.succeeded
+            {
                 println!("    {failure}");
                 for line in &stage.log_tail {
                     println!("    | {line}");
@@ -695,10 +745,18 @@ async fn pipeline(
                 check.name,
                 if check.passed { "pass" } else { "FAIL" },
                 check.observed,
-                check.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+                check
+                    .error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
             );
         }
         ok &= last.transform_succeeded == Some(true);
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

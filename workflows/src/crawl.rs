@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, UNIX_EPOCH};
 
-use lakegate_activities::ports::{CrawlRequest, CrawlStart, CrawlerState, TableInfo};
 use lakegate_activities::CrawlActivities;
+use lakegate_activities::ports::{CrawlRequest, CrawlStart, CrawlerState, TableInfo};
 use lakegate_models::names;
 use lakegate_models::{CrawlInput, CrawlRecord, CrawlStatus, NewData, TableFingerprint};
 use temporalio_macros::{workflow, workflow_methods};
@@ -40,7 +40,14 @@ impl CrawlWorkflow {
     fn new(_ctx: &WorkflowContextView, input: CrawlInput) -> Self {
         let pending = input.pending.iter().cloned().collect();
         let crawls_done = input.crawls_done;
-        Self { input, pending, arrivals: 0, phase: "waiting", crawls_done, last: None }
+        Self {
+            input,
+            pending,
+            arrivals: 0,
+            phase: "waiting",
+            crawls_done,
+            last: None,
+        }
     }
 
     #[run(name = names::CRAWL_WORKFLOW)]
@@ -125,7 +132,10 @@ impl CrawlWorkflow {
 }
 
 fn now(ctx: &WorkflowContext<CrawlWorkflow>) -> Duration {
-    ctx.workflow_time().unwrap_or(UNIX_EPOCH).duration_since(UNIX_EPOCH).unwrap_or_default()
+    ctx.workflow_time()
+        .unwrap_or(UNIX_EPOCH)
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 /// Returns once no signal arrived for the quiet period, or the first prefix has waited the
@@ -166,7 +176,11 @@ async fn crawl(
     let mut joined_running = false;
     for join in 0..=MAX_JOINS {
         let start = ctx
-            .execute_activity(CrawlActivities::start_crawl, request.clone(), options::short())
+            .execute_activity(
+                CrawlActivities::start_crawl,
+                request.clone(),
+                options::short(),
+            )
             .await?;
         let finished = wait_until_ready(ctx, input).await?;
         if start == CrawlStart::JoinedRunning && join < MAX_JOINS {
@@ -174,9 +188,13 @@ async fn crawl(
             continue;
         }
         let (status, error) = match finished {
-            None => ("TIMED_OUT".to_owned(), Some(format!(
-                "still running after {} s", input.crawl_deadline_secs
-            ))),
+            None => (
+                "TIMED_OUT".to_owned(),
+                Some(format!(
+                    "still running after {} s",
+                    input.crawl_deadline_secs
+                )),
+            ),
             Some(last) => (last.status, last.error_message),
         };
         return Ok(CrawlRecord {
@@ -205,16 +223,22 @@ async fn wait_until_ready(
     let max_gap = Duration::from_secs(input.poll_max_secs.max(1));
     loop {
         let status = ctx
-            .execute_activity(CrawlActivities::crawler_status, input.crawler.clone(), options::short())
+            .execute_activity(
+                CrawlActivities::crawler_status,
+                input.crawler.clone(),
+                options::short(),
+            )
             .await?;
         if status.state == CrawlerState::Ready {
-            return Ok(Some(status.last_crawl.unwrap_or(lakegate_activities::ports::LastCrawl {
-                status: "UNKNOWN".into(),
-                error_message: Some("the crawler reported no last crawl".into()),
-                log_group: None,
-                log_stream: None,
-                started_at: None,
-            })));
+            return Ok(Some(status.last_crawl.unwrap_or(
+                lakegate_activities::ports::LastCrawl {
+                    status: "UNKNOWN".into(),
+                    error_message: Some("the crawler reported no last crawl".into()),
+                    log_group: None,
+                    log_stream: None,
+                    started_at: None,
+                },
+            )));
         }
         if now(ctx) >= deadline {
             return Ok(None);
@@ -233,7 +257,11 @@ fn catalog_changes(
     let mut updated = Vec::new();
     for table in tables {
         let fingerprint = TableFingerprint {
-            columns: table.columns.iter().map(|c| format!("{} {}", c.name, c.data_type)).collect(),
+            columns: table
+                .columns
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.data_type))
+                .collect(),
             partitions: table.partitions.len(),
         };
         match known.insert(table.name.clone(), fingerprint.clone()) {

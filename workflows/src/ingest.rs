@@ -9,8 +9,7 @@ use lakegate_activities::{
 use lakegate_models::names::{self, search_attributes as sa};
 use lakegate_models::{
     ContractMatch, Decision, IngestInput, IngestOutcome, IngestPhase, IngestStatus, PromotedFile,
-    ReviewSignal,
-    Verdict, Zone, civil_date_from_unix,
+    ReviewSignal, Verdict, Zone, civil_date_from_unix,
 };
 use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributeUpdate};
 use temporalio_macros::{workflow, workflow_methods};
@@ -209,7 +208,9 @@ async fn promote(
         contract.table
     );
     let promoted = move_to(ctx, input, from, to).await?;
-    let prefix = promoted.rsplit_once('/').map_or(String::new(), |(dir, _)| format!("{dir}/"));
+    let prefix = promoted
+        .rsplit_once('/')
+        .map_or(String::new(), |(dir, _)| format!("{dir}/"));
     ctx.state_mut(|s| {
         s.status.zone = Zone::Raw;
         s.status.key = promoted;

@@ -8,7 +8,9 @@ use std::time::Duration;
 use lakegate_activities::ports::{JobSpec, JobState, QueryState};
 use lakegate_activities::{StartQuery, TransformActivities};
 use lakegate_models::names;
-use lakegate_models::{Check, CheckResult, NodeResult, StageResult, TransformInput, TransformResult};
+use lakegate_models::{
+    Check, CheckResult, NodeResult, StageResult, TransformInput, TransformResult,
+};
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{WorkflowContext, WorkflowContextView, WorkflowResult};
@@ -42,7 +44,12 @@ impl TransformWorkflow {
         let input = ctx.state(|s| s.input.clone());
         // Job names must be unique per run: a re-run under the same workflow id must not find the
         // previous run's jobs by name.
-        let run_tag: String = ctx.run_id().chars().filter(char::is_ascii_alphanumeric).take(8).collect();
+        let run_tag: String = ctx
+            .run_id()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(8)
+            .collect();
         let job_prefix = format!("{}-{run_tag}", ctx.workflow_id());
         for stage in &input.stages {
             let result = run_stage(ctx, &input, &job_prefix, stage).await?;
@@ -101,7 +108,11 @@ async fn run_stage(
             // `dbt retry` re-runs only what failed or was skipped, reading the previous
             // attempt's run_results.json, which the runner carries over into this job.
             Some(_) => command.push("retry".into()),
-            None => command.extend(["build".into(), "--select".into(), format!("path:models/{stage}")]),
+            None => command.extend([
+                "build".into(),
+                "--select".into(),
+                format!("path:models/{stage}"),
+            ]),
         }
         command.extend(dbt_flags(input));
         let spec = JobSpec {
@@ -110,32 +121,47 @@ async fn run_stage(
             environment: input.environment.clone(),
             resume_from: resume_from.clone(),
         };
-        let job_id =
-            ctx.execute_activity(TransformActivities::submit_job, spec, options::short()).await?;
+        let job_id = ctx
+            .execute_activity(TransformActivities::submit_job, spec, options::short())
+            .await?;
         result.jobs.push(job_id.clone());
         let state = wait_for_job(ctx, input, &job_id).await?;
         let nodes = ctx
-            .execute_activity(TransformActivities::dbt_run_results, job_id.clone(), options::short())
+            .execute_activity(
+                TransformActivities::dbt_run_results,
+                job_id.clone(),
+                options::short(),
+            )
             .await?;
         merge_nodes(&mut result.nodes, nodes.as_deref().unwrap_or_default());
         if state == JobState::Succeeded {
             result.succeeded = true;
-            result.log_tail.clear();
+            // The log tail of an earlier failed attempt stays: it says what was recovered from.
             result.failure = None;
             return Ok(result);
         }
         result.log_tail = ctx
-            .execute_activity(TransformActivities::job_log_tail, job_id.clone(), options::short())
+            .execute_activity(
+                TransformActivities::job_log_tail,
+                job_id.clone(),
+                options::short(),
+            )
             .await?;
         let failed_tests: Vec<&NodeResult> = result
             .nodes
             .iter()
-            .filter(|n| n.unique_id.starts_with("test.") && matches!(n.status.as_str(), "fail" | "error"))
+            .filter(|n| {
+                n.unique_id.starts_with("test.") && matches!(n.status.as_str(), "fail" | "error")
+            })
             .collect();
         if !failed_tests.is_empty() {
             result.failure = Some(format!(
                 "dbt tests failed (not retried): {}",
-                failed_tests.iter().map(|n| n.unique_id.as_str()).collect::<Vec<_>>().join(", ")
+                failed_tests
+                    .iter()
+                    .map(|n| n.unique_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
             return Ok(result);
         }
@@ -181,7 +207,11 @@ async fn wait_for_job(
     let max_gap = Duration::from_secs(input.poll_max_secs.max(1));
     loop {
         let status = ctx
-            .execute_activity(TransformActivities::describe_job, job_id.to_owned(), options::short())
+            .execute_activity(
+                TransformActivities::describe_job,
+                job_id.to_owned(),
+                options::short(),
+            )
             .await?;
         if matches!(status.state, JobState::Succeeded | JobState::Failed) {
             return Ok(status.state);
@@ -204,16 +234,28 @@ async fn run_check(
         ),
         Check::Sql { sql, .. } => sql.clone(),
     };
-    let mut result =
-        CheckResult { name: check.name(), passed: false, observed: String::new(), error: None };
+    let mut result = CheckResult {
+        name: check.name(),
+        passed: false,
+        observed: String::new(),
+        error: None,
+    };
     let query_id = ctx
-        .execute_activity(TransformActivities::start_query, StartQuery { sql, token }, options::short())
+        .execute_activity(
+            TransformActivities::start_query,
+            StartQuery { sql, token },
+            options::short(),
+        )
         .await?;
     let mut gap = Duration::from_secs(input.poll_initial_secs.max(1));
     let max_gap = Duration::from_secs(input.poll_max_secs.max(1));
     loop {
         let state = ctx
-            .execute_activity(TransformActivities::query_state, query_id.clone(), options::short())
+            .execute_activity(
+                TransformActivities::query_state,
+                query_id.clone(),
+                options::short(),
+            )
             .await?;
         match state {
             QueryState::Succeeded => break,
@@ -228,7 +270,11 @@ async fn run_check(
         }
     }
     let page = ctx
-        .execute_activity(TransformActivities::query_results, query_id, options::short())
+        .execute_activity(
+            TransformActivities::query_results,
+            query_id,
+            options::short(),
+        )
         .await?;
     let first: Option<i64> = page
         .rows

@@ -5,14 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use lakegate_models::names;
-use lakegate_models::{
-    CrawlInput, NewData, NodeResult, PromotedFile, TransformInput,
-};
+use lakegate_models::{CrawlInput, NewData, NodeResult, PromotedFile, TransformInput};
 use serde::{Deserialize, Serialize};
 use temporalio_client::{UntypedSignal, WorkflowStartOptions};
+use temporalio_common::UntypedWorkflow;
 use temporalio_common::data_converters::{PayloadConverter, RawValue};
 use temporalio_common::error::ApplicationFailure;
-use temporalio_common::UntypedWorkflow;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
@@ -84,7 +82,9 @@ impl NotifyActivities {
         ctx: ActivityContext,
         file: PromotedFile,
     ) -> Result<Option<String>, ActivityError> {
-        let Some(settings) = &self.settings else { return Ok(None) };
+        let Some(settings) = &self.settings else {
+            return Ok(None);
+        };
         let input = settings.crawl_input(&file.dataset);
         let workflow_id = names::crawl_workflow_id(&input.crawler);
         let converter = PayloadConverter::serde_json();
@@ -95,11 +95,18 @@ impl NotifyActivities {
                 UntypedWorkflow::new(names::CRAWL_WORKFLOW),
                 RawValue::from_value(&input, &converter),
                 UntypedSignal::new(names::NEW_DATA_SIGNAL),
-                RawValue::from_value(&NewData { prefixes: vec![file.prefix] }, &converter),
+                RawValue::from_value(
+                    &NewData {
+                        prefixes: vec![file.prefix],
+                    },
+                    &converter,
+                ),
                 options,
             )
             .await
-            .map_err(|e| ApplicationFailure::new(format!("signal-with-start {workflow_id}: {e}")))?;
+            .map_err(|e| {
+                ApplicationFailure::new(format!("signal-with-start {workflow_id}: {e}"))
+            })?;
         Ok(Some(workflow_id))
     }
 }
@@ -123,7 +130,10 @@ impl CrawlActivities {
         _ctx: ActivityContext,
         request: CrawlRequest,
     ) -> Result<CrawlStart, ActivityError> {
-        self.crawler.start_crawl(&request).await.map_err(crawl_failure)
+        self.crawler
+            .start_crawl(&request)
+            .await
+            .map_err(crawl_failure)
     }
 
     #[activity(name = names::CRAWLER_STATUS_ACTIVITY)]
@@ -132,7 +142,10 @@ impl CrawlActivities {
         _ctx: ActivityContext,
         crawler: String,
     ) -> Result<CrawlerStatus, ActivityError> {
-        self.crawler.crawler_status(&crawler).await.map_err(crawl_failure)
+        self.crawler
+            .crawler_status(&crawler)
+            .await
+            .map_err(crawl_failure)
     }
 
     #[activity(name = names::LIST_TABLES_ACTIVITY)]
@@ -141,7 +154,10 @@ impl CrawlActivities {
         _ctx: ActivityContext,
         database: String,
     ) -> Result<Vec<TableInfo>, ActivityError> {
-        self.catalog.list_tables(&database).await.map_err(crawl_failure)
+        self.catalog
+            .list_tables(&database)
+            .await
+            .map_err(crawl_failure)
     }
 }
 
@@ -201,7 +217,10 @@ impl TransformActivities {
         _ctx: ActivityContext,
         request: TerminateJob,
     ) -> Result<(), ActivityError> {
-        self.jobs.terminate(&request.job_id, &request.reason).await.map_err(job_failure)
+        self.jobs
+            .terminate(&request.job_id, &request.reason)
+            .await
+            .map_err(job_failure)
     }
 
     #[activity(name = names::JOB_LOG_TAIL_ACTIVITY)]
@@ -210,7 +229,10 @@ impl TransformActivities {
         _ctx: ActivityContext,
         job_id: String,
     ) -> Result<Vec<String>, ActivityError> {
-        self.jobs.log_tail(&job_id, LOG_TAIL_LINES).await.map_err(job_failure)
+        self.jobs
+            .log_tail(&job_id, LOG_TAIL_LINES)
+            .await
+            .map_err(job_failure)
     }
 
     /// The nodes of dbt's run_results.json, or `None` if the job left none (it failed before
@@ -221,8 +243,11 @@ impl TransformActivities {
         _ctx: ActivityContext,
         job_id: String,
     ) -> Result<Option<Vec<NodeResult>>, ActivityError> {
-        let Some(bytes) =
-            self.jobs.artifact(&job_id, "target/run_results.json").await.map_err(job_failure)?
+        let Some(bytes) = self
+            .jobs
+            .artifact(&job_id, "target/run_results.json")
+            .await
+            .map_err(job_failure)?
         else {
             return Ok(None);
         };
@@ -237,7 +262,10 @@ impl TransformActivities {
         _ctx: ActivityContext,
         request: StartQuery,
     ) -> Result<String, ActivityError> {
-        self.query.start_query(&request.sql, &request.token).await.map_err(query_failure)
+        self.query
+            .start_query(&request.sql, &request.token)
+            .await
+            .map_err(query_failure)
     }
 
     /// FAILED and CANCELLED come back as states, not errors: the workflow records them as a
@@ -248,7 +276,10 @@ impl TransformActivities {
         _ctx: ActivityContext,
         query_id: String,
     ) -> Result<QueryState, ActivityError> {
-        self.query.query_state(&query_id).await.map_err(query_failure)
+        self.query
+            .query_state(&query_id)
+            .await
+            .map_err(query_failure)
     }
 
     #[activity(name = names::QUERY_RESULTS_ACTIVITY)]
@@ -257,7 +288,11 @@ impl TransformActivities {
         _ctx: ActivityContext,
         query_id: String,
     ) -> Result<ResultPage, ActivityError> {
-        let mut page = self.query.results(&query_id, None).await.map_err(query_failure)?;
+        let mut page = self
+            .query
+            .results(&query_id, None)
+            .await
+            .map_err(query_failure)?;
         page.rows.truncate(CHECK_ROWS);
         Ok(page)
     }

@@ -1,0 +1,316 @@
+//! The whole local pipeline: ingest → crawl into DuckDB → dbt stage by stage → checks, on the
+//! real Temporal dev server, DuckDB CLI and dbt-duckdb from the virtualenv.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use lakegate::client::{self, StartedIngest};
+use lakegate_activities::ports::{QueryEngine, QueryState};
+use lakegate_local::LocalQueryEngine;
+use lakegate_models::{
+    CrawlStatus, Decision, IngestInput, IngestPhase, ReviewSignal, TransformInput,
+};
+use lakegate_tests::{TestEnv, repo_root};
+use lakegate_workflows::TransformWorkflow;
+use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+
+const PIPELINE_WAIT: Duration = Duration::from_secs(900);
+
+async fn start(env: &TestEnv, input: IngestInput) -> String {
+    match client::start_ingest(&env.client, &env.config.task_queue, input)
+        .await
+        .unwrap()
+    {
+        StartedIngest::Started(id) => id,
+        StartedIngest::Duplicate(id) => panic!("{id} should be new"),
+    }
+}
+
+/// Waits until the crawler has done `crawls` crawls, has nothing pending and is not busy.
+async fn settled(env: &TestEnv, crawler: &str, crawls: u64) -> CrawlStatus {
+    let deadline = Instant::now() + PIPELINE_WAIT;
+    loop {
+        if let Ok(status) = client::crawl_status(&env.client, crawler).await
+            && status.crawls_done >= crawls
+            && status.pending_prefixes == 0
+            && status.phase == "waiting"
+        {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "crawler {crawler} did not settle"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn scalar(env: &TestEnv, sql: &str) -> i64 {
+    let engine = LocalQueryEngine::new(&env.config.local().unwrap());
+    let token = format!(
+        "test-{}",
+        lakegate_models::short_hash(&format!("{sql}{:?}", Instant::now()))
+    );
+    let id = engine.start_query(sql, &token).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match engine.query_state(&id).await.unwrap() {
+            QueryState::Succeeded => break,
+            QueryState::Failed { reason } | QueryState::Cancelled { reason } => {
+                panic!("{sql}: {reason}")
+            }
+            _ => assert!(Instant::now() < deadline, "{sql} did not finish"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let page = engine.results(&id, None).await.unwrap();
+    page.rows[0][0].as_deref().unwrap().parse().unwrap()
+}
+
+fn manifest() -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(repo_root().join("examples/ehr/sample/manifest.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn land_file(env: &TestEnv, path: &Path) -> IngestInput {
+    let name = path.file_name().unwrap().to_str().unwrap();
+    env.land(
+        &format!("landing/synthea/ehr/{name}"),
+        &std::fs::read(path).unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sample_dataset_reaches_the_marts_and_an_approved_file_follows() {
+    let root = repo_root();
+    let env = TestEnv::start_with(
+        &root.join("examples/ehr/contracts"),
+        Some(&root.join("examples/ehr/pipeline.yaml")),
+    )
+    .await
+    .unwrap();
+    let manifest = manifest();
+
+    let mut good = Vec::new();
+    for table in [
+        "patients",
+        "encounters",
+        "conditions",
+        "observations",
+        "medications",
+    ] {
+        let input = land_file(
+            &env,
+            &root.join(format!("examples/ehr/sample/ehr/{table}.csv")),
+        )
+        .await;
+        good.push(start(&env, input).await);
+    }
+    let bad_input = land_file(
+        &env,
+        &root.join("examples/ehr/sample/bad/ehr/patients_missing_id.csv"),
+    )
+    .await;
+    let bad = start(&env, bad_input).await;
+    for id in &good {
+        let outcome = client::wait_outcome(&env.client, id).await.unwrap();
+        assert_eq!(outcome.phase, IngestPhase::Promoted, "{id}");
+        assert_eq!(
+            outcome.crawl_workflow_id.as_deref(),
+            Some("crawl-lakegate-ehr")
+        );
+    }
+    client::wait_for_status(&env.client, &bad, Duration::from_secs(120), |s| {
+        s.phase == IngestPhase::AwaitingReview
+    })
+    .await
+    .unwrap();
+
+    // Five files promoted within seconds of each other: one crawl, one transform.
+    let status = settled(&env, "lakegate-ehr", 1).await;
+    let crawl = status.last.unwrap();
+    assert_eq!(crawl.status, "SUCCEEDED", "{crawl:?}");
+    assert_eq!(
+        status.crawls_done, 1,
+        "the burst was not coalesced: {crawl:?}"
+    );
+    assert_eq!(crawl.tables_created.len(), 5, "{crawl:?}");
+    assert_eq!(crawl.transform_succeeded, Some(true), "{crawl:?}");
+    let transform =
+        client::transform_status(&env.client, crawl.transform_workflow_id.as_deref().unwrap())
+            .await
+            .unwrap();
+    let stages: Vec<&str> = transform.stages.iter().map(|s| s.stage.as_str()).collect();
+    assert_eq!(stages, ["staging", "intermediate", "marts"]);
+    for stage in &transform.stages {
+        assert!(stage.succeeded, "{stage:?}");
+        assert!(!stage.nodes.is_empty());
+        // dbt's tests ran and passed, not merely its models.
+        assert!(
+            stage
+                .nodes
+                .iter()
+                .all(|n| matches!(n.status.as_str(), "success" | "pass")),
+            "{stage:?}"
+        );
+    }
+    assert!(
+        transform
+            .stages
+            .iter()
+            .any(|s| s.nodes.iter().any(|n| n.unique_id.starts_with("test.")))
+    );
+    assert!(
+        transform.checks.iter().all(|c| c.passed),
+        "{:?}",
+        transform.checks
+    );
+    assert_eq!(transform.checks.len(), 4);
+    for (mart, expected) in manifest["marts"].as_object().unwrap() {
+        let rows = scalar(&env, &format!("select count(*) from analytics.{mart}")).await;
+        assert_eq!(rows, expected.as_i64().unwrap(), "{mart}");
+    }
+
+    // Approved later, the quarantined file flows on into the next crawl and transform.
+    let review = ReviewSignal {
+        decision: Decision::Approve,
+        reviewer: "alice".into(),
+        reason: "Id backfilled".into(),
+    };
+    client::send_review(&env.client, &bad, review)
+        .await
+        .unwrap();
+    let outcome = client::wait_outcome(&env.client, &bad).await.unwrap();
+    assert_eq!(outcome.phase, IngestPhase::Promoted);
+    let status = settled(&env, "lakegate-ehr", 2).await;
+    assert_eq!(
+        status.last.as_ref().unwrap().transform_succeeded,
+        Some(true)
+    );
+    let expected = manifest["marts"]["patient_demographics"].as_i64().unwrap()
+        + manifest["bad"][0]["rows_with_id"].as_i64().unwrap();
+    assert_eq!(
+        scalar(&env, "select count(*) from analytics.patient_demographics").await,
+        expected
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_model_is_retried_and_failed_tests_are_not() {
+    let env = TestEnv::start().await.unwrap();
+    let project = repo_root()
+        .join("tests/fixtures/dbt_flaky")
+        .display()
+        .to_string();
+    let input = TransformInput {
+        dataset: "flaky".into(),
+        project_dir: project.clone(),
+        profiles_dir: project,
+        target: "duckdb".into(),
+        stages: vec!["flaky".into(), "broken".into()],
+        environment: Default::default(),
+        max_attempts: 3,
+        poll_initial_secs: 1,
+        poll_max_secs: 2,
+        checks: Vec::new(),
+    };
+    let id = format!(
+        "transform-test-{}",
+        lakegate_models::short_hash(&env.config.task_queue)
+    );
+    let handle = env
+        .client
+        .start_workflow(
+            TransformWorkflow::run,
+            input,
+            WorkflowStartOptions::new(env.config.task_queue.clone(), id.clone()).build(),
+        )
+        .await
+        .unwrap();
+    let error = handle
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .unwrap_err();
+    let message = format!("{error:#}");
+    let result = client::transform_status(&env.client, &id).await.unwrap();
+
+    let flaky = &result.stages[0];
+    assert!(flaky.succeeded, "{flaky:?}");
+    assert_eq!(
+        flaky.jobs.len(),
+        2,
+        "one failure, then one dbt retry: {flaky:?}"
+    );
+    assert!(
+        flaky
+            .log_tail
+            .iter()
+            .any(|l| l.contains("transient failure injected")),
+        "the failed attempt's log tail is kept: {:?}",
+        flaky.log_tail
+    );
+
+    let broken = &result.stages[1];
+    assert!(!broken.succeeded);
+    assert_eq!(
+        broken.jobs.len(),
+        1,
+        "failed dbt tests are never retried: {broken:?}"
+    );
+    assert!(
+        broken.failure.as_deref().unwrap().contains("not_null"),
+        "{broken:?}"
+    );
+    assert!(!broken.log_tail.is_empty());
+    assert!(message.contains("broken"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_files_gives_a_handful_of_crawls() {
+    const FILES: usize = 100;
+    let settings = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        settings.path(),
+        "crawler_prefix: burst-\ndatabase: raw\nquiet_period_secs: 3\nmax_wait_secs: 120\n\
+         poll_initial_secs: 1\npoll_max_secs: 2\ncrawl_deadline_secs: 600\ntransforms: {}\n",
+    )
+    .unwrap();
+    let env = TestEnv::start_with(
+        &repo_root().join("tests/fixtures/contracts"),
+        Some(settings.path()),
+    )
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for n in 0..FILES {
+        let body = format!("id,birthdate,gender\np{n}a,1980-01-02,F\np{n}b,1975-03-04,M\n");
+        let input = env
+            .land(
+                &format!("landing/emr/ehr/patients_{n:03}.csv"),
+                body.as_bytes(),
+            )
+            .await
+            .unwrap();
+        ids.push(start(&env, input).await);
+    }
+    for id in &ids {
+        assert_eq!(
+            client::wait_outcome(&env.client, id).await.unwrap().phase,
+            IngestPhase::Promoted
+        );
+    }
+    let status = settled(&env, "burst-ehr", 1).await;
+    assert!(
+        (1..=3).contains(&status.crawls_done),
+        "{FILES} files gave {} crawls",
+        status.crawls_done
+    );
+    assert_eq!(status.last.as_ref().unwrap().status, "SUCCEEDED");
+    assert_eq!(
+        scalar(&env, "select count(*) from raw.ehr_patients").await,
+        2 * FILES as i64
+    );
+}
