@@ -30,7 +30,13 @@ impl AthenaEngine {
     /// `workgroup` is usually `primary` or a workgroup the deployment created with its own
     /// output location and limits.
     pub fn new(client: aws_sdk_athena::Client, workgroup: impl Into<String>) -> Self {
-        Self { athena: client, workgroup: workgroup.into(), output_location: None, database: None, page_size: None }
+        Self {
+            athena: client,
+            workgroup: workgroup.into(),
+            output_location: None,
+            database: None,
+            page_size: None,
+        }
     }
 
     /// `s3://bucket/prefix/` for results, when the workgroup does not enforce its own.
@@ -64,12 +70,17 @@ pub fn athena_token(request_token: &str) -> String {
     }
 }
 
-fn backend<E>(err: &aws_sdk_athena::error::SdkError<E, aws_sdk_athena::config::http::HttpResponse>) -> QueryError
+fn backend<E>(
+    err: &aws_sdk_athena::error::SdkError<E, aws_sdk_athena::config::http::HttpResponse>,
+) -> QueryError
 where
     E: aws_sdk_athena::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     let c = classify(err);
-    QueryError::Backend { message: c.message, retryable: c.retryable }
+    QueryError::Backend {
+        message: c.message,
+        retryable: c.retryable,
+    }
 }
 
 /// Athena's reason for a FAILED or CANCELLED query: the error type and message when it gave one,
@@ -84,12 +95,16 @@ fn reason_of(status: &aws_sdk_athena::types::QueryExecutionStatus) -> String {
             parts.push(m.to_owned());
         }
     }
-    if parts.is_empty() {
-        if let Some(r) = status.state_change_reason() {
-            parts.push(r.to_owned());
-        }
+    if parts.is_empty()
+        && let Some(r) = status.state_change_reason()
+    {
+        parts.push(r.to_owned());
     }
-    if parts.is_empty() { "no reason given".into() } else { parts.join(": ") }
+    if parts.is_empty() {
+        "no reason given".into()
+    } else {
+        parts.join(": ")
+    }
 }
 
 #[async_trait]
@@ -102,18 +117,24 @@ impl QueryEngine for AthenaEngine {
             .client_request_token(athena_token(request_token))
             .work_group(&self.workgroup)
             .set_result_configuration(
-                self.output_location.as_ref().map(|l| ResultConfiguration::builder().output_location(l).build()),
+                self.output_location
+                    .as_ref()
+                    .map(|l| ResultConfiguration::builder().output_location(l).build()),
             )
             .set_query_execution_context(
-                self.database.as_ref().map(|d| QueryExecutionContext::builder().database(d).build()),
+                self.database
+                    .as_ref()
+                    .map(|d| QueryExecutionContext::builder().database(d).build()),
             )
             .send()
             .await
             .map_err(|e| backend(&e))?;
-        out.query_execution_id().map(str::to_owned).ok_or_else(|| QueryError::Backend {
-            message: "StartQueryExecution returned no query id".into(),
-            retryable: true,
-        })
+        out.query_execution_id()
+            .map(str::to_owned)
+            .ok_or_else(|| QueryError::Backend {
+                message: "StartQueryExecution returned no query id".into(),
+                retryable: true,
+            })
     }
 
     async fn query_state(&self, query_id: &str) -> Result<QueryState, QueryError> {
@@ -125,14 +146,21 @@ impl QueryEngine for AthenaEngine {
             .await
             .map_err(|e| backend(&e))?;
         let Some(status) = out.query_execution().and_then(|q| q.status()) else {
-            return Err(QueryError::Backend { message: format!("query {query_id} has no status"), retryable: true });
+            return Err(QueryError::Backend {
+                message: format!("query {query_id} has no status"),
+                retryable: true,
+            });
         };
         Ok(match status.state() {
             Some(QueryExecutionState::Queued) | None => QueryState::Queued,
             Some(QueryExecutionState::Running) => QueryState::Running,
             Some(QueryExecutionState::Succeeded) => QueryState::Succeeded,
-            Some(QueryExecutionState::Failed) => QueryState::Failed { reason: reason_of(status) },
-            Some(QueryExecutionState::Cancelled) => QueryState::Cancelled { reason: reason_of(status) },
+            Some(QueryExecutionState::Failed) => QueryState::Failed {
+                reason: reason_of(status),
+            },
+            Some(QueryExecutionState::Cancelled) => QueryState::Cancelled {
+                reason: reason_of(status),
+            },
             Some(other) => {
                 return Err(QueryError::Backend {
                     message: format!("query {query_id} is in unknown state {}", other.as_str()),
@@ -142,7 +170,11 @@ impl QueryEngine for AthenaEngine {
         })
     }
 
-    async fn results(&self, query_id: &str, next_token: Option<&str>) -> Result<ResultPage, QueryError> {
+    async fn results(
+        &self,
+        query_id: &str,
+        next_token: Option<&str>,
+    ) -> Result<ResultPage, QueryError> {
         let sent = self
             .athena
             .get_query_results()
@@ -156,13 +188,21 @@ impl QueryEngine for AthenaEngine {
             Err(e) => {
                 // Results of a query that did not succeed are refused with InvalidRequest; say why
                 // the query failed instead of echoing that.
-                if e.as_service_error().is_some_and(|s| s.is_invalid_request_exception()) {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_invalid_request_exception())
+                {
                     match self.query_state(query_id).await {
                         Ok(QueryState::Failed { reason }) => {
-                            return Err(QueryError::Failed { query_id: query_id.to_owned(), reason });
+                            return Err(QueryError::Failed {
+                                query_id: query_id.to_owned(),
+                                reason,
+                            });
                         }
                         Ok(QueryState::Cancelled { reason }) => {
-                            return Err(QueryError::Cancelled { query_id: query_id.to_owned(), reason });
+                            return Err(QueryError::Cancelled {
+                                query_id: query_id.to_owned(),
+                                reason,
+                            });
                         }
                         _ => {}
                     }
@@ -173,25 +213,46 @@ impl QueryEngine for AthenaEngine {
         let columns: Vec<String> = out
             .result_set()
             .and_then(|r| r.result_set_metadata())
-            .map(|m| m.column_info().iter().map(|c| c.name().to_owned()).collect())
+            .map(|m| {
+                m.column_info()
+                    .iter()
+                    .map(|c| c.name().to_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         let mut rows: Vec<Vec<Option<String>>> = out
             .result_set()
             .map(|r| {
                 r.rows()
                     .iter()
-                    .map(|row| row.data().iter().map(|d| d.var_char_value().map(str::to_owned)).collect())
+                    .map(|row| {
+                        row.data()
+                            .iter()
+                            .map(|d| d.var_char_value().map(str::to_owned))
+                            .collect()
+                    })
                     .collect()
             })
             .unwrap_or_default();
         // For SELECTs Athena repeats the column names as the first row of the first page.
         if next_token.is_none()
             && !columns.is_empty()
-            && rows.first().is_some_and(|r| r.iter().map(|c| c.as_deref()).eq(columns.iter().map(|c| Some(c.as_str()))))
+            && rows.first().is_some_and(|r| {
+                r.iter()
+                    .map(|c| c.as_deref())
+                    .eq(columns.iter().map(|c| Some(c.as_str())))
+            })
         {
             rows.remove(0);
         }
-        Ok(ResultPage { columns, rows, next_token: out.next_token().filter(|t| !t.is_empty()).map(str::to_owned) })
+        Ok(ResultPage {
+            columns,
+            rows,
+            next_token: out
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
+        })
     }
 }
 
@@ -209,6 +270,9 @@ mod tests {
         assert_eq!(hashed, athena_token(short));
         assert_ne!(hashed, athena_token("wf-1/act-3"));
         assert_eq!(athena_token(&"x".repeat(200)).len(), 64);
-        assert_eq!(athena_token("has a space in it, which Athena refuses ....").len(), 64);
+        assert_eq!(
+            athena_token("has a space in it, which Athena refuses ....").len(),
+            64
+        );
     }
 }

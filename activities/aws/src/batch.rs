@@ -6,7 +6,9 @@
 //! first attempt started instead of starting a second dbt run. Waiting is the workflow's job.
 
 use async_trait::async_trait;
-use aws_sdk_batch::types::{ContainerOverrides, JobStatus as BatchStatus, KeyValuePair, KeyValuesPair};
+use aws_sdk_batch::types::{
+    ContainerOverrides, JobStatus as BatchStatus, KeyValuePair, KeyValuesPair,
+};
 use lakegate_activities::ports::{JobError, JobRunner, JobSpec, JobState, JobStatus};
 use lakegate_models::short_hash;
 
@@ -31,7 +33,12 @@ impl BatchRunner {
         job_queue: impl Into<String>,
         job_definition: impl Into<String>,
     ) -> Self {
-        Self { batch, logs, job_queue: job_queue.into(), job_definition: job_definition.into() }
+        Self {
+            batch,
+            logs,
+            job_queue: job_queue.into(),
+            job_definition: job_definition.into(),
+        }
     }
 
     /// The id of a job named `job_name` in the queue, if one exists (any status). When several
@@ -44,7 +51,12 @@ impl BatchRunner {
                 .batch
                 .list_jobs()
                 .job_queue(&self.job_queue)
-                .filters(KeyValuesPair::builder().name("JOB_NAME").values(job_name).build())
+                .filters(
+                    KeyValuesPair::builder()
+                        .name("JOB_NAME")
+                        .values(job_name)
+                        .build(),
+                )
                 .set_next_token(token.take())
                 .send()
                 .await
@@ -69,8 +81,17 @@ impl BatchRunner {
     }
 
     async fn detail(&self, job_id: &str) -> Result<aws_sdk_batch::types::JobDetail, JobError> {
-        let out = self.batch.describe_jobs().jobs(job_id).send().await.map_err(|e| backend(&e))?;
-        out.jobs().first().cloned().ok_or_else(|| JobError::NotFound(job_id.to_owned()))
+        let out = self
+            .batch
+            .describe_jobs()
+            .jobs(job_id)
+            .send()
+            .await
+            .map_err(|e| backend(&e))?;
+        out.jobs()
+            .first()
+            .cloned()
+            .ok_or_else(|| JobError::NotFound(job_id.to_owned()))
     }
 }
 
@@ -79,12 +100,18 @@ impl BatchRunner {
 /// so two different specs never collapse onto one job name.
 pub fn batch_job_name(name: &str) -> String {
     let valid = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    let starts_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let starts_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
     if starts_ok && name.len() <= MAX_JOB_NAME && name.chars().all(valid) {
         return name.to_owned();
     }
     let suffix = format!("-{}", short_hash(name));
-    let mut base: String = name.chars().map(|c| if valid(c) { c } else { '-' }).collect();
+    let mut base: String = name
+        .chars()
+        .map(|c| if valid(c) { c } else { '-' })
+        .collect();
     if !starts_ok {
         base.insert(0, 'j');
     }
@@ -92,12 +119,17 @@ pub fn batch_job_name(name: &str) -> String {
     base + &suffix
 }
 
-fn backend<E>(err: &aws_sdk_batch::error::SdkError<E, aws_sdk_batch::config::http::HttpResponse>) -> JobError
+fn backend<E>(
+    err: &aws_sdk_batch::error::SdkError<E, aws_sdk_batch::config::http::HttpResponse>,
+) -> JobError
 where
     E: aws_sdk_batch::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     let c = classify(err);
-    JobError::Backend { message: c.message, retryable: c.retryable }
+    JobError::Backend {
+        message: c.message,
+        retryable: c.retryable,
+    }
 }
 
 #[async_trait]
@@ -105,7 +137,11 @@ impl JobRunner for BatchRunner {
     async fn submit(&self, spec: &JobSpec) -> Result<String, JobError> {
         let job_name = batch_job_name(&spec.name);
         if let Some(existing) = self.find_job(&job_name).await? {
-            tracing::info!(job_name, job_id = existing, "job already submitted: reconnecting");
+            tracing::info!(
+                job_name,
+                job_id = existing,
+                "job already submitted: reconnecting"
+            );
             return Ok(existing);
         }
         let environment: Vec<KeyValuePair> = spec
@@ -128,10 +164,12 @@ impl JobRunner for BatchRunner {
             .await
             .map_err(|e| backend(&e))?;
         tracing::info!(job_name, job_id = out.job_id(), "job submitted");
-        out.job_id().map(str::to_owned).ok_or_else(|| JobError::Backend {
-            message: "SubmitJob returned no job id".into(),
-            retryable: true,
-        })
+        out.job_id()
+            .map(str::to_owned)
+            .ok_or_else(|| JobError::Backend {
+                message: "SubmitJob returned no job id".into(),
+                retryable: true,
+            })
     }
 
     async fn describe(&self, job_id: &str) -> Result<JobStatus, JobError> {
@@ -158,22 +196,34 @@ impl JobRunner for BatchRunner {
     }
 
     async fn terminate(&self, job_id: &str, reason: &str) -> Result<(), JobError> {
-        self.batch.terminate_job().job_id(job_id).reason(reason).send().await.map_err(|e| {
-            if e.as_service_error().is_some_and(|s| s.is_client_exception()) && self_is_missing(&e) {
-                JobError::NotFound(job_id.to_owned())
-            } else {
-                backend(&e)
-            }
-        })?;
+        self.batch
+            .terminate_job()
+            .job_id(job_id)
+            .reason(reason)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_client_exception())
+                    && self_is_missing(&e)
+                {
+                    JobError::NotFound(job_id.to_owned())
+                } else {
+                    backend(&e)
+                }
+            })?;
         Ok(())
     }
 
     async fn log_tail(&self, job_id: &str, lines: usize) -> Result<Vec<String>, JobError> {
         let job = self.detail(job_id).await?;
         let container = job.container();
-        let stream = container
-            .and_then(|c| c.log_stream_name())
-            .or_else(|| job.attempts().last().and_then(|a| a.container()).and_then(|c| c.log_stream_name()));
+        let stream = container.and_then(|c| c.log_stream_name()).or_else(|| {
+            job.attempts()
+                .last()
+                .and_then(|a| a.container())
+                .and_then(|c| c.log_stream_name())
+        });
         let Some(stream) = stream else {
             // Not started yet: no stream, nothing to show.
             return Ok(Vec::new());
@@ -195,24 +245,38 @@ impl JobRunner for BatchRunner {
             .await;
         match out {
             Ok(out) => {
-                let mut msgs: Vec<String> =
-                    out.events().iter().filter_map(|e| e.message()).map(str::to_owned).collect();
+                let mut msgs: Vec<String> = out
+                    .events()
+                    .iter()
+                    .filter_map(|e| e.message())
+                    .map(str::to_owned)
+                    .collect();
                 let skip = msgs.len().saturating_sub(lines);
                 msgs.drain(..skip);
                 Ok(msgs)
             }
             // The stream appears with the container's first line.
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(Vec::new()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(Vec::new())
+            }
             Err(e) => {
                 let c = classify(&e);
-                Err(JobError::Backend { message: c.message, retryable: c.retryable })
+                Err(JobError::Backend {
+                    message: c.message,
+                    retryable: c.retryable,
+                })
             }
         }
     }
 }
 
 /// Batch reports an unknown job id to TerminateJob as a ClientException naming the job.
-fn self_is_missing<E>(err: &aws_sdk_batch::error::SdkError<E, aws_sdk_batch::config::http::HttpResponse>) -> bool
+fn self_is_missing<E>(
+    err: &aws_sdk_batch::error::SdkError<E, aws_sdk_batch::config::http::HttpResponse>,
+) -> bool
 where
     E: aws_sdk_batch::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -232,9 +296,21 @@ mod tests {
         let b = batch_job_name("transform.wf-1.staging");
         assert_ne!(a, b);
         assert!(a.starts_with("transform-wf-1-staging-"), "{a}");
-        for n in [&a, &b, &batch_job_name(&"x".repeat(300)), &batch_job_name("_leading")] {
-            assert!(n.len() <= 128 && n.chars().next().unwrap().is_ascii_alphanumeric(), "{n}");
-            assert!(n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{n}");
+        for n in [
+            &a,
+            &b,
+            &batch_job_name(&"x".repeat(300)),
+            &batch_job_name("_leading"),
+        ] {
+            assert!(
+                n.len() <= 128 && n.chars().next().unwrap().is_ascii_alphanumeric(),
+                "{n}"
+            );
+            assert!(
+                n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                "{n}"
+            );
         }
         assert_eq!(batch_job_name("transform/wf-1/staging"), a);
     }

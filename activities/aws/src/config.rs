@@ -63,7 +63,7 @@ impl AwsSettings {
 /// The HTTPS client every AWS client shares: rustls with ring, the same TLS stack the Temporal
 /// SDK already compiles. The SDK's default would add aws-lc (cmake and minutes of C).
 pub fn https_client() -> SharedHttpClient {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https()
@@ -90,7 +90,13 @@ pub async fn load_sdk_config(settings: &AwsSettings) -> SdkConfig {
         loader = loader.endpoint_url(url);
     }
     if let Some((id, secret)) = &settings.static_credentials {
-        loader = loader.credentials_provider(Credentials::new(id, secret, None, None, "lakegate-static"));
+        loader = loader.credentials_provider(Credentials::new(
+            id,
+            secret,
+            None,
+            None,
+            "lakegate-static",
+        ));
     }
     loader.load().await
 }

@@ -55,10 +55,10 @@ pub struct Classified {
 
 /// Whether an error code (and HTTP status) is worth retrying.
 pub fn is_retryable(code: Option<&str>, status: Option<u16>) -> bool {
-    if let Some(code) = code {
-        if THROTTLE_CODES.contains(&code) || TRANSIENT_CODES.contains(&code) {
-            return true;
-        }
+    if let Some(code) = code
+        && (THROTTLE_CODES.contains(&code) || TRANSIENT_CODES.contains(&code))
+    {
+        return true;
     }
     matches!(status, Some(s) if s == 429 || s >= 500)
 }
@@ -71,15 +71,20 @@ where
     match err {
         SdkError::ServiceError(ctx) => {
             let code = ctx.err().code().map(str::to_owned);
-            let status = Some(ctx.raw().status().as_u16());
+            let status = ctx.raw().status().as_u16();
             let message = match (ctx.err().code(), ctx.err().message()) {
                 (Some(c), Some(m)) => format!("{c}: {m}"),
                 (Some(c), None) => c.to_owned(),
                 (None, Some(m)) => m.to_owned(),
-                (None, None) => format!("HTTP {}", status.unwrap_or_default()),
+                (None, None) => format!("HTTP {status}"),
             };
-            let retryable = is_retryable(code.as_deref(), status);
-            Classified { code, status, message, retryable }
+            let retryable = is_retryable(code.as_deref(), Some(status));
+            Classified {
+                code,
+                status: Some(status),
+                message,
+                retryable,
+            }
         }
         SdkError::TimeoutError(_) => Classified {
             code: None,

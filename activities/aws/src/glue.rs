@@ -16,10 +16,12 @@
 //! joined run did not cover pending for its next run.
 
 use async_trait::async_trait;
-use aws_sdk_glue::types::{CrawlerState as GlueState, CrawlerTargets, RecrawlBehavior, RecrawlPolicy, S3Target};
+use aws_sdk_glue::types::{
+    CrawlerState as GlueState, CrawlerTargets, RecrawlBehavior, RecrawlPolicy, S3Target,
+};
 use lakegate_activities::ports::{
-    Catalog, ColumnInfo, CrawlError, CrawlRequest, CrawlStart, Crawler, CrawlerState, CrawlerStatus, LastCrawl,
-    TableInfo,
+    Catalog, ColumnInfo, CrawlError, CrawlRequest, CrawlStart, Crawler, CrawlerState,
+    CrawlerStatus, LastCrawl, TableInfo,
 };
 
 use crate::error::classify;
@@ -33,7 +35,10 @@ pub struct GlueCrawler {
 impl GlueCrawler {
     /// `bucket` is the lake bucket the request's prefixes live in.
     pub fn new(client: aws_sdk_glue::Client, bucket: impl Into<String>) -> Self {
-        Self { glue: client, bucket: bucket.into() }
+        Self {
+            glue: client,
+            bucket: bucket.into(),
+        }
     }
 
     /// The S3 include paths for `prefixes`, deduplicated and sorted so that the same request
@@ -49,12 +54,19 @@ impl GlueCrawler {
     }
 }
 
-fn backend<E>(crawler: &str, err: &aws_sdk_glue::error::SdkError<E, aws_sdk_glue::config::http::HttpResponse>) -> CrawlError
+fn backend<E>(
+    crawler: &str,
+    err: &aws_sdk_glue::error::SdkError<E, aws_sdk_glue::config::http::HttpResponse>,
+) -> CrawlError
 where
     E: aws_sdk_glue::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     let c = classify(err);
-    CrawlError::Backend { crawler: crawler.to_owned(), message: c.message, retryable: c.retryable }
+    CrawlError::Backend {
+        crawler: crawler.to_owned(),
+        message: c.message,
+        retryable: c.retryable,
+    }
 }
 
 fn state_of(state: Option<&GlueState>) -> CrawlerState {
@@ -69,22 +81,38 @@ fn state_of(state: Option<&GlueState>) -> CrawlerState {
 impl Crawler for GlueCrawler {
     async fn start_crawl(&self, request: &CrawlRequest) -> Result<CrawlStart, CrawlError> {
         let name = request.crawler.as_str();
-        let current = self.glue.get_crawler().name(name).send().await.map_err(|e| {
-            if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) {
-                CrawlError::NoSuchCrawler(name.to_owned())
-            } else {
-                backend(name, &e)
-            }
-        })?;
-        let crawler = current.crawler().ok_or_else(|| CrawlError::NoSuchCrawler(name.to_owned()))?;
+        let current = self
+            .glue
+            .get_crawler()
+            .name(name)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_entity_not_found_exception())
+                {
+                    CrawlError::NoSuchCrawler(name.to_owned())
+                } else {
+                    backend(name, &e)
+                }
+            })?;
+        let crawler = current
+            .crawler()
+            .ok_or_else(|| CrawlError::NoSuchCrawler(name.to_owned()))?;
         if state_of(crawler.state()) != CrawlerState::Ready {
             tracing::info!(crawler = name, "crawler already running: joining that run");
             return Ok(CrawlStart::JoinedRunning);
         }
 
         let wanted = self.target_paths(&request.prefixes);
-        let existing: Vec<&S3Target> = crawler.targets().map(|t| t.s3_targets().iter().collect()).unwrap_or_default();
-        let mut have: Vec<String> = existing.iter().filter_map(|t| t.path().map(str::to_owned)).collect();
+        let existing: Vec<&S3Target> = crawler
+            .targets()
+            .map(|t| t.s3_targets().iter().collect())
+            .unwrap_or_default();
+        let mut have: Vec<String> = existing
+            .iter()
+            .filter_map(|t| t.path().map(str::to_owned))
+            .collect();
         have.sort();
         let everything = crawler
             .recrawl_policy()
@@ -100,8 +128,16 @@ impl Crawler for GlueCrawler {
                 .map(|path| {
                     S3Target::builder()
                         .path(path)
-                        .set_exclusions(template.map(|t| t.exclusions().to_vec()).filter(|e| !e.is_empty()))
-                        .set_connection_name(template.and_then(|t| t.connection_name()).map(str::to_owned))
+                        .set_exclusions(
+                            template
+                                .map(|t| t.exclusions().to_vec())
+                                .filter(|e| !e.is_empty()),
+                        )
+                        .set_connection_name(
+                            template
+                                .and_then(|t| t.connection_name())
+                                .map(str::to_owned),
+                        )
                         .set_sample_size(template.and_then(|t| t.sample_size()))
                         .build()
                 })
@@ -111,17 +147,34 @@ impl Crawler for GlueCrawler {
                 .update_crawler()
                 .name(name)
                 .database_name(&request.database)
-                .targets(CrawlerTargets::builder().set_s3_targets(Some(targets)).build())
-                .recrawl_policy(RecrawlPolicy::builder().recrawl_behavior(RecrawlBehavior::CrawlEverything).build())
+                .targets(
+                    CrawlerTargets::builder()
+                        .set_s3_targets(Some(targets))
+                        .build(),
+                )
+                .recrawl_policy(
+                    RecrawlPolicy::builder()
+                        .recrawl_behavior(RecrawlBehavior::CrawlEverything)
+                        .build(),
+                )
                 .send()
                 .await;
             match update {
                 Ok(_) => {}
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_crawler_running_exception()) => {
-                    tracing::info!(crawler = name, "crawler started by someone else meanwhile: joining that run");
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_crawler_running_exception()) =>
+                {
+                    tracing::info!(
+                        crawler = name,
+                        "crawler started by someone else meanwhile: joining that run"
+                    );
                     return Ok(CrawlStart::JoinedRunning);
                 }
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => {
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_entity_not_found_exception()) =>
+                {
                     return Err(CrawlError::NoSuchCrawler(name.to_owned()));
                 }
                 Err(e) => return Err(backend(name, &e)),
@@ -133,11 +186,17 @@ impl Crawler for GlueCrawler {
                 tracing::info!(crawler = name, targets = wanted.len(), "crawler started");
                 Ok(CrawlStart::Started)
             }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_crawler_running_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_crawler_running_exception()) =>
+            {
                 tracing::info!(crawler = name, "crawler already running: joining that run");
                 Ok(CrawlStart::JoinedRunning)
             }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_entity_not_found_exception()) =>
+            {
                 Err(CrawlError::NoSuchCrawler(name.to_owned()))
             }
             Err(e) => Err(backend(name, &e)),
@@ -145,20 +204,33 @@ impl Crawler for GlueCrawler {
     }
 
     async fn crawler_status(&self, crawler: &str) -> Result<CrawlerStatus, CrawlError> {
-        let out = self.glue.get_crawler().name(crawler).send().await.map_err(|e| {
-            if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) {
-                CrawlError::NoSuchCrawler(crawler.to_owned())
-            } else {
-                backend(crawler, &e)
-            }
-        })?;
-        let c = out.crawler().ok_or_else(|| CrawlError::NoSuchCrawler(crawler.to_owned()))?;
+        let out = self
+            .glue
+            .get_crawler()
+            .name(crawler)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_entity_not_found_exception())
+                {
+                    CrawlError::NoSuchCrawler(crawler.to_owned())
+                } else {
+                    backend(crawler, &e)
+                }
+            })?;
+        let c = out
+            .crawler()
+            .ok_or_else(|| CrawlError::NoSuchCrawler(crawler.to_owned()))?;
         Ok(CrawlerStatus {
             state: state_of(c.state()),
             last_crawl: c.last_crawl().map(|l| LastCrawl {
                 // Kept as Glue's string: emulators (moto says COMPLETED) and future API versions
                 // may use values outside today's enum.
-                status: l.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                status: l
+                    .status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
                 error_message: l.error_message().map(str::to_owned),
                 log_group: l.log_group().map(str::to_owned),
                 log_stream: l.log_stream().map(str::to_owned),
@@ -179,7 +251,11 @@ impl GlueCatalog {
         Self { glue: client }
     }
 
-    async fn partitions(&self, database: &str, table: &str) -> Result<Vec<Vec<String>>, CrawlError> {
+    async fn partitions(
+        &self,
+        database: &str,
+        table: &str,
+    ) -> Result<Vec<Vec<String>>, CrawlError> {
         let mut all = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -205,7 +281,10 @@ impl GlueCatalog {
 
 fn columns(cols: &[aws_sdk_glue::types::Column]) -> Vec<ColumnInfo> {
     cols.iter()
-        .map(|c| ColumnInfo { name: c.name().to_owned(), data_type: c.r#type().unwrap_or_default().to_owned() })
+        .map(|c| ColumnInfo {
+            name: c.name().to_owned(),
+            data_type: c.r#type().unwrap_or_default().to_owned(),
+        })
         .collect()
 }
 

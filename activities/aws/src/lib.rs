@@ -20,5 +20,7 @@ pub use athena::AthenaEngine;
 pub use batch::BatchRunner;
 pub use config::{AwsClients, AwsSettings};
 pub use glue::{GlueCatalog, GlueCrawler};
-pub use router::{parse_message, run_event_router, FileEvent, ParseError, ParsedMessage, RouterError};
+pub use router::{
+    FileEvent, ParseError, ParsedMessage, RouterError, parse_message, run_event_router,
+};
 pub use s3::S3Store;

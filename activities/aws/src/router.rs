@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lakegate_activities::ports::{IngestStarter, KeyTag, StartOutcome};
-use lakegate_models::{IngestInput, Zone, DEFAULT_REVIEW_TIMEOUT_SECS};
+use lakegate_models::{DEFAULT_REVIEW_TIMEOUT_SECS, IngestInput, Zone};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -112,17 +112,18 @@ fn parse_value(value: &Value, depth: u8) -> Result<ParsedMessage, ParseError> {
     if let Some(records) = value.get("Records").and_then(Value::as_array) {
         return parse_records(records);
     }
-    if let (Some(source), Some(detail_type)) = (str_at(value, &["source"]), str_at(value, &["detail-type"])) {
-        if source == "aws.s3" {
-            return parse_eventbridge(value, detail_type);
-        }
+    if str_at(value, &["source"]) == Some("aws.s3")
+        && let Some(detail_type) = str_at(value, &["detail-type"])
+    {
+        return parse_eventbridge(value, detail_type);
     }
     // S3 -> SNS -> SQS without raw message delivery: the event is a string inside.
-    if str_at(value, &["Type"]) == Some("Notification") && depth == 0 {
-        if let Some(inner) = str_at(value, &["Message"]) {
-            let inner: Value = serde_json::from_str(inner).map_err(|_| ParseError::NotJson)?;
-            return parse_value(&inner, depth + 1);
-        }
+    if str_at(value, &["Type"]) == Some("Notification")
+        && depth == 0
+        && let Some(inner) = str_at(value, &["Message"])
+    {
+        let inner: Value = serde_json::from_str(inner).map_err(|_| ParseError::NotJson)?;
+        return parse_value(&inner, depth + 1);
     }
     Err(ParseError::UnknownShape)
 }
@@ -131,26 +132,40 @@ fn parse_records(records: &[Value]) -> Result<ParsedMessage, ParseError> {
     let mut files = Vec::new();
     let mut skipped = 0;
     for (index, r) in records.iter().enumerate() {
-        let name = str_at(r, &["eventName"]).ok_or(ParseError::MissingField { index, field: "eventName" })?;
+        let name = str_at(r, &["eventName"]).ok_or(ParseError::MissingField {
+            index,
+            field: "eventName",
+        })?;
         // Direct notifications say "ObjectCreated:Put"; some producers keep the "s3:" prefix.
         if !name.trim_start_matches("s3:").starts_with("ObjectCreated:") {
             skipped += 1;
             continue;
         }
-        let bucket =
-            str_at(r, &["s3", "bucket", "name"]).ok_or(ParseError::MissingField { index, field: "s3.bucket.name" })?;
-        let raw_key =
-            str_at(r, &["s3", "object", "key"]).ok_or(ParseError::MissingField { index, field: "s3.object.key" })?;
+        let bucket = str_at(r, &["s3", "bucket", "name"]).ok_or(ParseError::MissingField {
+            index,
+            field: "s3.bucket.name",
+        })?;
+        let raw_key = str_at(r, &["s3", "object", "key"]).ok_or(ParseError::MissingField {
+            index,
+            field: "s3.object.key",
+        })?;
         let key = decode_key(raw_key).ok_or(ParseError::BadKeyEncoding { index })?;
         let version = str_at(r, &["s3", "object", "versionId"])
             .or_else(|| str_at(r, &["s3", "object", "eTag"]))
             .or_else(|| str_at(r, &["s3", "object", "sequencer"]))
-            .ok_or(ParseError::MissingField { index, field: "s3.object.versionId/eTag/sequencer" })?;
+            .ok_or(ParseError::MissingField {
+                index,
+                field: "s3.object.versionId/eTag/sequencer",
+            })?;
         if Zone::of_key(&key) != Some(Zone::Landing) {
             skipped += 1;
             continue;
         }
-        files.push(FileEvent { bucket: bucket.to_owned(), key, version: version.trim_matches('"').to_owned() });
+        files.push(FileEvent {
+            bucket: bucket.to_owned(),
+            key,
+            version: version.trim_matches('"').to_owned(),
+        });
     }
     Ok(ParsedMessage::Files { files, skipped })
 }
@@ -160,22 +175,36 @@ fn parse_eventbridge(value: &Value, detail_type: &str) -> Result<ParsedMessage, 
         return Ok(ParsedMessage::OtherEvent(detail_type.to_owned()));
     }
     let index = 0;
-    let bucket = str_at(value, &["detail", "bucket", "name"])
-        .ok_or(ParseError::MissingField { index, field: "detail.bucket.name" })?;
-    let raw_key = str_at(value, &["detail", "object", "key"])
-        .ok_or(ParseError::MissingField { index, field: "detail.object.key" })?;
+    let bucket = str_at(value, &["detail", "bucket", "name"]).ok_or(ParseError::MissingField {
+        index,
+        field: "detail.bucket.name",
+    })?;
+    let raw_key = str_at(value, &["detail", "object", "key"]).ok_or(ParseError::MissingField {
+        index,
+        field: "detail.object.key",
+    })?;
     // EventBridge carries the key encoded like S3's notifications: decode it the same way.
     let key = decode_key(raw_key).ok_or(ParseError::BadKeyEncoding { index })?;
     let version = str_at(value, &["detail", "object", "version-id"])
         .or_else(|| str_at(value, &["detail", "object", "etag"]))
         .or_else(|| str_at(value, &["detail", "object", "eTag"]))
         .or_else(|| str_at(value, &["detail", "object", "sequencer"]))
-        .ok_or(ParseError::MissingField { index, field: "detail.object.version-id/etag/sequencer" })?;
+        .ok_or(ParseError::MissingField {
+            index,
+            field: "detail.object.version-id/etag/sequencer",
+        })?;
     if Zone::of_key(&key) != Some(Zone::Landing) {
-        return Ok(ParsedMessage::Files { files: vec![], skipped: 1 });
+        return Ok(ParsedMessage::Files {
+            files: vec![],
+            skipped: 1,
+        });
     }
     Ok(ParsedMessage::Files {
-        files: vec![FileEvent { bucket: bucket.to_owned(), key, version: version.trim_matches('"').to_owned() }],
+        files: vec![FileEvent {
+            bucket: bucket.to_owned(),
+            key,
+            version: version.trim_matches('"').to_owned(),
+        }],
         skipped: 0,
     })
 }
@@ -208,7 +237,11 @@ async fn handle_body(body: &str, message_id: &str, starter: &dyn IngestStarter) 
         }
         ParsedMessage::Files { files, skipped } => {
             if skipped > 0 {
-                tracing::debug!(message_id, skipped, "records outside landing/ or not ObjectCreated ignored");
+                tracing::debug!(
+                    message_id,
+                    skipped,
+                    "records outside landing/ or not ObjectCreated ignored"
+                );
             }
             files
         }
@@ -277,10 +310,23 @@ pub async fn run_event_router(
         };
         for message in out.messages() {
             let message_id = message.message_id().unwrap_or("?");
-            let handled = handle_body(message.body().unwrap_or_default(), message_id, starter.as_ref()).await;
+            let handled = handle_body(
+                message.body().unwrap_or_default(),
+                message_id,
+                starter.as_ref(),
+            )
+            .await;
             if handled == Handled::Done {
-                let Some(receipt) = message.receipt_handle() else { continue };
-                if let Err(err) = sqs.delete_message().queue_url(&queue_url).receipt_handle(receipt).send().await {
+                let Some(receipt) = message.receipt_handle() else {
+                    continue;
+                };
+                if let Err(err) = sqs
+                    .delete_message()
+                    .queue_url(&queue_url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await
+                {
                     // The message comes back after its visibility timeout; its starts will be
                     // duplicates, so this costs a little work and nothing else.
                     tracing::warn!(message_id, error = %classify(&err).message, "deleting a handled message failed");
@@ -318,9 +364,21 @@ mod tests {
             parsed,
             ParsedMessage::Files {
                 files: vec![
-                    FileEvent { bucket: "lake".into(), key: "landing/emr/a b+cé.csv".into(), version: "v1".into() },
-                    FileEvent { bucket: "lake".into(), key: "landing/emr/x.csv".into(), version: "e2".into() },
-                    FileEvent { bucket: "lake".into(), key: "landing/emr/y.csv".into(), version: "0055".into() },
+                    FileEvent {
+                        bucket: "lake".into(),
+                        key: "landing/emr/a b+cé.csv".into(),
+                        version: "v1".into()
+                    },
+                    FileEvent {
+                        bucket: "lake".into(),
+                        key: "landing/emr/x.csv".into(),
+                        version: "e2".into()
+                    },
+                    FileEvent {
+                        bucket: "lake".into(),
+                        key: "landing/emr/y.csv".into(),
+                        version: "0055".into()
+                    },
                 ],
                 skipped: 0
             }
@@ -375,17 +433,31 @@ mod tests {
         );
         // Without versioning the ETag is the version.
         let mut unversioned = body.clone();
-        unversioned["detail"]["object"].as_object_mut().unwrap().remove("version-id");
+        unversioned["detail"]["object"]
+            .as_object_mut()
+            .unwrap()
+            .remove("version-id");
         match parse_message(&unversioned.to_string()).unwrap() {
-            ParsedMessage::Files { files, .. } => assert_eq!(files[0].version, "b1946ac92492d2347c6235b4d2611184"),
+            ParsedMessage::Files { files, .. } => {
+                assert_eq!(files[0].version, "b1946ac92492d2347c6235b4d2611184")
+            }
             other => panic!("{other:?}"),
         }
         let mut outside = body.clone();
         outside["detail"]["object"]["key"] = Value::String("raw/emr/p.csv".into());
-        assert_eq!(parse_message(&outside.to_string()).unwrap(), ParsedMessage::Files { files: vec![], skipped: 1 });
+        assert_eq!(
+            parse_message(&outside.to_string()).unwrap(),
+            ParsedMessage::Files {
+                files: vec![],
+                skipped: 1
+            }
+        );
         let mut deleted = body;
         deleted["detail-type"] = Value::String("Object Deleted".into());
-        assert_eq!(parse_message(&deleted.to_string()).unwrap(), ParsedMessage::OtherEvent("Object Deleted".into()));
+        assert_eq!(
+            parse_message(&deleted.to_string()).unwrap(),
+            ParsedMessage::OtherEvent("Object Deleted".into())
+        );
     }
 
     #[test]
@@ -401,21 +473,37 @@ mod tests {
     #[test]
     fn garbage_is_an_error_not_an_empty_message() {
         assert_eq!(parse_message("not json"), Err(ParseError::NotJson));
-        assert_eq!(parse_message(r#"{"hello": 1}"#), Err(ParseError::UnknownShape));
+        assert_eq!(
+            parse_message(r#"{"hello": 1}"#),
+            Err(ParseError::UnknownShape)
+        );
         let no_key = serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "b"}, "object": {"eTag": "e"}}}]});
         assert_eq!(
             parse_message(&no_key.to_string()),
-            Err(ParseError::MissingField { index: 0, field: "s3.object.key" })
+            Err(ParseError::MissingField {
+                index: 0,
+                field: "s3.object.key"
+            })
         );
         let bad = serde_json::json!({"Records": [s3_record("ObjectCreated:Put", "landing/%FF.csv", serde_json::json!({"eTag": "e"}))]});
-        assert_eq!(parse_message(&bad.to_string()), Err(ParseError::BadKeyEncoding { index: 0 }));
+        assert_eq!(
+            parse_message(&bad.to_string()),
+            Err(ParseError::BadKeyEncoding { index: 0 })
+        );
     }
 
     #[test]
     fn ingest_input_defaults_review_timeout() {
-        let f = FileEvent { bucket: "b".into(), key: "landing/k".into(), version: "v".into() };
+        let f = FileEvent {
+            bucket: "b".into(),
+            key: "landing/k".into(),
+            version: "v".into(),
+        };
         let i = f.ingest_input();
-        assert_eq!((i.bucket.as_str(), i.key.as_str(), i.version.as_str()), ("b", "landing/k", "v"));
+        assert_eq!(
+            (i.bucket.as_str(), i.key.as_str(), i.version.as_str()),
+            ("b", "landing/k", "v")
+        );
         assert_eq!(i.review_timeout_secs, DEFAULT_REVIEW_TIMEOUT_SECS);
     }
 }

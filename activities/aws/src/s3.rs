@@ -15,7 +15,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, TaggingDirectiv
 use bytes::Bytes;
 use lakegate_activities::ports::{ByteStream, KeyTag, ObjectMeta, ObjectStore, StoreError};
 use lakegate_models::Zone;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::error::classify;
 
@@ -33,8 +33,17 @@ pub const SOURCE_ETAG_TAG: &str = "lakegate-source-etag";
 
 /// Characters escaped in a copy source and in tag strings: everything but unreserved characters
 /// (and `/` in keys, which S3 expects literally in x-amz-copy-source).
-const KEY_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
-const QUERY_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const KEY_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+const QUERY_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 #[derive(Debug, Clone)]
 pub struct S3Store {
@@ -142,16 +151,23 @@ impl S3Store {
         if_match: Option<&str>,
         run: Option<&str>,
     ) -> Result<ObjectMeta, StoreError> {
-        let src = self.head(from).await?.ok_or_else(|| StoreError::NotFound(KeyTag(from.to_owned())))?;
+        let src = self
+            .head(from)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(KeyTag(from.to_owned())))?;
         let etag = if_match.map(str::to_owned).or_else(|| src.etag.clone());
-        if let (Some(want), Some(have)) = (if_match, src.etag.as_deref()) {
-            if want != have {
-                return Err(StoreError::Conflict { key: KeyTag(from.to_owned()), operation: "copy" });
-            }
+        if let (Some(want), Some(have)) = (if_match, src.etag.as_deref())
+            && want != have
+        {
+            return Err(StoreError::Conflict {
+                key: KeyTag(from.to_owned()),
+                operation: "copy",
+            });
         }
         let tagging = self.tagging(to, run, etag.as_deref());
         if src.size > self.multipart_threshold {
-            self.multipart_copy(from, to, src.size, etag.as_deref(), &tagging).await?;
+            self.multipart_copy(from, to, src.size, etag.as_deref(), &tagging)
+                .await?;
         } else {
             let mut req = self
                 .s3
@@ -164,7 +180,9 @@ impl S3Store {
             if let Some(etag) = &etag {
                 req = req.copy_source_if_match(quoted(etag));
             }
-            req.send().await.map_err(|e| copy_error(from, "copy_object", &e))?;
+            req.send()
+                .await
+                .map_err(|e| copy_error(from, "copy_object", &e))?;
         }
         self.head(to).await?.ok_or_else(|| StoreError::Backend {
             key: KeyTag(to.to_owned()),
@@ -205,7 +223,11 @@ impl S3Store {
                     .bucket(&self.bucket)
                     .key(to)
                     .upload_id(&upload_id)
-                    .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts))
+                            .build(),
+                    )
                     .send()
                     .await
                     .map_err(|e| backend(to, "complete_multipart_upload", &e))?;
@@ -255,9 +277,20 @@ impl S3Store {
             if let Some(etag) = etag {
                 req = req.copy_source_if_match(quoted(etag));
             }
-            let out = req.send().await.map_err(|e| copy_error(from, "upload_part_copy", &e))?;
-            let part_etag = out.copy_part_result().and_then(|r| r.e_tag()).unwrap_or_default();
-            parts.push(CompletedPart::builder().e_tag(part_etag).part_number(number).build());
+            let out = req
+                .send()
+                .await
+                .map_err(|e| copy_error(from, "upload_part_copy", &e))?;
+            let part_etag = out
+                .copy_part_result()
+                .and_then(|r| r.e_tag())
+                .unwrap_or_default();
+            parts.push(
+                CompletedPart::builder()
+                    .e_tag(part_etag)
+                    .part_number(number)
+                    .build(),
+            );
             start = end + 1;
             number += 1;
         }
@@ -272,26 +305,36 @@ impl S3Store {
         run: Option<&str>,
     ) -> Result<ObjectMeta, StoreError> {
         if from == to {
-            return Err(StoreError::InvalidKey { key: KeyTag(to.to_owned()), reason: "move onto itself" });
+            return Err(StoreError::InvalidKey {
+                key: KeyTag(to.to_owned()),
+                reason: "move onto itself",
+            });
         }
         let Some(src) = self.head(from).await? else {
             // Either the move already finished (a retry after the delete) or there is nothing to move.
-            return self.head(to).await?.ok_or_else(|| StoreError::NotFound(KeyTag(from.to_owned())));
+            return self
+                .head(to)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(KeyTag(from.to_owned())));
         };
-        if let Some(dst) = self.head(to).await? {
-            if self.is_copy_of(&dst, &src).await? {
-                // A crash between copy and delete: finish the move.
-                self.delete(from).await?;
-                return Ok(dst);
-            }
+        if let Some(dst) = self.head(to).await?
+            && self.is_copy_of(&dst, &src).await?
+        {
+            // A crash between copy and delete: finish the move.
+            self.delete(from).await?;
+            return Ok(dst);
         }
-        let dst = self.copy_conditional(from, to, src.etag.as_deref(), run).await?;
+        let dst = self
+            .copy_conditional(from, to, src.etag.as_deref(), run)
+            .await?;
         self.delete(from).await?;
         Ok(dst)
     }
 
     async fn is_copy_of(&self, dst: &ObjectMeta, src: &ObjectMeta) -> Result<bool, StoreError> {
-        let Some(src_etag) = src.etag.as_deref() else { return Ok(false) };
+        let Some(src_etag) = src.etag.as_deref() else {
+            return Ok(false);
+        };
         if dst.size != src.size {
             return Ok(false);
         }
@@ -300,7 +343,9 @@ impl S3Store {
         }
         // A multipart copy gives the destination a new ETag; the tag remembers the source's.
         let tags = self.tags(&dst.key).await?;
-        Ok(tags.iter().any(|(k, v)| k == SOURCE_ETAG_TAG && v == src_etag))
+        Ok(tags
+            .iter()
+            .any(|(k, v)| k == SOURCE_ETAG_TAG && v == src_etag))
     }
 }
 
@@ -313,32 +358,54 @@ fn quoted(etag: &str) -> String {
     format!("\"{}\"", etag.trim_matches('"'))
 }
 
-fn backend<E>(key: &str, operation: &'static str, err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> StoreError
+fn backend<E>(
+    key: &str,
+    operation: &'static str,
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> StoreError
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     let c = classify(err);
-    StoreError::Backend { key: KeyTag(key.to_owned()), operation, message: c.message, retryable: c.retryable }
+    StoreError::Backend {
+        key: KeyTag(key.to_owned()),
+        operation,
+        message: c.message,
+        retryable: c.retryable,
+    }
 }
 
 /// A failed precondition on the copy source means the source changed under the move.
-fn copy_error<E>(from: &str, operation: &'static str, err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> StoreError
+fn copy_error<E>(
+    from: &str,
+    operation: &'static str,
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> StoreError
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     let c = classify(err);
     match (c.status, c.code.as_deref()) {
-        (Some(412), _) | (_, Some("PreconditionFailed")) => {
-            StoreError::Conflict { key: KeyTag(from.to_owned()), operation: "copy" }
-        }
+        (Some(412), _) | (_, Some("PreconditionFailed")) => StoreError::Conflict {
+            key: KeyTag(from.to_owned()),
+            operation: "copy",
+        },
         (Some(404), _) | (_, Some("NoSuchKey")) => StoreError::NotFound(KeyTag(from.to_owned())),
-        _ => StoreError::Backend { key: KeyTag(from.to_owned()), operation, message: c.message, retryable: c.retryable },
+        _ => StoreError::Backend {
+            key: KeyTag(from.to_owned()),
+            operation,
+            message: c.message,
+            retryable: c.retryable,
+        },
     }
 }
 
 fn check_key(key: &str) -> Result<(), StoreError> {
     if key.is_empty() || key.len() > 1024 {
-        return Err(StoreError::InvalidKey { key: KeyTag(key.to_owned()), reason: "S3 keys are 1 to 1024 bytes" });
+        return Err(StoreError::InvalidKey {
+            key: KeyTag(key.to_owned()),
+            reason: "S3 keys are 1 to 1024 bytes",
+        });
     }
     Ok(())
 }
@@ -351,7 +418,14 @@ impl ObjectStore for S3Store {
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
         check_key(key)?;
-        match self.s3.head_object().bucket(&self.bucket).key(key).send().await {
+        match self
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Some(ObjectMeta {
                 key: key.to_owned(),
                 size: out.content_length().unwrap_or_default().max(0) as u64,
@@ -367,7 +441,14 @@ impl ObjectStore for S3Store {
 
     async fn get(&self, key: &str) -> Result<ByteStream, StoreError> {
         check_key(key)?;
-        match self.s3.get_object().bucket(&self.bucket).key(key).send().await {
+        match self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Box::pin(out.body.into_async_read())),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
                 Err(StoreError::NotFound(KeyTag(key.to_owned())))
@@ -379,12 +460,20 @@ impl ObjectStore for S3Store {
     async fn put(&self, key: &str, body: Bytes) -> Result<ObjectMeta, StoreError> {
         check_key(key)?;
         let size = body.len() as u64;
-        let mut req = self.s3.put_object().bucket(&self.bucket).key(key).body(SdkByteStream::from(body));
+        let mut req = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(SdkByteStream::from(body));
         let tagging = self.tagging(key, None, None);
         if !tagging.is_empty() {
             req = req.tagging(tagging);
         }
-        let out = req.send().await.map_err(|e| backend(key, "put_object", &e))?;
+        let out = req
+            .send()
+            .await
+            .map_err(|e| backend(key, "put_object", &e))?;
         Ok(ObjectMeta {
             key: key.to_owned(),
             size,
@@ -460,7 +549,10 @@ mod tests {
 
     #[test]
     fn copy_source_escapes_the_key_but_not_its_slashes() {
-        assert_eq!(store().copy_source("landing/a b+c%/é.csv"), "lake/landing/a%20b%2Bc%25/%C3%A9.csv");
+        assert_eq!(
+            store().copy_source("landing/a b+c%/é.csv"),
+            "lake/landing/a%20b%2Bc%25/%C3%A9.csv"
+        );
     }
 
     #[test]
@@ -470,7 +562,10 @@ mod tests {
             s.tagging("raw/emr/x.csv", None, Some("abc")),
             "lakegate-zone=raw&lakegate-run=run%201&lakegate-source-etag=abc"
         );
-        assert_eq!(s.tagging("elsewhere/x", Some("r2"), None), "lakegate-run=r2");
+        assert_eq!(
+            s.tagging("elsewhere/x", Some("r2"), None),
+            "lakegate-run=r2"
+        );
     }
 
     #[test]

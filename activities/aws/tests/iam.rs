@@ -10,7 +10,9 @@ use serde_json::Value;
 const CLIENT_FIELDS: &[&str] = &["s3", "sqs", "glue", "athena", "batch", "logs"];
 
 fn policy(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/iam").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/iam")
+        .join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -44,10 +46,20 @@ fn matches(pattern: &str, action: &str) -> bool {
 #[test]
 fn the_worker_policy_allows_every_operation_the_adapters_call() {
     let allowed = allowed_actions(&policy("worker-policy.json"));
-    let needed: BTreeSet<&str> =
-        OPERATIONS.iter().flat_map(|(_, _, actions)| actions.iter().copied()).chain(ATHENA_ON_BEHALF.iter().copied()).collect();
-    let missing: Vec<&str> = needed.iter().copied().filter(|n| !allowed.iter().any(|a| matches(a, n))).collect();
-    assert!(missing.is_empty(), "deploy/iam/worker-policy.json lacks {missing:?}");
+    let needed: BTreeSet<&str> = OPERATIONS
+        .iter()
+        .flat_map(|(_, _, actions)| actions.iter().copied())
+        .chain(ATHENA_ON_BEHALF.iter().copied())
+        .collect();
+    let missing: Vec<&str> = needed
+        .iter()
+        .copied()
+        .filter(|n| !allowed.iter().any(|a| matches(a, n)))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "deploy/iam/worker-policy.json lacks {missing:?}"
+    );
 }
 
 #[test]
@@ -58,12 +70,21 @@ fn the_policies_are_least_privilege() {
             assert!(!action.contains('*'), "{name}: wildcard action {action}");
         }
         for st in p["Statement"].as_array().unwrap() {
-            let resources: Vec<&str> = st["Resource"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+            let resources: Vec<&str> = st["Resource"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect();
             // Only Batch's list and describe calls, which have no resource-level permissions, may
             // name every resource.
             if resources.contains(&"*") {
                 let actions = allowed_actions(&serde_json::json!({"Statement": [st]}));
-                assert_eq!(actions, ["batch:ListJobs", "batch:DescribeJobs"], "{name}: Resource * for {actions:?}");
+                assert_eq!(
+                    actions,
+                    ["batch:ListJobs", "batch:DescribeJobs"],
+                    "{name}: Resource * for {actions:?}"
+                );
             }
         }
     }
@@ -75,7 +96,9 @@ fn the_policies_are_least_privilege() {
             for r in st["Resource"].as_array().unwrap() {
                 let r = r.as_str().unwrap();
                 assert!(
-                    ["landing/*", "raw/*", "quarantine/*", "rejected/*"].iter().any(|z| r.ends_with(z)),
+                    ["landing/*", "raw/*", "quarantine/*", "rejected/*"]
+                        .iter()
+                        .any(|z| r.ends_with(z)),
                     "DeleteObject on {r}"
                 );
             }
@@ -96,7 +119,11 @@ fn calls_in_sources() -> BTreeSet<(String, String)> {
         if file == "config.rs" || file == "iam.rs" {
             continue;
         }
-        let text: String = std::fs::read_to_string(&path).unwrap().chars().filter(|c| !c.is_whitespace()).collect();
+        let text: String = std::fs::read_to_string(&path)
+            .unwrap()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
         for field in CLIENT_FIELDS {
             let needle = format!("{field}.");
             let mut from = 0;
@@ -108,7 +135,10 @@ fn calls_in_sources() -> BTreeSet<(String, String)> {
                     continue; // part of a longer name, e.g. `aws_sdk_s3.`
                 }
                 let rest = &text[from..];
-                let ident: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_').collect();
+                let ident: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
                 if !ident.is_empty() && rest[ident.len()..].starts_with("()") && ident != "clone" {
                     found.insert(((*field).to_owned(), ident));
                 }
@@ -121,19 +151,35 @@ fn calls_in_sources() -> BTreeSet<(String, String)> {
 #[test]
 fn every_sdk_call_in_the_sources_is_listed_and_every_listed_call_is_made() {
     let in_code = calls_in_sources();
-    let listed: BTreeSet<(String, String)> =
-        OPERATIONS.iter().map(|(c, op, _)| ((*c).to_owned(), (*op).to_owned())).collect();
+    let listed: BTreeSet<(String, String)> = OPERATIONS
+        .iter()
+        .map(|(c, op, _)| ((*c).to_owned(), (*op).to_owned()))
+        .collect();
     let unlisted: Vec<_> = in_code.difference(&listed).collect();
-    assert!(unlisted.is_empty(), "SDK calls missing from lakegate_aws::iam::OPERATIONS: {unlisted:?}");
+    assert!(
+        unlisted.is_empty(),
+        "SDK calls missing from lakegate_aws::iam::OPERATIONS: {unlisted:?}"
+    );
     let stale: Vec<_> = listed.difference(&in_code).collect();
-    assert!(stale.is_empty(), "OPERATIONS lists calls the code no longer makes: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "OPERATIONS lists calls the code no longer makes: {stale:?}"
+    );
 }
 
 #[test]
 fn the_scanner_sees_chained_calls() {
     // Guards the scanner itself: these calls are formatted across lines in src/.
     let found = calls_in_sources();
-    for (c, op) in [("s3", "head_object"), ("sqs", "receive_message"), ("logs", "get_log_events"), ("glue", "update_crawler")] {
-        assert!(found.contains(&(c.to_owned(), op.to_owned())), "{c}.{op} not found");
+    for (c, op) in [
+        ("s3", "head_object"),
+        ("sqs", "receive_message"),
+        ("logs", "get_log_events"),
+        ("glue", "update_crawler"),
+    ] {
+        assert!(
+            found.contains(&(c.to_owned(), op.to_owned())),
+            "{c}.{op} not found"
+        );
     }
 }

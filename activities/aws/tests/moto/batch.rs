@@ -3,17 +3,24 @@ use std::time::Duration;
 
 use anyhow::Result;
 use aws_sdk_batch::types::{
-    CeState, CeType, ComputeEnvironmentOrder, ContainerProperties, JobDefinitionType, JqState, KeyValuesPair, ResourceRequirement, ResourceType,
+    CeState, CeType, ComputeEnvironmentOrder, ContainerProperties, JobDefinitionType, JqState,
+    KeyValuesPair, ResourceRequirement, ResourceType,
 };
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use lakegate_activities::ports::{JobRunner, JobSpec, JobState};
-use lakegate_aws::batch::{batch_job_name, DEFAULT_LOG_GROUP};
 use lakegate_aws::BatchRunner;
+use lakegate_aws::batch::{DEFAULT_LOG_GROUP, batch_job_name};
 
-use crate::harness::{wait_for, Moto};
+use crate::harness::{Moto, wait_for};
 
 /// A queue and a job definition, as the deployment would create them.
-async fn setup(moto: &Moto) -> Result<(BatchRunner, aws_sdk_batch::Client, aws_sdk_cloudwatchlogs::Client)> {
+async fn setup(
+    moto: &Moto,
+) -> Result<(
+    BatchRunner,
+    aws_sdk_batch::Client,
+    aws_sdk_cloudwatchlogs::Client,
+)> {
     let clients = moto.clients().await;
     let role = moto.create_role("batch-service").await?;
     let batch = clients.batch.clone();
@@ -31,7 +38,10 @@ async fn setup(moto: &Moto) -> Result<(BatchRunner, aws_sdk_batch::Client, aws_s
         .state(JqState::Enabled)
         .priority(1)
         .compute_environment_order(
-            ComputeEnvironmentOrder::builder().order(1).compute_environment(ce.compute_environment_arn().unwrap()).build(),
+            ComputeEnvironmentOrder::builder()
+                .order(1)
+                .compute_environment(ce.compute_environment_arn().unwrap())
+                .build(),
         )
         .send()
         .await?;
@@ -42,8 +52,18 @@ async fn setup(moto: &Moto) -> Result<(BatchRunner, aws_sdk_batch::Client, aws_s
         .container_properties(
             ContainerProperties::builder()
                 .image("lakegate/dbt:latest")
-                .resource_requirements(ResourceRequirement::builder().r#type(ResourceType::Vcpu).value("1").build())
-                .resource_requirements(ResourceRequirement::builder().r#type(ResourceType::Memory).value("512").build())
+                .resource_requirements(
+                    ResourceRequirement::builder()
+                        .r#type(ResourceType::Vcpu)
+                        .value("1")
+                        .build(),
+                )
+                .resource_requirements(
+                    ResourceRequirement::builder()
+                        .r#type(ResourceType::Memory)
+                        .value("512")
+                        .build(),
+                )
                 .build(),
         )
         .send()
@@ -55,7 +75,12 @@ async fn setup(moto: &Moto) -> Result<(BatchRunner, aws_sdk_batch::Client, aws_s
 fn spec(name: &str) -> JobSpec {
     JobSpec {
         name: name.into(),
-        command: vec!["dbt".into(), "build".into(), "--select".into(), "staging".into()],
+        command: vec![
+            "dbt".into(),
+            "build".into(),
+            "--select".into(),
+            "staging".into(),
+        ],
         environment: BTreeMap::from([("DBT_TARGET".to_owned(), "athena".to_owned())]),
     }
 }
@@ -80,7 +105,12 @@ async fn a_job_completes_and_a_retried_submit_reconnects_to_it() -> Result<()> {
     let listed = batch
         .list_jobs()
         .job_queue("dbt")
-        .filters(KeyValuesPair::builder().name("JOB_NAME").values(batch_job_name(name)).build())
+        .filters(
+            KeyValuesPair::builder()
+                .name("JOB_NAME")
+                .values(batch_job_name(name))
+                .build(),
+        )
         .send()
         .await?;
     assert_eq!(listed.job_summary_list().len(), 1, "one job, not two");
@@ -93,7 +123,12 @@ async fn a_job_completes_and_a_retried_submit_reconnects_to_it() -> Result<()> {
     let detail = batch.describe_jobs().jobs(&id).send().await?;
     let container = detail.jobs()[0].container().unwrap();
     assert_eq!(container.command(), ["dbt", "build", "--select", "staging"]);
-    assert!(container.environment().iter().any(|kv| kv.name() == Some("DBT_TARGET") && kv.value() == Some("athena")));
+    assert!(
+        container
+            .environment()
+            .iter()
+            .any(|kv| kv.name() == Some("DBT_TARGET") && kv.value() == Some("athena"))
+    );
     Ok(())
 }
 
@@ -102,24 +137,58 @@ async fn the_log_tail_comes_from_the_jobs_stream() -> Result<()> {
     let moto = Moto::start().await?;
     let (runner, batch, logs) = setup(&moto).await?;
     let id = runner.submit(&spec("transform-wf-2-staging")).await?;
-    let stream = wait_for("the job's log stream name", Duration::from_secs(30), || async {
-        let d = batch.describe_jobs().jobs(&id).send().await?;
-        Ok(d.jobs().first().and_then(|j| j.container()).and_then(|c| c.log_stream_name()).map(str::to_owned))
-    })
+    let stream = wait_for(
+        "the job's log stream name",
+        Duration::from_secs(30),
+        || async {
+            let d = batch.describe_jobs().jobs(&id).send().await?;
+            Ok(d.jobs()
+                .first()
+                .and_then(|j| j.container())
+                .and_then(|c| c.log_stream_name())
+                .map(str::to_owned))
+        },
+    )
     .await?;
     // moto runs no container in no-Docker mode, so nothing writes the stream: write what the
     // awslogs driver would have.
-    logs.create_log_group().log_group_name(DEFAULT_LOG_GROUP).send().await.ok();
-    logs.create_log_stream().log_group_name(DEFAULT_LOG_GROUP).log_stream_name(&stream).send().await?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
-    let lines = ["Running with dbt=1.11", "1 of 3 OK", "2 of 3 ERROR", "Completed with 1 error"];
-    let mut put = logs.put_log_events().log_group_name(DEFAULT_LOG_GROUP).log_stream_name(&stream);
+    logs.create_log_group()
+        .log_group_name(DEFAULT_LOG_GROUP)
+        .send()
+        .await
+        .ok();
+    logs.create_log_stream()
+        .log_group_name(DEFAULT_LOG_GROUP)
+        .log_stream_name(&stream)
+        .send()
+        .await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let lines = [
+        "Running with dbt=1.11",
+        "1 of 3 OK",
+        "2 of 3 ERROR",
+        "Completed with 1 error",
+    ];
+    let mut put = logs
+        .put_log_events()
+        .log_group_name(DEFAULT_LOG_GROUP)
+        .log_stream_name(&stream);
     for (i, l) in lines.iter().enumerate() {
-        put = put.log_events(InputLogEvent::builder().timestamp(now + i as i64).message(*l).build()?);
+        put = put.log_events(
+            InputLogEvent::builder()
+                .timestamp(now + i as i64)
+                .message(*l)
+                .build()?,
+        );
     }
     put.send().await?;
 
-    assert_eq!(runner.log_tail(&id, 2).await?, ["2 of 3 ERROR", "Completed with 1 error"]);
+    assert_eq!(
+        runner.log_tail(&id, 2).await?,
+        ["2 of 3 ERROR", "Completed with 1 error"]
+    );
     assert_eq!(runner.log_tail(&id, 10).await?, lines);
     Ok(())
 }

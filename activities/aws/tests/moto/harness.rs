@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use lakegate_aws::{AwsClients, AwsSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -41,22 +41,39 @@ impl Moto {
     pub async fn start() -> Result<Self> {
         let exe = venv().join("bin/moto_server");
         if !exe.exists() {
-            bail!("{} not found: run the project's bootstrap (requirements.txt has moto[server])", exe.display());
+            bail!(
+                "{} not found: run the project's bootstrap (requirements.txt has moto[server])",
+                exe.display()
+            );
         }
         let port = free_port()?;
         let log = std::env::temp_dir().join(format!("lakegate-moto-{port}.log"));
         let log_file = std::fs::File::create(&log)?;
-        let child = Command::new(&exe)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
+        // moto runs under a tiny sh wrapper that holds moto's PID and kills exactly that PID when
+        // its stdin closes: on Drop (we close it), and also when the test process dies without
+        // running Drop (the kernel closes it), so no moto outlives its test.
+        let child = Command::new("sh")
+            .args([
+                "-c",
+                r#""$0" -H 127.0.0.1 -p "$1" & pid=$!; cat >/dev/null; kill -9 "$pid"; wait "$pid""#,
+            ])
+            .arg(&exe)
+            .arg(port.to_string())
+            .stdin(Stdio::piped())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)
             .spawn()
             .with_context(|| format!("starting {}", exe.display()))?;
-        let moto = Self { child, port, endpoint: format!("http://127.0.0.1:{port}"), log };
+        let moto = Self {
+            child,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log,
+        };
         moto.wait_ready(Duration::from_secs(60)).await?;
         // Batch without Docker: submitted jobs succeed at once instead of running containers.
-        moto.post_json("/moto-api/config", r#"{"batch":{"use_docker":false}}"#).await?;
+        moto.post_json("/moto-api/config", r#"{"batch":{"use_docker":false}}"#)
+            .await?;
         // A crawl stays RUNNING for CRAWL_SECONDS, then completes (moto's default would complete
         // it on the first read, leaving nothing to join).
         moto.post_json(
@@ -70,13 +87,14 @@ impl Moto {
     async fn wait_ready(&self, within: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
         loop {
-            if let Ok((status, _)) = self.request("GET", "/moto-api/data.json", "").await {
-                if status == 200 {
-                    return Ok(());
-                }
+            if let Ok((200, _)) = self.request("GET", "/moto-api/data.json", "").await {
+                return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("moto server did not answer within {within:?}; log: {}", self.log.display());
+                bail!(
+                    "moto server did not answer within {within:?}; log: {}",
+                    self.log.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -84,10 +102,17 @@ impl Moto {
 
     /// A minimal HTTP/1.1 request to moto's own API (no HTTP client crate needed for three calls).
     pub async fn request(&self, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
-        self.raw_request(method, path, "Content-Type: application/json\r\n", body).await
+        self.raw_request(method, path, "Content-Type: application/json\r\n", body)
+            .await
     }
 
-    async fn raw_request(&self, method: &str, path: &str, headers: &str, body: &str) -> Result<(u16, String)> {
+    async fn raw_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &str,
+        body: &str,
+    ) -> Result<(u16, String)> {
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
         let req = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -103,7 +128,10 @@ impl Moto {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .context("no HTTP status in moto's answer")?;
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
         Ok((status, body))
     }
 
@@ -141,8 +169,8 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        // By PID, the child we started: never by name.
-        let _ = self.child.kill();
+        // Closing the wrapper's stdin makes it kill moto by PID; never by name.
+        drop(self.child.stdin.take());
         let _ = self.child.wait();
         if !std::thread::panicking() {
             // Kept when a test failed: it is the first thing to read.
