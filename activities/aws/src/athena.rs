@@ -259,6 +259,34 @@ impl QueryEngine for AthenaEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_athena::types::{AthenaError, QueryExecutionStatus};
+
+    #[test]
+    fn failure_reasons_prefer_athenas_error_over_the_state_change_reason() {
+        let failed = QueryExecutionStatus::builder()
+            .state(QueryExecutionState::Failed)
+            .state_change_reason("SYNTAX_ERROR: line 1:8: Column 'x' cannot be resolved")
+            .athena_error(
+                AthenaError::builder()
+                    .error_type(1006)
+                    .error_message("Column 'x' cannot be resolved")
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            reason_of(&failed),
+            "error type 1006: Column 'x' cannot be resolved"
+        );
+        let cancelled = QueryExecutionStatus::builder()
+            .state(QueryExecutionState::Cancelled)
+            .state_change_reason("Query cancelled by user")
+            .build();
+        assert_eq!(reason_of(&cancelled), "Query cancelled by user");
+        let bare = QueryExecutionStatus::builder()
+            .state(QueryExecutionState::Failed)
+            .build();
+        assert_eq!(reason_of(&bare), "no reason given");
+    }
 
     #[test]
     fn tokens_athena_accepts_pass_through_others_are_hashed_stably() {

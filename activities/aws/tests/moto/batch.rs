@@ -205,3 +205,21 @@ async fn terminate_and_unknown_jobs() -> Result<()> {
     ));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_failed_job_is_reported_failed() -> Result<()> {
+    // moto's no-Docker Batch fails every job when told to.
+    let moto = Moto::start_with_env(&[("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")]).await?;
+    let (runner, _, _) = setup(&moto).await?;
+    let id = runner.submit(&spec("transform-wf-4-staging")).await?;
+    let status = wait_for("the job to finish", Duration::from_secs(30), || async {
+        let s = runner.describe(&id).await?;
+        Ok(matches!(s.state, JobState::Succeeded | JobState::Failed).then_some(s))
+    })
+    .await?;
+    assert_eq!(status.state, JobState::Failed);
+    // A failed job's id is still what a retried submit of the same spec returns: re-running a
+    // stage is a new spec name, decided by the workflow.
+    assert_eq!(runner.submit(&spec("transform-wf-4-staging")).await?, id);
+    Ok(())
+}

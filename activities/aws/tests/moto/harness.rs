@@ -39,6 +39,11 @@ fn free_port() -> Result<u16> {
 
 impl Moto {
     pub async fn start() -> Result<Self> {
+        Self::start_with_env(&[]).await
+    }
+
+    /// With extra environment for moto itself (e.g. MOTO_SIMPLE_BATCH_FAIL_AFTER=0 to fail jobs).
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Result<Self> {
         let exe = venv().join("bin/moto_server");
         if !exe.exists() {
             bail!(
@@ -59,6 +64,7 @@ impl Moto {
             ])
             .arg(&exe)
             .arg(port.to_string())
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)

@@ -6,6 +6,7 @@
 
 mod athena;
 mod batch;
+mod config;
 mod contract;
 mod glue;
 mod harness;
