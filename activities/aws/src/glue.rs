@@ -81,6 +81,15 @@ fn state_of(state: Option<&GlueState>) -> CrawlerState {
 impl Crawler for GlueCrawler {
     async fn start_crawl(&self, request: &CrawlRequest) -> Result<CrawlStart, CrawlError> {
         let name = request.crawler.as_str();
+        if request.prefixes.is_empty() {
+            // Empty targets would make UpdateCrawler fail, or worse, leave the old targets to be
+            // crawled again: a request without prefixes is a caller bug, not a reason to crawl.
+            return Err(CrawlError::Backend {
+                crawler: name.to_owned(),
+                message: "no prefixes to crawl".into(),
+                retryable: false,
+            });
+        }
         let current = self
             .glue
             .get_crawler()
@@ -326,5 +335,45 @@ impl Catalog for GlueCatalog {
         }
         tables.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(tables)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adapter() -> GlueCrawler {
+        let conf = aws_sdk_glue::Config::builder()
+            .behavior_version(aws_sdk_glue::config::BehaviorVersion::latest())
+            .region(aws_sdk_glue::config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        GlueCrawler::new(aws_sdk_glue::Client::from_conf(conf), "lake")
+    }
+
+    #[test]
+    fn targets_are_the_prefixes_in_the_bucket_sorted_and_unique() {
+        let prefixes = ["raw/emr/b/", "/raw/emr/a/", "raw/emr/b/"].map(String::from);
+        assert_eq!(
+            adapter().target_paths(&prefixes),
+            ["s3://lake/raw/emr/a/", "s3://lake/raw/emr/b/"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_without_prefixes_is_refused_before_any_call() {
+        let req = CrawlRequest {
+            crawler: "emr".into(),
+            database: "lake".into(),
+            prefixes: vec![],
+        };
+        match adapter().start_crawl(&req).await {
+            Err(CrawlError::Backend {
+                retryable: false,
+                message,
+                ..
+            }) => assert_eq!(message, "no prefixes to crawl"),
+            other => panic!("{other:?}"),
+        }
     }
 }

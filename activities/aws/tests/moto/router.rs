@@ -108,6 +108,16 @@ fn spawn_router(
     (cancel, handle)
 }
 
+/// Cancels the router and waits for it: promptly, even though it is in a 20 s long poll.
+async fn stop(
+    cancel: CancellationToken,
+    router: tokio::task::JoinHandle<Result<(), lakegate_aws::RouterError>>,
+) -> Result<()> {
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), router).await???;
+    Ok(())
+}
+
 #[tokio::test]
 async fn an_upload_reaches_the_router_once_even_when_its_event_is_delivered_twice() -> Result<()> {
     let moto = Moto::start().await?;
@@ -185,8 +195,7 @@ async fn an_upload_reaches_the_router_once_even_when_its_event_is_delivered_twic
         Ok((depth(&sqs, &url).await? == 0).then_some(()))
     })
     .await?;
-    cancel.cancel();
-    router.await??;
+    stop(cancel, router).await?;
 
     let calls = starter.calls();
     let etag = put.e_tag().unwrap().trim_matches('"').to_owned();
@@ -243,8 +252,7 @@ async fn a_failed_start_keeps_the_message_until_a_redelivery_succeeds() -> Resul
         Ok((depth(&sqs, &url).await? == 0).then_some(()))
     })
     .await?;
-    cancel.cancel();
-    router.await??;
+    stop(cancel, router).await?;
     assert_eq!(
         starter.fail_first.load(Ordering::SeqCst),
         0,
@@ -293,8 +301,7 @@ async fn an_unparseable_message_is_left_to_the_redrive_policy() -> Result<()> {
         },
     )
     .await?;
-    cancel.cancel();
-    router.await??;
+    stop(cancel, router).await?;
     assert_eq!(dead, "this is not an S3 event");
     assert!(starter.calls().is_empty());
     Ok(())
