@@ -183,7 +183,9 @@ fn parse_eventbridge(value: &Value, detail_type: &str) -> Result<ParsedMessage, 
         index,
         field: "detail.object.key",
     })?;
-    // EventBridge carries the key encoded like S3's notifications: decode it the same way.
+    // EventBridge carries the key form-encoded like S3's notifications (AWS Lambda Powertools
+    // decodes it with unquote_plus too); moto sends it raw, which only matters for keys with `+`
+    // or `%`.
     let key = decode_key(raw_key).ok_or(ParseError::BadKeyEncoding { index })?;
     let version = str_at(value, &["detail", "object", "version-id"])
         .or_else(|| str_at(value, &["detail", "object", "etag"]))
