@@ -1,0 +1,379 @@
+//! The crawler and the catalog on AWS Glue.
+//!
+//! Strategy (docs/aws.md has the long form): one crawler per dataset, created by the deployment
+//! with its role, its `TablePrefix` (`<dataset>_`), its table-level grouping and a
+//! `SchemaChangePolicy` that logs deletions. Each run points the crawler's S3 targets at exactly
+//! the prefixes that received data and crawls everything under just those
+//! (`RecrawlPolicy = CRAWL_EVERYTHING`): nothing outside them is listed, so there is no full
+//! re-crawl of the lake, and no dependence on the crawler's own bookkeeping of "new folders".
+//! The update is skipped when the targets already match, which is also what makes a retried
+//! start cheap.
+//!
+//! A crawler that is already running is joined, never failed: `CrawlerRunningException` from
+//! UpdateCrawler or StartCrawler (or a RUNNING/STOPPING state seen first) returns
+//! [`CrawlStart::JoinedRunning`]. The usual cause is this very start being retried after its first
+//! attempt started the crawler; the CrawlWorkflow, which owns the crawler, keeps prefixes that a
+//! joined run did not cover pending for its next run.
+
+use async_trait::async_trait;
+use aws_sdk_glue::types::{
+    CrawlerState as GlueState, CrawlerTargets, RecrawlBehavior, RecrawlPolicy, S3Target,
+};
+use lakegate_activities::ports::{
+    Catalog, ColumnInfo, CrawlError, CrawlRequest, CrawlStart, Crawler, CrawlerState,
+    CrawlerStatus, LastCrawl, TableInfo,
+};
+
+use crate::error::classify;
+
+#[derive(Debug, Clone)]
+pub struct GlueCrawler {
+    glue: aws_sdk_glue::Client,
+    bucket: String,
+}
+
+impl GlueCrawler {
+    /// `bucket` is the lake bucket the request's prefixes live in.
+    pub fn new(client: aws_sdk_glue::Client, bucket: impl Into<String>) -> Self {
+        Self {
+            glue: client,
+            bucket: bucket.into(),
+        }
+    }
+
+    /// The S3 include paths for `prefixes`, deduplicated and sorted so that the same request
+    /// always produces the same targets.
+    pub fn target_paths(&self, prefixes: &[String]) -> Vec<String> {
+        let mut paths: Vec<String> = prefixes
+            .iter()
+            .map(|p| format!("s3://{}/{}", self.bucket, p.trim_start_matches('/')))
+            .collect();
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+}
+
+fn backend<E>(
+    crawler: &str,
+    err: &aws_sdk_glue::error::SdkError<E, aws_sdk_glue::config::http::HttpResponse>,
+) -> CrawlError
+where
+    E: aws_sdk_glue::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let c = classify(err);
+    CrawlError::Backend {
+        crawler: crawler.to_owned(),
+        message: c.message,
+        retryable: c.retryable,
+    }
+}
+
+fn state_of(state: Option<&GlueState>) -> CrawlerState {
+    match state {
+        Some(GlueState::Running) => CrawlerState::Running,
+        Some(GlueState::Stopping) => CrawlerState::Stopping,
+        _ => CrawlerState::Ready,
+    }
+}
+
+#[async_trait]
+impl Crawler for GlueCrawler {
+    async fn start_crawl(&self, request: &CrawlRequest) -> Result<CrawlStart, CrawlError> {
+        let name = request.crawler.as_str();
+        if request.prefixes.is_empty() {
+            // Empty targets would make UpdateCrawler fail, or worse, leave the old targets to be
+            // crawled again: a request without prefixes is a caller bug, not a reason to crawl.
+            return Err(CrawlError::Backend {
+                crawler: name.to_owned(),
+                message: "no prefixes to crawl".into(),
+                retryable: false,
+            });
+        }
+        let current = self
+            .glue
+            .get_crawler()
+            .name(name)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_entity_not_found_exception())
+                {
+                    CrawlError::NoSuchCrawler(name.to_owned())
+                } else {
+                    backend(name, &e)
+                }
+            })?;
+        let crawler = current
+            .crawler()
+            .ok_or_else(|| CrawlError::NoSuchCrawler(name.to_owned()))?;
+        if state_of(crawler.state()) != CrawlerState::Ready {
+            tracing::info!(crawler = name, "crawler already running: joining that run");
+            return Ok(CrawlStart::JoinedRunning);
+        }
+
+        let wanted = self.target_paths(&request.prefixes);
+        let existing: Vec<&S3Target> = crawler
+            .targets()
+            .map(|t| t.s3_targets().iter().collect())
+            .unwrap_or_default();
+        let mut have: Vec<String> = existing
+            .iter()
+            .filter_map(|t| t.path().map(str::to_owned))
+            .collect();
+        have.sort();
+        let everything = crawler
+            .recrawl_policy()
+            .and_then(|p| p.recrawl_behavior())
+            .is_none_or(|b| *b == RecrawlBehavior::CrawlEverything);
+        let same_db = crawler.database_name() == Some(request.database.as_str());
+        if have != wanted || !everything || !same_db {
+            // Keep what the deployment configured on the targets (exclusions, sampling,
+            // connection) and change only the paths.
+            let template = existing.first();
+            let targets: Vec<S3Target> = wanted
+                .iter()
+                .map(|path| {
+                    S3Target::builder()
+                        .path(path)
+                        .set_exclusions(
+                            template
+                                .map(|t| t.exclusions().to_vec())
+                                .filter(|e| !e.is_empty()),
+                        )
+                        .set_connection_name(
+                            template
+                                .and_then(|t| t.connection_name())
+                                .map(str::to_owned),
+                        )
+                        .set_sample_size(template.and_then(|t| t.sample_size()))
+                        .build()
+                })
+                .collect();
+            let update = self
+                .glue
+                .update_crawler()
+                .name(name)
+                .database_name(&request.database)
+                .targets(
+                    CrawlerTargets::builder()
+                        .set_s3_targets(Some(targets))
+                        .build(),
+                )
+                .recrawl_policy(
+                    RecrawlPolicy::builder()
+                        .recrawl_behavior(RecrawlBehavior::CrawlEverything)
+                        .build(),
+                )
+                .send()
+                .await;
+            match update {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_crawler_running_exception()) =>
+                {
+                    tracing::info!(
+                        crawler = name,
+                        "crawler started by someone else meanwhile: joining that run"
+                    );
+                    return Ok(CrawlStart::JoinedRunning);
+                }
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_entity_not_found_exception()) =>
+                {
+                    return Err(CrawlError::NoSuchCrawler(name.to_owned()));
+                }
+                Err(e) => return Err(backend(name, &e)),
+            }
+        }
+
+        match self.glue.start_crawler().name(name).send().await {
+            Ok(_) => {
+                tracing::info!(crawler = name, targets = wanted.len(), "crawler started");
+                Ok(CrawlStart::Started)
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_crawler_running_exception()) =>
+            {
+                tracing::info!(crawler = name, "crawler already running: joining that run");
+                Ok(CrawlStart::JoinedRunning)
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_entity_not_found_exception()) =>
+            {
+                Err(CrawlError::NoSuchCrawler(name.to_owned()))
+            }
+            Err(e) => Err(backend(name, &e)),
+        }
+    }
+
+    async fn crawler_status(&self, crawler: &str) -> Result<CrawlerStatus, CrawlError> {
+        let out = self
+            .glue
+            .get_crawler()
+            .name(crawler)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_entity_not_found_exception())
+                {
+                    CrawlError::NoSuchCrawler(crawler.to_owned())
+                } else {
+                    backend(crawler, &e)
+                }
+            })?;
+        let c = out
+            .crawler()
+            .ok_or_else(|| CrawlError::NoSuchCrawler(crawler.to_owned()))?;
+        Ok(CrawlerStatus {
+            state: state_of(c.state()),
+            last_crawl: c.last_crawl().map(|l| LastCrawl {
+                // Kept as Glue's string: emulators (moto says COMPLETED) and future API versions
+                // may use values outside today's enum.
+                status: l
+                    .status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                error_message: l.error_message().map(str::to_owned),
+                log_group: l.log_group().map(str::to_owned),
+                log_stream: l.log_stream().map(str::to_owned),
+                started_at: l.start_time().map(|t| t.secs()),
+            }),
+        })
+    }
+}
+
+/// The Glue Data Catalog, read back after a crawl.
+#[derive(Debug, Clone)]
+pub struct GlueCatalog {
+    glue: aws_sdk_glue::Client,
+}
+
+impl GlueCatalog {
+    pub fn new(client: aws_sdk_glue::Client) -> Self {
+        Self { glue: client }
+    }
+
+    async fn partitions(
+        &self,
+        database: &str,
+        table: &str,
+    ) -> Result<Vec<Vec<String>>, CrawlError> {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .glue
+                .get_partitions()
+                .database_name(database)
+                .table_name(table)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| backend(database, &e))?;
+            all.extend(out.partitions().iter().map(|p| p.values().to_vec()));
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        all.sort();
+        Ok(all)
+    }
+}
+
+fn columns(cols: &[aws_sdk_glue::types::Column]) -> Vec<ColumnInfo> {
+    cols.iter()
+        .map(|c| ColumnInfo {
+            name: c.name().to_owned(),
+            data_type: c.r#type().unwrap_or_default().to_owned(),
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Catalog for GlueCatalog {
+    async fn list_tables(&self, database: &str) -> Result<Vec<TableInfo>, CrawlError> {
+        let mut tables = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .glue
+                .get_tables()
+                .database_name(database)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| backend(database, &e))?;
+            for t in out.table_list() {
+                let sd = t.storage_descriptor();
+                let partition_keys = columns(t.partition_keys());
+                let partitions = if partition_keys.is_empty() {
+                    Vec::new()
+                } else {
+                    self.partitions(database, t.name()).await?
+                };
+                tables.push(TableInfo {
+                    database: database.to_owned(),
+                    name: t.name().to_owned(),
+                    location: sd.and_then(|s| s.location()).unwrap_or_default().to_owned(),
+                    columns: sd.map(|s| columns(s.columns())).unwrap_or_default(),
+                    partition_keys,
+                    partitions,
+                });
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        tables.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(tables)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adapter() -> GlueCrawler {
+        let conf = aws_sdk_glue::Config::builder()
+            .behavior_version(aws_sdk_glue::config::BehaviorVersion::latest())
+            .region(aws_sdk_glue::config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        GlueCrawler::new(aws_sdk_glue::Client::from_conf(conf), "lake")
+    }
+
+    #[test]
+    fn targets_are_the_prefixes_in_the_bucket_sorted_and_unique() {
+        let prefixes = ["raw/emr/b/", "/raw/emr/a/", "raw/emr/b/"].map(String::from);
+        assert_eq!(
+            adapter().target_paths(&prefixes),
+            ["s3://lake/raw/emr/a/", "s3://lake/raw/emr/b/"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_without_prefixes_is_refused_before_any_call() {
+        let req = CrawlRequest {
+            crawler: "emr".into(),
+            database: "lake".into(),
+            prefixes: vec![],
+        };
+        match adapter().start_crawl(&req).await {
+            Err(CrawlError::Backend {
+                retryable: false,
+                message,
+                ..
+            }) => assert_eq!(message, "no prefixes to crawl"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! A real moto server for the AWS adapters' tests: started from the project's virtualenv on a
+//! free loopback port, configured for lakegate's needs, and killed by PID when dropped.
+//!
+//! Reusable: the lead's workspace-level harness can copy or include this file as is.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use lakegate_aws::{AwsClients, AwsSettings};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// How long a crawl stays RUNNING in moto once started. Long enough for a test to start the same
+/// crawler again and see it joined; short enough to wait for.
+pub const CRAWL_SECONDS: u64 = 2;
+
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+    pub endpoint: String,
+    pub log: PathBuf,
+}
+
+/// The project's virtualenv: `LAKEGATE_VENV`, else `<repo root>/.venv`.
+pub fn venv() -> PathBuf {
+    match std::env::var_os("LAKEGATE_VENV") {
+        Some(v) => PathBuf::from(v),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv"),
+    }
+}
+
+fn free_port() -> Result<u16> {
+    // Bind port 0 and let the OS pick; the tiny window before moto binds it is acceptable here.
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+impl Moto {
+    pub async fn start() -> Result<Self> {
+        Self::start_with_env(&[]).await
+    }
+
+    /// With extra environment for moto itself (e.g. MOTO_SIMPLE_BATCH_FAIL_AFTER=0 to fail jobs).
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Result<Self> {
+        let exe = venv().join("bin/moto_server");
+        if !exe.exists() {
+            bail!(
+                "{} not found: run the project's bootstrap (requirements.txt has moto[server])",
+                exe.display()
+            );
+        }
+        let port = free_port()?;
+        let log = std::env::temp_dir().join(format!("lakegate-moto-{port}.log"));
+        let log_file = std::fs::File::create(&log)?;
+        // moto runs under a tiny sh wrapper that holds moto's PID and kills exactly that PID when
+        // its stdin closes: on Drop (we close it), and also when the test process dies without
+        // running Drop (the kernel closes it), so no moto outlives its test.
+        let child = Command::new("sh")
+            .args([
+                "-c",
+                r#""$0" -H 127.0.0.1 -p "$1" & pid=$!; cat >/dev/null; kill -9 "$pid"; wait "$pid""#,
+            ])
+            .arg(&exe)
+            .arg(port.to_string())
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .spawn()
+            .with_context(|| format!("starting {}", exe.display()))?;
+        let moto = Self {
+            child,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        moto.wait_ready(Duration::from_secs(60)).await?;
+        // Batch without Docker: submitted jobs succeed at once instead of running containers.
+        moto.post_json("/moto-api/config", r#"{"batch":{"use_docker":false}}"#)
+            .await?;
+        // A crawl stays RUNNING for CRAWL_SECONDS, then completes (moto's default would complete
+        // it on the first read, leaving nothing to join).
+        moto.post_json(
+            "/moto-api/state-manager/set-transition",
+            &format!(r#"{{"model_name":"glue::crawl","transition":{{"progression":"time","seconds":{CRAWL_SECONDS}}}}}"#),
+        )
+        .await?;
+        Ok(moto)
+    }
+
+    async fn wait_ready(&self, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok((200, _)) = self.request("GET", "/moto-api/data.json", "").await {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "moto server did not answer within {within:?}; log: {}",
+                    self.log.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A minimal HTTP/1.1 request to moto's own API (no HTTP client crate needed for three calls).
+    pub async fn request(&self, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
+        self.raw_request(method, path, "Content-Type: application/json\r\n", body)
+            .await
+    }
+
+    async fn raw_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &str,
+        body: &str,
+    ) -> Result<(u16, String)> {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        );
+        stream.write_all(req.as_bytes()).await?;
+        let mut buf = Vec::new();
+        stream.read_to_end(&mut buf).await?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .context("no HTTP status in moto's answer")?;
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        Ok((status, body))
+    }
+
+    pub async fn post_json(&self, path: &str, body: &str) -> Result<String> {
+        let (status, answer) = self.request("POST", path, body).await?;
+        if !(200..300).contains(&status) {
+            bail!("POST {path} answered {status}: {answer}");
+        }
+        Ok(answer)
+    }
+
+    /// Creates an IAM role in moto (Batch's CreateComputeEnvironment insists its service role
+    /// exists) without pulling the IAM SDK crate into the build: one query-protocol call, with an
+    /// Authorization header whose credential scope tells moto's dispatcher it is IAM.
+    pub async fn create_role(&self, name: &str) -> Result<String> {
+        let body = format!(
+            "Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument=%7B%7D"
+        );
+        let headers = "Content-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0\r\n";
+        let (status, answer) = self.raw_request("POST", "/", headers, &body).await?;
+        if status != 200 {
+            bail!("CreateRole answered {status}: {answer}");
+        }
+        Ok(format!("arn:aws:iam::123456789012:role/{name}"))
+    }
+
+    pub fn settings(&self) -> AwsSettings {
+        AwsSettings::emulator(&self.endpoint)
+    }
+
+    pub async fn clients(&self) -> AwsClients {
+        AwsClients::load(&self.settings()).await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        // Closing the wrapper's stdin makes it kill moto by PID; never by name.
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            // Kept when a test failed: it is the first thing to read.
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+/// Polls `check` until it yields `Some`, or fails after `within`.
+pub async fn wait_for<T, F, Fut>(what: &str, within: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {within:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
