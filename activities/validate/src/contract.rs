@@ -126,14 +126,13 @@ pub enum FormatKind {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
 pub enum Encoding {
     /// UTF-8; a leading byte-order mark is accepted and ignored.
     #[default]
-    #[serde(alias = "utf8")]
+    #[serde(rename = "utf-8", alias = "utf8")]
     Utf8,
     /// ISO-8859-1: every byte is a character, so no encoding check applies.
-    #[serde(alias = "latin1", alias = "iso-8859-1")]
+    #[serde(rename = "latin-1", alias = "latin1", alias = "iso-8859-1")]
     Latin1,
 }
 
@@ -710,25 +709,27 @@ fn check_rule(rule: &RuleSpec, format: &FormatSpec) -> Result<(), String> {
     Ok(())
 }
 
-/// serde_yaml knows the line of syntax errors and most type errors, but not of errors inside
-/// a tagged rule (it buffers the mapping first); for those, find the rule by re-parsing each.
+/// serde_yaml knows the line of syntax errors and most type errors, but inside a tagged rule it
+/// only knows where the rule list starts (it buffers each rule first); for those, find the
+/// failing rule by parsing each one on its own.
 fn locate_parse_error(text: &str, e: &serde_yaml::Error) -> (usize, String) {
-    if let Some(loc) = e.location() {
-        return (loc.line(), e.to_string());
+    let located = || e.location().map_or((0, e.to_string()), |l| (l.line(), e.to_string()));
+    if e.location().is_some() && !e.to_string().contains(".rules") {
+        return located();
     }
     let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
-        return (0, e.to_string());
+        return located();
     };
     let mut index = 0;
-    for table in doc.get("tables").and_then(|t| t.as_sequence()).into_iter().flatten() {
+    for (t, table) in doc.get("tables").and_then(|t| t.as_sequence()).into_iter().flatten().enumerate() {
         for rule in table.get("rules").and_then(|r| r.as_sequence()).into_iter().flatten() {
             if let Err(inner) = serde_yaml::from_value::<RuleSpec>(rule.clone()) {
-                return (rule_line(text, index), format!("rule: {inner}"));
+                return (rule_line(text, index), format!("tables[{t}].rules: {inner}"));
             }
             index += 1;
         }
     }
-    (0, e.to_string())
+    located()
 }
 
 /// Line of the `index`-th `rule:` key in the document, counting every table's rules in order.

@@ -200,8 +200,8 @@ struct Slot {
     failures: u64,
     first_rows: Vec<u64>,
     detail: String,
-    /// Set when the rule failed for a reason other than counted rows (e.g. completeness).
-    forced_fail: bool,
+    /// Set when passing is decided by something other than "no failing row" (completeness).
+    decided: Option<bool>,
 }
 
 impl Slot {
@@ -213,7 +213,7 @@ impl Slot {
             failures: 0,
             first_rows: Vec::new(),
             detail: String::new(),
-            forced_fail: false,
+            decided: None,
         }
     }
 
@@ -226,7 +226,7 @@ impl Slot {
     }
 
     fn into_outcome(self) -> RuleOutcome {
-        let passed = self.failures == 0 && !self.forced_fail;
+        let passed = self.decided.unwrap_or(self.failures == 0);
         RuleOutcome {
             rule: self.id.into(),
             column: self.column,
@@ -896,7 +896,7 @@ impl<'a> State<'a> {
                         let ratio = if rows == 0 { 1.0 } else { *present as f64 / rows as f64 };
                         slot.failures = rows - present.min(&rows);
                         slot.first_rows.clear();
-                        slot.forced_fail = ratio < *min_ratio;
+                        slot.decided = Some(ratio >= *min_ratio);
                         slot.detail = format!("{:.2}% non-null, at least {:.2}% required", ratio * 100.0, min_ratio * 100.0);
                     }
                     CellCheck::Unique { seen, max, saturated } => {
