@@ -50,6 +50,10 @@ pub struct TableContract {
     #[serde(skip)]
     #[schemars(skip)]
     pub(crate) regexes: Vec<Regex>,
+    /// The PHI detector set, compiled on first use and shared by every file of the table.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub(crate) phi_scanner: std::sync::OnceLock<crate::phi::Scanner>,
 }
 
 impl TableContract {

@@ -121,15 +121,24 @@ pub fn validate_with<R: Read>(
     };
     let mut st = State::new(table, opts);
     {
-        let mut raw = BufReader::with_capacity(BUF, &mut hashing);
+        // Two bytes are enough to tell gzip; read them even from a stream that trickles.
+        let mut magic = [0u8; 2];
+        let mut got = 0;
+        while got < 2 {
+            match hashing.read(&mut magic[got..])? {
+                0 => break,
+                n => got += n,
+            }
+        }
         let gzip = match table.format.compression {
             Compression::Gzip => true,
             Compression::None => false,
             Compression::Auto => {
                 opts.name.as_deref().is_some_and(|n| n.to_ascii_lowercase().ends_with(".gz"))
-                    || raw.fill_buf()?.starts_with(&[0x1f, 0x8b])
+                    || magic[..got] == [0x1f, 0x8b]
             }
         };
+        let mut raw = BufReader::with_capacity(BUF, io::Cursor::new(&magic[..got]).chain(&mut hashing));
         let result = if gzip {
             st.gzip = Some(Slot::new("gzip", None, Level::Error));
             st.limit = Some(Slot::new("decompression_limit", None, Level::Error));
@@ -276,7 +285,7 @@ struct ColPlan {
     index: Option<usize>,
     absent: bool,
     checks: Vec<(CellCheck, usize)>,
-    phi: Option<(usize, usize)>,
+    phi: Option<usize>,
     phi_hits: [u64; 5],
     needs_number: bool,
 }
@@ -297,7 +306,7 @@ struct State<'a> {
     slots: Vec<Slot>,
     file_checks: Vec<(FileCheck, usize)>,
     cols: Vec<ColPlan>,
-    scanners: Vec<Scanner>,
+    scanner: Option<&'a Scanner>,
     hasher: RandomState,
     null_values: Vec<Vec<u8>>,
     // Built-in row-level slots.
@@ -327,7 +336,7 @@ impl<'a> State<'a> {
             slots: Vec::new(),
             file_checks: Vec::new(),
             cols: Vec::new(),
-            scanners: Vec::new(),
+            scanner: None,
             hasher: RandomState::new(),
             null_values: f.null_values.iter().map(|v| v.as_bytes().to_vec()).collect(),
             utf8: None,
@@ -416,13 +425,13 @@ impl<'a> State<'a> {
                     None => (phi::ALL.to_vec(), None, Level::Error),
                 };
                 // One configuration per table (the phi rule's, or the defaults), compiled once.
-                if st.scanners.is_empty() {
-                    st.scanners
-                        .push(Scanner::new(&detectors, mrn.as_deref()).expect("patterns were checked at load time"));
+                if st.scanner.is_none() {
+                    st.scanner = Some(table.phi_scanner.get_or_init(|| {
+                        Scanner::new(&detectors, mrn.as_deref()).expect("patterns were checked at load time")
+                    }));
                 }
-                let scanner = 0;
                 st.slots.push(Slot::new("phi", Some(&c.name), severity));
-                plan.phi = Some((scanner, st.slots.len() - 1));
+                plan.phi = Some(st.slots.len() - 1);
             }
             st.cols.push(plan);
         }
@@ -516,8 +525,8 @@ impl<'a> State<'a> {
         let f = &self.table.format;
         let quote = f.quote as u8;
         let mut core = csv_core::ReaderBuilder::new().delimiter(f.delimiter as u8).quote(quote).build();
-        let mut out = vec![0u8; 64 * 1024];
-        let mut ends = vec![0usize; 64];
+        let mut out = vec![0u8; (64 * 1024).min(self.limits.max_record_bytes).max(1)];
+        let mut ends = vec![0usize; 64.min(self.limits.max_fields).max(1)];
         let (mut outlen, mut endlen) = (0, 0);
         let (mut overlong, mut quotes, mut nul) = (false, 0u64, false);
         loop {
@@ -842,11 +851,11 @@ impl<'a> State<'a> {
             }
         }
         // A value that parsed as the declared non-string type cannot be a free-text identifier.
-        if let Some((scanner, s)) = plan.phi
+        if let (Some(s), Some(scanner)) = (plan.phi, self.scanner)
             && !(plan.kind != ColumnType::String && typed.ok)
         {
             let skip_dob = matches!(plan.kind, ColumnType::Date | ColumnType::Timestamp);
-            if self.scanners[scanner].scan(v, skip_dob, &mut plan.phi_hits) {
+            if scanner.scan(v, skip_dob, &mut plan.phi_hits) {
                 self.slots[s].hit(row, k);
             }
         }
@@ -912,7 +921,7 @@ impl<'a> State<'a> {
                     _ => {}
                 }
             }
-            if let Some((_, s)) = plan.phi {
+            if let Some(s) = plan.phi {
                 let found: Vec<String> = phi::ALL
                     .iter()
                     .zip(plan.phi_hits)
@@ -926,7 +935,7 @@ impl<'a> State<'a> {
                 };
             }
             if plan.absent {
-                let slots: Vec<usize> = plan.checks.iter().map(|(_, s)| *s).chain(plan.phi.map(|p| p.1)).collect();
+                let slots: Vec<usize> = plan.checks.iter().map(|(_, s)| *s).chain(plan.phi).collect();
                 for s in slots {
                     let slot = &mut self.slots[s];
                     slot.failures = 1;

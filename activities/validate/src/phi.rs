@@ -34,7 +34,7 @@ pub(crate) fn name(d: PhiDetector) -> &'static str {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Scanner {
     set: RegexSet,
     detectors: Vec<PhiDetector>,
