@@ -323,6 +323,8 @@ struct State<'a> {
     limit: Option<Slot>,
     rows: u64,
     header_seen: bool,
+    /// Off only in tests, to compare the fast CSV path with csv-core alone.
+    fast_csv: bool,
     expected_fields: usize,
 }
 
@@ -352,6 +354,7 @@ impl<'a> State<'a> {
             limit: None,
             rows: 0,
             header_seen: false,
+            fast_csv: true,
             expected_fields: table.columns.len(),
         };
         // Built-in rules first; an explicit rule with the same id (and column) overrides one.
@@ -528,10 +531,24 @@ impl<'a> State<'a> {
         let mut ends = vec![0usize; 64.min(self.limits.max_fields).max(1)];
         let (mut outlen, mut endlen) = (0, 0);
         let (mut overlong, mut quotes, mut nul) = (false, 0u64, false);
+        let delimiter = f.delimiter as u8;
+        // Whether csv-core sits at a record start in its plain state, so lines may bypass it.
+        // Not before its first read: that is where it strips a byte-order mark.
+        let mut core_idle = false;
         loop {
             let buf = input.fill_buf()?;
+            if core_idle && self.fast_csv {
+                let taken = self.fast_lines(buf, delimiter, quote, &mut out, &mut ends);
+                if taken > 0 {
+                    input.consume(taken);
+                    continue;
+                }
+            }
             let (res, nin, nout, nend) = core.read_record(buf, &mut out[outlen..], &mut ends[endlen..]);
             let consumed = &buf[..nin];
+            // Only a record that csv-core ended on an LF leaves it plainly at a record start
+            // (after a CR it waits to see whether an LF follows).
+            core_idle = res == csv_core::ReadRecordResult::Record && consumed.last() == Some(&b'\n');
             quotes += memchr::memchr_iter(quote, consumed).count() as u64;
             nul |= memchr::memchr(0, consumed).is_some();
             input.consume(nin);
@@ -565,6 +582,34 @@ impl<'a> State<'a> {
                 csv_core::ReadRecordResult::End => return Ok(()),
             }
         }
+    }
+
+    /// The fast path for the common record: one line, no CR inside, fields either plain or
+    /// quoted without doubled quotes. Validates every such whole line at the start of `buf` and
+    /// returns the bytes it took; anything else (a quote inside a field, an escaped quote, a
+    /// field spanning lines, an over-long record, a line cut by the buffer) stops it, and
+    /// csv-core reads that record, so both paths give the same fields.
+    fn fast_lines(&mut self, buf: &[u8], delim: u8, quote: u8, out: &mut Vec<u8>, ends: &mut Vec<usize>) -> usize {
+        let mut taken = 0;
+        while let Some(nl) = memchr::memchr(b'\n', &buf[taken..]) {
+            let mut line = &buf[taken..taken + nl];
+            if line.last() == Some(&b'\r') {
+                line = &line[..line.len() - 1];
+            }
+            if line.is_empty() {
+                taken += nl + 1;
+                continue;
+            }
+            if line.len() > self.limits.max_record_bytes || memchr::memchr(b'\r', line).is_some() {
+                break;
+            }
+            let Some(fields) = split_line(line, delim, quote, out, ends, self.limits.max_fields) else { break };
+            let nul = memchr::memchr(0, line).is_some();
+            let (data, ends_used) = (&out[..ends[fields - 1]], &ends[..fields]);
+            self.csv_record(data, ends_used, false, false, nul);
+            taken += nl + 1;
+        }
+        taken
     }
 
     fn csv_record(&mut self, data: &[u8], ends: &[usize], overlong: bool, odd_quotes: bool, nul: bool) {
@@ -982,6 +1027,58 @@ impl<'a> State<'a> {
     }
 }
 
+/// Splits one line (no terminator) into `out`/`ends` the way csv-core would, or None when the
+/// line needs csv-core (quote inside a plain field, doubled quote, text after a closing quote, a
+/// quoted field that does not close on this line, more than `max_fields` fields).
+fn split_line(line: &[u8], delim: u8, quote: u8, out: &mut Vec<u8>, ends: &mut Vec<usize>, max_fields: usize) -> Option<usize> {
+    if out.len() < line.len() {
+        out.resize(line.len(), 0);
+    }
+    let mut n = 0;
+    let mut len = 0;
+    let mut push = |field: &[u8], n: &mut usize, len: &mut usize| -> Option<()> {
+        if *n >= max_fields {
+            return None;
+        }
+        out[*len..*len + field.len()].copy_from_slice(field);
+        *len += field.len();
+        if ends.len() <= *n {
+            ends.resize((*n + 1).max(ends.len() * 2), 0);
+        }
+        ends[*n] = *len;
+        *n += 1;
+        Some(())
+    };
+    let mut i = 0;
+    loop {
+        if line.get(i) == Some(&quote) {
+            let close = i + 1 + memchr::memchr(quote, &line[i + 1..])?;
+            push(&line[i + 1..close], &mut n, &mut len)?;
+            match line.get(close + 1) {
+                None => return Some(n),
+                Some(&b) if b == delim => i = close + 2,
+                Some(_) => return None,
+            }
+        } else {
+            match memchr::memchr2(delim, quote, &line[i..]) {
+                None => {
+                    push(&line[i..], &mut n, &mut len)?;
+                    return Some(n);
+                }
+                Some(k) if line[i + k] == delim => {
+                    push(&line[i..i + k], &mut n, &mut len)?;
+                    i += k + 1;
+                }
+                Some(_) => return None,
+            }
+        }
+        if i == line.len() {
+            push(&[], &mut n, &mut len)?;
+            return Some(n);
+        }
+    }
+}
+
 fn lookup<'v>(value: &'v serde_json::Value, path: &[String]) -> Option<&'v serde_json::Value> {
     let mut v = value;
     for seg in path {
@@ -1177,5 +1274,58 @@ impl<R: Read> Read for LimitReader<R> {
             return Err(io::Error::other(LimitExceeded));
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const CONTRACT: &str = "dataset: d\ntables:\n  - name: t\n    columns:\n      - { name: a, required: true }\n      - { name: b, type: integer }\n      - { name: c }\n    rules:\n      - { rule: max_length, column: c, max: 2 }\n      - { rule: unique, column: a }\n";
+
+    /// Rows, then per rule: id, failures, first failing rows.
+    type Seen = (u64, Vec<(&'static str, u64, Vec<u64>)>);
+
+    /// Everything a report says about the content, from one path or the other.
+    fn outcome(data: &[u8], fast: bool, buffer: usize) -> Seen {
+        let contract = Contract::parse(CONTRACT, Path::new("t.yaml")).unwrap();
+        let opts = ValidateOptions {
+            limits: Limits { max_record_bytes: 40, max_fields: 6, ..Limits::default() },
+            ..ValidateOptions::default()
+        };
+        let mut st = State::new(&contract.tables[0], &opts);
+        st.fast_csv = fast;
+        st.run(&mut BufReader::with_capacity(buffer, data)).unwrap();
+        let slots = st.slots.iter().map(|s| (s.id, s.failures, s.first_rows.clone())).collect();
+        (st.rows, slots)
+    }
+
+    fn csv_bytes() -> impl Strategy<Value = Vec<u8>> {
+        const PIECES: &[&[u8]] = &[b",", b"\"", b"\"\"", b"\n", b"\r\n", b"\r", b"a", b"12", b"x y", b"\0", b"\xEF\xBB\xBF", b"a,b,c\n"];
+        prop::collection::vec(prop::sample::select(PIECES), 0..80).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn fast_csv_path_agrees_with_csv_core(body in csv_bytes(), buffer in 1usize..64) {
+            let mut data = b"a,b,c\n".to_vec();
+            data.extend(body);
+            prop_assert_eq!(outcome(&data, true, buffer), outcome(&data, false, buffer));
+            prop_assert_eq!(outcome(&data, true, 4096), outcome(&data, false, 4096));
+        }
+    }
+
+    #[test]
+    fn fast_path_splits_like_csv_core() {
+        let data = b"a,b,c\n1,2,ab\n\"q\",3,\"\"\n\r\n4,,\n5,6,\"x,\"\r\n\"7\",8,\"a\"\"b\"\n9\n";
+        assert_eq!(outcome(data, true, 4096), outcome(data, false, 4096));
+        let (rows, _) = outcome(data, true, 4096);
+        assert_eq!(rows, 6);
     }
 }
