@@ -1120,8 +1120,8 @@ fn last_segment(key: &str) -> &str {
 fn parse_typed(kind: ColumnType, date: Option<&DateFormat>, v: &[u8], needs_number: bool) -> Typed {
     match kind {
         ColumnType::Integer => {
-            let ok = is_integer(v);
-            Typed { ok, number: (ok && needs_number).then(|| parse_f64(v)).flatten(), time: None }
+            let n = parse_i64(v);
+            Typed { ok: n.is_some(), number: n.filter(|_| needs_number).map(|n| n as f64), time: None }
         }
         ColumnType::Decimal => {
             let ok = is_decimal(v);
@@ -1136,14 +1136,26 @@ fn parse_typed(kind: ColumnType, date: Option<&DateFormat>, v: &[u8], needs_numb
     }
 }
 
-fn is_integer(v: &[u8]) -> bool {
-    let digits = match v.first() {
-        Some(b'+' | b'-') => &v[1..],
-        _ => v,
+/// Sign and digits that fit in an i64; parsed by hand because the float parser it replaces
+/// took a twentieth of the validator's time on integer range checks.
+fn parse_i64(v: &[u8]) -> Option<i64> {
+    let (negative, digits) = match v.first() {
+        Some(b'-') => (true, &v[1..]),
+        Some(b'+') => (false, &v[1..]),
+        _ => (false, v),
     };
-    !digits.is_empty()
-        && digits.iter().all(u8::is_ascii_digit)
-        && (digits.len() < 19 || std::str::from_utf8(v).is_ok_and(|s| s.parse::<i64>().is_ok()))
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_sub(i64::from(d))?;
+    }
+    if negative { Some(n) } else { n.checked_neg() }
 }
 
 fn is_decimal(v: &[u8]) -> bool {
