@@ -35,8 +35,14 @@ pub struct TableContract {
     /// Regular expressions over the whole landing key, for layouts a glob cannot say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub key_regex: Vec<String>,
-    /// How the file is encoded. Defaults to CSV with a header, `,` and `"`, UTF-8, gzip detected.
-    #[serde(default)]
+    /// How the file is encoded. When absent: NDJSON if every key pattern ends in `.ndjson`,
+    /// `.jsonl` or `.json` (optionally `.gz`), otherwise CSV with a header, `,` and `"`; UTF-8,
+    /// gzip detected.
+    #[serde(default, rename = "format", skip_serializing_if = "Option::is_none")]
+    pub format_declared: Option<FormatSpec>,
+    /// The format in force: the declared one, or the one inferred from the key patterns.
+    #[serde(skip)]
+    #[schemars(skip)]
     pub format: FormatSpec,
     /// Expected columns (CSV header names, or top-level/dotted field paths for NDJSON).
     #[serde(default)]
@@ -594,7 +600,27 @@ impl Contract {
 
 type Problem = (usize, String);
 
+/// NDJSON when every key pattern names a JSON-lines file, so a contract written before formats
+/// existed (keys like `landing/*/ehr_fhir/Patient*.ndjson`) reads its files as what they are.
+fn infer_kind<'a>(patterns: impl Iterator<Item = &'a String>) -> FormatKind {
+    let mut any = false;
+    for p in patterns {
+        any = true;
+        let p = p.trim_end_matches('$').to_ascii_lowercase();
+        let p = p.strip_suffix("\\.gz").or_else(|| p.strip_suffix(".gz")).unwrap_or(&p);
+        let json = [".ndjson", ".jsonl", ".json"].iter().any(|e| p.ends_with(e) || p.ends_with(&e.replace('.', "\\.")));
+        if !json {
+            return FormatKind::Csv;
+        }
+    }
+    if any { FormatKind::Ndjson } else { FormatKind::Csv }
+}
+
 fn check_table(table: &mut TableContract, text: &str, rule_base: usize) -> Result<(), Problem> {
+    table.format = match &table.format_declared {
+        Some(f) => f.clone(),
+        None => FormatSpec { kind: infer_kind(table.keys.iter().chain(&table.key_regex)), ..FormatSpec::default() },
+    };
     for pattern in &table.keys {
         let glob = Glob::new(pattern).map_err(|e| (line_of(text, pattern, 0), format!("key glob: {e}")))?;
         table.matchers.push(glob.compile_matcher());

@@ -50,6 +50,20 @@ fn minimal_contract_behaves_as_before() {
 }
 
 #[test]
+fn format_is_inferred_from_json_lines_keys_when_not_declared() {
+    let kind = |keys: &str| contract(&format!("dataset: d\ntables:\n  - name: t\n{keys}\n")).tables[0].format.kind;
+    assert_eq!(kind("    keys: ['landing/*/ehr_fhir/Patient*.ndjson', 'a/*.jsonl.gz']"), FormatKind::Ndjson);
+    assert_eq!(kind("    key_regex: ['^a/[0-9]+\\.ndjson\\.gz$']"), FormatKind::Ndjson);
+    assert_eq!(kind("    keys: ['a/*.ndjson', 'a/*.csv']"), FormatKind::Csv);
+    assert_eq!(kind("    keys: []"), FormatKind::Csv);
+    assert_eq!(kind("    keys: ['a/*.ndjson']\n    format: { kind: csv }"), FormatKind::Csv);
+    // The sample FHIR contract's shape: top-level elements as columns, no format.
+    let c = contract("dataset: f\ntables:\n  - name: patient\n    keys: ['landing/*/f/Patient*.ndjson']\n    columns:\n      - { name: resourceType, required: true }\n      - { name: id, required: true }\n      - { name: name }\n");
+    let r = lakegate_validate::validate(&c, &c.tables[0], &b"{\"resourceType\":\"Patient\",\"id\":\"1\",\"name\":[{\"family\":\"X\"}]}\n"[..]).unwrap();
+    assert_eq!(r.verdict, Verdict::Pass, "{:#?}", r.rules);
+}
+
+#[test]
 fn key_regex_resolves_too() {
     let c = contract("dataset: d\ntables:\n  - name: t\n    key_regex: ['^landing/[a-z]+/d/t_[0-9]+\\.ndjson$']\n");
     let set = ContractSet::from_contracts(vec![c]);
