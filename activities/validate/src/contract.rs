@@ -59,7 +59,7 @@ pub struct TableContract {
     /// The PHI detector set, compiled on first use and shared by every file of the table.
     #[serde(skip)]
     #[schemars(skip)]
-    pub(crate) phi_scanner: std::sync::OnceLock<crate::phi::Scanner>,
+    pub(crate) phi_scanner: std::sync::OnceLock<Option<crate::phi::Scanner>>,
 }
 
 impl TableContract {

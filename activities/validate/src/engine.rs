@@ -430,13 +430,19 @@ impl<'a> State<'a> {
                     None => (phi::ALL.to_vec(), None, Level::Error),
                 };
                 // One configuration per table (the phi rule's, or the defaults), compiled once.
-                if st.scanner.is_none() {
-                    st.scanner = Some(table.phi_scanner.get_or_init(|| {
-                        Scanner::new(&detectors, mrn.as_deref()).expect("patterns were checked at load time")
-                    }));
-                }
+                let scanner = table
+                    .phi_scanner
+                    .get_or_init(|| Scanner::new(&detectors, mrn.as_deref()).ok())
+                    .as_ref();
+                st.scanner = scanner;
                 st.slots.push(Slot::new("phi", Some(&c.name), severity));
-                plan.phi = Some(st.slots.len() - 1);
+                if scanner.is_some() {
+                    plan.phi = Some(st.slots.len() - 1);
+                } else {
+                    // Only a contract built in code, not parsed, can carry a bad mrn_pattern.
+                    let slot = st.slots.len() - 1;
+                    bad_pattern(&mut st.slots[slot]);
+                }
             }
             st.cols.push(plan);
         }
@@ -455,9 +461,13 @@ impl<'a> State<'a> {
             st.slots.push(Slot::new(id, column, rule.severity()));
             let s = st.slots.len() - 1;
             let file_check = match rule {
-                RuleSpec::FileName { pattern, .. } => {
-                    Some(FileCheck::FileName(regex::Regex::new(pattern).expect("checked at load"), pattern.clone()))
-                }
+                RuleSpec::FileName { pattern, .. } => match regex::Regex::new(pattern) {
+                    Ok(re) => Some(FileCheck::FileName(re, pattern.clone())),
+                    Err(_) => {
+                        bad_pattern(&mut st.slots[s]);
+                        continue;
+                    }
+                },
                 RuleSpec::Extension { allowed, .. } => Some(FileCheck::Extension(allowed.clone())),
                 RuleSpec::Size { min_bytes, max_bytes, .. } => Some(FileCheck::Size(*min_bytes, *max_bytes)),
                 RuleSpec::RowCount { min, max, .. } => Some(FileCheck::RowCount(*min, *max)),
@@ -477,7 +487,13 @@ impl<'a> State<'a> {
                 RuleSpec::NotBlank { .. } => CellCheck::NotBlank,
                 RuleSpec::Regex { pattern, .. } => {
                     st.slots[s].detail = format!("values that do not match {pattern}");
-                    CellCheck::Regex(regex::bytes::Regex::new(pattern).expect("checked at load"))
+                    match regex::bytes::Regex::new(pattern) {
+                        Ok(re) => CellCheck::Regex(re),
+                        Err(_) => {
+                            bad_pattern(&mut st.slots[s]);
+                            continue;
+                        }
+                    }
                 }
                 RuleSpec::AllowedValues { values, case, .. } => {
                     let fold = *case == CaseRule::Insensitive;
@@ -1077,6 +1093,13 @@ fn split_line(line: &[u8], delim: u8, quote: u8, out: &mut Vec<u8>, ends: &mut V
             return Some(n);
         }
     }
+}
+
+/// `Contract::parse` rejects bad patterns; a contract built in code can still carry one, and
+/// then the rule fails instead of the validator panicking.
+fn bad_pattern(slot: &mut Slot) {
+    slot.decided = Some(false);
+    slot.detail = "the contract's pattern does not compile".into();
 }
 
 fn lookup<'v>(value: &'v serde_json::Value, path: &[String]) -> Option<&'v serde_json::Value> {

@@ -281,3 +281,14 @@ fn rows_bytes_and_checksum_describe_the_stored_object() {
     assert_eq!((r2.rows, r2.bytes), (2, gz.len() as u64));
     assert_ne!(r.sha256, r2.sha256, "the checksum is of the bytes as stored");
 }
+
+#[test]
+fn a_contract_built_in_code_with_a_bad_pattern_fails_the_rule_instead_of_panicking() {
+    use lakegate_validate::{Level, RuleSpec};
+    let mut c = contract(&table("      - { name: v }", "      []"));
+    c.tables[0].rules.push(RuleSpec::Regex { column: "v".into(), pattern: "(".into(), severity: Level::Error });
+    c.tables[0].rules.push(RuleSpec::Phi { detectors: None, mrn_pattern: Some("[".into()), severity: Level::Warn });
+    let r = lakegate_validate::validate(&c, &c.tables[0], &b"v\n1\n"[..]).unwrap();
+    assert_eq!(failed(&r), ["phi(v)", "regex(v)"]);
+    assert_eq!(outcome(&r, "regex", Some("v")).detail, "the contract's pattern does not compile");
+}
