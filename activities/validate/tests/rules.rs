@@ -209,6 +209,9 @@ fn ndjson_and_fhir_resources() {
     let r = run(y, good.as_bytes());
     assert!(failed(&r).is_empty(), "{:#?}", r.rules);
     assert_eq!(r.rows, 2);
+    let r = run(y, &gzip(good.as_bytes()));
+    assert!(failed(&r).is_empty(), "gzip NDJSON: {:#?}", r.rules);
+    assert_eq!(r.rows, 2);
     let r = run(y, bad.as_bytes());
     assert_eq!(failed(&r), ["fhir_resource", "required(id)"]);
     assert_eq!(outcome(&r, "fhir_resource", None).first_rows, [2, 3]);
