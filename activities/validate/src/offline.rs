@@ -130,11 +130,22 @@ pub fn run_offline(contract_path: &Path, files: &[PathBuf], json: bool, out: &mu
     code
 }
 
-/// The table whose key globs match the path (or its file name); the only table when none does.
+/// The table whose key patterns match the path, or its file name; failing that, whose key globs'
+/// last segment (`patients*.csv` of `landing/*/ehr/patients*.csv`) matches the file name, since a
+/// local file does not sit under `landing/`; the only table when none does.
 fn table_for<'c>(contract: &'c Contract, file: &Path) -> Result<&'c TableContract, String> {
     let full = file.to_string_lossy();
     let name = file.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     if let Some(t) = contract.tables.iter().find(|t| t.matches_key(&full) || t.matches_key(&name)) {
+        return Ok(t);
+    }
+    let last_segment_matches = |t: &&TableContract| {
+        t.keys.iter().any(|k| {
+            let tail = k.rsplit('/').next().unwrap_or(k);
+            globset::Glob::new(tail).is_ok_and(|g| g.compile_matcher().is_match(name.as_ref()))
+        })
+    };
+    if let Some(t) = contract.tables.iter().find(last_segment_matches) {
         return Ok(t);
     }
     match contract.tables.as_slice() {

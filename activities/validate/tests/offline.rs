@@ -96,6 +96,13 @@ fn exit_codes_and_table_resolution() {
     let cells: Vec<&str> = line.split_whitespace().take(6).collect();
     assert_eq!(cells, ["allowed_values", "gender", "error", "FAILED", "1", "1"], "{out}");
 
+    // Keys written for the landing zone still pick the table of a local file by its name.
+    let landing = dir.path().join("landing.yaml");
+    std::fs::write(&landing, CONTRACT.replace("'**/patients*.csv'", "'landing/*/ehr/patients*.csv'").replace("'**/visits*.csv'", "'landing/*/ehr/visits*.csv'")).unwrap();
+    let (code, out) = offline(&landing, &[visits.clone(), good.clone()], false);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("table visits") && out.contains("table patients"), "{out}");
+
     let unknown = dir.path().join("labs.csv");
     std::fs::write(&unknown, "x\n1\n").unwrap();
     let (code, out) = offline(&contract, &[good.clone(), unknown], false);
