@@ -1,11 +1,21 @@
-//! Dataset contracts and the streaming validation engine. A contract (one YAML file per dataset)
-//! says which landing keys belong to the dataset, which table each file feeds and what a good file
-//! looks like; [`validate`] checks a byte stream against it and returns a
-//! [`lakegate_models::ValidationReport`] that names rules, columns, counts and row numbers but
-//! never a cell value, so the report can be shared without exposing PHI.
+//! Dataset contracts and the streaming validation engine. A contract (one YAML file per dataset,
+//! see docs/contracts.md) says which landing keys belong to the dataset, which table each file
+//! feeds and what a good file looks like; [`validate_with`] checks a byte stream against it in
+//! one pass and constant memory and returns a [`lakegate_models::ValidationReport`] that names
+//! rules, columns, counts and row numbers but never a cell value, so the report can be shared
+//! without exposing PHI. [`run_offline`] is the same engine behind `lakegate validate`.
 
 mod contract;
+mod datetime;
 mod engine;
+mod offline;
+mod phi;
 
-pub use contract::{ColumnSpec, Contract, ContractError, ContractSet, TableContract};
-pub use engine::{MAX_ROWS_PER_RULE, ValidateError, validate};
+pub use contract::{
+    CaseRule, ColumnSpec, ColumnType, Compression, Contract, ContractError, ContractSet, Encoding, FormatKind,
+    FormatSpec, HeaderMode, Level, PhiDetector, PhiPolicy, RuleSpec, TableContract,
+};
+pub use engine::{
+    DEFAULT_MAX_DISTINCT, Limits, MAX_ROWS_PER_RULE, ValidateError, ValidateOptions, validate, validate_with,
+};
+pub use offline::{render_table, run_offline};
