@@ -304,3 +304,50 @@ async fn two_different_files_with_one_name_are_both_kept() {
         "{keys:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_validation_and_the_workflow_give_the_same_report() {
+    let root = lakegate_tests::repo_root();
+    let contracts = root.join("examples/ehr/contracts");
+    let env = TestEnv::start_with(&contracts, None).await.unwrap();
+    for file in ["bad/ehr/patients_missing_id.csv", "ehr/patients.csv"] {
+        let path = root.join("examples/ehr/sample").join(file);
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let input = env
+            .land(
+                &format!("landing/synthea/ehr/{name}"),
+                &std::fs::read(&path).unwrap(),
+            )
+            .await
+            .unwrap();
+        let id = start(&env, input).await;
+        let status = client::wait_for_status(&env.client, &id, WAIT, |s| {
+            matches!(s.phase, IngestPhase::Promoted | IngestPhase::AwaitingReview)
+        })
+        .await
+        .unwrap();
+        let mut in_workflow = status.report.unwrap();
+
+        let mut out = Vec::new();
+        let code = lakegate_validate::run_offline(
+            &contracts.join("ehr.yaml"),
+            std::slice::from_ref(&path),
+            true,
+            &mut out,
+        );
+        let offline: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let mut offline: lakegate_models::ValidationReport =
+            serde_json::from_value(offline[0]["report"].clone()).unwrap();
+        assert_eq!(
+            code,
+            if in_workflow.verdict == Verdict::Pass {
+                0
+            } else {
+                1
+            }
+        );
+        in_workflow.duration_ms = 0;
+        offline.duration_ms = 0;
+        assert_eq!(in_workflow, offline, "{file}");
+    }
+}

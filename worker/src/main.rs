@@ -106,6 +106,17 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Check files against a contract offline, with the same engine as the ingest workflow.
+    /// Exit code 0 when all pass, 1 when a file fails, 2 for a bad contract or unreadable file.
+    Validate {
+        /// The dataset contract (YAML).
+        #[arg(long)]
+        contract: PathBuf,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
     /// Approve or reject a quarantined file (the `review` signal).
     Review {
         workflow_id: String,
@@ -225,6 +236,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return pipeline(&config, &dataset, wait, Duration::from_secs(timeout_secs)).await;
         }
         Command::Query { sql, output } => query(&config, &sql, output).await?,
+        Command::Validate {
+            contract,
+            files,
+            output,
+        } => {
+            let code = lakegate_validate::run_offline(
+                &contract,
+                &files,
+                output == Output::Json,
+                &mut std::io::stdout(),
+            );
+            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
+        }
         Command::Review {
             workflow_id,
             decision,

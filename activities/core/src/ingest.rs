@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use lakegate_models::{ContractMatch, ValidationReport, names};
-use lakegate_validate::{ContractSet, validate};
+use lakegate_validate::{ContractSet, ValidateOptions, validate_with};
 use serde::{Deserialize, Serialize};
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::activities;
@@ -93,11 +93,24 @@ impl IngestActivities {
             .into());
         };
         let (contract, table) = (contract.clone(), table.clone());
+        let meta = self
+            .store
+            .head(&request.key)
+            .await
+            .map_err(store_failure)?
+            .ok_or_else(|| store_failure(StoreError::NotFound(KeyTag(request.key.clone()))))?;
         let stream = self.store.get(&request.key).await.map_err(store_failure)?;
+        // The same options `lakegate validate` uses offline (the key stands in for the path), so
+        // both give the same report for the same file.
+        let options = ValidateOptions {
+            name: Some(request.key.clone()),
+            size: Some(meta.size),
+            ..ValidateOptions::default()
+        };
         // The engine is synchronous and CPU-bound: run it off the async threads, reading the
         // object as it streams in.
         let report = tokio::task::spawn_blocking(move || {
-            validate(&contract, &table, SyncIoBridge::new(stream))
+            validate_with(&contract, &table, SyncIoBridge::new(stream), &options)
         })
         .await
         .map_err(|e| ApplicationFailure::new(format!("validator task failed: {e}")))?

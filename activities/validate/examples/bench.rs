@@ -65,10 +65,22 @@ fn duckdb_sql(file: &Path) -> String {
         r"(?:^|[^0-9])(?:(?:19|20)[0-9]{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12][0-9]|3[01])|(?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12][0-9]|3[01])[-/.](?:19|20)[0-9]{2})(?:$|[^0-9])",
     ]
     .join("|");
-    let phi_cols = ["gender", "zip3", "dx_code", "dx_desc", "proc_code", "facility", "payer", "status", "note"];
+    let phi_cols = [
+        "gender",
+        "zip3",
+        "dx_code",
+        "dx_desc",
+        "proc_code",
+        "facility",
+        "payer",
+        "status",
+        "note",
+    ];
     let phi_sums: Vec<String> = phi_cols
         .iter()
-        .map(|c| format!("sum(CASE WHEN regexp_matches({c}, '{phi}') THEN 1 ELSE 0 END) AS phi_{c}"))
+        .map(|c| {
+            format!("sum(CASE WHEN regexp_matches({c}, '{phi}') THEN 1 ELSE 0 END) AS phi_{c}")
+        })
         .collect();
     format!(
         "SET threads = {{threads}};
@@ -114,10 +126,14 @@ fn main() -> Result<()> {
             "--size-mb" => size_mb = it.next().context("--size-mb needs a number")?.parse()?,
             "--dir" => dir = Some(it.next().context("--dir needs a path")?.into()),
             "--keep" => keep = true,
-            other => bail!("unknown argument {other}; usage: bench [--size-mb N] [--dir DIR] [--keep]"),
+            other => {
+                bail!("unknown argument {other}; usage: bench [--size-mb N] [--dir DIR] [--keep]")
+            }
         }
     }
-    let tmp = tempfile::Builder::new().prefix("lakegate-bench-").tempdir_in(dir.unwrap_or_else(std::env::temp_dir))?;
+    let tmp = tempfile::Builder::new()
+        .prefix("lakegate-bench-")
+        .tempdir_in(dir.unwrap_or_else(std::env::temp_dir))?;
     let file = tmp.path().join("encounters_0001.csv");
     let contract = tmp.path().join("bench.yaml");
     std::fs::write(&contract, CONTRACT)?;
@@ -134,22 +150,36 @@ fn main() -> Result<()> {
     let (_, warm) = memchr_lines(&file)?;
     println!("page cache warmed in {warm:.2} s");
 
-    let (lines, memchr_s) = (0..3).map(|_| memchr_lines(&file)).collect::<Result<Vec<_>>>()?.into_iter().fold(
-        (0, f64::MAX),
-        |(_, best), (l, s)| (l, best.min(s)),
+    let (lines, memchr_s) = (0..3)
+        .map(|_| memchr_lines(&file))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .fold((0, f64::MAX), |(_, best), (l, s)| (l, best.min(s)));
+    println!(
+        "memchr line count : {lines} lines in {memchr_s:.2} s = {:.0} MB/s",
+        mb / memchr_s
     );
-    println!("memchr line count : {lines} lines in {memchr_s:.2} s = {:.0} MB/s", mb / memchr_s);
     // Every validation hashes the stored bytes; this is that part alone, for scale.
     let sha_s = sha256_only(&file)?;
-    println!("sha256 alone      : {sha_s:.2} s = {:.0} MB/s (part of every validation)", mb / sha_s);
+    println!(
+        "sha256 alone      : {sha_s:.2} s = {:.0} MB/s (part of every validation)",
+        mb / sha_s
+    );
 
     // Best of three: other builds share this machine's two cores.
     let exe = std::env::current_exe()?;
     let mut best: Option<(f64, f64, f64, String)> = None;
     for _ in 0..3 {
-        let out = Command::new(&exe).arg("--child-validate").arg(&contract).arg(&file).output()?;
+        let out = Command::new(&exe)
+            .arg("--child-validate")
+            .arg(&contract)
+            .arg(&file)
+            .output()?;
         if !out.status.success() {
-            bail!("validator child failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "validator child failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let text = String::from_utf8(out.stdout)?;
         let field = |name: &str| -> Result<f64> {
@@ -160,16 +190,29 @@ fn main() -> Result<()> {
                 .parse::<f64>()
                 .map_err(Into::into)
         };
-        let run = (field("seconds=")?, field("cpu_seconds=")?, field("vmhwm_kb=")?, text);
+        let run = (
+            field("seconds=")?,
+            field("cpu_seconds=")?,
+            field("vmhwm_kb=")?,
+            text,
+        );
         if best.as_ref().is_none_or(|b| run.0 < b.0) {
             best = Some(run);
         }
     }
     let (validate_s, validate_cpu, hwm_kb, text) = best.context("no validator run")?;
-    print!("{}", text.lines().filter(|l| l.starts_with("  ")).map(|l| format!("{l}\n")).collect::<String>());
+    print!(
+        "{}",
+        text.lines()
+            .filter(|l| l.starts_with("  "))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    );
     println!(
         "lakegate validator: {} in {validate_s:.2} s (cpu {validate_cpu:.2} s) = {:.0} MB/s single thread, peak RSS {:.1} MB",
-        text.lines().find_map(|l| l.strip_prefix("summary=")).unwrap_or("?"),
+        text.lines()
+            .find_map(|l| l.strip_prefix("summary="))
+            .unwrap_or("?"),
         mb / validate_s,
         hwm_kb / 1024.0
     );
@@ -183,9 +226,19 @@ fn main() -> Result<()> {
         let sql = duckdb_sql(&file).replace("{threads}", &threads.to_string());
         let mut best: Option<(f64, f64, String)> = None;
         for _ in 0..2 {
-            let out = Command::new(&duckdb).arg("-csv").arg("-cmd").arg(".timer on").arg("-c").arg(&sql).output().with_context(|| {
-                format!("running {} (set LAKEGATE_VENV to the project virtualenv)", duckdb.display())
-            })?;
+            let out = Command::new(&duckdb)
+                .arg("-csv")
+                .arg("-cmd")
+                .arg(".timer on")
+                .arg("-c")
+                .arg(&sql)
+                .output()
+                .with_context(|| {
+                    format!(
+                        "running {} (set LAKEGATE_VENV to the project virtualenv)",
+                        duckdb.display()
+                    )
+                })?;
             if !out.status.success() {
                 bail!("duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
             }
@@ -198,8 +251,15 @@ fn main() -> Result<()> {
                 .split_whitespace()
                 .filter_map(|w| w.parse().ok())
                 .collect();
-            let (real, cpu) = (timing[0], timing.get(1).copied().unwrap_or(0.0) + timing.get(2).copied().unwrap_or(0.0));
-            let values = result.lines().find(|l| l.starts_with(|c: char| c.is_ascii_digit())).unwrap_or("").to_owned();
+            let (real, cpu) = (
+                timing[0],
+                timing.get(1).copied().unwrap_or(0.0) + timing.get(2).copied().unwrap_or(0.0),
+            );
+            let values = result
+                .lines()
+                .find(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+                .unwrap_or("")
+                .to_owned();
             if best.as_ref().is_none_or(|b| real < b.0) {
                 best = Some((real, cpu, values));
             }
@@ -217,10 +277,22 @@ fn main() -> Result<()> {
         "  vs DuckDB, 1 thread   : {:.2}x its speed (target >= 1.0x)",
         duck[0] / validate_s
     );
-    println!("  vs DuckDB, 2 threads  : {:.2}x its speed (lakegate still on one)", duck[1] / validate_s);
-    println!("  vs memchr line count  : {:.2}x its MB/s (target >= 0.25x)", memchr_s / validate_s);
-    println!("  sha256 alone vs memchr: {:.2}x (a ceiling for any validator that checksums)", memchr_s / sha_s);
-    println!("  peak RSS              : {:.1} MB (target < 100 MB)", hwm_kb / 1024.0);
+    println!(
+        "  vs DuckDB, 2 threads  : {:.2}x its speed (lakegate still on one)",
+        duck[1] / validate_s
+    );
+    println!(
+        "  vs memchr line count  : {:.2}x its MB/s (target >= 0.25x)",
+        memchr_s / validate_s
+    );
+    println!(
+        "  sha256 alone vs memchr: {:.2}x (a ceiling for any validator that checksums)",
+        memchr_s / sha_s
+    );
+    println!(
+        "  peak RSS              : {:.1} MB (target < 100 MB)",
+        hwm_kb / 1024.0
+    );
     if keep {
         let kept = tmp.keep();
         println!("kept {}", kept.display());
@@ -232,7 +304,10 @@ fn child_validate(contract: &Path, file: &Path) -> Result<()> {
     let c = Contract::load(contract)?;
     let table = &c.tables[0];
     let f = std::fs::File::open(file)?;
-    let opts = ValidateOptions { name: Some(file.to_string_lossy().into()), ..Default::default() };
+    let opts = ValidateOptions {
+        name: Some(file.to_string_lossy().into()),
+        ..Default::default()
+    };
     let started = Instant::now();
     let report = validate_with(&c, table, f, &opts)?;
     let secs = started.elapsed().as_secs_f64();
@@ -245,13 +320,32 @@ fn child_validate(contract: &Path, file: &Path) -> Result<()> {
     // utime + stime, fields 14 and 15 of /proc/self/stat, in clock ticks (100 per second here).
     let stat = std::fs::read_to_string("/proc/self/stat")?;
     let after_name = stat.rsplit(')').next().unwrap_or("");
-    let ticks: Vec<f64> = after_name.split_whitespace().skip(11).take(2).filter_map(|t| t.parse().ok()).collect();
+    let ticks: Vec<f64> = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse().ok())
+        .collect();
     println!("cpu_seconds={}", ticks.iter().sum::<f64>() / 100.0);
     println!("seconds={secs}");
     println!("vmhwm_kb={hwm}");
-    println!("summary={:?} {} rows, {} rules", report.verdict, report.rows, report.rules.len());
+    println!(
+        "summary={:?} {} rows, {} rules",
+        report.verdict,
+        report.rows,
+        report.rules.len()
+    );
     for r in report.rules.iter().filter(|r| !r.passed) {
-        println!("  failed {}{} : {} ({})", r.rule, r.column.as_deref().map(|c| format!("({c})")).unwrap_or_default(), r.failures, r.detail);
+        println!(
+            "  failed {}{} : {} ({})",
+            r.rule,
+            r.column
+                .as_deref()
+                .map(|c| format!("({c})"))
+                .unwrap_or_default(),
+            r.failures,
+            r.detail
+        );
     }
     Ok(())
 }
@@ -309,7 +403,9 @@ impl Rng {
 /// Writes rows until the file reaches `target` bytes. Data is clean except for a small, fixed
 /// share of planted problems so that every check has something to find.
 fn generate(path: &Path, target: u64) -> Result<u64> {
-    const DX: [&str; 8] = ["E11.9", "I10", "J45.909", "M54.5", "N39.0", "F32.9", "K21.9", "Z00.00"];
+    const DX: [&str; 8] = [
+        "E11.9", "I10", "J45.909", "M54.5", "N39.0", "F32.9", "K21.9", "Z00.00",
+    ];
     const DESC: [&str; 8] = [
         "Type 2 diabetes mellitus without complications",
         "Essential (primary) hypertension",
@@ -320,7 +416,12 @@ fn generate(path: &Path, target: u64) -> Result<u64> {
         "Gastro-esophageal reflux disease without esophagitis",
         "Encounter for general adult medical examination",
     ];
-    const FACILITY: [&str; 4] = ["North Campus", "St. Elsewhere General", "Riverside Clinic", "Lakeside Medical Center"];
+    const FACILITY: [&str; 4] = [
+        "North Campus",
+        "St. Elsewhere General",
+        "Riverside Clinic",
+        "Lakeside Medical Center",
+    ];
     const PAYER: [&str; 5] = ["Medicare", "Medicaid", "Commercial", "Self-pay", "Tricare"];
     const NOTES: [&str; 6] = [
         "Patient tolerated procedure well; follow up in two weeks.",
@@ -346,8 +447,16 @@ fn generate(path: &Path, target: u64) -> Result<u64> {
         let r = rng.next();
         let (y, m, d) = (2000 + rng.below(26), 1 + rng.below(12), 1 + rng.below(28));
         let los = rng.below(15);
-        let gender = if row.is_multiple_of(100_003) { "X" } else { rng.pick(&["F", "M", "U"]) };
-        let discharge = if r.is_multiple_of(50) { String::new() } else { format!("{y}-{m:02}-{:02}", (d + los).min(28)) };
+        let gender = if row.is_multiple_of(100_003) {
+            "X"
+        } else {
+            rng.pick(&["F", "M", "U"])
+        };
+        let discharge = if r.is_multiple_of(50) {
+            String::new()
+        } else {
+            format!("{y}-{m:02}-{:02}", (d + los).min(28))
+        };
         let note = match row % 200_000 {
             0 => "Pt called from 555-867-5309 re: results",
             1 => "SSN on intake form 123-45-6789",

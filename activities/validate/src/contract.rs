@@ -65,7 +65,8 @@ pub struct TableContract {
 impl TableContract {
     /// Whether a landing key (or a path, for offline use) belongs to this table.
     pub fn matches_key(&self, key: &str) -> bool {
-        self.matchers.iter().any(|m| m.is_match(key)) || self.regexes.iter().any(|r| r.is_match(key))
+        self.matchers.iter().any(|m| m.is_match(key))
+            || self.regexes.iter().any(|r| r.is_match(key))
     }
 
     pub fn column(&self, name: &str) -> Option<&ColumnSpec> {
@@ -512,7 +513,11 @@ pub enum ContractError {
     },
     /// `line` is 1-based; 0 when the position is unknown.
     #[error("{path}:{line}: {reason}")]
-    Invalid { path: PathBuf, line: usize, reason: String },
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
 }
 
 /// Every contract in a directory.
@@ -524,14 +529,20 @@ pub struct ContractSet {
 impl ContractSet {
     /// Loads every `*.yaml` / `*.yml` file in `dir`.
     pub fn load_dir(dir: &Path) -> Result<Self, ContractError> {
-        let read_err = |source| ContractError::Read { path: dir.to_owned(), source };
+        let read_err = |source| ContractError::Read {
+            path: dir.to_owned(),
+            source,
+        };
         let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(read_err)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
             .collect();
         paths.sort();
-        let contracts = paths.iter().map(|p| Contract::load(p)).collect::<Result<Vec<_>, _>>()?;
+        let contracts = paths
+            .iter()
+            .map(|p| Contract::load(p))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { contracts })
     }
 
@@ -552,21 +563,30 @@ impl ContractSet {
 
     pub fn table(&self, dataset: &str, table: &str) -> Option<(&Contract, &TableContract)> {
         let contract = self.contracts.iter().find(|c| c.dataset == dataset)?;
-        contract.tables.iter().find(|t| t.name == table).map(|t| (contract, t))
+        contract
+            .tables
+            .iter()
+            .find(|t| t.name == table)
+            .map(|t| (contract, t))
     }
 }
 
 impl Contract {
     pub fn load(path: &Path) -> Result<Self, ContractError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ContractError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ContractError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
     /// Parses and checks a contract; `path` is only used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ContractError> {
-        let invalid =
-            |line: usize, reason: String| ContractError::Invalid { path: path.to_owned(), line, reason };
+        let invalid = |line: usize, reason: String| ContractError::Invalid {
+            path: path.to_owned(),
+            line,
+            reason,
+        };
         let mut contract: Contract = match serde_yaml::from_str(text) {
             Ok(c) => c,
             Err(e) => {
@@ -578,14 +598,20 @@ impl Contract {
         for table in &mut contract.tables {
             let t_line = line_of(text, &table.name, 0);
             check_table(table, text, rule_base).map_err(|(line, reason)| {
-                invalid(if line == 0 { t_line } else { line }, format!("table {}: {reason}", table.name))
+                invalid(
+                    if line == 0 { t_line } else { line },
+                    format!("table {}: {reason}", table.name),
+                )
             })?;
             rule_base += table.rules.len();
         }
         let mut names = HashSet::new();
         for table in &contract.tables {
             if !names.insert(table.name.as_str()) {
-                return Err(invalid(line_of(text, &table.name, 0), format!("table {} is declared twice", table.name)));
+                return Err(invalid(
+                    line_of(text, &table.name, 0),
+                    format!("table {} is declared twice", table.name),
+                ));
             }
         }
         Ok(contract)
@@ -607,26 +633,40 @@ fn infer_kind<'a>(patterns: impl Iterator<Item = &'a String>) -> FormatKind {
     for p in patterns {
         any = true;
         let p = p.trim_end_matches('$').to_ascii_lowercase();
-        let p = p.strip_suffix("\\.gz").or_else(|| p.strip_suffix(".gz")).unwrap_or(&p);
-        let json = [".ndjson", ".jsonl", ".json"].iter().any(|e| p.ends_with(e) || p.ends_with(&e.replace('.', "\\.")));
+        let p = p
+            .strip_suffix("\\.gz")
+            .or_else(|| p.strip_suffix(".gz"))
+            .unwrap_or(&p);
+        let json = [".ndjson", ".jsonl", ".json"]
+            .iter()
+            .any(|e| p.ends_with(e) || p.ends_with(&e.replace('.', "\\.")));
         if !json {
             return FormatKind::Csv;
         }
     }
-    if any { FormatKind::Ndjson } else { FormatKind::Csv }
+    if any {
+        FormatKind::Ndjson
+    } else {
+        FormatKind::Csv
+    }
 }
 
 fn check_table(table: &mut TableContract, text: &str, rule_base: usize) -> Result<(), Problem> {
     table.format = match &table.format_declared {
         Some(f) => f.clone(),
-        None => FormatSpec { kind: infer_kind(table.keys.iter().chain(&table.key_regex)), ..FormatSpec::default() },
+        None => FormatSpec {
+            kind: infer_kind(table.keys.iter().chain(&table.key_regex)),
+            ..FormatSpec::default()
+        },
     };
     for pattern in &table.keys {
-        let glob = Glob::new(pattern).map_err(|e| (line_of(text, pattern, 0), format!("key glob: {e}")))?;
+        let glob = Glob::new(pattern)
+            .map_err(|e| (line_of(text, pattern, 0), format!("key glob: {e}")))?;
         table.matchers.push(glob.compile_matcher());
     }
     for pattern in &table.key_regex {
-        let re = Regex::new(pattern).map_err(|e| (line_of(text, pattern, 0), format!("key regex: {e}")))?;
+        let re = Regex::new(pattern)
+            .map_err(|e| (line_of(text, pattern, 0), format!("key regex: {e}")))?;
         table.regexes.push(re);
     }
     let f = &table.format;
@@ -649,11 +689,18 @@ fn check_table(table: &mut TableContract, text: &str, rule_base: usize) -> Resul
         }
         match (col.kind, &col.format) {
             (ColumnType::Date | ColumnType::Timestamp, Some(fmt)) => {
-                DateFormat::parse(fmt).map_err(|e| (line(), format!("column {}: format: {e}", col.name)))?;
+                DateFormat::parse(fmt)
+                    .map_err(|e| (line(), format!("column {}: format: {e}", col.name)))?;
             }
             (ColumnType::Date | ColumnType::Timestamp, None) => {}
             (_, Some(_)) => {
-                return Err((line(), format!("column {}: format only applies to date and timestamp columns", col.name)));
+                return Err((
+                    line(),
+                    format!(
+                        "column {}: format only applies to date and timestamp columns",
+                        col.name
+                    ),
+                ));
             }
             _ => {}
         }
@@ -663,7 +710,9 @@ fn check_table(table: &mut TableContract, text: &str, rule_base: usize) -> Resul
         let err = |reason: String| (line, format!("rule {} ({}): {reason}", i + 1, rule.id()));
         if let Some(column) = rule.column() {
             let Some(col) = table.columns.iter().find(|c| c.name == column) else {
-                return Err(err(format!("column {column} is not declared in this table")));
+                return Err(err(format!(
+                    "column {column} is not declared in this table"
+                )));
             };
             check_column_rule(rule, col).map_err(err)?;
         }
@@ -680,16 +729,31 @@ fn check_column_rule(rule: &RuleSpec, col: &ColumnSpec) -> Result<(), String> {
             {
                 return Err("min is greater than max".into());
             }
-            if !matches!(col.kind, ColumnType::Integer | ColumnType::Decimal | ColumnType::String) {
-                return Err(format!("range needs a numeric column, {} is {:?}", col.name, col.kind));
+            if !matches!(
+                col.kind,
+                ColumnType::Integer | ColumnType::Decimal | ColumnType::String
+            ) {
+                return Err(format!(
+                    "range needs a numeric column, {} is {:?}",
+                    col.name, col.kind
+                ));
             }
         }
         RuleSpec::DateRange { min, max, .. } => {
             if !matches!(col.kind, ColumnType::Date | ColumnType::Timestamp) {
-                return Err(format!("date_range needs a date or timestamp column, {} is not", col.name));
+                return Err(format!(
+                    "date_range needs a date or timestamp column, {} is not",
+                    col.name
+                ));
             }
-            let a = min.as_deref().map(crate::datetime::parse_bound).transpose()?;
-            let b = max.as_deref().map(crate::datetime::parse_bound).transpose()?;
+            let a = min
+                .as_deref()
+                .map(crate::datetime::parse_bound)
+                .transpose()?;
+            let b = max
+                .as_deref()
+                .map(crate::datetime::parse_bound)
+                .transpose()?;
             if let (Some(a), Some(b)) = (a, b)
                 && a > b
             {
@@ -702,9 +766,15 @@ fn check_column_rule(rule: &RuleSpec, col: &ColumnSpec) -> Result<(), String> {
         RuleSpec::Completeness { min_ratio, .. } if !(0.0..=1.0).contains(min_ratio) => {
             return Err("min_ratio must lie between 0 and 1".into());
         }
-        RuleSpec::Unique { max_distinct: Some(0), .. } => return Err("max_distinct must be positive".into()),
+        RuleSpec::Unique {
+            max_distinct: Some(0),
+            ..
+        } => return Err("max_distinct must be positive".into()),
         RuleSpec::Type { .. } if col.kind == ColumnType::String => {
-            return Err(format!("column {} is a string: declare its type first", col.name));
+            return Err(format!(
+                "column {} is a string: declare its type first",
+                col.name
+            ));
         }
         _ => {}
     }
@@ -716,13 +786,23 @@ fn check_rule(rule: &RuleSpec, format: &FormatSpec) -> Result<(), String> {
         RuleSpec::FileName { pattern, .. } => {
             Regex::new(pattern).map_err(|e| format!("pattern: {e}"))?;
         }
-        RuleSpec::Size { min_bytes: Some(a), max_bytes: Some(b), .. } if a > b => {
+        RuleSpec::Size {
+            min_bytes: Some(a),
+            max_bytes: Some(b),
+            ..
+        } if a > b => {
             return Err("min_bytes is greater than max_bytes".into());
         }
-        RuleSpec::RowCount { min: Some(a), max: Some(b), .. } if a > b => {
+        RuleSpec::RowCount {
+            min: Some(a),
+            max: Some(b),
+            ..
+        } if a > b => {
             return Err("min is greater than max".into());
         }
-        RuleSpec::HeaderMatches { .. } | RuleSpec::ColumnCount { .. } if format.kind != FormatKind::Csv => {
+        RuleSpec::HeaderMatches { .. } | RuleSpec::ColumnCount { .. }
+            if format.kind != FormatKind::Csv =>
+        {
             return Err("only applies to CSV".into());
         }
         RuleSpec::HeaderMatches { .. } if !format.header => {
@@ -731,7 +811,10 @@ fn check_rule(rule: &RuleSpec, format: &FormatSpec) -> Result<(), String> {
         RuleSpec::FhirResource { .. } if format.kind != FormatKind::Fhir => {
             return Err("only applies to kind: fhir".into());
         }
-        RuleSpec::Phi { mrn_pattern: Some(p), .. } => {
+        RuleSpec::Phi {
+            mrn_pattern: Some(p),
+            ..
+        } => {
             regex::bytes::Regex::new(p).map_err(|e| format!("mrn_pattern: {e}"))?;
         }
         _ => {}
@@ -743,7 +826,10 @@ fn check_rule(rule: &RuleSpec, format: &FormatSpec) -> Result<(), String> {
 /// only knows where the rule list starts (it buffers each rule first); for those, find the
 /// failing rule by parsing each one on its own.
 fn locate_parse_error(text: &str, e: &serde_yaml::Error) -> (usize, String) {
-    let located = || e.location().map_or((0, e.to_string()), |l| (l.line(), e.to_string()));
+    let located = || {
+        e.location()
+            .map_or((0, e.to_string()), |l| (l.line(), e.to_string()))
+    };
     if e.location().is_some() && !e.to_string().contains(".rules") {
         return located();
     }
@@ -751,10 +837,24 @@ fn locate_parse_error(text: &str, e: &serde_yaml::Error) -> (usize, String) {
         return located();
     };
     let mut index = 0;
-    for (t, table) in doc.get("tables").and_then(|t| t.as_sequence()).into_iter().flatten().enumerate() {
-        for rule in table.get("rules").and_then(|r| r.as_sequence()).into_iter().flatten() {
+    for (t, table) in doc
+        .get("tables")
+        .and_then(|t| t.as_sequence())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        for rule in table
+            .get("rules")
+            .and_then(|r| r.as_sequence())
+            .into_iter()
+            .flatten()
+        {
             if let Err(inner) = serde_yaml::from_value::<RuleSpec>(rule.clone()) {
-                return (rule_line(text, index), format!("tables[{t}].rules: {inner}"));
+                return (
+                    rule_line(text, index),
+                    format!("tables[{t}].rules: {inner}"),
+                );
             }
             index += 1;
         }
@@ -776,7 +876,8 @@ fn rule_line(text: &str, index: usize) -> usize {
         while let Some(at) = code[from..].find("rule") {
             let start = from + at;
             let end = start + 4;
-            let before_ok = start == 0 || matches!(bytes[start - 1], b' ' | b'{' | b',' | b'-' | b'\t');
+            let before_ok =
+                start == 0 || matches!(bytes[start - 1], b' ' | b'{' | b',' | b'-' | b'\t');
             let rest = code[end..].trim_start();
             if before_ok && rest.starts_with(':') {
                 if seen == index {

@@ -53,7 +53,10 @@ impl DateFormat {
                 None => return Err("format ends with a lone %".into()),
             });
         }
-        if !items.contains(&Item::Year) || !items.contains(&Item::Month) || !items.contains(&Item::Day) {
+        if !items.contains(&Item::Year)
+            || !items.contains(&Item::Month)
+            || !items.contains(&Item::Day)
+        {
             return Err("a date format needs %Y, %m and %d".into());
         }
         Ok(Self { items })
@@ -116,7 +119,11 @@ fn offset(v: &[u8], at: &mut usize) -> Option<i64> {
             if v.get(*at) == Some(&b':') {
                 *at += 1;
             }
-            let m = if *at < v.len() { digits(v, at, 2, 2)? } else { 0 };
+            let m = if *at < v.len() {
+                digits(v, at, 2, 2)?
+            } else {
+                0
+            };
             (h <= 23 && m <= 59).then_some(sign * (h * 3600 + m * 60))
         }
         _ => None,
@@ -146,11 +153,16 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// A `date_range` bound: `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS`.
 pub(crate) fn parse_bound(s: &str) -> Result<i64, String> {
     for fmt in [DEFAULT_DATE, DEFAULT_TIMESTAMP] {
-        if let Some(v) = DateFormat::parse(fmt).ok().and_then(|f| f.eval(s.as_bytes())) {
+        if let Some(v) = DateFormat::parse(fmt)
+            .ok()
+            .and_then(|f| f.eval(s.as_bytes()))
+        {
             return Ok(v);
         }
     }
-    Err(format!("bound {s:?} is neither YYYY-MM-DD nor YYYY-MM-DDTHH:MM:SS"))
+    Err(format!(
+        "bound {s:?} is neither YYYY-MM-DD nor YYYY-MM-DDTHH:MM:SS"
+    ))
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@ use lakegate_models::{RuleOutcome, Severity, ValidationReport, Verdict};
 use sha2::{Digest, Sha256};
 
 use crate::contract::{
-    CaseRule, ColumnSpec, ColumnType, Compression, Encoding, FormatKind, HeaderMode, Level, PhiPolicy, RuleSpec,
+    CaseRule, ColumnSpec, ColumnType, Compression, Encoding, FormatKind, HeaderMode, Level,
+    PhiPolicy, RuleSpec,
 };
 use crate::datetime::{self, DateFormat};
 use crate::phi::{self, Scanner};
@@ -134,11 +135,14 @@ pub fn validate_with<R: Read>(
             Compression::Gzip => true,
             Compression::None => false,
             Compression::Auto => {
-                opts.name.as_deref().is_some_and(|n| n.to_ascii_lowercase().ends_with(".gz"))
+                opts.name
+                    .as_deref()
+                    .is_some_and(|n| n.to_ascii_lowercase().ends_with(".gz"))
                     || magic[..got] == [0x1f, 0x8b]
             }
         };
-        let mut raw = BufReader::with_capacity(BUF, io::Cursor::new(&magic[..got]).chain(&mut hashing));
+        let mut raw =
+            BufReader::with_capacity(BUF, io::Cursor::new(&magic[..got]).chain(&mut hashing));
         let result = if gzip {
             st.gzip = Some(Slot::new("gzip", None, Level::Error));
             st.limit = Some(Slot::new("decompression_limit", None, Level::Error));
@@ -167,7 +171,10 @@ pub fn validate_with<R: Read>(
                 }
                 (false, _, Some(slot)) => {
                     slot.failures = 1;
-                    slot.detail = format!("the gzip stream is corrupt or truncated after {} data rows", st.rows);
+                    slot.detail = format!(
+                        "the gzip stream is corrupt or truncated after {} data rows",
+                        st.rows
+                    );
                 }
                 _ => return Err(ValidateError::Read(e)),
             }
@@ -179,11 +186,17 @@ pub fn validate_with<R: Read>(
     if let Some(expected) = opts.size
         && expected != bytes
     {
-        return Err(ValidateError::SizeMismatch { expected, read: bytes });
+        return Err(ValidateError::SizeMismatch {
+            expected,
+            read: bytes,
+        });
     }
     let sha256 = hex::encode(hashing.hasher.finalize());
     let rules = st.finish(bytes, &sha256);
-    let verdict = if rules.iter().any(|r| !r.passed && r.severity == Severity::Error) {
+    let verdict = if rules
+        .iter()
+        .any(|r| !r.passed && r.severity == Severity::Error)
+    {
         Verdict::Fail
     } else {
         Verdict::Pass
@@ -267,12 +280,22 @@ enum CellCheck {
     Type,
     Regex(regex::bytes::Regex),
     /// A short list: a linear scan of a few values beats hashing each cell.
-    Allowed { set: Vec<Vec<u8>>, fold: bool },
+    Allowed {
+        set: Vec<Vec<u8>>,
+        fold: bool,
+    },
     Range(Option<f64>, Option<f64>),
     DateRange(Option<i64>, Option<i64>),
     MaxLength(u64),
-    Unique { seen: HashSet<u64, BuildHasherDefault<PassThrough>>, max: u64, saturated: bool },
-    Completeness { min_ratio: f64, present: u64 },
+    Unique {
+        seen: HashSet<u64, BuildHasherDefault<PassThrough>>,
+        max: u64,
+        saturated: bool,
+    },
+    Completeness {
+        min_ratio: f64,
+        present: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -342,7 +365,11 @@ impl<'a> State<'a> {
             cols: Vec::new(),
             scanner: None,
             seed: RandomState::new().hash_one(0x5eed_u64) | 1,
-            null_values: f.null_values.iter().map(|v| v.as_bytes().to_vec()).collect(),
+            null_values: f
+                .null_values
+                .iter()
+                .map(|v| v.as_bytes().to_vec())
+                .collect(),
             utf8: None,
             header: None,
             column_count: None,
@@ -359,9 +386,14 @@ impl<'a> State<'a> {
         };
         // Built-in rules first; an explicit rule with the same id (and column) overrides one.
         let explicit = |id: &str, column: Option<&str>| {
-            table.rules.iter().find(|r| r.id() == id && r.column() == column)
+            table
+                .rules
+                .iter()
+                .find(|r| r.id() == id && r.column() == column)
         };
-        let sev = |id: &str, column: Option<&str>| explicit(id, column).map_or(Level::Error, RuleSpec::severity);
+        let sev = |id: &str, column: Option<&str>| {
+            explicit(id, column).map_or(Level::Error, RuleSpec::severity)
+        };
         let add = |st: &mut State, id: &'static str, column: Option<&str>| {
             st.slots.push(Slot::new(id, column, sev(id, column)));
             st.slots.len() - 1
@@ -393,7 +425,11 @@ impl<'a> State<'a> {
             }
         }
         let phi_rule = table.rules.iter().find_map(|r| match r {
-            RuleSpec::Phi { detectors, mrn_pattern, severity } => Some((detectors, mrn_pattern, *severity)),
+            RuleSpec::Phi {
+                detectors,
+                mrn_pattern,
+                severity,
+            } => Some((detectors, mrn_pattern, *severity)),
             _ => None,
         });
         for (position, c) in table.columns.iter().enumerate() {
@@ -426,7 +462,9 @@ impl<'a> State<'a> {
                 };
             if scanned {
                 let (detectors, mrn, severity) = match phi_rule {
-                    Some((d, m, s)) => (d.clone().unwrap_or_else(|| phi::ALL.to_vec()), m.clone(), s),
+                    Some((d, m, s)) => {
+                        (d.clone().unwrap_or_else(|| phi::ALL.to_vec()), m.clone(), s)
+                    }
                     None => (phi::ALL.to_vec(), None, Level::Error),
                 };
                 // One configuration per table (the phi rule's, or the defaults), compiled once.
@@ -451,9 +489,14 @@ impl<'a> State<'a> {
             let column = rule.column();
             let builtin = matches!(
                 (id, column.and_then(|n| table.column(n))),
-                ("not_empty" | "utf8" | "header_matches" | "column_count" | "fhir_resource", None)
-                    | ("phi", _)
-            ) || (id == "required" && column.and_then(|n| table.column(n)).is_some_and(|c| c.required))
+                (
+                    "not_empty" | "utf8" | "header_matches" | "column_count" | "fhir_resource",
+                    None
+                ) | ("phi", _)
+            ) || (id == "required"
+                && column
+                    .and_then(|n| table.column(n))
+                    .is_some_and(|c| c.required))
                 || id == "type";
             if builtin {
                 continue;
@@ -469,7 +512,11 @@ impl<'a> State<'a> {
                     }
                 },
                 RuleSpec::Extension { allowed, .. } => Some(FileCheck::Extension(allowed.clone())),
-                RuleSpec::Size { min_bytes, max_bytes, .. } => Some(FileCheck::Size(*min_bytes, *max_bytes)),
+                RuleSpec::Size {
+                    min_bytes,
+                    max_bytes,
+                    ..
+                } => Some(FileCheck::Size(*min_bytes, *max_bytes)),
                 RuleSpec::RowCount { min, max, .. } => Some(FileCheck::RowCount(*min, *max)),
                 RuleSpec::DuplicateFile { .. } => Some(FileCheck::Duplicate),
                 _ => None,
@@ -478,7 +525,8 @@ impl<'a> State<'a> {
                 st.file_checks.push((fc, s));
                 continue;
             }
-            let Some(plan) = column.and_then(|n| st.cols.iter_mut().find(|p| p.spec_name == n)) else {
+            let Some(plan) = column.and_then(|n| st.cols.iter_mut().find(|p| p.spec_name == n))
+            else {
                 continue;
             };
             let check = match rule {
@@ -512,7 +560,9 @@ impl<'a> State<'a> {
                         min.as_deref().unwrap_or("-inf"),
                         max.as_deref().unwrap_or("+inf")
                     );
-                    let bound = |b: &Option<String>| b.as_deref().and_then(|b| datetime::parse_bound(b).ok());
+                    let bound = |b: &Option<String>| {
+                        b.as_deref().and_then(|b| datetime::parse_bound(b).ok())
+                    };
                     CellCheck::DateRange(bound(min), bound(max))
                 }
                 RuleSpec::MaxLength { max, .. } => {
@@ -524,7 +574,10 @@ impl<'a> State<'a> {
                     max: max_distinct.unwrap_or(DEFAULT_MAX_DISTINCT),
                     saturated: false,
                 },
-                RuleSpec::Completeness { min_ratio, .. } => CellCheck::Completeness { min_ratio: *min_ratio, present: 0 },
+                RuleSpec::Completeness { min_ratio, .. } => CellCheck::Completeness {
+                    min_ratio: *min_ratio,
+                    present: 0,
+                },
                 _ => continue,
             };
             plan.checks.push((check, s));
@@ -542,7 +595,10 @@ impl<'a> State<'a> {
     fn run_csv(&mut self, input: &mut dyn BufRead) -> io::Result<()> {
         let f = &self.table.format;
         let quote = f.quote as u8;
-        let mut core = csv_core::ReaderBuilder::new().delimiter(f.delimiter as u8).quote(quote).build();
+        let mut core = csv_core::ReaderBuilder::new()
+            .delimiter(f.delimiter as u8)
+            .quote(quote)
+            .build();
         let mut out = vec![0u8; (64 * 1024).min(self.limits.max_record_bytes).max(1)];
         let mut ends = vec![0usize; 64.min(self.limits.max_fields).max(1)];
         let (mut outlen, mut endlen) = (0, 0);
@@ -560,11 +616,13 @@ impl<'a> State<'a> {
                     continue;
                 }
             }
-            let (res, nin, nout, nend) = core.read_record(buf, &mut out[outlen..], &mut ends[endlen..]);
+            let (res, nin, nout, nend) =
+                core.read_record(buf, &mut out[outlen..], &mut ends[endlen..]);
             let consumed = &buf[..nin];
             // Only a record that csv-core ended on an LF leaves it plainly at a record start
             // (after a CR it waits to see whether an LF follows).
-            core_idle = res == csv_core::ReadRecordResult::Record && consumed.last() == Some(&b'\n');
+            core_idle =
+                res == csv_core::ReadRecordResult::Record && consumed.last() == Some(&b'\n');
             quotes += memchr::memchr_iter(quote, consumed).count() as u64;
             nul |= memchr::memchr(0, consumed).is_some();
             input.consume(nin);
@@ -592,7 +650,13 @@ impl<'a> State<'a> {
                     }
                 }
                 csv_core::ReadRecordResult::Record => {
-                    self.csv_record(&out[..outlen], &ends[..endlen], overlong, quotes % 2 == 1, nul);
+                    self.csv_record(
+                        &out[..outlen],
+                        &ends[..endlen],
+                        overlong,
+                        quotes % 2 == 1,
+                        nul,
+                    );
                     (outlen, endlen, overlong, quotes, nul) = (0, 0, false, 0, false);
                 }
                 csv_core::ReadRecordResult::End => return Ok(()),
@@ -605,7 +669,14 @@ impl<'a> State<'a> {
     /// returns the bytes it took; anything else (a quote inside a field, an escaped quote, a
     /// field spanning lines, an over-long record, a line cut by the buffer) stops it, and
     /// csv-core reads that record, so both paths give the same fields.
-    fn fast_lines(&mut self, buf: &[u8], delim: u8, quote: u8, out: &mut Vec<u8>, ends: &mut Vec<usize>) -> usize {
+    fn fast_lines(
+        &mut self,
+        buf: &[u8],
+        delim: u8,
+        quote: u8,
+        out: &mut Vec<u8>,
+        ends: &mut Vec<usize>,
+    ) -> usize {
         let mut taken = 0;
         while let Some(nl) = memchr::memchr(b'\n', &buf[taken..]) {
             let mut line = &buf[taken..taken + nl];
@@ -619,7 +690,10 @@ impl<'a> State<'a> {
             if line.len() > self.limits.max_record_bytes || memchr::memchr(b'\r', line).is_some() {
                 break;
             }
-            let Some(fields) = split_line(line, delim, quote, out, ends, self.limits.max_fields) else { break };
+            let Some(fields) = split_line(line, delim, quote, out, ends, self.limits.max_fields)
+            else {
+                break;
+            };
             let nul = memchr::memchr(0, line).is_some();
             let (data, ends_used) = (&out[..ends[fields - 1]], &ends[..fields]);
             self.csv_record(data, ends_used, false, false, nul);
@@ -628,7 +702,14 @@ impl<'a> State<'a> {
         taken
     }
 
-    fn csv_record(&mut self, data: &[u8], ends: &[usize], overlong: bool, odd_quotes: bool, nul: bool) {
+    fn csv_record(
+        &mut self,
+        data: &[u8],
+        ends: &[usize],
+        overlong: bool,
+        odd_quotes: bool,
+        nul: bool,
+    ) {
         let is_header = !self.header_seen && self.table.format.header;
         let row = if is_header { 0 } else { self.rows + 1 };
         if !is_header {
@@ -659,7 +740,14 @@ impl<'a> State<'a> {
             self.slots[s].hit(row, k);
         }
         // Fields live in `data`, delimited by `ends`; a BOM is only meaningful on the first one.
-        let bom = if first && data.starts_with(b"\xEF\xBB\xBF") && ends.first().is_some_and(|&e| e >= 3) { 3 } else { 0 };
+        let bom = if first
+            && data.starts_with(b"\xEF\xBB\xBF")
+            && ends.first().is_some_and(|&e| e >= 3)
+        {
+            3
+        } else {
+            0
+        };
         let field = |i: usize| -> Option<&[u8]> {
             let end = *ends.get(i)?;
             let start = if i == 0 { bom } else { ends[i - 1] };
@@ -688,7 +776,9 @@ impl<'a> State<'a> {
     }
 
     fn check_header(&mut self, names: &[String]) {
-        let Some((slot, mode, case)) = self.header else { return };
+        let Some((slot, mode, case)) = self.header else {
+            return;
+        };
         let eq = |a: &str, b: &str| match case {
             CaseRule::Sensitive => a == b,
             CaseRule::Insensitive => a.eq_ignore_ascii_case(b),
@@ -723,7 +813,10 @@ impl<'a> State<'a> {
         }
         s.hit(0, self.k);
         // Only contract names and counts: a header-less file's first line would be a data row.
-        let mut why = vec![format!("file has {} columns, contract declares {declared}", names.len())];
+        let mut why = vec![format!(
+            "file has {} columns, contract declares {declared}",
+            names.len()
+        )];
         if !missing.is_empty() {
             why.push(format!("missing: [{}]", missing.join(", ")));
         }
@@ -734,7 +827,10 @@ impl<'a> State<'a> {
             why.push("columns are out of the declared order".into());
         }
         if names.len() == 1 && declared > 1 {
-            why.push(format!("one field only: is the delimiter {:?} right?", self.table.format.delimiter));
+            why.push(format!(
+                "one field only: is the delimiter {:?} right?",
+                self.table.format.delimiter
+            ));
         }
         s.detail = why.join("; ");
     }
@@ -823,7 +919,10 @@ impl<'a> State<'a> {
         if let Some(s) = self.fhir {
             let declared = self.table.format.resource_type.as_deref();
             let rt = value.get("resourceType").and_then(|v| v.as_str());
-            let id_ok = value.get("id").and_then(|v| v.as_str()).is_some_and(|id| !id.is_empty());
+            let id_ok = value
+                .get("id")
+                .and_then(|v| v.as_str())
+                .is_some_and(|id| !id.is_empty());
             let rt_ok = rt.is_some_and(|rt| !rt.is_empty() && declared.is_none_or(|d| d == rt));
             if !(id_ok && rt_ok) {
                 self.slots[s].hit(number, k);
@@ -834,7 +933,9 @@ impl<'a> State<'a> {
             let bytes: Option<std::borrow::Cow<[u8]>> = match cell {
                 None | Some(serde_json::Value::Null) => None,
                 Some(serde_json::Value::String(s)) => Some(s.as_bytes().into()),
-                Some(serde_json::Value::Bool(b)) => Some(if *b { &b"true"[..] } else { &b"false"[..] }.into()),
+                Some(serde_json::Value::Bool(b)) => {
+                    Some(if *b { &b"true"[..] } else { &b"false"[..] }.into())
+                }
                 Some(serde_json::Value::Number(n)) => Some(n.to_string().into_bytes().into()),
                 Some(other) => Some(other.to_string().into_bytes().into()),
             };
@@ -850,7 +951,10 @@ impl<'a> State<'a> {
             Some(v) if !v.is_empty() && !self.null_values.iter().any(|n| n == v) => v,
             _ => {
                 for (check, s) in &plan.checks {
-                    if matches!(check, CellCheck::Required | CellCheck::NotNull | CellCheck::NotBlank) {
+                    if matches!(
+                        check,
+                        CellCheck::Required | CellCheck::NotNull | CellCheck::NotBlank
+                    ) {
                         self.slots[*s].hit(row, k);
                     }
                 }
@@ -858,8 +962,16 @@ impl<'a> State<'a> {
             }
         };
         let typed = if plan.kind == ColumnType::String {
-            let number = if plan.needs_number { parse_f64(v) } else { None };
-            Typed { ok: true, number, time: None }
+            let number = if plan.needs_number {
+                parse_f64(v)
+            } else {
+                None
+            };
+            Typed {
+                ok: true,
+                number,
+                time: None,
+            }
         } else {
             parse_typed(plan.kind, plan.date.as_ref(), v, plan.needs_number)
         };
@@ -881,14 +993,18 @@ impl<'a> State<'a> {
                     // A bad number in a typed column is the type rule's failure, not this one's.
                     None => plan.kind == ColumnType::String,
                 },
-                CellCheck::DateRange(min, max) => {
-                    typed.time.is_some_and(|t| min.is_some_and(|m| t < m) || max.is_some_and(|m| t > m))
-                }
+                CellCheck::DateRange(min, max) => typed
+                    .time
+                    .is_some_and(|t| min.is_some_and(|m| t < m) || max.is_some_and(|m| t > m)),
                 CellCheck::MaxLength(max) => {
                     let chars = v.iter().filter(|&&b| (b as i8) >= -0x40).count() as u64;
                     chars > *max
                 }
-                CellCheck::Unique { seen, max, saturated } => {
+                CellCheck::Unique {
+                    seen,
+                    max,
+                    saturated,
+                } => {
                     let h = hash_value(self.seed, v);
                     if seen.contains(&h) {
                         true
@@ -928,20 +1044,32 @@ impl<'a> State<'a> {
             let (ok, detail) = match check {
                 FileCheck::NotEmpty => (rows > 0, format!("{rows} data rows")),
                 FileCheck::FileName(re, pattern) => match self.name {
-                    Some(n) => (re.is_match(last_segment(n)), format!("file name must match {pattern}")),
+                    Some(n) => (
+                        re.is_match(last_segment(n)),
+                        format!("file name must match {pattern}"),
+                    ),
                     None => (true, "skipped: no file name was given".into()),
                 },
                 FileCheck::Extension(allowed) => match self.name {
                     Some(n) => {
                         let n = last_segment(n).to_ascii_lowercase();
-                        let ok = allowed.iter().any(|e| n.ends_with(&format!(".{}", e.to_ascii_lowercase())));
-                        (ok, format!("extension must be one of [{}]", allowed.join(", ")))
+                        let ok = allowed
+                            .iter()
+                            .any(|e| n.ends_with(&format!(".{}", e.to_ascii_lowercase())));
+                        (
+                            ok,
+                            format!("extension must be one of [{}]", allowed.join(", ")),
+                        )
                     }
                     None => (true, "skipped: no file name was given".into()),
                 },
                 FileCheck::Size(min, max) => (
                     min.is_none_or(|m| bytes >= m) && max.is_none_or(|m| bytes <= m),
-                    format!("{bytes} bytes stored, bounds [{}, {}]", show(&min), show(&max)),
+                    format!(
+                        "{bytes} bytes stored, bounds [{}, {}]",
+                        show(&min),
+                        show(&max)
+                    ),
                 ),
                 FileCheck::RowCount(min, max) => (
                     min.is_none_or(|m| rows >= m) && max.is_none_or(|m| rows <= m),
@@ -949,7 +1077,15 @@ impl<'a> State<'a> {
                 ),
                 FileCheck::Duplicate => {
                     let dup = self.known.iter().any(|k| k.eq_ignore_ascii_case(sha256));
-                    (!dup, if dup { "a file with the same SHA-256 was already onboarded" } else { "new content" }.into())
+                    (
+                        !dup,
+                        if dup {
+                            "a file with the same SHA-256 was already onboarded"
+                        } else {
+                            "new content"
+                        }
+                        .into(),
+                    )
                 }
             };
             if !ok {
@@ -962,15 +1098,29 @@ impl<'a> State<'a> {
                 let slot = &mut self.slots[*s];
                 match check {
                     CellCheck::Completeness { min_ratio, present } => {
-                        let ratio = if rows == 0 { 1.0 } else { *present as f64 / rows as f64 };
+                        let ratio = if rows == 0 {
+                            1.0
+                        } else {
+                            *present as f64 / rows as f64
+                        };
                         slot.failures = rows - present.min(&rows);
                         slot.first_rows.clear();
                         slot.decided = Some(ratio >= *min_ratio);
-                        slot.detail = format!("{:.2}% non-null, at least {:.2}% required", ratio * 100.0, min_ratio * 100.0);
+                        slot.detail = format!(
+                            "{:.2}% non-null, at least {:.2}% required",
+                            ratio * 100.0,
+                            min_ratio * 100.0
+                        );
                     }
-                    CellCheck::Unique { seen, max, saturated } => {
+                    CellCheck::Unique {
+                        seen,
+                        max,
+                        saturated,
+                    } => {
                         slot.detail = if *saturated {
-                            format!("duplicates among the first {max} distinct values (tracking limit reached)")
+                            format!(
+                                "duplicates among the first {max} distinct values (tracking limit reached)"
+                            )
                         } else {
                             format!("{} distinct values", seen.len())
                         };
@@ -995,7 +1145,12 @@ impl<'a> State<'a> {
                 };
             }
             if plan.absent {
-                let slots: Vec<usize> = plan.checks.iter().map(|(_, s)| *s).chain(plan.phi).collect();
+                let slots: Vec<usize> = plan
+                    .checks
+                    .iter()
+                    .map(|(_, s)| *s)
+                    .chain(plan.phi)
+                    .collect();
                 for s in slots {
                     let slot = &mut self.slots[s];
                     slot.failures = 1;
@@ -1013,16 +1168,28 @@ impl<'a> State<'a> {
         for (s, what) in [
             (self.utf8, "rows with bytes that are not UTF-8"),
             (Some(self.nul), "rows with NUL bytes"),
-            (Some(self.parses), match self.table.format.kind {
-                FormatKind::Csv => "records with an unbalanced quote",
-                _ => "lines that are not a JSON object",
-            }),
-            (Some(self.record_length), match self.table.format.kind {
-                FormatKind::Csv => "records longer than the record limit",
-                _ => "lines longer than the record limit",
-            }),
-            (self.column_count, "rows whose field count differs from the header's"),
-            (self.fhir, "lines without resourceType (of the declared type) and id"),
+            (
+                Some(self.parses),
+                match self.table.format.kind {
+                    FormatKind::Csv => "records with an unbalanced quote",
+                    _ => "lines that are not a JSON object",
+                },
+            ),
+            (
+                Some(self.record_length),
+                match self.table.format.kind {
+                    FormatKind::Csv => "records longer than the record limit",
+                    _ => "lines longer than the record limit",
+                },
+            ),
+            (
+                self.column_count,
+                "rows whose field count differs from the header's",
+            ),
+            (
+                self.fhir,
+                "lines without resourceType (of the declared type) and id",
+            ),
         ] {
             if let Some(s) = s {
                 let slot = &mut self.slots[s];
@@ -1046,7 +1213,14 @@ impl<'a> State<'a> {
 /// Splits one line (no terminator) into `out`/`ends` the way csv-core would, or None when the
 /// line needs csv-core (quote inside a plain field, doubled quote, text after a closing quote, a
 /// quoted field that does not close on this line, more than `max_fields` fields).
-fn split_line(line: &[u8], delim: u8, quote: u8, out: &mut Vec<u8>, ends: &mut Vec<usize>, max_fields: usize) -> Option<usize> {
+fn split_line(
+    line: &[u8],
+    delim: u8,
+    quote: u8,
+    out: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
+    max_fields: usize,
+) -> Option<usize> {
     if out.len() < line.len() {
         out.resize(line.len(), 0);
     }
@@ -1125,7 +1299,9 @@ fn date_format(c: &ColumnSpec) -> Option<DateFormat> {
 
 fn type_label(c: &ColumnSpec) -> String {
     match (c.kind, &c.format) {
-        (ColumnType::Date | ColumnType::Timestamp, Some(f)) => format!("{:?} {f}", c.kind).to_lowercase(),
+        (ColumnType::Date | ColumnType::Timestamp, Some(f)) => {
+            format!("{:?} {f}", c.kind).to_lowercase()
+        }
         (ColumnType::Date, None) => format!("date {}", datetime::DEFAULT_DATE),
         (ColumnType::Timestamp, None) => format!("timestamp {}", datetime::DEFAULT_TIMESTAMP),
         (kind, _) => format!("{kind:?}").to_lowercase(),
@@ -1144,18 +1320,38 @@ fn parse_typed(kind: ColumnType, date: Option<&DateFormat>, v: &[u8], needs_numb
     match kind {
         ColumnType::Integer => {
             let n = parse_i64(v);
-            Typed { ok: n.is_some(), number: n.filter(|_| needs_number).map(|n| n as f64), time: None }
+            Typed {
+                ok: n.is_some(),
+                number: n.filter(|_| needs_number).map(|n| n as f64),
+                time: None,
+            }
         }
         ColumnType::Decimal => {
             let ok = is_decimal(v);
-            Typed { ok, number: (ok && needs_number).then(|| parse_f64(v)).flatten(), time: None }
+            Typed {
+                ok,
+                number: (ok && needs_number).then(|| parse_f64(v)).flatten(),
+                time: None,
+            }
         }
-        ColumnType::Boolean => Typed { ok: is_bool(v), number: None, time: None },
+        ColumnType::Boolean => Typed {
+            ok: is_bool(v),
+            number: None,
+            time: None,
+        },
         ColumnType::Date | ColumnType::Timestamp => {
             let time = date.and_then(|f| f.eval(v));
-            Typed { ok: time.is_some(), number: None, time }
+            Typed {
+                ok: time.is_some(),
+                number: None,
+                time,
+            }
         }
-        ColumnType::String => Typed { ok: true, number: None, time: None },
+        ColumnType::String => Typed {
+            ok: true,
+            number: None,
+            time: None,
+        },
     }
 }
 
@@ -1199,12 +1395,19 @@ fn is_decimal(v: &[u8]) -> bool {
 }
 
 fn is_bool(v: &[u8]) -> bool {
-    const WORDS: [&[u8]; 10] = [b"true", b"false", b"t", b"f", b"yes", b"no", b"y", b"n", b"1", b"0"];
+    const WORDS: [&[u8]; 10] = [
+        b"true", b"false", b"t", b"f", b"yes", b"no", b"y", b"n", b"1", b"0",
+    ];
     v.len() <= 5 && WORDS.iter().any(|w| w.eq_ignore_ascii_case(v))
 }
 
 fn parse_f64(v: &[u8]) -> Option<f64> {
-    std::str::from_utf8(v).ok()?.trim().parse::<f64>().ok().filter(|n| n.is_finite())
+    std::str::from_utf8(v)
+        .ok()?
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite())
 }
 
 /// A keyed 64-bit hash of a cell for the uniqueness set: 8 bytes per step with a
@@ -1329,18 +1532,39 @@ mod tests {
     fn outcome(data: &[u8], fast: bool, buffer: usize) -> Seen {
         let contract = Contract::parse(CONTRACT, Path::new("t.yaml")).unwrap();
         let opts = ValidateOptions {
-            limits: Limits { max_record_bytes: 40, max_fields: 6, ..Limits::default() },
+            limits: Limits {
+                max_record_bytes: 40,
+                max_fields: 6,
+                ..Limits::default()
+            },
             ..ValidateOptions::default()
         };
         let mut st = State::new(&contract.tables[0], &opts);
         st.fast_csv = fast;
         st.run(&mut BufReader::with_capacity(buffer, data)).unwrap();
-        let slots = st.slots.iter().map(|s| (s.id, s.failures, s.first_rows.clone())).collect();
+        let slots = st
+            .slots
+            .iter()
+            .map(|s| (s.id, s.failures, s.first_rows.clone()))
+            .collect();
         (st.rows, slots)
     }
 
     fn csv_bytes() -> impl Strategy<Value = Vec<u8>> {
-        const PIECES: &[&[u8]] = &[b",", b"\"", b"\"\"", b"\n", b"\r\n", b"\r", b"a", b"12", b"x y", b"\0", b"\xEF\xBB\xBF", b"a,b,c\n"];
+        const PIECES: &[&[u8]] = &[
+            b",",
+            b"\"",
+            b"\"\"",
+            b"\n",
+            b"\r\n",
+            b"\r",
+            b"a",
+            b"12",
+            b"x y",
+            b"\0",
+            b"\xEF\xBB\xBF",
+            b"a,b,c\n",
+        ];
         prop::collection::vec(prop::sample::select(PIECES), 0..80).prop_map(|p| p.concat())
     }
 

@@ -12,10 +12,11 @@ mod offline;
 mod phi;
 
 pub use contract::{
-    CaseRule, ColumnSpec, ColumnType, Compression, Contract, ContractError, ContractSet, Encoding, FormatKind,
-    FormatSpec, HeaderMode, Level, PhiDetector, PhiPolicy, RuleSpec, TableContract,
+    CaseRule, ColumnSpec, ColumnType, Compression, Contract, ContractError, ContractSet, Encoding,
+    FormatKind, FormatSpec, HeaderMode, Level, PhiDetector, PhiPolicy, RuleSpec, TableContract,
 };
 pub use engine::{
-    DEFAULT_MAX_DISTINCT, Limits, MAX_ROWS_PER_RULE, ValidateError, ValidateOptions, validate, validate_with,
+    DEFAULT_MAX_DISTINCT, Limits, MAX_ROWS_PER_RULE, ValidateError, ValidateOptions, validate,
+    validate_with,
 };
 pub use offline::{render_table, run_offline};

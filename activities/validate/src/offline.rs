@@ -22,12 +22,25 @@ pub fn render_table(report: &ValidationReport) -> String {
         "{verdict}  dataset {}  table {}  rows {}  bytes {}  {} ms  sha256 {}",
         report.dataset, report.table, report.rows, report.bytes, report.duration_ms, report.sha256
     );
-    let header = ["rule", "column", "severity", "result", "failures", "first rows", "detail"];
+    let header = [
+        "rule",
+        "column",
+        "severity",
+        "result",
+        "failures",
+        "first rows",
+        "detail",
+    ];
     let rows: Vec<[String; 7]> = report
         .rules
         .iter()
         .map(|r| {
-            let rows = r.first_rows.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",");
+            let rows = r
+                .first_rows
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
             let rows = if (r.first_rows.len() as u64) < r.failures && !r.first_rows.is_empty() {
                 format!("{rows},...")
             } else {
@@ -40,7 +53,11 @@ pub fn render_table(report: &ValidationReport) -> String {
                     Severity::Error => "error".into(),
                     Severity::Warn => "warn".into(),
                 },
-                if r.passed { "ok".into() } else { "FAILED".into() },
+                if r.passed {
+                    "ok".into()
+                } else {
+                    "FAILED".into()
+                },
                 r.failures.to_string(),
                 if rows.is_empty() { "-".into() } else { rows },
                 r.detail.clone(),
@@ -75,12 +92,21 @@ pub fn render_table(report: &ValidationReport) -> String {
 /// one table per file (or one JSON array of `{file, report}` / `{file, error}` when `json`).
 /// Returns the process exit code: 0 all passed, 1 a file failed, 2 a bad contract or an
 /// unreadable file (or one whose table cannot be told).
-pub fn run_offline(contract_path: &Path, files: &[PathBuf], json: bool, out: &mut dyn Write) -> i32 {
+pub fn run_offline(
+    contract_path: &Path,
+    files: &[PathBuf],
+    json: bool,
+    out: &mut dyn Write,
+) -> i32 {
     let contract = match Contract::load(contract_path) {
         Ok(c) => c,
         Err(e) => {
             let _ = if json {
-                writeln!(out, "{}", serde_json::json!({ "contract": contract_path, "error": e.to_string() }))
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({ "contract": contract_path, "error": e.to_string() })
+                )
             } else {
                 writeln!(out, "error: bad contract: {e}")
             };
@@ -135,8 +161,15 @@ pub fn run_offline(contract_path: &Path, files: &[PathBuf], json: bool, out: &mu
 /// local file does not sit under `landing/`; the only table when none does.
 fn table_for<'c>(contract: &'c Contract, file: &Path) -> Result<&'c TableContract, String> {
     let full = file.to_string_lossy();
-    let name = file.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    if let Some(t) = contract.tables.iter().find(|t| t.matches_key(&full) || t.matches_key(&name)) {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    if let Some(t) = contract
+        .tables
+        .iter()
+        .find(|t| t.matches_key(&full) || t.matches_key(&name))
+    {
         return Ok(t);
     }
     let last_segment_matches = |t: &&TableContract| {
@@ -153,7 +186,11 @@ fn table_for<'c>(contract: &'c Contract, file: &Path) -> Result<&'c TableContrac
         tables => Err(format!(
             "no table of dataset {} has a key pattern matching this path; tables: [{}]",
             contract.dataset,
-            tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+            tables
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }

@@ -5,18 +5,27 @@ use regex::bytes::{Regex, RegexSet};
 
 use crate::contract::PhiDetector;
 
-pub(crate) const ALL: [PhiDetector; 5] =
-    [PhiDetector::Ssn, PhiDetector::Phone, PhiDetector::Email, PhiDetector::Mrn, PhiDetector::Dob];
+pub(crate) const ALL: [PhiDetector; 5] = [
+    PhiDetector::Ssn,
+    PhiDetector::Phone,
+    PhiDetector::Email,
+    PhiDetector::Mrn,
+    PhiDetector::Dob,
+];
 
 /// ASCII-only patterns (`(?-u)`): the lazy DFA then never falls back to a slower engine on
 /// non-ASCII cells, which keeps the per-cell cost flat.
 fn pattern(d: PhiDetector) -> &'static str {
     match d {
-        PhiDetector::Ssn => r"(?-u)(?:^|[^0-9A-Za-z-])[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}(?:$|[^0-9A-Za-z-])",
+        PhiDetector::Ssn => {
+            r"(?-u)(?:^|[^0-9A-Za-z-])[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}(?:$|[^0-9A-Za-z-])"
+        }
         PhiDetector::Phone => {
             r"(?-u)(?:^|[^0-9A-Za-z])(?:\+?1[-. ]?)?(?:\([0-9]{3}\) ?|[0-9]{3}[-. ])[0-9]{3}[-. ][0-9]{4}(?:$|[^0-9A-Za-z])"
         }
-        PhiDetector::Email => r"(?-u)[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+        PhiDetector::Email => {
+            r"(?-u)[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+        }
         PhiDetector::Mrn => r"(?i-u)(?:^|[^0-9A-Za-z])MRN[-:# ]*[0-9]{5,}",
         PhiDetector::Dob => {
             r"(?-u)(?:^|[^0-9])(?:(?:19|20)[0-9]{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12][0-9]|3[01])|(?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12][0-9]|3[01])[-/.](?:19|20)[0-9]{2})(?:$|[^0-9])"
@@ -43,7 +52,10 @@ pub(crate) struct Scanner {
 }
 
 impl Scanner {
-    pub(crate) fn new(detectors: &[PhiDetector], mrn_pattern: Option<&str>) -> Result<Self, regex::Error> {
+    pub(crate) fn new(
+        detectors: &[PhiDetector],
+        mrn_pattern: Option<&str>,
+    ) -> Result<Self, regex::Error> {
         let patterns: Vec<String> = detectors
             .iter()
             .map(|&d| match (d, mrn_pattern) {
@@ -135,7 +147,11 @@ mod tests {
         let s = Scanner::new(&ALL, None).unwrap();
         let mut hits = [0; 5];
         s.scan(v.as_bytes(), false, &mut hits);
-        ALL.iter().zip(hits).filter(|(_, n)| *n > 0).map(|(d, _)| name(*d)).collect()
+        ALL.iter()
+            .zip(hits)
+            .filter(|(_, n)| *n > 0)
+            .map(|(d, _)| name(*d))
+            .collect()
     }
 
     #[test]
@@ -151,7 +167,16 @@ mod tests {
 
     #[test]
     fn ordinary_values_do_not_fire() {
-        for v in ["Hypertension", "I10", "12345", "2500.00", "1234-5678-9", "ICD-10 E11.9", "Room 1204", "x@y"] {
+        for v in [
+            "Hypertension",
+            "I10",
+            "12345",
+            "2500.00",
+            "1234-5678-9",
+            "ICD-10 E11.9",
+            "Room 1204",
+            "x@y",
+        ] {
             assert!(fired(v).is_empty(), "{v} fired {:?}", fired(v));
         }
     }

@@ -7,7 +7,9 @@ use std::path::Path;
 
 use common::*;
 use lakegate_models::Verdict;
-use lakegate_validate::{ColumnType, Compression, Contract, ContractError, ContractSet, FormatKind};
+use lakegate_validate::{
+    ColumnType, Compression, Contract, ContractError, ContractSet, FormatKind,
+};
 
 /// The format the workspace skeleton shipped with, verbatim.
 const MINIMAL: &str = "
@@ -26,11 +28,18 @@ fn minimal_format_still_loads_with_defaults() {
     let c = contract(MINIMAL);
     let t = &c.tables[0];
     assert_eq!(t.format.kind, FormatKind::Csv);
-    assert_eq!((t.format.delimiter, t.format.quote, t.format.header), (',', '"', true));
+    assert_eq!(
+        (t.format.delimiter, t.format.quote, t.format.header),
+        (',', '"', true)
+    );
     assert_eq!(t.format.compression, Compression::Auto);
     assert!(t.columns.iter().all(|c| c.kind == ColumnType::String));
     let set = ContractSet::from_contracts(vec![c.clone()]);
-    assert_eq!(set.resolve("landing/x/ehr/patients_1.csv").map(|(_, t)| t.name.as_str()), Some("patients"));
+    assert_eq!(
+        set.resolve("landing/x/ehr/patients_1.csv")
+            .map(|(_, t)| t.name.as_str()),
+        Some("patients")
+    );
     assert!(set.resolve("landing/x/ehr/visits.csv").is_none());
     assert!(set.table("ehr", "patients").is_some());
 }
@@ -51,21 +60,43 @@ fn minimal_contract_behaves_as_before() {
 
 #[test]
 fn format_is_inferred_from_json_lines_keys_when_not_declared() {
-    let kind = |keys: &str| contract(&format!("dataset: d\ntables:\n  - name: t\n{keys}\n")).tables[0].format.kind;
-    assert_eq!(kind("    keys: ['landing/*/ehr_fhir/Patient*.ndjson', 'a/*.jsonl.gz']"), FormatKind::Ndjson);
-    assert_eq!(kind("    key_regex: ['^a/[0-9]+\\.ndjson\\.gz$']"), FormatKind::Ndjson);
+    let kind = |keys: &str| {
+        contract(&format!("dataset: d\ntables:\n  - name: t\n{keys}\n")).tables[0]
+            .format
+            .kind
+    };
+    assert_eq!(
+        kind("    keys: ['landing/*/ehr_fhir/Patient*.ndjson', 'a/*.jsonl.gz']"),
+        FormatKind::Ndjson
+    );
+    assert_eq!(
+        kind("    key_regex: ['^a/[0-9]+\\.ndjson\\.gz$']"),
+        FormatKind::Ndjson
+    );
     assert_eq!(kind("    keys: ['a/*.ndjson', 'a/*.csv']"), FormatKind::Csv);
     assert_eq!(kind("    keys: []"), FormatKind::Csv);
-    assert_eq!(kind("    keys: ['a/*.ndjson']\n    format: { kind: csv }"), FormatKind::Csv);
+    assert_eq!(
+        kind("    keys: ['a/*.ndjson']\n    format: { kind: csv }"),
+        FormatKind::Csv
+    );
     // The sample FHIR contract's shape: top-level elements as columns, no format.
-    let c = contract("dataset: f\ntables:\n  - name: patient\n    keys: ['landing/*/f/Patient*.ndjson']\n    columns:\n      - { name: resourceType, required: true }\n      - { name: id, required: true }\n      - { name: name }\n");
-    let r = lakegate_validate::validate(&c, &c.tables[0], &b"{\"resourceType\":\"Patient\",\"id\":\"1\",\"name\":[{\"family\":\"X\"}]}\n"[..]).unwrap();
+    let c = contract(
+        "dataset: f\ntables:\n  - name: patient\n    keys: ['landing/*/f/Patient*.ndjson']\n    columns:\n      - { name: resourceType, required: true }\n      - { name: id, required: true }\n      - { name: name }\n",
+    );
+    let r = lakegate_validate::validate(
+        &c,
+        &c.tables[0],
+        &b"{\"resourceType\":\"Patient\",\"id\":\"1\",\"name\":[{\"family\":\"X\"}]}\n"[..],
+    )
+    .unwrap();
     assert_eq!(r.verdict, Verdict::Pass, "{:#?}", r.rules);
 }
 
 #[test]
 fn key_regex_resolves_too() {
-    let c = contract("dataset: d\ntables:\n  - name: t\n    key_regex: ['^landing/[a-z]+/d/t_[0-9]+\\.ndjson$']\n");
+    let c = contract(
+        "dataset: d\ntables:\n  - name: t\n    key_regex: ['^landing/[a-z]+/d/t_[0-9]+\\.ndjson$']\n",
+    );
     let set = ContractSet::from_contracts(vec![c]);
     assert!(set.resolve("landing/src/d/t_1.ndjson").is_some());
     assert!(set.resolve("landing/src/d/t_x.ndjson").is_none());
@@ -122,11 +153,18 @@ fn rejections_name_the_line_and_the_reason() {
 fn load_dir_reports_the_failing_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.yaml"), MINIMAL).unwrap();
-    std::fs::write(dir.path().join("b.yml"), "dataset: b\ntables:\n  - name: t\n    bogus: 1\n").unwrap();
+    std::fs::write(
+        dir.path().join("b.yml"),
+        "dataset: b\ntables:\n  - name: t\n    bogus: 1\n",
+    )
+    .unwrap();
     let e = ContractSet::load_dir(dir.path()).unwrap_err().to_string();
     assert!(e.contains("b.yml:4:"), "{e}");
     std::fs::remove_file(dir.path().join("b.yml")).unwrap();
-    assert_eq!(ContractSet::load_dir(dir.path()).unwrap().contracts().len(), 1);
+    assert_eq!(
+        ContractSet::load_dir(dir.path()).unwrap().contracts().len(),
+        1
+    );
 }
 
 /// Regenerate with `LAKEGATE_UPDATE_SCHEMA=1 cargo test -p lakegate-validate --test contract`.
@@ -149,7 +187,15 @@ fn committed_schema_is_current() {
 fn schema_describes_rules_and_formats() {
     let schema: serde_json::Value = serde_json::from_str(&Contract::json_schema()).unwrap();
     let text = schema.to_string();
-    for word in ["completeness", "header_matches", "fhir_resource", "phi", "ndjson", "latin-1", "timestamp"] {
+    for word in [
+        "completeness",
+        "header_matches",
+        "fhir_resource",
+        "phi",
+        "ndjson",
+        "latin-1",
+        "timestamp",
+    ] {
         assert!(text.contains(word), "schema lacks {word}");
     }
 }

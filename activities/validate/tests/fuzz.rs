@@ -18,7 +18,13 @@ static NDJSON_C: LazyLock<Contract> = LazyLock::new(|| contract(NDJSON));
 /// Small limits so that arbitrary inputs also reach the overlong and bomb paths.
 fn opts() -> ValidateOptions {
     ValidateOptions {
-        limits: Limits { max_record_bytes: 64, max_fields: 8, ratio_grace_bytes: 256, max_compression_ratio: 4, ..Limits::default() },
+        limits: Limits {
+            max_record_bytes: 64,
+            max_fields: 8,
+            ratio_grace_bytes: 256,
+            max_compression_ratio: 4,
+            ..Limits::default()
+        },
         ..ValidateOptions::default()
     }
 }
@@ -27,20 +33,29 @@ fn opts() -> ValidateOptions {
 fn bytes() -> impl Strategy<Value = Vec<u8>> {
     const INTERESTING: &[u8] = b",\"\n\r{}[]:\0\xEF1a@-";
     let byte = any::<(u8, u8)>().prop_map(|(pick, b)| {
-        if pick < 160 { INTERESTING[usize::from(pick) % INTERESTING.len()] } else { b }
+        if pick < 160 {
+            INTERESTING[usize::from(pick) % INTERESTING.len()]
+        } else {
+            b
+        }
     });
     prop::collection::vec(byte, 0..600)
 }
 
 fn check(c: &Contract, data: &[u8]) {
     for bytes in [data.to_vec(), gzip(data)] {
-        let r = validate_with(c, &c.tables[0], &bytes[..], &opts()).expect("in-memory streams do not fail");
+        let r = validate_with(c, &c.tables[0], &bytes[..], &opts())
+            .expect("in-memory streams do not fail");
         assert_eq!(r.bytes, bytes.len() as u64);
         for o in &r.rules {
             assert!(o.first_rows.len() <= ValidateOptions::default().max_rows_per_rule);
             // CSV rows are data records; NDJSON rows are line numbers, blank lines included.
             let lines = memchr_count(data) + 1;
-            assert!(o.first_rows.iter().all(|&row| row <= r.rows.max(lines)), "{o:?} rows {}", r.rows);
+            assert!(
+                o.first_rows.iter().all(|&row| row <= r.rows.max(lines)),
+                "{o:?} rows {}",
+                r.rows
+            );
         }
     }
 }

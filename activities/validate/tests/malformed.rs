@@ -15,32 +15,50 @@ const NDJSON: &str = "dataset: ehr\ntables:\n  - name: t\n    format: { kind: fh
 fn fails_with(yaml: &str, data: &[u8], rule: &str) -> Vec<String> {
     let r = run(yaml, data);
     let f = failed(&r);
-    assert!(f.iter().any(|n| n == rule), "expected {rule} among {f:?}: {:#?}", r.rules);
+    assert!(
+        f.iter().any(|n| n == rule),
+        "expected {rule} among {f:?}: {:#?}",
+        r.rules
+    );
     assert_eq!(r.verdict, Verdict::Fail);
     f
 }
 
 #[test]
 fn ragged_rows() {
-    let f = fails_with(CSV, b"id,dx,seen\n1,a,2024-01-01\n2,b\n3,c,2024-01-01,extra\n", "column_count");
+    let f = fails_with(
+        CSV,
+        b"id,dx,seen\n1,a,2024-01-01\n2,b\n3,c,2024-01-01,extra\n",
+        "column_count",
+    );
     assert_eq!(f, ["column_count"]);
 }
 
 #[test]
 fn unbalanced_quotes() {
-    fails_with(CSV, b"id,dx,seen\n1,\"a,2024-01-01\n2,b,2024-01-01\n", "balanced_quotes");
+    fails_with(
+        CSV,
+        b"id,dx,seen\n1,\"a,2024-01-01\n2,b,2024-01-01\n",
+        "balanced_quotes",
+    );
 }
 
 #[test]
 fn latin1_bytes() {
-    assert_eq!(fails_with(CSV, b"id,dx,seen\n1,caf\xe9,2024-01-01\n", "utf8"), ["utf8"]);
+    assert_eq!(
+        fails_with(CSV, b"id,dx,seen\n1,caf\xe9,2024-01-01\n", "utf8"),
+        ["utf8"]
+    );
 }
 
 #[test]
 fn utf8_bom_passes_utf16_does_not() {
     let r = run(CSV, b"\xef\xbb\xbfid,dx,seen\n1,a,2024-01-01\n");
     assert!(failed(&r).is_empty(), "{:#?}", r.rules);
-    let utf16: Vec<u8> = "\u{feff}id,dx,seen\n1,a,2024-01-01\n".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let utf16: Vec<u8> = "\u{feff}id,dx,seen\n1,a,2024-01-01\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
     fails_with(CSV, &utf16, "no_nul_bytes");
 }
 
@@ -49,12 +67,19 @@ fn nul_bytes() {
     let r = run(CSV, b"id,dx,seen\n1,a\0b,2024-01-01\n");
     assert_eq!(failed(&r), ["no_nul_bytes"]);
     assert_eq!(outcome(&r, "no_nul_bytes", None).first_rows, [1]);
-    fails_with(NDJSON, b"{\"resourceType\":\"Patient\",\"id\":\"\0\"}\n", "no_nul_bytes");
+    fails_with(
+        NDJSON,
+        b"{\"resourceType\":\"Patient\",\"id\":\"\0\"}\n",
+        "no_nul_bytes",
+    );
 }
 
 #[test]
 fn empty_file() {
-    assert_eq!(fails_with(CSV, b"", "not_empty"), ["not_empty", "header_matches"]);
+    assert_eq!(
+        fails_with(CSV, b"", "not_empty"),
+        ["not_empty", "header_matches"]
+    );
     assert_eq!(fails_with(NDJSON, b"", "not_empty"), ["not_empty"]);
 }
 
@@ -69,35 +94,69 @@ fn wrong_delimiter() {
     let r = run(CSV, b"id;dx;seen\n1;a;2024-01-01\n");
     // Rules on columns the header lacks fail too: the file holds none of their values.
     assert_eq!(failed(&r), ["header_matches", "required(id)", "type(seen)"]);
-    assert!(outcome(&r, "header_matches", None).detail.contains("delimiter ','"), "{:?}", r.rules);
-    assert_eq!(outcome(&r, "required", Some("id")).detail, "column is missing from the file");
+    assert!(
+        outcome(&r, "header_matches", None)
+            .detail
+            .contains("delimiter ','"),
+        "{:?}",
+        r.rules
+    );
+    assert_eq!(
+        outcome(&r, "required", Some("id")).detail,
+        "column is missing from the file"
+    );
 }
 
 #[test]
 fn long_line_is_bounded() {
-    let opts = ValidateOptions { limits: Limits { max_record_bytes: 1024, ..Limits::default() }, ..Default::default() };
+    let opts = ValidateOptions {
+        limits: Limits {
+            max_record_bytes: 1024,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
     let mut data = b"id,dx,seen\n1,".to_vec();
     data.extend(std::iter::repeat_n(b'x', 10_000));
     data.extend(b",2024-01-01\n2,a,2024-01-01\n");
     let r = run_opts(CSV, &data, &opts);
     assert_eq!(failed(&r), ["record_length"]);
-    assert_eq!((outcome(&r, "record_length", None).first_rows.clone(), r.rows), (vec![1], 2));
+    assert_eq!(
+        (
+            outcome(&r, "record_length", None).first_rows.clone(),
+            r.rows
+        ),
+        (vec![1], 2)
+    );
     let mut data = b"{\"resourceType\":\"Patient\",\"id\":\"".to_vec();
     data.extend(std::iter::repeat_n(b'x', 10_000));
     data.extend(b"\"}\n{\"resourceType\":\"Patient\",\"id\":\"2\"}\n");
     let r = run_opts(NDJSON, &data, &opts);
     assert_eq!(failed(&r), ["record_length"]);
     // Too many fields is the same failure: a record that cannot be held.
-    let opts = ValidateOptions { limits: Limits { max_fields: 64, ..Limits::default() }, ..Default::default() };
+    let opts = ValidateOptions {
+        limits: Limits {
+            max_fields: 64,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
     let data = format!("id,dx,seen\n{}\n1,a,2024-01-01\n", ",".repeat(500));
-    assert_eq!(failed(&run_opts(CSV, data.as_bytes(), &opts)), ["record_length"]);
+    assert_eq!(
+        failed(&run_opts(CSV, data.as_bytes(), &opts)),
+        ["record_length"]
+    );
 }
 
 #[test]
 fn deeply_nested_json() {
     let data = format!("{}\n", "[".repeat(100_000));
     fails_with(NDJSON, data.as_bytes(), "json_parses");
-    let data = format!("{{\"resourceType\":\"Patient\",\"id\":\"1\",\"x\":{}{}}}\n", "[".repeat(5000), "]".repeat(5000));
+    let data = format!(
+        "{{\"resourceType\":\"Patient\",\"id\":\"1\",\"x\":{}{}}}\n",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
     fails_with(NDJSON, data.as_bytes(), "json_parses");
 }
 
@@ -107,7 +166,11 @@ fn truncated_gzip() {
     let r = run(CSV, &gz[..gz.len() - 12]);
     let f = failed(&r);
     assert!(f.starts_with(&["gzip".to_owned()]), "{f:?}");
-    assert_eq!(r.bytes, gz.len() as u64 - 12, "the checksum still covers every stored byte");
+    assert_eq!(
+        r.bytes,
+        gz.len() as u64 - 12,
+        "the checksum still covers every stored byte"
+    );
     // Garbage after the magic number.
     let mut bad = gz[..10].to_vec();
     bad.extend(b"not deflate at all");
@@ -117,17 +180,27 @@ fn truncated_gzip() {
 #[test]
 fn gzip_bomb_is_stopped_by_the_ratio_limit() {
     let bomb = gzip(&vec![b'0'; 40 << 20]);
-    assert!(bomb.len() < 200 << 10, "a bomb compresses well: {}", bomb.len());
+    assert!(
+        bomb.len() < 200 << 10,
+        "a bomb compresses well: {}",
+        bomb.len()
+    );
     let r = run(CSV, &bomb);
     let o = outcome(&r, "decompression_limit", None);
     assert!(!o.passed, "{:#?}", r.rules);
     assert_eq!(r.verdict, Verdict::Fail);
     // An absolute limit catches a bomb below the ratio too.
     let opts = ValidateOptions {
-        limits: Limits { max_decompressed_bytes: 1 << 20, max_compression_ratio: u64::MAX, ..Limits::default() },
+        limits: Limits {
+            max_decompressed_bytes: 1 << 20,
+            max_compression_ratio: u64::MAX,
+            ..Limits::default()
+        },
         ..Default::default()
     };
-    let data: String = (0..100_000).map(|i| format!("{i},a,2024-01-01\n")).collect();
+    let data: String = (0..100_000)
+        .map(|i| format!("{i},a,2024-01-01\n"))
+        .collect();
     let r = run_opts(CSV, &gzip(format!("id,dx,seen\n{data}").as_bytes()), &opts);
     assert!(!outcome(&r, "decompression_limit", None).passed);
 }
@@ -141,7 +214,10 @@ struct Breaks<'a> {
 impl Read for Breaks<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.ok == 0 {
-            return Err(io::Error::new(io::ErrorKind::ConnectionReset, "connection reset"));
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "connection reset",
+            ));
         }
         let n = buf.len().min(self.ok).min(self.data.len());
         buf[..n].copy_from_slice(&self.data[..n]);
@@ -155,12 +231,33 @@ impl Read for Breaks<'_> {
 fn a_broken_stream_is_an_error_to_retry_not_a_verdict() {
     let c = contract(CSV);
     let data = b"id,dx,seen\n1,a,2024-01-01\n2,b,2024-01-01\n".repeat(1000);
-    let e = validate_with(&c, &c.tables[0], Breaks { data: &data, ok: 5000 }, &ValidateOptions::default()).unwrap_err();
-    assert!(matches!(e, ValidateError::Read(ref io) if io.kind() == io::ErrorKind::ConnectionReset), "{e:?}");
+    let e = validate_with(
+        &c,
+        &c.tables[0],
+        Breaks {
+            data: &data,
+            ok: 5000,
+        },
+        &ValidateOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, ValidateError::Read(ref io) if io.kind() == io::ErrorKind::ConnectionReset),
+        "{e:?}"
+    );
     let gz = gzip(&data);
-    let e = validate_with(&c, &c.tables[0], Breaks { data: &gz, ok: 100 }, &ValidateOptions::default()).unwrap_err();
+    let e = validate_with(
+        &c,
+        &c.tables[0],
+        Breaks { data: &gz, ok: 100 },
+        &ValidateOptions::default(),
+    )
+    .unwrap_err();
     assert!(matches!(e, ValidateError::Read(_)), "{e:?}");
-    let opts = ValidateOptions { size: Some(data.len() as u64 + 1), ..Default::default() };
+    let opts = ValidateOptions {
+        size: Some(data.len() as u64 + 1),
+        ..Default::default()
+    };
     let e = validate_with(&c, &c.tables[0], &data[..], &opts).unwrap_err();
     assert!(matches!(e, ValidateError::SizeMismatch { .. }), "{e:?}");
 }
@@ -171,7 +268,9 @@ fn a_trickling_stream_gives_the_same_report() {
     struct Trickle<'a>(&'a [u8]);
     impl Read for Trickle<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let Some((&b, rest)) = self.0.split_first() else { return Ok(0) };
+            let Some((&b, rest)) = self.0.split_first() else {
+                return Ok(0);
+            };
             if buf.is_empty() {
                 return Ok(0);
             }
@@ -183,10 +282,18 @@ fn a_trickling_stream_gives_the_same_report() {
     let c = contract(CSV);
     let data = b"\xef\xbb\xbfid,dx,seen\n1,\"a,\"\"b\"\"\",2024-01-01\n,b\n3,c,2024-13-01\r\n";
     let whole = validate_with(&c, &c.tables[0], &data[..], &ValidateOptions::default()).unwrap();
-    let bytewise = validate_with(&c, &c.tables[0], Trickle(data), &ValidateOptions::default()).unwrap();
+    let bytewise =
+        validate_with(&c, &c.tables[0], Trickle(data), &ValidateOptions::default()).unwrap();
     assert_eq!(whole.rules, bytewise.rules);
-    assert_eq!(failed(&whole), ["column_count", "required(id)", "type(seen)"]);
+    assert_eq!(
+        failed(&whole),
+        ["column_count", "required(id)", "type(seen)"]
+    );
     let gz = gzip(data);
-    let trickled_gz = validate_with(&c, &c.tables[0], Trickle(&gz), &ValidateOptions::default()).unwrap();
-    assert_eq!(failed(&trickled_gz), ["column_count", "required(id)", "type(seen)"]);
+    let trickled_gz =
+        validate_with(&c, &c.tables[0], Trickle(&gz), &ValidateOptions::default()).unwrap();
+    assert_eq!(
+        failed(&trickled_gz),
+        ["column_count", "required(id)", "type(seen)"]
+    );
 }

@@ -24,7 +24,9 @@ impl Read for Lazy {
             return Ok(n);
         }
         if self.filler > 0 {
-            let n = buf.len().min(usize::try_from(self.filler).unwrap_or(usize::MAX));
+            let n = buf
+                .len()
+                .min(usize::try_from(self.filler).unwrap_or(usize::MAX));
             buf[..n].fill(b'x');
             self.filler -= n as u64;
             return Ok(n);

@@ -79,29 +79,62 @@ fn assert_no_sentinel(text: &str) {
 fn exit_codes_and_table_resolution() {
     let (dir, contract) = setup();
     let good = dir.path().join("patients_1.csv");
-    std::fs::write(&good, "patient_id,gender,birth_date,note\nP1,F,1980-01-01,ok\n").unwrap();
+    std::fs::write(
+        &good,
+        "patient_id,gender,birth_date,note\nP1,F,1980-01-01,ok\n",
+    )
+    .unwrap();
     let bad = dir.path().join("patients_2.csv");
-    std::fs::write(&bad, "patient_id,gender,birth_date,note\nP1,X,1980-01-01,ok\n").unwrap();
+    std::fs::write(
+        &bad,
+        "patient_id,gender,birth_date,note\nP1,X,1980-01-01,ok\n",
+    )
+    .unwrap();
     let visits = dir.path().join("visits.csv");
     std::fs::write(&visits, "visit_id\nV1\n").unwrap();
     let gz = dir.path().join("patients_3.csv.gz");
-    std::fs::write(&gz, gzip(b"patient_id,gender,birth_date,note\nP1,F,1980-01-01,ok\n")).unwrap();
+    std::fs::write(
+        &gz,
+        gzip(b"patient_id,gender,birth_date,note\nP1,F,1980-01-01,ok\n"),
+    )
+    .unwrap();
 
-    let (code, out) = offline(&contract, &[good.clone(), visits.clone(), gz.clone()], false);
+    let (code, out) = offline(
+        &contract,
+        &[good.clone(), visits.clone(), gz.clone()],
+        false,
+    );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("PASS  dataset ehr  table visits"), "{out}");
     let (code, out) = offline(&contract, &[good.clone(), bad.clone()], false);
     assert_eq!(code, 1, "{out}");
-    let line = out.lines().rev().find(|l| l.trim_start().starts_with("allowed_values")).unwrap();
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with("allowed_values"))
+        .unwrap();
     let cells: Vec<&str> = line.split_whitespace().take(6).collect();
-    assert_eq!(cells, ["allowed_values", "gender", "error", "FAILED", "1", "1"], "{out}");
+    assert_eq!(
+        cells,
+        ["allowed_values", "gender", "error", "FAILED", "1", "1"],
+        "{out}"
+    );
 
     // Keys written for the landing zone still pick the table of a local file by its name.
     let landing = dir.path().join("landing.yaml");
-    std::fs::write(&landing, CONTRACT.replace("'**/patients*.csv'", "'landing/*/ehr/patients*.csv'").replace("'**/visits*.csv'", "'landing/*/ehr/visits*.csv'")).unwrap();
+    std::fs::write(
+        &landing,
+        CONTRACT
+            .replace("'**/patients*.csv'", "'landing/*/ehr/patients*.csv'")
+            .replace("'**/visits*.csv'", "'landing/*/ehr/visits*.csv'"),
+    )
+    .unwrap();
     let (code, out) = offline(&landing, &[visits.clone(), good.clone()], false);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("table visits") && out.contains("table patients"), "{out}");
+    assert!(
+        out.contains("table visits") && out.contains("table patients"),
+        "{out}"
+    );
 
     let unknown = dir.path().join("labs.csv");
     std::fs::write(&unknown, "x\n1\n").unwrap();
@@ -112,13 +145,21 @@ fn exit_codes_and_table_resolution() {
     assert_eq!(code, 2);
     assert!(out.contains("error:"), "{out}");
 
-    std::fs::write(&contract, "dataset: ehr\ntables:\n  - name: t\n    colums: []\n").unwrap();
+    std::fs::write(
+        &contract,
+        "dataset: ehr\ntables:\n  - name: t\n    colums: []\n",
+    )
+    .unwrap();
     let (code, out) = offline(&contract, std::slice::from_ref(&good), false);
     assert_eq!(code, 2);
     assert!(out.contains("ehr.yaml:4:"), "{out}");
 
     // One table: any file goes to it, whatever its name.
-    std::fs::write(&contract, "dataset: d\ntables:\n  - name: only\n    columns: [{ name: visit_id }]\n").unwrap();
+    std::fs::write(
+        &contract,
+        "dataset: d\ntables:\n  - name: only\n    columns: [{ name: visit_id }]\n",
+    )
+    .unwrap();
     let (code, out) = offline(&contract, &[visits], true);
     assert_eq!(code, 0, "{out}");
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -136,11 +177,18 @@ fn json_output_is_the_engine_report() {
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     let c = contract_from(&contract);
     let f = std::fs::File::open(&file).unwrap();
-    let opts = ValidateOptions { name: Some(file.to_string_lossy().into()), ..Default::default() };
+    let opts = ValidateOptions {
+        name: Some(file.to_string_lossy().into()),
+        ..Default::default()
+    };
     let mut direct = validate_with(&c, &c.tables[0], f, &opts).unwrap();
-    let mut offline: lakegate_models::ValidationReport = serde_json::from_value(json[0]["report"].clone()).unwrap();
+    let mut offline: lakegate_models::ValidationReport =
+        serde_json::from_value(json[0]["report"].clone()).unwrap();
     (direct.duration_ms, offline.duration_ms) = (0, 0);
-    assert_eq!(direct, offline, "the CLI and the workflow see the same report");
+    assert_eq!(
+        direct, offline,
+        "the CLI and the workflow see the same report"
+    );
 }
 
 fn contract_from(path: &Path) -> lakegate_validate::Contract {
@@ -156,8 +204,19 @@ fn planted_phi_never_reaches_a_report_a_table_or_an_error() {
 
     let r = run(CONTRACT, data.as_bytes());
     let failing = failed(&r);
-    for rule in ["allowed_values(gender)", "regex(patient_id)", "type(birth_date)", "max_length(note)", "unique(patient_id)", "phi(note)", "column_count"] {
-        assert!(failing.iter().any(|f| f == rule), "{rule} should fail: {failing:?}");
+    for rule in [
+        "allowed_values(gender)",
+        "regex(patient_id)",
+        "type(birth_date)",
+        "max_length(note)",
+        "unique(patient_id)",
+        "phi(note)",
+        "column_count",
+    ] {
+        assert!(
+            failing.iter().any(|f| f == rule),
+            "{rule} should fail: {failing:?}"
+        );
     }
     assert_no_sentinel(&serde_json::to_string(&r).unwrap());
     assert_no_sentinel(&render_table(&r));
@@ -167,7 +226,11 @@ fn planted_phi_never_reaches_a_report_a_table_or_an_error() {
 
     // Sentinels in the header of a header-less mistake, and in gzip and NDJSON, too.
     let shifted = dir.path().join("patients_6.csv");
-    std::fs::write(&shifted, data.lines().skip(1).collect::<Vec<_>>().join("\n")).unwrap();
+    std::fs::write(
+        &shifted,
+        data.lines().skip(1).collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
     assert_no_sentinel(&offline(&contract, &[shifted], false).1);
     let gz = dir.path().join("patients_7.csv.gz");
     let mut broken = gzip(data.as_bytes());

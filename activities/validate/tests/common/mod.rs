@@ -6,7 +6,8 @@ use lakegate_models::{RuleOutcome, ValidationReport};
 use lakegate_validate::{Contract, ValidateOptions, validate_with};
 
 pub fn contract(yaml: &str) -> Contract {
-    Contract::parse(yaml, Path::new("test.yaml")).unwrap_or_else(|e| panic!("contract does not load: {e}"))
+    Contract::parse(yaml, Path::new("test.yaml"))
+        .unwrap_or_else(|e| panic!("contract does not load: {e}"))
 }
 
 pub fn run_opts(yaml: &str, data: &[u8], opts: &ValidateOptions) -> ValidationReport {
