@@ -24,3 +24,6 @@ pub use router::{
     FileEvent, ParseError, ParsedMessage, RouterError, parse_message, run_event_router,
 };
 pub use s3::S3Store;
+
+#[cfg(feature = "testing")]
+pub mod testing;

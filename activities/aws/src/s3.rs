@@ -317,12 +317,14 @@ impl S3Store {
                 .await?
                 .ok_or_else(|| StoreError::NotFound(KeyTag(from.to_owned())));
         };
-        if let Some(dst) = self.head(to).await?
-            && self.is_copy_of(&dst, &src).await?
-        {
-            // A crash between copy and delete: finish the move.
-            self.delete(from).await?;
-            return Ok(dst);
+        if let Some(dst) = self.head(to).await? {
+            if self.is_copy_of(&dst, &src).await? {
+                // A crash between copy and delete: finish the move.
+                self.delete(from).await?;
+                return Ok(dst);
+            }
+            // Never overwrite: the workflow picks another name and both objects are kept.
+            return Err(StoreError::DestinationExists(KeyTag(to.to_owned())));
         }
         let dst = self
             .copy_conditional(from, to, src.etag.as_deref(), run)

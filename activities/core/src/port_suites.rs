@@ -6,9 +6,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
+use tokio::io::AsyncReadExt;
+
 use crate::ports::{
     Catalog, ColumnInfo, CrawlRequest, CrawlStart, Crawler, CrawlerState, JobRunner, JobSpec,
-    JobState, JobStatus, LastCrawl, QueryEngine, QueryState, TableInfo,
+    JobState, JobStatus, LastCrawl, ObjectStore, QueryEngine, QueryState, StoreError, TableInfo,
 };
 
 const POLL: Duration = Duration::from_millis(50);
@@ -342,4 +345,99 @@ pub async fn resubmit_returns_same_job(runner: &dyn JobRunner, spec: &JobSpec) -
     let again = runner.submit(spec).await.expect("second submit");
     assert_eq!(first, again);
     first
+}
+
+/// Reads a whole object.
+pub async fn read_all(store: &dyn ObjectStore, key: &str) -> Vec<u8> {
+    let mut body = store.get(key).await.unwrap();
+    let mut buf = Vec::new();
+    body.read_to_end(&mut buf).await.unwrap();
+    buf
+}
+
+pub async fn object_store_contract(store: &dyn ObjectStore) {
+    let key = "landing/emr/ehr/visits 2026-11-26.csv";
+    let body = Bytes::from_static(b"id,visit_date\n1,2026-11-26\n");
+
+    assert!(
+        store.head(key).await.unwrap().is_none(),
+        "head of a missing object must be None"
+    );
+    assert!(
+        matches!(store.get(key).await, Err(StoreError::NotFound(_))),
+        "get of a missing object must be NotFound"
+    );
+
+    let put = store.put(key, body.clone()).await.unwrap();
+    assert!(
+        put.key == key && put.size == body.len() as u64,
+        "put returns the key and size: {put:?}"
+    );
+    let head = store.head(key).await.unwrap().expect("present after put");
+    assert!(
+        head.size == body.len() as u64 && head.etag.is_some(),
+        "head after put: {head:?}"
+    );
+    assert!(
+        read_all(store, key).await == body,
+        "get returns the bytes put"
+    );
+
+    store
+        .put("landing/emr/ehr/a.csv", Bytes::from_static(b"a"))
+        .await
+        .unwrap();
+    store
+        .put("landing/emr/other/b.csv", Bytes::from_static(b"b"))
+        .await
+        .unwrap();
+    store
+        .put("raw/emr/ehr/c.csv", Bytes::from_static(b"c"))
+        .await
+        .unwrap();
+    let listed: Vec<String> = store
+        .list("landing/emr/ehr/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    assert!(
+        listed == vec!["landing/emr/ehr/a.csv".to_owned(), key.to_owned()],
+        "list is prefix-scoped and ordered: {listed:?}"
+    );
+
+    let to = "raw/emr/ehr/visits 2026-11-26.csv";
+    let moved = store.move_object(key, to).await.unwrap();
+    assert!(
+        moved.key == to && moved.size == body.len() as u64,
+        "move returns the destination: {moved:?}"
+    );
+    assert!(
+        store.head(key).await.unwrap().is_none(),
+        "the source is gone after a move"
+    );
+    assert!(
+        read_all(store, to).await == body,
+        "the destination holds the bytes"
+    );
+    // A retry of a finished move succeeds and changes nothing.
+    let again = store.move_object(key, to).await.unwrap();
+    assert!(
+        again.key == to && again.size == moved.size,
+        "a repeated move reports the destination"
+    );
+    assert!(
+        matches!(
+            store
+                .move_object("landing/nothing.csv", "raw/nothing.csv")
+                .await,
+            Err(StoreError::NotFound(_))
+        ),
+        "moving what exists nowhere is NotFound"
+    );
+
+    store.delete(to).await.unwrap();
+    assert!(store.head(to).await.unwrap().is_none(), "delete removes");
+    store.delete(to).await.unwrap();
 }

@@ -82,7 +82,14 @@ impl LocalObjectStore {
         ObjectMeta {
             key: key.to_owned(),
             size: metadata.len(),
-            etag: None,
+            // Like a web server's ETag: it changes whenever the file is rewritten, and a move
+            // (a link) keeps it, as S3 keeps a copied object's ETag.
+            etag: Some(format!(
+                "{:x}-{:x}-{:x}",
+                metadata.ino(),
+                metadata.mtime_nsec() + metadata.mtime() * 1_000_000_000,
+                metadata.len()
+            )),
             version: None,
             last_modified: Some(metadata.mtime()),
         }

@@ -7,8 +7,9 @@
 mod athena;
 mod batch;
 mod config;
-mod contract;
 mod glue;
-mod harness;
+mod harness {
+    pub use lakegate_aws::testing::*;
+}
 mod router;
 mod s3;

@@ -1,15 +1,15 @@
 //! A real moto server for the AWS adapters' tests: started from the project's virtualenv on a
 //! free loopback port, configured for lakegate's needs, and killed by PID when dropped.
 //!
-//! Reusable: the lead's workspace-level harness can copy or include this file as is.
+//! Behind the `testing` feature so the workspace's end-to-end tests use the same harness.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::{AwsClients, AwsSettings};
 use anyhow::{Context, Result, bail};
-use lakegate_aws::{AwsClients, AwsSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long a crawl stays RUNNING in moto once started. Long enough for a test to start the same
