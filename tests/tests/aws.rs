@@ -1,0 +1,184 @@
+//! The AWS backend end to end against moto server: an object put into the bucket's landing/
+//! reaches the worker's event router through an S3 → SQS notification and is onboarded by a real
+//! IngestFileWorkflow on a real Temporal dev server, once, even when the event is delivered twice.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+use aws_sdk_sqs::types::QueueAttributeName;
+use lakegate::client;
+use lakegate::config::{AwsConfig, Backend};
+use lakegate_aws::testing::Moto;
+use lakegate_models::{IngestPhase, Zone, ingest_workflow_id};
+use lakegate_tests::{TestEnv, repo_root};
+
+const DEADLINE: Duration = Duration::from_secs(90);
+
+async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let attrs = out.attributes().cloned().unwrap_or_default();
+    [
+        QueueAttributeName::ApproximateNumberOfMessages,
+        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .map(|k| {
+        attrs
+            .get(k)
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+    })
+    .sum()
+}
+
+async fn keys(s3: &aws_sdk_s3::Client, prefix: &str) -> Vec<String> {
+    let out = s3
+        .list_objects_v2()
+        .bucket("lake")
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    out.contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_flows_through_sqs_into_one_completed_ingest_with_the_object_moved() {
+    let moto = Moto::start().await.unwrap();
+    let clients = moto.clients().await;
+    let (s3, sqs) = (clients.s3.clone(), clients.sqs.clone());
+    s3.create_bucket().bucket("lake").send().await.unwrap();
+    let url = sqs
+        .create_queue()
+        .queue_name("lake-events")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    s3.put_bucket_notification_configuration()
+        .bucket("lake")
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn(arn)
+                        .events(Event::from("s3:ObjectCreated:*"))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let key = "landing/emr/ehr/patients 2026-11.csv";
+    let put = s3
+        .put_object()
+        .bucket("lake")
+        .key(key)
+        .body(ByteStream::from_static(
+            b"id,birthdate,gender\np1,1980-01-02,F\np2,1975-03-04,M\n",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let etag = put.e_tag().unwrap().trim_matches('"').to_owned();
+
+    // SQS delivers at least once: put the upload's event in the queue a second time.
+    let deadline = Instant::now() + DEADLINE;
+    'find: loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+        for message in out.messages() {
+            let body = message.body().unwrap_or_default();
+            if body.contains("ObjectCreated") {
+                sqs.send_message()
+                    .queue_url(&url)
+                    .message_body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                break 'find;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the upload's event never reached the queue"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let aws = AwsConfig {
+        backend: Backend::Aws,
+        aws_endpoint_url: Some(moto.endpoint.clone()),
+        aws_emulator: true,
+        sqs_queue_url: Some(url.clone()),
+        athena_workgroup: "primary".into(),
+        ..AwsConfig::default()
+    };
+    let env = TestEnv::start_on(&repo_root().join("tests/fixtures/contracts"), None, aws)
+        .await
+        .unwrap();
+
+    let id = ingest_workflow_id("lake", key, &etag);
+    let deadline = Instant::now() + DEADLINE;
+    while !client::workflow_exists(&env.client, &id).await.unwrap() {
+        assert!(Instant::now() < deadline, "the router never started {id}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let outcome = client::wait_outcome(&env.client, &id).await.unwrap();
+    assert_eq!(
+        (outcome.phase, outcome.zone),
+        (IngestPhase::Promoted, Zone::Raw)
+    );
+
+    // Both deliveries are acknowledged, and the object was moved exactly once.
+    let deadline = Instant::now() + DEADLINE;
+    while queue_depth(&sqs, &url).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the router left messages in the queue"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(keys(&s3, "landing/").await.is_empty());
+    let raw = keys(&s3, "raw/").await;
+    assert_eq!(raw, vec![outcome.key.clone()]);
+    assert!(
+        raw[0].starts_with("raw/ehr/patients/ingest_date="),
+        "{raw:?}"
+    );
+    for zone in [Zone::Quarantine, Zone::Rejected] {
+        assert!(keys(&s3, zone.prefix()).await.is_empty());
+    }
+}
