@@ -24,6 +24,10 @@ pub struct PromotedFile {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CrawlInput {
     pub crawler: String,
+    /// The dataset whose raw/<dataset>/ folders this crawler covers; catalog tables elsewhere
+    /// (other datasets sharing the database) are left out of its reports.
+    #[serde(default)]
+    pub dataset: String,
     /// Catalog database the crawler writes to.
     pub database: String,
     /// Dataset whose transform runs after each crawl; `None` crawls only.

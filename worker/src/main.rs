@@ -707,6 +707,8 @@ async fn pipeline(
     let deadline = Instant::now() + timeout;
     let spinner = ['|', '/', '-', '\\'];
     let mut tick = 0usize;
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut last_line: Option<String> = None;
     let status = loop {
         let status = client::crawl_status(&client, &crawler).await?;
         let idle =
@@ -717,28 +719,29 @@ async fn pipeline(
         if Instant::now() >= deadline {
             bail!("the pipeline of {dataset} was still busy after {timeout:?}");
         }
+        let crawl = status.crawls_done + u64::from(status.phase != "waiting");
         let mut line = format!(
-            "{} crawl #{}: {} ({} prefixes waiting)",
-            spinner[tick % spinner.len()],
-            status.crawls_done + u64::from(status.phase != "waiting"),
-            status.phase,
-            status.pending_prefixes
+            "crawl #{crawl}: {} ({} prefixes waiting)",
+            status.phase, status.pending_prefixes
         );
         if status.phase == "transforming"
-            && let Some(id) = status
-                .last
-                .as_ref()
-                .and(Some(format!("transform-{crawler}-{}", status.crawls_done)))
-            && let Ok(t) = client::transform_status(&client, &id).await
+            && let Ok(t) =
+                client::transform_status(&client, &format!("transform-{crawler}-{crawl}")).await
         {
             let done: Vec<&str> = t.stages.iter().map(|s| s.stage.as_str()).collect();
-            line.push_str(&format!(" - dbt stages done: [{}]", done.join(", ")));
+            line.push_str(&format!(", dbt stages done: [{}]", done.join(", ")));
         }
-        eprint!("\r{line:<100}");
+        // A live line on a terminal; one line per change when the output is a log.
+        if interactive {
+            eprint!("\r{} {line:<96}", spinner[tick % spinner.len()]);
+        } else if last_line.as_deref() != Some(line.as_str()) {
+            eprintln!("{line}");
+            last_line = Some(line);
+        }
         tick += 1;
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    if wait {
+    if wait && interactive {
         eprintln!("\r{:<100}", "");
     }
     let Some(last) = status.last else {

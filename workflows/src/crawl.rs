@@ -74,7 +74,8 @@ impl CrawlWorkflow {
                         options::short(),
                     )
                     .await?;
-                let (created, updated) = catalog_changes(&mut known_tables, &tables);
+                let (created, updated) =
+                    catalog_changes(&mut known_tables, &tables, &input.dataset);
                 record.tables_created = created;
                 record.tables_updated = updated;
                 if let Some(transform) = &input.transform {
@@ -252,10 +253,15 @@ async fn wait_until_ready(
 fn catalog_changes(
     known: &mut BTreeMap<String, TableFingerprint>,
     tables: &[TableInfo],
+    dataset: &str,
 ) -> (Vec<String>, Vec<String>) {
     let mut created = Vec::new();
     let mut updated = Vec::new();
-    for table in tables {
+    let folder = format!("/raw/{dataset}/");
+    for table in tables
+        .iter()
+        .filter(|t| dataset.is_empty() || t.location.contains(&folder))
+    {
         let fingerprint = TableFingerprint {
             columns: table
                 .columns

@@ -43,6 +43,7 @@ impl PipelineSettings {
     pub fn crawl_input(&self, dataset: &str) -> CrawlInput {
         CrawlInput {
             crawler: self.crawler_for(dataset),
+            dataset: dataset.to_owned(),
             database: self.database.clone(),
             transform: self.transforms.get(dataset).cloned(),
             quiet_period_secs: self.quiet_period_secs,
