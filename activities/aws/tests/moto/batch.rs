@@ -1,3 +1,4 @@
+use lakegate_activities::port_suites;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -92,7 +93,8 @@ async fn a_job_completes_and_a_retried_submit_reconnects_to_it() -> Result<()> {
     let (runner, batch, _) = setup(&moto).await?;
     let name = "transform/wf-1/staging";
 
-    let id = runner.submit(&spec(name)).await?;
+    // The shared job-runner suite (the local backend runs it too).
+    let id = port_suites::resubmit_returns_same_job(&runner, &spec(name)).await;
     let status = wait_for("the job to finish", Duration::from_secs(30), || async {
         let s = runner.describe(&id).await?;
         Ok(matches!(s.state, JobState::Succeeded | JobState::Failed).then_some(s))
