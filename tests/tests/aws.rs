@@ -5,39 +5,13 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
-use aws_sdk_sqs::types::QueueAttributeName;
 use lakegate::client;
 use lakegate::config::{AwsConfig, Backend};
-use lakegate_aws::testing::Moto;
+use lakegate_aws::testing::{Moto, queue, queue_depth, send_object_events_to};
 use lakegate_models::{IngestPhase, Zone, ingest_workflow_id};
 use lakegate_tests::{TestEnv, repo_root};
 
 const DEADLINE: Duration = Duration::from_secs(90);
-
-async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
-    let out = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap();
-    let attrs = out.attributes().cloned().unwrap_or_default();
-    [
-        QueueAttributeName::ApproximateNumberOfMessages,
-        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-    ]
-    .iter()
-    .map(|k| {
-        attrs
-            .get(k)
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0)
-    })
-    .sum()
-}
 
 async fn keys(s3: &aws_sdk_s3::Client, prefix: &str) -> Vec<String> {
     let out = s3
@@ -59,41 +33,8 @@ async fn an_upload_flows_through_sqs_into_one_completed_ingest_with_the_object_m
     let clients = moto.clients().await;
     let (s3, sqs) = (clients.s3.clone(), clients.sqs.clone());
     s3.create_bucket().bucket("lake").send().await.unwrap();
-    let url = sqs
-        .create_queue()
-        .queue_name("lake-events")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    s3.put_bucket_notification_configuration()
-        .bucket("lake")
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(
-                    QueueConfiguration::builder()
-                        .queue_arn(arn)
-                        .events(Event::from("s3:ObjectCreated:*"))
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let (url, arn) = queue(&sqs, "lake-events", &[]).await;
+    send_object_events_to(&s3, "lake", &arn).await.unwrap();
 
     let key = "landing/emr/ehr/patients 2026-11.csv";
     let put = s3
@@ -164,7 +105,7 @@ async fn an_upload_flows_through_sqs_into_one_completed_ingest_with_the_object_m
 
     // Both deliveries are acknowledged, and the object was moved exactly once.
     let deadline = Instant::now() + DEADLINE;
-    while queue_depth(&sqs, &url).await > 0 {
+    while queue_depth(&sqs, &url).await.unwrap() > 0 {
         assert!(
             Instant::now() < deadline,
             "the router left messages in the queue"

@@ -202,3 +202,74 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A queue and its ARN; `attrs` as in CreateQueue (e.g. a redrive policy).
+pub async fn queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    attrs: &[(aws_sdk_sqs::types::QueueAttributeName, String)],
+) -> (String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let mut req = sqs.create_queue().queue_name(name);
+    for (k, v) in attrs {
+        req = req.attributes(k.clone(), v);
+    }
+    let url = req.send().await.unwrap().queue_url().unwrap().to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    (url, arn)
+}
+
+/// Messages in the queue, visible or in flight.
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<usize> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await?;
+    let attrs = out.attributes().cloned().unwrap_or_default();
+    let n = |k: QueueAttributeName| {
+        attrs
+            .get(&k)
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    Ok(n(QueueAttributeName::ApproximateNumberOfMessages)
+        + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+}
+
+/// S3 → SQS notifications of every created object in `bucket` (moto sends an s3:TestEvent
+/// when this is configured, as S3 does).
+pub async fn send_object_events_to(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    queue_arn: &str,
+) -> Result<()> {
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+    s3.put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn(queue_arn)
+                        .events(Event::from("s3:ObjectCreated:*"))
+                        .build()?,
+                )
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(())
+}

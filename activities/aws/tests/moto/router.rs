@@ -6,14 +6,13 @@ use std::time::Duration;
 use anyhow::Result;
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
 use aws_sdk_sqs::types::QueueAttributeName;
 use lakegate_activities::ports::{IngestStarter, StartError, StartOutcome};
 use lakegate_aws::run_event_router;
 use lakegate_models::{IngestInput, ingest_workflow_id};
 use tokio_util::sync::CancellationToken;
 
-use crate::harness::{Moto, wait_for};
+use crate::harness::{Moto, queue, queue_depth as depth, send_object_events_to, wait_for};
 
 /// The Temporal side of an ingest start, as the router sees it: the first start of a workflow id
 /// starts it, later ones are duplicates (Temporal's workflow-id reuse policy). Records every call.
@@ -52,49 +51,6 @@ impl RecordingStarter {
     }
 }
 
-async fn queue(
-    sqs: &aws_sdk_sqs::Client,
-    name: &str,
-    attrs: &[(QueueAttributeName, String)],
-) -> (String, String) {
-    let mut req = sqs.create_queue().queue_name(name);
-    for (k, v) in attrs {
-        req = req.attributes(k.clone(), v);
-    }
-    let url = req.send().await.unwrap().queue_url().unwrap().to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    (url, arn)
-}
-
-/// Messages in the queue, visible or in flight.
-async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<usize> {
-    let out = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await?;
-    let attrs = out.attributes().cloned().unwrap_or_default();
-    let n = |k: QueueAttributeName| {
-        attrs
-            .get(&k)
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0)
-    };
-    Ok(n(QueueAttributeName::ApproximateNumberOfMessages)
-        + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
-}
-
 fn spawn_router(
     sqs: aws_sdk_sqs::Client,
     url: String,
@@ -125,20 +81,7 @@ async fn an_upload_reaches_the_router_once_even_when_its_event_is_delivered_twic
     let (s3, sqs) = (clients.s3.clone(), clients.sqs.clone());
     s3.create_bucket().bucket("lake").send().await?;
     let (url, arn) = queue(&sqs, "lake-events", &[]).await;
-    s3.put_bucket_notification_configuration()
-        .bucket("lake")
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(
-                    QueueConfiguration::builder()
-                        .queue_arn(arn)
-                        .events(Event::from("s3:ObjectCreated:*"))
-                        .build()?,
-                )
-                .build(),
-        )
-        .send()
-        .await?;
+    send_object_events_to(&s3, "lake", &arn).await?;
     // Configuring the notification sent an s3:TestEvent; the uploads send one event each.
     let key = "landing/emr/ehr/visits 2026+11.csv";
     let put = s3
