@@ -2,6 +2,8 @@
 //! Temporal connection, the worker, the dev server and the client calls that start, query and
 //! signal lakegate's workflows.
 
+#[cfg(feature = "aws")]
+mod aws_backend;
 pub mod client;
 pub mod config;
 pub mod dev_server;

@@ -5,17 +5,17 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
-use lakegate_activities::ports::{Catalog, Crawler, JobRunner, ObjectStore, QueryEngine};
+use lakegate_activities::ports::{
+    Catalog, Crawler, IngestStarter, JobRunner, ObjectStore, QueryEngine,
+};
 use lakegate_activities::{
     CrawlActivities, IngestActivities, NotifyActivities, TransformActivities,
-};
-use lakegate_aws::{
-    AthenaEngine, AwsClients, AwsSettings, BatchRunner, GlueCatalog, GlueCrawler, S3Store,
 };
 use lakegate_local::{LocalCrawler, LocalJobRunner, LocalObjectStore, LocalQueryEngine};
 use lakegate_workflows::{CrawlWorkflow, IngestFileWorkflow, TransformWorkflow};
 use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::LakeConfig;
@@ -38,9 +38,14 @@ pub struct Ports {
     pub catalog: Arc<dyn Catalog>,
     pub jobs: Arc<dyn JobRunner>,
     pub query: Arc<dyn QueryEngine>,
-    /// The SQS client, on the AWS backend.
-    pub sqs: Option<aws_sdk_sqs::Client>,
+    /// The backend's event source (the SQS router on AWS), if one is configured.
+    pub events: Option<EventSource>,
 }
+
+/// Starts an event source that hands new files to the starter until cancelled.
+pub type EventSource = Box<
+    dyn FnOnce(Arc<dyn IngestStarter>, CancellationToken) -> JoinHandle<anyhow::Result<()>> + Send,
+>;
 
 pub async fn ports(config: &LakeConfig) -> anyhow::Result<Ports> {
     match config.aws.backend {
@@ -53,42 +58,14 @@ pub async fn ports(config: &LakeConfig) -> anyhow::Result<Ports> {
                 catalog: crawler,
                 jobs: Arc::new(LocalJobRunner::new(&local)),
                 query: Arc::new(LocalQueryEngine::new(&local)),
-                sqs: None,
+                events: None,
             })
         }
+        #[cfg(feature = "aws")]
+        Backend::Aws => crate::aws_backend::ports(config).await,
+        #[cfg(not(feature = "aws"))]
         Backend::Aws => {
-            let settings = match &config.aws.aws_endpoint_url {
-                Some(endpoint) if config.aws.aws_emulator => {
-                    AwsSettings::emulator(endpoint.clone())
-                }
-                Some(endpoint) => AwsSettings {
-                    endpoint_url: Some(endpoint.clone()),
-                    ..AwsSettings::default()
-                },
-                None => AwsSettings::default(),
-            };
-            let clients = AwsClients::load(&settings).await;
-            let mut athena =
-                AthenaEngine::new(clients.athena.clone(), config.aws.athena_workgroup.clone());
-            if let Some(output) = &config.aws.athena_output {
-                athena = athena.with_output_location(output.clone());
-            }
-            Ok(Ports {
-                store: Arc::new(S3Store::new(clients.s3.clone(), config.bucket.clone())),
-                crawler: Arc::new(GlueCrawler::new(
-                    clients.glue.clone(),
-                    config.bucket.clone(),
-                )),
-                catalog: Arc::new(GlueCatalog::new(clients.glue.clone())),
-                jobs: Arc::new(BatchRunner::new(
-                    clients.batch.clone(),
-                    clients.logs.clone(),
-                    config.aws.batch_job_queue.clone(),
-                    config.aws.batch_job_definition.clone(),
-                )),
-                query: Arc::new(athena),
-                sqs: Some(clients.sqs.clone()),
-            })
+            anyhow::bail!("this lakegate was built without the AWS backend (cargo feature `aws`)")
         }
     }
 }
@@ -125,23 +102,15 @@ pub async fn run_worker(
     config: &LakeConfig,
     shutdown: impl Future<Output = ()> + 'static,
 ) -> anyhow::Result<()> {
-    let ports = ports(config).await?;
+    let mut ports = ports(config).await?;
     let cancel = CancellationToken::new();
-    let router = match (&ports.sqs, &config.aws.sqs_queue_url) {
-        (Some(sqs), Some(queue_url)) => {
-            let starter = Arc::new(TemporalIngestStarter {
-                client: client.clone(),
-                task_queue: config.task_queue.clone(),
-            });
-            Some(tokio::spawn(lakegate_aws::run_event_router(
-                sqs.clone(),
-                queue_url.clone(),
-                starter,
-                cancel.clone(),
-            )))
-        }
-        _ => None,
-    };
+    let events = ports.events.take().map(|start| {
+        let starter = Arc::new(TemporalIngestStarter {
+            client: client.clone(),
+            task_queue: config.task_queue.clone(),
+        });
+        start(starter, cancel.clone())
+    });
     let runtime =
         Runtime::from_current_tokio(Default::default()).context("starting the Temporal runtime")?;
     let mut worker =
@@ -149,10 +118,10 @@ pub async fn run_worker(
     let stop = worker.shutdown_handle();
     let run = worker.run();
     futures::pin_mut!(run);
-    let stop_router = cancel.clone();
+    let stop_events = cancel.clone();
     let shutdown = async move {
         shutdown.await;
-        stop_router.cancel();
+        stop_events.cancel();
         stop();
         futures::future::pending::<()>().await
     };
@@ -162,11 +131,11 @@ pub async fn run_worker(
         () = &mut shutdown => Ok(()),
     };
     cancel.cancel();
-    if let Some(router) = router {
-        router
+    if let Some(events) = events {
+        events
             .await
-            .context("event router task")?
-            .context("event router")?;
+            .context("event source task")?
+            .context("event source")?;
     }
     result
 }
