@@ -314,3 +314,55 @@ async fn a_burst_of_files_gives_a_handful_of_crawls() {
         2 * FILES as i64
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_crawl_workflow_continues_as_new_and_keeps_its_count() {
+    let settings = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        settings.path(),
+        "crawler_prefix: can-\ndatabase: raw\nquiet_period_secs: 1\nmax_wait_secs: 30\n\
+         poll_initial_secs: 1\npoll_max_secs: 2\ncrawl_deadline_secs: 600\ncrawls_per_run: 1\n\
+         transforms: {}\n",
+    )
+    .unwrap();
+    let env = TestEnv::start_with(
+        &repo_root().join("tests/fixtures/contracts"),
+        Some(settings.path()),
+    )
+    .await
+    .unwrap();
+    let handle = env
+        .client
+        .get_workflow_handle::<lakegate_workflows::CrawlWorkflow>("crawl-can-ehr".to_owned());
+    let mut runs = Vec::new();
+    for n in 1..=2u64 {
+        let body = format!("id,birthdate,gender\nq{n},1980-01-02,F\n");
+        let input = env
+            .land(
+                &format!("landing/emr/ehr/patients_q{n}.csv"),
+                body.as_bytes(),
+            )
+            .await
+            .unwrap();
+        let id = start(&env, input).await;
+        assert_eq!(
+            client::wait_outcome(&env.client, &id).await.unwrap().phase,
+            IngestPhase::Promoted
+        );
+        let status = settled(&env, "can-ehr", n).await;
+        assert_eq!(status.crawls_done, n, "the count survives continue-as-new");
+        let description = handle
+            .describe(temporalio_client::WorkflowDescribeOptions::default())
+            .await
+            .unwrap();
+        runs.push(description.run_id().to_owned());
+    }
+    assert_ne!(
+        runs[0], runs[1],
+        "one crawl per run: the second crawl ran in a new run"
+    );
+    assert_eq!(
+        scalar(&env, "select count(*) from raw.ehr_patients").await,
+        2
+    );
+}

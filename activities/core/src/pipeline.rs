@@ -31,8 +31,15 @@ pub struct PipelineSettings {
     pub poll_initial_secs: u64,
     pub poll_max_secs: u64,
     pub crawl_deadline_secs: u64,
+    /// Crawls per crawl-workflow run before it continues as new.
+    #[serde(default = "default_crawls_per_run")]
+    pub crawls_per_run: u32,
     /// The transform to run after each crawl, by dataset.
     pub transforms: BTreeMap<String, TransformInput>,
+}
+
+fn default_crawls_per_run() -> u32 {
+    20
 }
 
 impl PipelineSettings {
@@ -51,7 +58,7 @@ impl PipelineSettings {
             poll_initial_secs: self.poll_initial_secs,
             poll_max_secs: self.poll_max_secs,
             crawl_deadline_secs: self.crawl_deadline_secs,
-            crawls_per_run: 20,
+            crawls_per_run: self.crawls_per_run,
             pending: Vec::new(),
             crawls_done: 0,
             known_tables: BTreeMap::new(),
