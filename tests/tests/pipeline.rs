@@ -86,12 +86,23 @@ async fn land_file(env: &TestEnv, path: &Path) -> IngestInput {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sample_dataset_reaches_the_marts_and_an_approved_file_follows() {
     let root = repo_root();
-    let env = TestEnv::start_with(
-        &root.join("examples/ehr/contracts"),
-        Some(&root.join("examples/ehr/pipeline.yaml")),
+    // The example's settings, with a quiet period long enough that a loaded CI machine cannot
+    // split the five promotions into two crawls (the burst test covers coalescing itself).
+    let example = std::fs::read_to_string(root.join("examples/ehr/pipeline.yaml")).unwrap();
+    assert!(example.contains("quiet_period_secs: 3") && example.contains("project_dir: dbt"));
+    let dbt = root.join("examples/ehr/dbt").display().to_string();
+    let settings = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        settings.path(),
+        example
+            .replace("quiet_period_secs: 3", "quiet_period_secs: 15")
+            .replace("project_dir: dbt", &format!("project_dir: {dbt}"))
+            .replace("profiles_dir: dbt", &format!("profiles_dir: {dbt}")),
     )
-    .await
     .unwrap();
+    let env = TestEnv::start_with(&root.join("examples/ehr/contracts"), Some(settings.path()))
+        .await
+        .unwrap();
     let manifest = manifest();
 
     let mut good = Vec::new();
@@ -274,7 +285,7 @@ async fn a_burst_of_files_gives_a_handful_of_crawls() {
     let settings = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         settings.path(),
-        "crawler_prefix: burst-\ndatabase: raw\nquiet_period_secs: 3\nmax_wait_secs: 120\n\
+        "crawler_prefix: burst-\ndatabase: raw\nquiet_period_secs: 5\nmax_wait_secs: 120\n\
          poll_initial_secs: 1\npoll_max_secs: 2\ncrawl_deadline_secs: 600\ntransforms: {}\n",
     )
     .unwrap();
