@@ -181,9 +181,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config;
     match cli.command {
         Command::Worker => {
+            let shutdown = shutdown_signal();
             let client = client::connect(None).await?;
             tracing::info!(task_queue = %config.task_queue, "worker started");
-            worker::run_worker(client, &config, shutdown_signal()).await?;
+            worker::run_worker(client, &config, shutdown).await?;
             tracing::info!("worker stopped");
         }
         Command::Dev {
@@ -290,20 +291,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled, so a signal that arrives while the worker is still starting is not
+/// lost to the default action (which would kill the process mid-task).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let term = async {
-        match term.as_mut() {
-            Some(term) => {
-                term.recv().await;
-            }
-            None => futures::future::pending().await,
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        let (Ok(mut term), Ok(mut int)) = (term, int) else {
+            tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+            return futures::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
     }
 }
 
@@ -337,6 +340,8 @@ fn dev_address(config: &LakeConfig) -> Option<String> {
 }
 
 async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result<()> {
+    // First, so a stop request during start-up still stops the server this starts.
+    let shutdown = shutdown_signal();
     std::fs::create_dir_all(config.lake_root())
         .with_context(|| format!("creating {}", config.lake_root().display()))?;
     for zone in Zone::ALL {
@@ -365,7 +370,7 @@ async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result
         "Worker serving task queue '{}'. Ctrl-C stops everything.",
         config.task_queue
     );
-    let result = worker::run_worker(client, config, shutdown_signal()).await;
+    let result = worker::run_worker(client, config, shutdown).await;
     server.stop();
     let _ = std::fs::remove_file(ready_file(config));
     let _ = std::fs::remove_file(pid_file(config));
