@@ -6,15 +6,13 @@ use anyhow::{Context, bail};
 use lakegate_activities::ports::{IngestStarter, StartError, StartOutcome};
 use lakegate_models::{
     CrawlStatus, IngestInput, IngestOutcome, IngestStatus, ReviewSignal, TransformResult,
-    ingest_workflow_id,
 };
 use lakegate_workflows::{CrawlWorkflow, IngestFileWorkflow, TransformWorkflow};
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
-use temporalio_client::errors::{WorkflowInteractionError, WorkflowStartError};
+use temporalio_client::errors::WorkflowInteractionError;
 use temporalio_client::{
     Client, ClientOptions, Connection, Url, WorkflowDescribeOptions, WorkflowGetResultOptions,
-    WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowQueryOptions, WorkflowSignalOptions,
-    WorkflowStartOptions,
+    WorkflowQueryOptions, WorkflowSignalOptions,
 };
 
 /// Connects with Temporal's standard client configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
@@ -67,29 +65,16 @@ impl StartedIngest {
     }
 }
 
-/// Starts the file version's `IngestFileWorkflow` unless it already has one.
-///
-/// The id comes from bucket, key and version, so a repeated event is recognised by the server:
-/// a run that is open or completed answers the second start (id conflict policy Fail, reuse
-/// policy AllowDuplicateFailedOnly). A run that failed or was terminated may be started afresh,
-/// which is how an operator re-drives a file after fixing a bug.
+/// Starts the file version's `IngestFileWorkflow` unless it already has one (see
+/// [`lakegate_activities::start::start_ingest`] for the id and its policies).
 pub async fn start_ingest(
     client: &Client,
     task_queue: &str,
     input: IngestInput,
 ) -> anyhow::Result<StartedIngest> {
-    let id = ingest_workflow_id(&input.bucket, &input.key, &input.version);
-    let options = WorkflowStartOptions::new(task_queue.to_owned(), id.clone())
-        .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
-        .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
-        .build();
-    match client
-        .start_workflow(IngestFileWorkflow::run, input, options)
-        .await
-    {
-        Ok(_) => Ok(StartedIngest::Started(id)),
-        Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(StartedIngest::Duplicate(id)),
-        Err(e) => Err(e).with_context(|| format!("starting {id}")),
+    match lakegate_activities::start::start_ingest(client, task_queue, input).await? {
+        StartOutcome::Started { workflow_id } => Ok(StartedIngest::Started(workflow_id)),
+        StartOutcome::Duplicate { workflow_id } => Ok(StartedIngest::Duplicate(workflow_id)),
     }
 }
 
@@ -163,15 +148,7 @@ pub struct TemporalIngestStarter {
 #[async_trait::async_trait]
 impl IngestStarter for TemporalIngestStarter {
     async fn start_ingest(&self, input: IngestInput) -> Result<StartOutcome, StartError> {
-        match start_ingest(&self.client, &self.task_queue, input).await {
-            Ok(StartedIngest::Started(workflow_id)) => Ok(StartOutcome::Started { workflow_id }),
-            Ok(StartedIngest::Duplicate(workflow_id)) => {
-                Ok(StartOutcome::Duplicate { workflow_id })
-            }
-            Err(e) => Err(StartError {
-                message: format!("{e:#}"),
-            }),
-        }
+        lakegate_activities::start::start_ingest(&self.client, &self.task_queue, input).await
     }
 }
 

@@ -14,7 +14,6 @@ use lakegate_models::{
     DEFAULT_REVIEW_TIMEOUT_SECS, Decision, IngestInput, IngestPhase, IngestStatus, ReviewSignal,
     Zone,
 };
-use sha2::{Digest, Sha256};
 use std::os::unix::process::CommandExt;
 
 #[derive(Debug, Parser)]
@@ -464,11 +463,7 @@ fn stop_dev(config: &LakeConfig) -> anyhow::Result<()> {
 }
 
 fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
-    Ok(hex::encode(hasher.finalize()))
+    lakegate_local::content_sha256(path).with_context(|| format!("reading {}", path.display()))
 }
 
 async fn ingest(

@@ -10,6 +10,7 @@ pub mod pipeline;
 #[cfg(feature = "testing")]
 pub mod port_suites;
 pub mod ports;
+pub mod start;
 
 pub use ingest::{IngestActivities, MoveRequest, MoveResult, ValidateRequest};
 pub use pipeline::{

@@ -109,6 +109,18 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// `from`) succeeds and returns the destination's metadata. Never overwrites: a different
     /// object at `to` is [`StoreError::DestinationExists`] and both objects stay where they are.
     async fn move_object(&self, from: &str, to: &str) -> Result<ObjectMeta, StoreError>;
+    /// The version that identifies this object's current content in ingest workflow ids, as an
+    /// event for it would carry: S3's version id where versioning is on, else its ETag. Stores
+    /// without either override this (the local store hashes the content).
+    async fn version_of(&self, key: &str) -> Result<String, StoreError> {
+        let meta = self.head(key).await?.ok_or_else(|| StoreError::NotFound(KeyTag(key.to_owned())))?;
+        meta.version.or(meta.etag).ok_or(StoreError::Backend {
+            key: KeyTag(key.to_owned()),
+            operation: "version",
+            message: "the store reports neither a version id nor an ETag".into(),
+            retryable: false,
+        })
+    }
 }
 
 /// State of one crawler, as Glue reports it.

@@ -14,4 +14,4 @@ pub use config::LocalConfig;
 pub use crawler::LocalCrawler;
 pub use jobs::LocalJobRunner;
 pub use query::LocalQueryEngine;
-pub use store::LocalObjectStore;
+pub use store::{LocalObjectStore, content_sha256};

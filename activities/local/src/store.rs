@@ -184,6 +184,17 @@ impl ObjectStore for LocalObjectStore {
         self.commit_temp(key, &temp, &path).await
     }
 
+    /// The content's SHA-256, as `lakegate ingest` versions a local file: a folder has no
+    /// version ids, and the inode-based ETag changes on every copy.
+    async fn version_of(&self, key: &str) -> Result<String, StoreError> {
+        let path = self.path_of(key)?;
+        let key = key.to_owned();
+        tokio::task::spawn_blocking(move || content_sha256(&path))
+            .await
+            .map_err(|e| Self::io_error(&key, "hash", std::io::Error::other(e)))?
+            .map_err(|e| Self::io_error(&key, "hash", e))
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
         // Walk only the deepest directory the prefix names, then filter by the full prefix, as
         // S3's ListObjectsV2 matches prefixes as strings rather than as folders.
@@ -288,6 +299,15 @@ impl ObjectStore for LocalObjectStore {
             .map_err(|e| Self::io_error(to, "stat", e))?;
         Ok(Self::meta(to, &metadata))
     }
+}
+
+/// Hex SHA-256 of a file's bytes: the version of a local object in ingest workflow ids.
+pub fn content_sha256(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
 }
 
 #[cfg(test)]
