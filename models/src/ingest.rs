@@ -17,7 +17,7 @@ pub struct IngestInput {
     pub review_timeout_secs: u64,
 }
 
-fn default_review_timeout() -> u64 {
+pub(crate) fn default_review_timeout() -> u64 {
     DEFAULT_REVIEW_TIMEOUT_SECS
 }
 

@@ -20,7 +20,7 @@ pub use ingest::{
 };
 pub use pipeline::{
     Check, CheckResult, CrawlInput, CrawlRecord, CrawlStatus, NewData, NodeResult, PromotedFile,
-    StageResult, TableFingerprint, TransformInput, TransformResult,
+    StageResult, SweepInput, SweepResult, TableFingerprint, TransformInput, TransformResult,
 };
 pub use report::{RuleOutcome, Severity, ValidationReport, Verdict};
 pub use zone::{Zone, civil_date_from_unix};
@@ -40,6 +40,8 @@ pub mod names {
     pub const VALIDATE_ACTIVITY: &str = "validate_object";
     pub const MOVE_ACTIVITY: &str = "move_object";
     pub const NOTIFY_CRAWL_ACTIVITY: &str = "notify_crawl";
+    pub const LANDING_SWEEP_WORKFLOW: &str = "LandingSweepWorkflow";
+    pub const SWEEP_LANDING_ACTIVITY: &str = "sweep_landing";
 
     pub const CRAWL_WORKFLOW: &str = "CrawlWorkflow";
     /// Signal carrying a [`crate::NewData`]; sent with signal-with-start.

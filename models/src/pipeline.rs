@@ -185,3 +185,24 @@ pub struct TransformResult {
     pub stages: Vec<StageResult>,
     pub checks: Vec<CheckResult>,
 }
+
+/// Input of `LandingSweepWorkflow`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepInput {
+    /// Files younger than this are left to their events (which may still be on the way).
+    pub older_than_secs: u64,
+    #[serde(default = "crate::ingest::default_review_timeout")]
+    pub review_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepResult {
+    /// Files in landing/.
+    pub seen: u64,
+    /// Files whose IngestFileWorkflow the sweep started: their events were lost.
+    pub started: u64,
+    /// Files that already had a workflow (in flight).
+    pub already_known: u64,
+    /// Files inside the grace period.
+    pub too_recent: u64,
+}

@@ -106,6 +106,12 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Temporal Schedules: a landing sweep (the safety net for lost S3 events) and nightly
+    /// transforms.
+    Schedule {
+        #[command(subcommand)]
+        action: ScheduleCommand,
+    },
     /// Check files against a contract offline, with the same engine as the ingest workflow.
     /// Exit code 0 when all pass, 1 when a file fails, 2 for a bad contract or unreadable file.
     Validate {
@@ -127,6 +133,43 @@ enum Command {
         /// Why; recorded in the workflow history.
         #[arg(long, default_value = "")]
         reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ScheduleCommand {
+    /// Sweep landing/ on an interval, onboarding files whose events never arrived.
+    Sweep {
+        #[arg(long, default_value = lakegate::schedules::SWEEP_SCHEDULE_ID)]
+        id: String,
+        /// Seconds between sweeps.
+        #[arg(long, default_value_t = 900)]
+        every_secs: u64,
+        /// Only files older than this many seconds (younger ones may still get their event).
+        #[arg(long, default_value_t = 600)]
+        older_than_secs: u64,
+    },
+    /// Run a dataset's transform (dbt stages and checks) on a cron schedule.
+    Transform {
+        #[arg(long)]
+        dataset: String,
+        /// Cron expression, e.g. "0 2 * * *" for 02:00 UTC nightly.
+        #[arg(long, default_value = "0 2 * * *")]
+        cron: String,
+        /// Schedule id; default lakegate-transform-<dataset>.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// List schedules.
+    List,
+    Pause {
+        id: String,
+    },
+    Unpause {
+        id: String,
+    },
+    Delete {
+        id: String,
     },
 }
 
@@ -237,6 +280,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return pipeline(&config, &dataset, wait, Duration::from_secs(timeout_secs)).await;
         }
         Command::Query { sql, output } => query(&config, &sql, output).await?,
+        Command::Schedule { action } => schedule(&config, action).await?,
         Command::Validate {
             contract,
             files,
@@ -810,4 +854,54 @@ async fn pipeline(
     } else {
         ExitCode::FAILURE
     })
+}
+
+async fn schedule(config: &LakeConfig, action: ScheduleCommand) -> anyhow::Result<()> {
+    use lakegate::schedules;
+    let client = client::connect(dev_address(config).as_deref()).await?;
+    match action {
+        ScheduleCommand::Sweep {
+            id,
+            every_secs,
+            older_than_secs,
+        } => {
+            schedules::create_sweep(
+                &client,
+                config,
+                &id,
+                Duration::from_secs(every_secs),
+                Duration::from_secs(older_than_secs),
+            )
+            .await?;
+            println!(
+                "schedule {id}: sweep landing/ every {every_secs} s for files older than {older_than_secs} s"
+            );
+        }
+        ScheduleCommand::Transform { dataset, cron, id } => {
+            let id = id.unwrap_or_else(|| format!("lakegate-transform-{dataset}"));
+            schedules::create_transform(&client, config, &id, &dataset, &cron).await?;
+            println!("schedule {id}: transform {dataset} at \"{cron}\"");
+        }
+        ScheduleCommand::List => {
+            for (id, workflow, paused) in schedules::list(&client).await? {
+                println!(
+                    "{id:<40} {workflow:<24} {}",
+                    if paused { "paused" } else { "active" }
+                );
+            }
+        }
+        ScheduleCommand::Pause { id } => {
+            schedules::pause(&client, &id, true).await?;
+            println!("schedule {id} paused");
+        }
+        ScheduleCommand::Unpause { id } => {
+            schedules::pause(&client, &id, false).await?;
+            println!("schedule {id} active");
+        }
+        ScheduleCommand::Delete { id } => {
+            schedules::delete(&client, &id).await?;
+            println!("schedule {id} deleted");
+        }
+    }
+    Ok(())
 }

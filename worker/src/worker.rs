@@ -9,10 +9,12 @@ use lakegate_activities::ports::{
     Catalog, Crawler, IngestStarter, JobRunner, ObjectStore, QueryEngine,
 };
 use lakegate_activities::{
-    CrawlActivities, IngestActivities, NotifyActivities, TransformActivities,
+    CrawlActivities, IngestActivities, NotifyActivities, SweepActivities, TransformActivities,
 };
 use lakegate_local::{LocalCrawler, LocalJobRunner, LocalObjectStore, LocalQueryEngine};
-use lakegate_workflows::{CrawlWorkflow, IngestFileWorkflow, TransformWorkflow};
+use lakegate_workflows::{
+    CrawlWorkflow, IngestFileWorkflow, LandingSweepWorkflow, TransformWorkflow,
+};
 use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio::task::JoinHandle;
@@ -76,11 +78,13 @@ fn options(config: &LakeConfig, ports: &Ports) -> anyhow::Result<WorkerOptions> 
         .register_workflow::<IngestFileWorkflow>()?
         .register_workflow::<CrawlWorkflow>()?
         .register_workflow::<TransformWorkflow>()?
+        .register_workflow::<LandingSweepWorkflow>()?
         .register_activities(IngestActivities::new(
             ports.store.clone(),
             config.contracts.clone(),
         ))
         .register_activities(NotifyActivities::new(pipeline))
+        .register_activities(SweepActivities::new(ports.store.clone()))
         .register_activities(CrawlActivities::new(
             ports.crawler.clone(),
             ports.catalog.clone(),

@@ -5,8 +5,10 @@
 mod crawl;
 mod ingest;
 pub mod options;
+mod sweep;
 mod transform;
 
 pub use crawl::CrawlWorkflow;
 pub use ingest::{IngestFileWorkflow, NO_CONTRACT_REASON};
+pub use sweep::LandingSweepWorkflow;
 pub use transform::TransformWorkflow;

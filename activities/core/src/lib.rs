@@ -11,9 +11,11 @@ pub mod pipeline;
 pub mod port_suites;
 pub mod ports;
 pub mod start;
+pub mod sweep;
 
 pub use ingest::{IngestActivities, MoveRequest, MoveResult, ValidateRequest};
 pub use pipeline::{
     CrawlActivities, NotifyActivities, PipelineSettings, StartQuery, TerminateJob,
     TransformActivities,
 };
+pub use sweep::SweepActivities;

@@ -113,7 +113,10 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// event for it would carry: S3's version id where versioning is on, else its ETag. Stores
     /// without either override this (the local store hashes the content).
     async fn version_of(&self, key: &str) -> Result<String, StoreError> {
-        let meta = self.head(key).await?.ok_or_else(|| StoreError::NotFound(KeyTag(key.to_owned())))?;
+        let meta = self
+            .head(key)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(KeyTag(key.to_owned())))?;
         meta.version.or(meta.etag).ok_or(StoreError::Backend {
             key: KeyTag(key.to_owned()),
             operation: "version",

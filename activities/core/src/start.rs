@@ -31,11 +31,19 @@ pub async fn start_ingest(
         .build();
     let input = RawValue::from_value(&input, &PayloadConverter::serde_json());
     match client
-        .start_workflow(UntypedWorkflow::new(names::INGEST_FILE_WORKFLOW), input, options)
+        .start_workflow(
+            UntypedWorkflow::new(names::INGEST_FILE_WORKFLOW),
+            input,
+            options,
+        )
         .await
     {
         Ok(_) => Ok(StartOutcome::Started { workflow_id }),
-        Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(StartOutcome::Duplicate { workflow_id }),
-        Err(e) => Err(StartError { message: format!("starting {workflow_id}: {e}") }),
+        Err(WorkflowStartError::AlreadyStarted { .. }) => {
+            Ok(StartOutcome::Duplicate { workflow_id })
+        }
+        Err(e) => Err(StartError {
+            message: format!("starting {workflow_id}: {e}"),
+        }),
     }
 }
