@@ -351,3 +351,45 @@ async fn offline_validation_and_the_workflow_give_the_same_report() {
         assert_eq!(in_workflow, offline, "{file}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_can_be_found_by_dataset_phase_and_quarantine_reason() {
+    use futures::StreamExt;
+    let env = TestEnv::start().await.unwrap();
+    let good = env
+        .land("landing/emr/ehr/patients_ok.csv", GOOD_PATIENTS)
+        .await
+        .unwrap();
+    let good = start(&env, good).await;
+    let bad = env
+        .land("landing/emr/ehr/patients_bad.csv", BAD_PATIENTS)
+        .await
+        .unwrap();
+    let bad = start(&env, bad).await;
+    client::wait_outcome(&env.client, &good).await.unwrap();
+    quarantined(&env, &bad).await;
+
+    // What a steward types into the Temporal UI's search box.
+    let query = format!(
+        "TaskQueue = '{}' AND LakegateDataset = 'ehr' AND LakegatePhase = 'awaiting_review' \
+         AND LakegateQuarantineReason = 'required(id)'",
+        env.config.task_queue
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        // Visibility is eventually consistent: wait for it rather than sleep.
+        let mut found = Vec::new();
+        let mut stream = env.client.list_workflows(query.clone(), Default::default());
+        while let Some(run) = stream.next().await {
+            found.push(run.unwrap().id().to_owned());
+        }
+        if found == [bad.clone()] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "search found {found:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
