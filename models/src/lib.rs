@@ -19,8 +19,9 @@ pub use ingest::{
     IngestStatus, ReviewSignal,
 };
 pub use pipeline::{
-    Check, CheckResult, CrawlInput, CrawlRecord, CrawlStatus, NewData, NodeResult, PromotedFile,
-    StageResult, SweepInput, SweepResult, TableFingerprint, TransformInput, TransformResult,
+    BackfillInput, BackfillProgress, Check, CheckResult, CrawlInput, CrawlRecord, CrawlStatus,
+    IngestFile, LandingPage, NewData, NodeResult, PromotedFile, StageResult, SweepInput,
+    SweepResult, TableFingerprint, TransformInput, TransformResult,
 };
 pub use report::{RuleOutcome, Severity, ValidationReport, Verdict};
 pub use zone::{Zone, civil_date_from_unix};
@@ -41,6 +42,11 @@ pub mod names {
     pub const MOVE_ACTIVITY: &str = "move_object";
     pub const NOTIFY_CRAWL_ACTIVITY: &str = "notify_crawl";
     pub const LANDING_SWEEP_WORKFLOW: &str = "LandingSweepWorkflow";
+    pub const ONBOARD_DATASET_WORKFLOW: &str = "OnboardDatasetWorkflow";
+    pub const PROGRESS_QUERY: &str = "get_progress";
+    pub const LIST_LANDING_PAGE_ACTIVITY: &str = "list_landing_page";
+    pub const START_INGESTS_ACTIVITY: &str = "start_ingests";
+    pub const COUNT_SETTLED_ACTIVITY: &str = "count_settled";
     pub const SWEEP_LANDING_ACTIVITY: &str = "sweep_landing";
 
     pub const CRAWL_WORKFLOW: &str = "CrawlWorkflow";

@@ -206,3 +206,52 @@ pub struct SweepResult {
     /// Files inside the grace period.
     pub too_recent: u64,
 }
+
+/// Input of `OnboardDatasetWorkflow`: every file under a landing prefix, a bounded number at a
+/// time. The cursor and counts are carried across continue-as-new.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillInput {
+    /// A prefix under landing/, e.g. `landing/synthea/ehr/`.
+    pub prefix: String,
+    /// Files validated at once; the next ones start when these have settled (promoted,
+    /// rejected or waiting for review).
+    pub max_in_flight: u32,
+    #[serde(default = "crate::ingest::default_review_timeout")]
+    pub review_timeout_secs: u64,
+    /// Batches per run before continuing as new, so 100,000 files stay within history limits.
+    #[serde(default = "default_batches_per_run")]
+    pub batches_per_run: u32,
+    /// Last key handled (keys are listed in order).
+    #[serde(default)]
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub progress: BackfillProgress,
+}
+
+fn default_batches_per_run() -> u32 {
+    50
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillProgress {
+    /// Files handed to IngestFileWorkflow so far.
+    pub files: u64,
+    /// Of those, files that already had a workflow (an event got there first).
+    pub already_known: u64,
+    /// Files whose workflow has settled.
+    pub settled: u64,
+    /// True once the prefix is exhausted and every file settled.
+    pub done: bool,
+}
+
+/// One page of a landing listing with each file's ingest version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LandingPage {
+    pub files: Vec<IngestFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestFile {
+    pub key: String,
+    pub version: String,
+}

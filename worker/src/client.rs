@@ -191,3 +191,43 @@ pub async fn transform_status(
         .await
         .with_context(|| format!("querying {workflow_id}"))
 }
+
+/// Starts (or finds) the backfill of `input.prefix`; one backfill per prefix at a time.
+pub async fn start_backfill(
+    client: &Client,
+    task_queue: &str,
+    input: lakegate_models::BackfillInput,
+) -> anyhow::Result<String> {
+    use temporalio_client::errors::WorkflowStartError;
+    let id = format!("backfill-{}", lakegate_models::short_hash(&input.prefix));
+    let options = temporalio_client::WorkflowStartOptions::new(task_queue.to_owned(), id.clone())
+        .id_conflict_policy(temporalio_client::WorkflowIdConflictPolicy::UseExisting)
+        .build();
+    match client
+        .start_workflow(
+            lakegate_workflows::OnboardDatasetWorkflow::run,
+            input,
+            options,
+        )
+        .await
+    {
+        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(id),
+        Err(e) => Err(e).with_context(|| format!("starting {id}")),
+    }
+}
+
+pub async fn backfill_progress(
+    client: &Client,
+    workflow_id: &str,
+) -> anyhow::Result<lakegate_models::BackfillProgress> {
+    let handle = client
+        .get_workflow_handle::<lakegate_workflows::OnboardDatasetWorkflow>(workflow_id.to_owned());
+    handle
+        .query(
+            lakegate_workflows::OnboardDatasetWorkflow::get_progress,
+            (),
+            WorkflowQueryOptions::default(),
+        )
+        .await
+        .with_context(|| format!("querying {workflow_id}"))
+}

@@ -106,6 +106,18 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Onboard every file already under a landing prefix (OnboardDatasetWorkflow), a bounded
+    /// number at a time, with a progress line.
+    Backfill {
+        /// A prefix under landing/, e.g. landing/synthea/ehr/.
+        prefix: String,
+        /// Files validated at once.
+        #[arg(long, default_value_t = 20)]
+        max_in_flight: u32,
+        /// Print the workflow id and return.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Temporal Schedules: a landing sweep (the safety net for lost S3 events) and nightly
     /// transforms.
     Schedule {
@@ -281,6 +293,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Query { sql, output } => query(&config, &sql, output).await?,
         Command::Schedule { action } => schedule(&config, action).await?,
+        Command::Backfill {
+            prefix,
+            max_in_flight,
+            no_wait,
+        } => {
+            backfill(&config, prefix, max_in_flight, no_wait).await?;
+        }
         Command::Validate {
             contract,
             files,
@@ -904,4 +923,49 @@ async fn schedule(config: &LakeConfig, action: ScheduleCommand) -> anyhow::Resul
         }
     }
     Ok(())
+}
+
+async fn backfill(
+    config: &LakeConfig,
+    prefix: String,
+    max_in_flight: u32,
+    no_wait: bool,
+) -> anyhow::Result<()> {
+    let client = client::connect(dev_address(config).as_deref()).await?;
+    let input = lakegate_models::BackfillInput {
+        prefix: prefix.clone(),
+        max_in_flight,
+        review_timeout_secs: DEFAULT_REVIEW_TIMEOUT_SECS,
+        batches_per_run: 50,
+        cursor: None,
+        progress: Default::default(),
+    };
+    let id = client::start_backfill(&client, &config.task_queue, input).await?;
+    println!("backfill of {prefix}: {id}");
+    if no_wait {
+        return Ok(());
+    }
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut last = None;
+    loop {
+        let progress = client::backfill_progress(&client, &id).await?;
+        let line = format!(
+            "{} files handed over ({} already had a workflow), {} settled",
+            progress.files, progress.already_known, progress.settled
+        );
+        if interactive {
+            eprint!("\r{line:<80}");
+        } else if last.as_ref() != Some(&line) {
+            eprintln!("{line}");
+            last = Some(line.clone());
+        }
+        if progress.done {
+            if interactive {
+                eprintln!();
+            }
+            println!("backfill done: {line}");
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

@@ -13,7 +13,8 @@ use lakegate_activities::{
 };
 use lakegate_local::{LocalCrawler, LocalJobRunner, LocalObjectStore, LocalQueryEngine};
 use lakegate_workflows::{
-    CrawlWorkflow, IngestFileWorkflow, LandingSweepWorkflow, TransformWorkflow,
+    CrawlWorkflow, IngestFileWorkflow, LandingSweepWorkflow, OnboardDatasetWorkflow,
+    TransformWorkflow,
 };
 use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -79,6 +80,7 @@ fn options(config: &LakeConfig, ports: &Ports) -> anyhow::Result<WorkerOptions> 
         .register_workflow::<CrawlWorkflow>()?
         .register_workflow::<TransformWorkflow>()?
         .register_workflow::<LandingSweepWorkflow>()?
+        .register_workflow::<OnboardDatasetWorkflow>()?
         .register_activities(IngestActivities::new(
             ports.store.clone(),
             config.contracts.clone(),

@@ -2,12 +2,14 @@
 //! randomness itself (activities and the SDK's timers and conditions do), so every run replays
 //! the same way from its history. The AWS SDK and dbt never enter this crate.
 
+mod backfill;
 mod crawl;
 mod ingest;
 pub mod options;
 mod sweep;
 mod transform;
 
+pub use backfill::OnboardDatasetWorkflow;
 pub use crawl::CrawlWorkflow;
 pub use ingest::{IngestFileWorkflow, NO_CONTRACT_REASON};
 pub use sweep::LandingSweepWorkflow;

@@ -18,4 +18,4 @@ pub use pipeline::{
     CrawlActivities, NotifyActivities, PipelineSettings, StartQuery, TerminateJob,
     TransformActivities,
 };
-pub use sweep::SweepActivities;
+pub use sweep::{PageRequest, StartRequest, Started, SweepActivities};

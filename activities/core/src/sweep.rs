@@ -1,17 +1,42 @@
-//! The landing sweep: the safety net for lost S3 events. Files that have sat in landing/ longer
-//! than a grace period get their `IngestFileWorkflow` started; files that already have one are
-//! recognised by the workflow id and left alone.
+//! Activities that start ingests in bulk: the landing sweep (the safety net for lost S3 events:
+//! files that sat in landing/ longer than a grace period get their `IngestFileWorkflow`) and the
+//! backfill of a whole prefix. Files that already have a workflow are recognised by its id.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use lakegate_models::{IngestInput, SweepInput, SweepResult, Zone, names};
+use lakegate_models::{
+    IngestFile, IngestInput, IngestPhase, LandingPage, SweepInput, SweepResult, Zone, names,
+};
+use serde::{Deserialize, Serialize};
+use temporalio_client::{WorkflowDescribeOptions, WorkflowExecutionStatus};
+use temporalio_common::UntypedWorkflow;
 use temporalio_common::error::ApplicationFailure;
+use temporalio_common::search_attributes::SearchAttributeKey;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use crate::ports::{ObjectStore, StartOutcome};
 use crate::start::start_ingest;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRequest {
+    pub prefix: String,
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartRequest {
+    pub files: Vec<IngestFile>,
+    pub review_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Started {
+    pub workflow_ids: Vec<String>,
+    pub already_known: u64,
+}
 
 pub struct SweepActivities {
     store: Arc<dyn ObjectStore>,
@@ -70,5 +95,108 @@ impl SweepActivities {
             }
         }
         Ok(result)
+    }
+
+    /// The next `limit` files under the prefix after the cursor, with their ingest versions.
+    #[activity(name = names::LIST_LANDING_PAGE_ACTIVITY)]
+    pub async fn list_landing_page(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        request: PageRequest,
+    ) -> Result<LandingPage, ActivityError> {
+        if !request.prefix.starts_with(Zone::Landing.prefix()) {
+            return Err(ApplicationFailure::non_retryable(format!(
+                "a backfill prefix must be under {}",
+                Zone::Landing.prefix()
+            ))
+            .into());
+        }
+        let objects = self
+            .store
+            .list(&request.prefix)
+            .await
+            .map_err(ApplicationFailure::new)?;
+        let mut files = Vec::new();
+        for object in objects
+            .into_iter()
+            .filter(|o| request.after.as_ref().is_none_or(|after| o.key > *after))
+        {
+            if files.len() >= request.limit as usize {
+                break;
+            }
+            match self.store.version_of(&object.key).await {
+                Ok(version) => files.push(IngestFile {
+                    key: object.key,
+                    version,
+                }),
+                Err(crate::ports::StoreError::NotFound(_)) => {}
+                Err(e) => return Err(ApplicationFailure::new(e).into()),
+            }
+        }
+        Ok(LandingPage { files })
+    }
+
+    #[activity(name = names::START_INGESTS_ACTIVITY)]
+    pub async fn start_ingests(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        request: StartRequest,
+    ) -> Result<Started, ActivityError> {
+        let client = ctx.client();
+        let task_queue = ctx.info().task_queue.clone();
+        let mut started = Started {
+            workflow_ids: Vec::new(),
+            already_known: 0,
+        };
+        for file in request.files {
+            let input = IngestInput {
+                bucket: self.store.bucket().to_owned(),
+                key: file.key,
+                version: file.version,
+                review_timeout_secs: request.review_timeout_secs,
+            };
+            match start_ingest(&client, &task_queue, input).await {
+                Ok(StartOutcome::Started { workflow_id }) => started.workflow_ids.push(workflow_id),
+                Ok(StartOutcome::Duplicate { workflow_id }) => {
+                    started.already_known += 1;
+                    started.workflow_ids.push(workflow_id);
+                }
+                Err(e) => return Err(ApplicationFailure::new(e).into()),
+            }
+        }
+        Ok(started)
+    }
+
+    /// How many of these ingests have settled: closed, or waiting for a person's review.
+    #[activity(name = names::COUNT_SETTLED_ACTIVITY)]
+    pub async fn count_settled(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        workflow_ids: Vec<String>,
+    ) -> Result<u64, ActivityError> {
+        let client = ctx.client();
+        let mut settled = 0;
+        for id in workflow_ids {
+            let handle = client.get_workflow_handle::<UntypedWorkflow>(id.clone());
+            let description = handle
+                .describe(WorkflowDescribeOptions::default())
+                .await
+                .map_err(|e| ApplicationFailure::new(format!("describing {id}: {e}")))?;
+            if description.status() != WorkflowExecutionStatus::Running {
+                settled += 1;
+                continue;
+            }
+            // The phase search attribute, not a query: describe needs no worker to answer.
+            let phase =
+                description
+                    .search_attributes()
+                    .get(&SearchAttributeKey::<String>::keyword(
+                        names::search_attributes::PHASE,
+                    ));
+            if phase.as_deref() == Some(IngestPhase::AwaitingReview.as_str()) {
+                settled += 1;
+            }
+        }
+        Ok(settled)
     }
 }
