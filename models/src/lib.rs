@@ -20,8 +20,8 @@ pub use ingest::{
 };
 pub use pipeline::{
     BackfillInput, BackfillProgress, Check, CheckResult, CrawlInput, CrawlRecord, CrawlStatus,
-    IngestFile, LandingPage, NewData, NodeResult, PromotedFile, StageResult, SweepInput,
-    SweepResult, TableFingerprint, TransformInput, TransformResult,
+    CrawlTiming, IngestFile, LandingPage, NewData, NodeResult, PromotedFile, StageResult,
+    SweepInput, SweepResult, TableFingerprint, TransformInput, TransformResult,
 };
 pub use report::{RuleOutcome, Severity, ValidationReport, Verdict};
 pub use zone::{Zone, civil_date_from_unix};
@@ -70,6 +70,12 @@ pub mod names {
     /// from every ingest lands in the same run.
     pub fn crawl_workflow_id(crawler: &str) -> String {
         format!("crawl-{crawler}")
+    }
+
+    /// The id of the transform that follows crawl number `crawl` of `crawler` (a child of the
+    /// crawl workflow, so the UI links the two).
+    pub fn transform_workflow_id(crawler: &str, crawl: u64) -> String {
+        format!("transform-{crawler}-{crawl}")
     }
 
     /// Custom search attributes (all Keyword). `lakegate dev` registers them on the dev server;

@@ -33,6 +33,21 @@ pub struct CrawlInput {
     /// Dataset whose transform runs after each crawl; `None` crawls only.
     #[serde(default)]
     pub transform: Option<TransformInput>,
+    #[serde(flatten)]
+    pub timing: CrawlTiming,
+    #[serde(default)]
+    pub pending: Vec<String>,
+    #[serde(default)]
+    pub crawls_done: u64,
+    /// Catalog tables seen after the previous crawl, to report what a crawl created or changed.
+    #[serde(default)]
+    pub known_tables: BTreeMap<String, TableFingerprint>,
+}
+
+/// How a crawl workflow coalesces, waits and rolls over: the same fields in the pipeline settings
+/// file and in the workflow's input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrawlTiming {
     /// A crawl starts once no new prefix arrived for this long...
     pub quiet_period_secs: u64,
     /// ...or once the oldest waiting prefix has waited this long.
@@ -45,13 +60,6 @@ pub struct CrawlInput {
     /// Crawls per run before continuing as new, to keep each history small.
     #[serde(default = "default_crawls_per_run")]
     pub crawls_per_run: u32,
-    #[serde(default)]
-    pub pending: Vec<String>,
-    #[serde(default)]
-    pub crawls_done: u64,
-    /// Catalog tables seen after the previous crawl, to report what a crawl created or changed.
-    #[serde(default)]
-    pub known_tables: BTreeMap<String, TableFingerprint>,
 }
 
 fn default_crawls_per_run() -> u32 {

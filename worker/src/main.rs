@@ -10,6 +10,7 @@ use lakegate::client::{self, StartedIngest};
 use lakegate::config::Backend;
 use lakegate::dev_server::{self, DevServer, DevServerOptions};
 use lakegate::{LakeConfig, worker};
+use lakegate_models::names;
 use lakegate_models::{
     DEFAULT_REVIEW_TIMEOUT_SECS, Decision, IngestInput, IngestPhase, IngestStatus, ReviewSignal,
     Zone,
@@ -789,7 +790,8 @@ async fn pipeline(
         );
         if status.phase == "transforming"
             && let Ok(t) =
-                client::transform_status(&client, &format!("transform-{crawler}-{crawl}")).await
+                client::transform_status(&client, &names::transform_workflow_id(&crawler, crawl))
+                    .await
         {
             let done: Vec<&str> = t.stages.iter().map(|s| s.stage.as_str()).collect();
             line.push_str(&format!(", dbt stages done: [{}]", done.join(", ")));

@@ -18,8 +18,7 @@ use crate::LakeConfig;
 
 pub const SWEEP_SCHEDULE_ID: &str = "lakegate-landing-sweep";
 
-/// Sweeps landing/ every `every`, starting files older than `older_than`. Overlapping sweeps are
-/// skipped: the next one covers whatever a slow one has not.
+/// Sweeps landing/ every `every`, starting files older than `older_than`.
 pub async fn create_sweep(
     client: &Client,
     config: &LakeConfig,
@@ -31,21 +30,19 @@ pub async fn create_sweep(
         older_than_secs: older_than.as_secs(),
         review_timeout_secs: lakegate_models::DEFAULT_REVIEW_TIMEOUT_SECS,
     };
-    let options = CreateScheduleOptions::builder()
-        .action(ScheduleAction::start_workflow(
-            LandingSweepWorkflow::run,
-            input,
-            config.task_queue.clone(),
-            format!("{schedule_id}-run"),
-        ))
-        .spec(ScheduleSpec::from_interval(every))
-        .overlap_policy(ScheduleOverlapPolicy::Skip)
-        .build();
-    client
-        .create_schedule(schedule_id, options)
-        .await
-        .with_context(|| format!("creating schedule {schedule_id}"))?;
-    Ok(())
+    let action = ScheduleAction::start_workflow(
+        LandingSweepWorkflow::run,
+        input,
+        config.task_queue.clone(),
+        format!("{schedule_id}-run"),
+    );
+    create(
+        client,
+        schedule_id,
+        action,
+        ScheduleSpec::from_interval(every),
+    )
+    .await
 }
 
 /// Runs the dataset's transform (from the pipeline settings) on a cron schedule.
@@ -67,13 +64,24 @@ pub async fn create_transform(
     let spec = ScheduleSpec::builder()
         .cron_strings(vec![cron.to_owned()])
         .build();
+    let action = ScheduleAction::start_workflow(
+        TransformWorkflow::run,
+        transform,
+        config.task_queue.clone(),
+        format!("{schedule_id}-run"),
+    );
+    create(client, schedule_id, action, spec).await
+}
+
+/// Overlapping runs are skipped: the next one covers whatever a slow one has not.
+async fn create(
+    client: &Client,
+    schedule_id: &str,
+    action: ScheduleAction,
+    spec: ScheduleSpec,
+) -> anyhow::Result<()> {
     let options = CreateScheduleOptions::builder()
-        .action(ScheduleAction::start_workflow(
-            TransformWorkflow::run,
-            transform,
-            config.task_queue.clone(),
-            format!("{schedule_id}-run"),
-        ))
+        .action(action)
         .spec(spec)
         .overlap_policy(ScheduleOverlapPolicy::Skip)
         .build();

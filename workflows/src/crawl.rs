@@ -80,7 +80,7 @@ impl CrawlWorkflow {
                 record.tables_updated = updated;
                 if let Some(transform) = &input.transform {
                     ctx.state_mut(|s| s.phase = "transforming");
-                    let id = format!("transform-{}-{crawls_done}", input.crawler);
+                    let id = names::transform_workflow_id(&input.crawler, crawls_done);
                     record.transform_workflow_id = Some(id.clone());
                     let started = ctx
                         .start_child_workflow(
@@ -102,7 +102,9 @@ impl CrawlWorkflow {
             });
             crawls_this_run += 1;
 
-            if crawls_this_run >= input.crawls_per_run.max(1) || ctx.continue_as_new_suggested() {
+            if crawls_this_run >= input.timing.crawls_per_run.max(1)
+                || ctx.continue_as_new_suggested()
+            {
                 let next = CrawlInput {
                     pending: ctx.state(|s| s.pending.iter().cloned().collect()),
                     crawls_done,
@@ -143,13 +145,13 @@ fn now(ctx: &WorkflowContext<CrawlWorkflow>) -> Duration {
 /// maximum.
 async fn coalesce(ctx: &mut WorkflowContext<CrawlWorkflow>, input: &CrawlInput) {
     let started = now(ctx);
-    let max_wait = Duration::from_secs(input.max_wait_secs);
+    let max_wait = Duration::from_secs(input.timing.max_wait_secs);
     loop {
         let waited = now(ctx).saturating_sub(started);
         if waited >= max_wait {
             return;
         }
-        let quiet = Duration::from_secs(input.quiet_period_secs).min(max_wait - waited);
+        let quiet = Duration::from_secs(input.timing.quiet_period_secs).min(max_wait - waited);
         let seen = ctx.state(|s| s.arrivals);
         let arrived = temporalio_sdk::workflows::select! {
             _ = ctx.wait_condition(move |s| s.arrivals != seen) => true,
@@ -193,7 +195,7 @@ async fn crawl(
                 "TIMED_OUT".to_owned(),
                 Some(format!(
                     "still running after {} s",
-                    input.crawl_deadline_secs
+                    input.timing.crawl_deadline_secs
                 )),
             ),
             Some(last) => (last.status, last.error_message),
@@ -219,9 +221,9 @@ async fn wait_until_ready(
     ctx: &mut WorkflowContext<CrawlWorkflow>,
     input: &CrawlInput,
 ) -> WorkflowResult<Option<lakegate_activities::ports::LastCrawl>> {
-    let deadline = now(ctx) + Duration::from_secs(input.crawl_deadline_secs);
-    let mut gap = Duration::from_secs(input.poll_initial_secs.max(1));
-    let max_gap = Duration::from_secs(input.poll_max_secs.max(1));
+    let deadline = now(ctx) + Duration::from_secs(input.timing.crawl_deadline_secs);
+    let mut gap = Duration::from_secs(input.timing.poll_initial_secs.max(1));
+    let max_gap = Duration::from_secs(input.timing.poll_max_secs.max(1));
     loop {
         let status = ctx
             .execute_activity(

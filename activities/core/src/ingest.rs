@@ -12,7 +12,7 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tokio_util::io::SyncIoBridge;
 
-use crate::ports::{KeyTag, ObjectMeta, ObjectStore, StoreError};
+use crate::ports::{KeyTag, ObjectMeta, ObjectStore, PortError, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidateRequest {
@@ -97,9 +97,9 @@ impl IngestActivities {
             .store
             .head(&request.key)
             .await
-            .map_err(store_failure)?
-            .ok_or_else(|| store_failure(StoreError::NotFound(KeyTag(request.key.clone()))))?;
-        let stream = self.store.get(&request.key).await.map_err(store_failure)?;
+            .map_err(port_failure)?
+            .ok_or_else(|| port_failure(StoreError::NotFound(KeyTag(request.key.clone()))))?;
+        let stream = self.store.get(&request.key).await.map_err(port_failure)?;
         // The same options `lakegate validate` uses offline (the key stands in for the path), so
         // both give the same report for the same file.
         let options = ValidateOptions {
@@ -129,12 +129,13 @@ impl IngestActivities {
         match self.store.move_object(&request.from, &request.to).await {
             Ok(meta) => Ok(MoveResult::Moved(meta)),
             Err(StoreError::DestinationExists(_)) => Ok(MoveResult::DestinationTaken),
-            Err(e) => Err(store_failure(e)),
+            Err(e) => Err(port_failure(e)),
         }
     }
 }
 
-fn store_failure(error: StoreError) -> ActivityError {
+/// A port's error as an activity failure that Temporal retries only when the port says so.
+pub(crate) fn port_failure(error: impl PortError) -> ActivityError {
     let failure = if error.is_retryable() {
         ApplicationFailure::new(error)
     } else {

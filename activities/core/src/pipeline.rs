@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use lakegate_models::names;
-use lakegate_models::{CrawlInput, NewData, NodeResult, PromotedFile, TransformInput};
+use lakegate_models::{CrawlInput, CrawlTiming, NewData, NodeResult, PromotedFile, TransformInput};
 use serde::{Deserialize, Serialize};
 use temporalio_client::{UntypedSignal, WorkflowStartOptions};
 use temporalio_common::UntypedWorkflow;
@@ -14,9 +14,10 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
+use crate::ingest::port_failure;
 use crate::ports::{
-    Catalog, CrawlError, CrawlRequest, CrawlStart, Crawler, CrawlerStatus, JobError, JobRunner,
-    JobSpec, JobStatus, QueryEngine, QueryError, QueryState, ResultPage, TableInfo,
+    Catalog, CrawlRequest, CrawlStart, Crawler, CrawlerStatus, JobRunner, JobSpec, JobStatus,
+    QueryEngine, QueryState, ResultPage, TableInfo,
 };
 
 /// How promoted files become crawls and transforms. The worker's configuration, not workflow
@@ -26,20 +27,10 @@ pub struct PipelineSettings {
     /// Crawler name is this prefix plus the dataset (one crawler per dataset).
     pub crawler_prefix: String,
     pub database: String,
-    pub quiet_period_secs: u64,
-    pub max_wait_secs: u64,
-    pub poll_initial_secs: u64,
-    pub poll_max_secs: u64,
-    pub crawl_deadline_secs: u64,
-    /// Crawls per crawl-workflow run before it continues as new.
-    #[serde(default = "default_crawls_per_run")]
-    pub crawls_per_run: u32,
+    #[serde(flatten)]
+    pub timing: CrawlTiming,
     /// The transform to run after each crawl, by dataset.
     pub transforms: BTreeMap<String, TransformInput>,
-}
-
-fn default_crawls_per_run() -> u32 {
-    20
 }
 
 impl PipelineSettings {
@@ -53,12 +44,7 @@ impl PipelineSettings {
             dataset: dataset.to_owned(),
             database: self.database.clone(),
             transform: self.transforms.get(dataset).cloned(),
-            quiet_period_secs: self.quiet_period_secs,
-            max_wait_secs: self.max_wait_secs,
-            poll_initial_secs: self.poll_initial_secs,
-            poll_max_secs: self.poll_max_secs,
-            crawl_deadline_secs: self.crawl_deadline_secs,
-            crawls_per_run: self.crawls_per_run,
+            timing: self.timing.clone(),
             pending: Vec::new(),
             crawls_done: 0,
             known_tables: BTreeMap::new(),
@@ -141,7 +127,7 @@ impl CrawlActivities {
         self.crawler
             .start_crawl(&request)
             .await
-            .map_err(crawl_failure)
+            .map_err(port_failure)
     }
 
     #[activity(name = names::CRAWLER_STATUS_ACTIVITY)]
@@ -153,7 +139,7 @@ impl CrawlActivities {
         self.crawler
             .crawler_status(&crawler)
             .await
-            .map_err(crawl_failure)
+            .map_err(port_failure)
     }
 
     #[activity(name = names::LIST_TABLES_ACTIVITY)]
@@ -165,7 +151,7 @@ impl CrawlActivities {
         self.catalog
             .list_tables(&database)
             .await
-            .map_err(crawl_failure)
+            .map_err(port_failure)
     }
 }
 
@@ -207,7 +193,7 @@ impl TransformActivities {
         _ctx: ActivityContext,
         spec: JobSpec,
     ) -> Result<String, ActivityError> {
-        self.jobs.submit(&spec).await.map_err(job_failure)
+        self.jobs.submit(&spec).await.map_err(port_failure)
     }
 
     #[activity(name = names::DESCRIBE_JOB_ACTIVITY)]
@@ -216,7 +202,7 @@ impl TransformActivities {
         _ctx: ActivityContext,
         job_id: String,
     ) -> Result<JobStatus, ActivityError> {
-        self.jobs.describe(&job_id).await.map_err(job_failure)
+        self.jobs.describe(&job_id).await.map_err(port_failure)
     }
 
     #[activity(name = names::TERMINATE_JOB_ACTIVITY)]
@@ -228,7 +214,7 @@ impl TransformActivities {
         self.jobs
             .terminate(&request.job_id, &request.reason)
             .await
-            .map_err(job_failure)
+            .map_err(port_failure)
     }
 
     #[activity(name = names::JOB_LOG_TAIL_ACTIVITY)]
@@ -240,7 +226,7 @@ impl TransformActivities {
         self.jobs
             .log_tail(&job_id, LOG_TAIL_LINES)
             .await
-            .map_err(job_failure)
+            .map_err(port_failure)
     }
 
     /// The nodes of dbt's run_results.json, or `None` if the job left none (it failed before
@@ -255,7 +241,7 @@ impl TransformActivities {
             .jobs
             .artifact(&job_id, "target/run_results.json")
             .await
-            .map_err(job_failure)?
+            .map_err(port_failure)?
         else {
             return Ok(None);
         };
@@ -273,7 +259,7 @@ impl TransformActivities {
         self.query
             .start_query(&request.sql, &request.token)
             .await
-            .map_err(query_failure)
+            .map_err(port_failure)
     }
 
     /// FAILED and CANCELLED come back as states, not errors: the workflow records them as a
@@ -287,7 +273,7 @@ impl TransformActivities {
         self.query
             .query_state(&query_id)
             .await
-            .map_err(query_failure)
+            .map_err(port_failure)
     }
 
     #[activity(name = names::QUERY_RESULTS_ACTIVITY)]
@@ -300,7 +286,7 @@ impl TransformActivities {
             .query
             .results(&query_id, None)
             .await
-            .map_err(query_failure)?;
+            .map_err(port_failure)?;
         page.rows.truncate(CHECK_ROWS);
         Ok(page)
     }
@@ -329,38 +315,6 @@ pub fn parse_run_results(bytes: &[u8]) -> Result<Vec<NodeResult>, serde_json::Er
             execution_time_secs: e.execution_time,
         })
         .collect())
-}
-
-fn retryable_failure(message: String, retryable: bool) -> ActivityError {
-    if retryable {
-        ApplicationFailure::new(message).into()
-    } else {
-        ApplicationFailure::non_retryable(message).into()
-    }
-}
-
-fn crawl_failure(error: CrawlError) -> ActivityError {
-    let retryable = match &error {
-        CrawlError::Backend { retryable, .. } => *retryable,
-        _ => false,
-    };
-    retryable_failure(error.to_string(), retryable)
-}
-
-fn job_failure(error: JobError) -> ActivityError {
-    let retryable = match &error {
-        JobError::Backend { retryable, .. } => *retryable,
-        _ => false,
-    };
-    retryable_failure(error.to_string(), retryable)
-}
-
-fn query_failure(error: QueryError) -> ActivityError {
-    let retryable = match &error {
-        QueryError::Backend { retryable, .. } => *retryable,
-        _ => false,
-    };
-    retryable_failure(error.to_string(), retryable)
 }
 
 #[cfg(test)]

@@ -81,8 +81,14 @@ pub enum StoreError {
     },
 }
 
-impl StoreError {
-    pub fn is_retryable(&self) -> bool {
+/// What every port's error tells an activity: whether Temporal's activity retry should try
+/// again (throttles, 5xx, timeouts) or the failure is final (bad input, missing objects).
+pub trait PortError: std::error::Error + Send + Sync + 'static {
+    fn is_retryable(&self) -> bool;
+}
+
+impl PortError for StoreError {
+    fn is_retryable(&self) -> bool {
         match self {
             StoreError::NotFound(_)
             | StoreError::InvalidKey { .. }
@@ -186,6 +192,18 @@ pub enum CrawlError {
     },
 }
 
+impl PortError for CrawlError {
+    fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            CrawlError::Backend {
+                retryable: true,
+                ..
+            }
+        )
+    }
+}
+
 #[async_trait]
 pub trait Crawler: Send + Sync + 'static {
     async fn start_crawl(&self, request: &CrawlRequest) -> Result<CrawlStart, CrawlError>;
@@ -245,6 +263,18 @@ pub enum QueryError {
     Backend { message: String, retryable: bool },
 }
 
+impl PortError for QueryError {
+    fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            QueryError::Backend {
+                retryable: true,
+                ..
+            }
+        )
+    }
+}
+
 #[async_trait]
 pub trait QueryEngine: Send + Sync + 'static {
     /// Starts `sql`. A second start with the same `request_token` returns the first query's id
@@ -297,6 +327,18 @@ pub enum JobError {
     NotFound(String),
     #[error("job runner: {message}")]
     Backend { message: String, retryable: bool },
+}
+
+impl PortError for JobError {
+    fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            JobError::Backend {
+                retryable: true,
+                ..
+            }
+        )
+    }
 }
 
 #[async_trait]

@@ -16,6 +16,7 @@ use temporalio_common::search_attributes::SearchAttributeKey;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
+use crate::ingest::port_failure;
 use crate::ports::{ObjectStore, StartOutcome};
 use crate::start::start_ingest;
 
@@ -66,7 +67,7 @@ impl SweepActivities {
             .store
             .list(Zone::Landing.prefix())
             .await
-            .map_err(ApplicationFailure::new)?;
+            .map_err(port_failure)?;
         let mut result = SweepResult::default();
         let client = ctx.client();
         let task_queue = ctx.info().task_queue.clone();
@@ -80,7 +81,7 @@ impl SweepActivities {
                 Ok(version) => version,
                 // Moved since the listing: its workflow got to it first.
                 Err(crate::ports::StoreError::NotFound(_)) => continue,
-                Err(e) => return Err(ApplicationFailure::new(e).into()),
+                Err(e) => return Err(port_failure(e)),
             };
             let start = IngestInput {
                 bucket: self.store.bucket().to_owned(),
@@ -115,7 +116,7 @@ impl SweepActivities {
             .store
             .list(&request.prefix)
             .await
-            .map_err(ApplicationFailure::new)?;
+            .map_err(port_failure)?;
         let mut files = Vec::new();
         for object in objects
             .into_iter()
@@ -130,7 +131,7 @@ impl SweepActivities {
                     version,
                 }),
                 Err(crate::ports::StoreError::NotFound(_)) => {}
-                Err(e) => return Err(ApplicationFailure::new(e).into()),
+                Err(e) => return Err(port_failure(e)),
             }
         }
         Ok(LandingPage { files })

@@ -1,7 +1,7 @@
 use anyhow::Result;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use bytes::Bytes;
-use lakegate_activities::ports::{ObjectStore, StoreError};
+use lakegate_activities::ports::{ObjectStore, PortError, StoreError};
 use lakegate_aws::s3::{RUN_TAG, S3Store, SOURCE_ETAG_TAG, ZONE_TAG};
 
 use crate::harness::Moto;
