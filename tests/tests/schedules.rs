@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use lakegate::client;
 use lakegate::schedules;
-use lakegate_models::{IngestPhase, SweepInput, Zone, ingest_workflow_id};
+use lakegate_models::{IngestPhase, SweepInput, SweepResult, Zone, ingest_workflow_id};
 use lakegate_tests::TestEnv;
 use lakegate_workflows::LandingSweepWorkflow;
 use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
@@ -16,6 +16,24 @@ fn sha256(bytes: &[u8]) -> String {
     let path = dir.path().join("f");
     std::fs::write(&path, bytes).unwrap();
     lakegate_local::content_sha256(&path).unwrap()
+}
+
+/// One LandingSweepWorkflow run, to completion.
+async fn sweep_once(env: &TestEnv, workflow_id: &str, older_than_secs: u64) -> SweepResult {
+    let input = SweepInput {
+        older_than_secs,
+        review_timeout_secs: 3600,
+    };
+    let options = WorkflowStartOptions::new(env.config.task_queue.clone(), workflow_id).build();
+    let handle = env
+        .client
+        .start_workflow(LandingSweepWorkflow::run, input, options)
+        .await
+        .unwrap();
+    handle
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .unwrap()
 }
 
 async fn wait_started(env: &TestEnv, id: &str) {
@@ -34,22 +52,7 @@ async fn a_sweep_onboards_a_file_whose_event_was_lost_under_the_cli_s_id() {
         .await
         .unwrap();
 
-    let handle = env
-        .client
-        .start_workflow(
-            LandingSweepWorkflow::run,
-            SweepInput {
-                older_than_secs: 0,
-                review_timeout_secs: 3600,
-            },
-            WorkflowStartOptions::new(env.config.task_queue.clone(), "sweep-test-1").build(),
-        )
-        .await
-        .unwrap();
-    let result = handle
-        .get_result(WorkflowGetResultOptions::default())
-        .await
-        .unwrap();
+    let result = sweep_once(&env, "sweep-test-1", 0).await;
     assert_eq!(
         (result.seen, result.started, result.too_recent),
         (1, 1, 0),
@@ -68,22 +71,7 @@ async fn a_sweep_onboards_a_file_whose_event_was_lost_under_the_cli_s_id() {
     env.land("landing/emr/ehr/patients_fresh.csv", BODY)
         .await
         .unwrap();
-    let handle = env
-        .client
-        .start_workflow(
-            LandingSweepWorkflow::run,
-            SweepInput {
-                older_than_secs: 3600,
-                review_timeout_secs: 3600,
-            },
-            WorkflowStartOptions::new(env.config.task_queue.clone(), "sweep-test-2").build(),
-        )
-        .await
-        .unwrap();
-    let result = handle
-        .get_result(WorkflowGetResultOptions::default())
-        .await
-        .unwrap();
+    let result = sweep_once(&env, "sweep-test-2", 3600).await;
     assert_eq!(
         (result.seen, result.started, result.too_recent),
         (1, 0, 1),

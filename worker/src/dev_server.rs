@@ -24,6 +24,19 @@ pub struct DevServerOptions {
     pub log_file: Option<PathBuf>,
 }
 
+impl DevServerOptions {
+    /// Headless, in memory, on a free port: a throwaway server for a test or a one-off run.
+    pub fn ephemeral(temporal_bin: PathBuf, log_file: PathBuf) -> Self {
+        Self {
+            temporal_bin,
+            port: 0,
+            ui_port: None,
+            db_file: None,
+            log_file: Some(log_file),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct DevServer {
     child: Child,

@@ -15,7 +15,7 @@ fn repo_root() -> PathBuf {
 }
 
 fn venv() -> PathBuf {
-    std::env::var_os("LAKEGATE_VENV").map_or_else(|| repo_root().join(".venv"), PathBuf::from)
+    lakegate_local::LocalConfig::venv_from_env(repo_root())
 }
 
 /// `lakegate` with a private lake, the test contracts and no pipeline.
@@ -137,13 +137,10 @@ fn dev_ingest_review_status_and_stop_work_as_the_readme_says() {
 #[test]
 fn a_worker_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let server = DevServer::start(&DevServerOptions {
-        temporal_bin: venv().join("bin/temporal"),
-        port: 0,
-        ui_port: None,
-        db_file: None,
-        log_file: Some(dir.path().join("temporal.log")),
-    })
+    let server = DevServer::start(&DevServerOptions::ephemeral(
+        venv().join("bin/temporal"),
+        dir.path().join("temporal.log"),
+    ))
     .unwrap();
     let log = dir.path().join("worker.log");
     let mut worker = lakegate(dir.path())

@@ -273,3 +273,38 @@ pub async fn send_object_events_to(
         .await?;
     Ok(())
 }
+
+/// At-least-once delivery, on purpose: waits for the first message whose body `matches` and
+/// puts the same body in the queue a second time, as SQS may deliver it.
+pub async fn redeliver_first(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    matches: impl Fn(&str) -> bool,
+) -> Result<()> {
+    wait_for(
+        "the event in the queue",
+        Duration::from_secs(30),
+        || async {
+            let out = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .visibility_timeout(0)
+                .send()
+                .await?;
+            for message in out.messages() {
+                let body = message.body().unwrap_or_default();
+                if matches(body) {
+                    sqs.send_message()
+                        .queue_url(url)
+                        .message_body(body)
+                        .send()
+                        .await?;
+                    return Ok(Some(()));
+                }
+            }
+            Ok(None)
+        },
+    )
+    .await
+}

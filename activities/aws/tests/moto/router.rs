@@ -12,7 +12,9 @@ use lakegate_aws::run_event_router;
 use lakegate_models::{IngestInput, ingest_workflow_id};
 use tokio_util::sync::CancellationToken;
 
-use crate::harness::{Moto, queue, queue_depth as depth, send_object_events_to, wait_for};
+use crate::harness::{
+    Moto, queue, queue_depth as depth, redeliver_first, send_object_events_to, wait_for,
+};
 
 /// The Temporal side of an ingest start, as the router sees it: the first start of a workflow id
 /// starts it, later ones are duplicates (Temporal's workflow-id reuse policy). Records every call.
@@ -100,31 +102,9 @@ async fn an_upload_reaches_the_router_once_even_when_its_event_is_delivered_twic
 
     // At-least-once delivery: the same event body a second time, as SQS may deliver it.
     // moto form-encodes the whole key, slashes included (landing%2Femr%2F...).
-    wait_for(
-        "the upload's event in the queue",
-        Duration::from_secs(30),
-        || async {
-            let out = sqs
-                .receive_message()
-                .queue_url(&url)
-                .max_number_of_messages(10)
-                .visibility_timeout(0)
-                .send()
-                .await?;
-            for m in out.messages() {
-                let body = m.body().unwrap_or_default();
-                if body.contains("ObjectCreated") && body.contains("landing%2F") {
-                    sqs.send_message()
-                        .queue_url(&url)
-                        .message_body(body)
-                        .send()
-                        .await?;
-                    return Ok(Some(()));
-                }
-            }
-            Ok(None)
-        },
-    )
+    redeliver_first(&sqs, &url, |body| {
+        body.contains("ObjectCreated") && body.contains("landing%2F")
+    })
     .await?;
     assert_eq!(
         depth(&sqs, &url).await?,
