@@ -17,7 +17,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use crate::ingest::port_failure;
 use crate::ports::{
     Catalog, CrawlRequest, CrawlStart, Crawler, CrawlerStatus, JobRunner, JobSpec, JobStatus,
-    QueryEngine, QueryState, ResultPage, TableInfo,
+    QueryEngine, QueryState, ResultPage, TableInfo, redact_line,
 };
 
 /// How promoted files become crawls and transforms. The worker's configuration, not workflow
@@ -179,8 +179,8 @@ impl TransformActivities {
     }
 }
 
-/// Lines of a failed job's log kept in the workflow (dbt prints the failing node and its error
-/// near the end; cell values do not appear in dbt's logs unless a model prints them).
+/// Lines of a failed job's log kept in the workflow: dbt prints the failing node and its error
+/// near the end. The database's error can quote the offending value, so each line is redacted.
 const LOG_TAIL_LINES: usize = 40;
 /// Rows of a check query's result the workflow sees.
 const CHECK_ROWS: usize = 20;
@@ -223,10 +223,12 @@ impl TransformActivities {
         _ctx: ActivityContext,
         job_id: String,
     ) -> Result<Vec<String>, ActivityError> {
-        self.jobs
+        let lines = self
+            .jobs
             .log_tail(&job_id, LOG_TAIL_LINES)
             .await
-            .map_err(port_failure)
+            .map_err(port_failure)?;
+        Ok(lines.iter().map(|line| redact_line(line, None)).collect())
     }
 
     /// The nodes of dbt's run_results.json, or `None` if the job left none (it failed before
@@ -320,6 +322,14 @@ pub fn parse_run_results(bytes: &[u8]) -> Result<Vec<NodeResult>, serde_json::Er
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_lines_lose_quoted_values_but_keep_identifiers() {
+        let line = r#"Conversion Error: Could not convert string 'SENTINEL_JANE' to INT32 in "stg_patients""#;
+        let redacted = redact_line(line, None);
+        assert!(!redacted.contains("SENTINEL_JANE"), "{redacted}");
+        assert!(redacted.contains(r#""stg_patients""#), "{redacted}");
+    }
 
     #[test]
     fn run_results_reduce_to_node_statuses() {

@@ -32,6 +32,40 @@ impl fmt::Debug for KeyTag {
     }
 }
 
+/// A line of a tool's output made safe for logs and workflow histories. Databases quote the
+/// values they choke on ("Could not convert string 'Jane' to INT32"), so single-quoted literals
+/// are blanked; quoted paths become key tags (relative to `lake_root` when under it); double-quoted
+/// identifiers (tables, columns) are kept.
+pub fn redact_line(line: &str, lake_root: Option<&str>) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find(['"', '\'']) {
+        let quote = rest.as_bytes()[at] as char;
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let Some(end) = after.find(quote) else {
+            out.push_str(&rest[at..]);
+            rest = "";
+            break;
+        };
+        let inner = &after[..end];
+        if let Some(key) = lake_root.and_then(|root| inner.strip_prefix(root)) {
+            out.push_str(&KeyTag(key.trim_start_matches('/').to_owned()).to_string());
+        } else if inner.contains('/') {
+            out.push_str(&KeyTag(inner.to_owned()).to_string());
+        } else if quote == '\'' {
+            out.push_str("'…'");
+        } else {
+            out.push('"');
+            out.push_str(inner);
+            out.push('"');
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectMeta {
     pub key: String,

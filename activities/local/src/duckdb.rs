@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use lakegate_activities::ports::KeyTag;
+use lakegate_activities::ports::redact_line;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
@@ -210,33 +210,7 @@ pub fn sanitize_error(stderr: &str, lake_dir: &Path) -> String {
         .find(|l| !l.is_empty())
         .unwrap_or("DuckDB failed");
     let lake = lake_dir.to_string_lossy();
-    let lake = lake.trim_end_matches('/');
-    let mut out = String::with_capacity(line.len());
-    let mut rest = line;
-    while let Some(at) = rest.find(['"', '\'']) {
-        let quote = rest.as_bytes()[at] as char;
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let Some(end) = after.find(quote) else {
-            out.push_str(&rest[at..]);
-            rest = "";
-            break;
-        };
-        let inner = &after[..end];
-        if let Some(key) = inner.strip_prefix(lake) {
-            out.push_str(&KeyTag(key.trim_start_matches('/').to_owned()).to_string());
-        } else if inner.contains('/') {
-            out.push_str(&KeyTag(inner.to_owned()).to_string());
-        } else if quote == '\'' {
-            out.push_str("'…'");
-        } else {
-            out.push('"');
-            out.push_str(inner);
-            out.push('"');
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
+    let mut out = redact_line(line, Some(lake.trim_end_matches('/')));
     if out.len() > 400 {
         let mut cut = 400;
         while !out.is_char_boundary(cut) {
