@@ -64,7 +64,7 @@ pub mod names {
     pub const TERMINATE_JOB_ACTIVITY: &str = "terminate_job";
     pub const START_QUERY_ACTIVITY: &str = "start_query";
     pub const QUERY_STATE_ACTIVITY: &str = "query_state";
-    pub const QUERY_RESULTS_ACTIVITY: &str = "query_results";
+    pub const QUERY_SUMMARY_ACTIVITY: &str = "query_summary";
 
     /// The id of the crawl workflow that owns `crawler`: one per crawler, so signal-with-start
     /// from every ingest lands in the same run.

@@ -269,19 +269,14 @@ async fn run_check(
             }
         }
     }
-    let page = ctx
+    let summary = ctx
         .execute_activity(
-            TransformActivities::query_results,
+            TransformActivities::query_summary,
             query_id,
             options::short(),
         )
         .await?;
-    let first: Option<i64> = page
-        .rows
-        .first()
-        .and_then(|row| row.first())
-        .and_then(|cell| cell.as_deref())
-        .and_then(|text| text.trim().parse().ok());
+    let first = summary.first_integer;
     match check {
         Check::RowCount { .. } => {
             result.observed = format!("{} rows", first.unwrap_or(0));
@@ -292,8 +287,8 @@ async fn run_check(
             result.passed = first.is_some_and(|h| h >= 0 && h.unsigned_abs() <= *max_age_hours);
         }
         Check::Sql { .. } => {
-            result.observed = format!("{} violating rows", page.rows.len());
-            result.passed = page.rows.is_empty();
+            result.observed = format!("{} violating rows", summary.rows);
+            result.passed = summary.rows == 0;
         }
     }
     Ok(result)

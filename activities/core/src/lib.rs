@@ -15,7 +15,7 @@ pub mod sweep;
 
 pub use ingest::{IngestActivities, MoveRequest, MoveResult, ValidateRequest};
 pub use pipeline::{
-    CrawlActivities, NotifyActivities, PipelineSettings, StartQuery, TerminateJob,
+    CrawlActivities, NotifyActivities, PipelineSettings, QuerySummary, StartQuery, TerminateJob,
     TransformActivities,
 };
 pub use sweep::{PageRequest, StartRequest, Started, SweepActivities};

@@ -17,7 +17,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use crate::ingest::port_failure;
 use crate::ports::{
     Catalog, CrawlRequest, CrawlStart, Crawler, CrawlerStatus, JobRunner, JobSpec, JobStatus,
-    QueryEngine, QueryState, ResultPage, TableInfo, redact_line,
+    QueryEngine, QueryState, TableInfo, redact_line,
 };
 
 /// How promoted files become crawls and transforms. The worker's configuration, not workflow
@@ -136,10 +136,15 @@ impl CrawlActivities {
         _ctx: ActivityContext,
         crawler: String,
     ) -> Result<CrawlerStatus, ActivityError> {
-        self.crawler
+        let mut status = self
+            .crawler
             .crawler_status(&crawler)
             .await
-            .map_err(port_failure)
+            .map_err(port_failure)?;
+        if let Some(last) = &mut status.last_crawl {
+            last.error_message = last.error_message.as_deref().map(|m| redact_line(m, None));
+        }
+        Ok(status)
     }
 
     #[activity(name = names::LIST_TABLES_ACTIVITY)]
@@ -162,6 +167,15 @@ pub struct StartQuery {
     pub token: String,
 }
 
+/// A check query's result as the workflow sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuerySummary {
+    /// Rows on the first page of the result.
+    pub rows: u64,
+    /// The first cell, when it is an integer (a count, an age in hours).
+    pub first_integer: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TerminateJob {
     pub job_id: String,
@@ -182,8 +196,6 @@ impl TransformActivities {
 /// Lines of a failed job's log kept in the workflow: dbt prints the failing node and its error
 /// near the end. The database's error can quote the offending value, so each line is redacted.
 const LOG_TAIL_LINES: usize = 40;
-/// Rows of a check query's result the workflow sees.
-const CHECK_ROWS: usize = 20;
 
 #[activities]
 impl TransformActivities {
@@ -272,25 +284,46 @@ impl TransformActivities {
         _ctx: ActivityContext,
         query_id: String,
     ) -> Result<QueryState, ActivityError> {
-        self.query
+        let state = self
+            .query
             .query_state(&query_id)
             .await
-            .map_err(port_failure)
+            .map_err(port_failure)?;
+        // Engines quote the value a query failed on in their reasons.
+        Ok(match state {
+            QueryState::Failed { reason } => QueryState::Failed {
+                reason: redact_line(&reason, None),
+            },
+            QueryState::Cancelled { reason } => QueryState::Cancelled {
+                reason: redact_line(&reason, None),
+            },
+            other => other,
+        })
     }
 
-    #[activity(name = names::QUERY_RESULTS_ACTIVITY)]
-    pub async fn query_results(
+    /// What a check needs of a result, and nothing a check's SQL might select: a violation
+    /// query can return rows of patient data, which must not reach the workflow's history.
+    #[activity(name = names::QUERY_SUMMARY_ACTIVITY)]
+    pub async fn query_summary(
         self: Arc<Self>,
         _ctx: ActivityContext,
         query_id: String,
-    ) -> Result<ResultPage, ActivityError> {
-        let mut page = self
+    ) -> Result<QuerySummary, ActivityError> {
+        let page = self
             .query
             .results(&query_id, None)
             .await
             .map_err(port_failure)?;
-        page.rows.truncate(CHECK_ROWS);
-        Ok(page)
+        let first_integer = page
+            .rows
+            .first()
+            .and_then(|row| row.first())
+            .and_then(|cell| cell.as_deref())
+            .and_then(|text| text.trim().parse().ok());
+        Ok(QuerySummary {
+            rows: page.rows.len() as u64,
+            first_integer,
+        })
     }
 }
 
