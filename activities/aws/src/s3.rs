@@ -116,6 +116,54 @@ impl S3Store {
             .join("&")
     }
 
+    /// Up to `limit` objects under `prefix` after `start_after`, in key order, following
+    /// continuation tokens; S3 starts the listing at `start_after` itself.
+    async fn list_from(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectMeta>, StoreError> {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        while all.len() < limit {
+            let remaining = i32::try_from(limit - all.len()).unwrap_or(i32::MAX);
+            let page_size = self
+                .list_page_size
+                .map_or(remaining, |size| size.min(remaining));
+            let out = self
+                .s3
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_start_after(start_after.map(str::to_owned))
+                .max_keys(page_size.min(1000))
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| backend(prefix, "list_objects_v2", &e))?;
+            for obj in out.contents() {
+                let Some(key) = obj.key() else { continue };
+                all.push(ObjectMeta {
+                    key: key.to_owned(),
+                    size: obj.size().unwrap_or_default().max(0) as u64,
+                    etag: obj.e_tag().map(unquote),
+                    version: None,
+                    last_modified: obj.last_modified().map(|t| t.secs()),
+                });
+            }
+            match out.next_continuation_token() {
+                Some(next) if out.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        // S3 lists in UTF-8 byte order already; sorting keeps the contract explicit for any
+        // S3-compatible store that does not.
+        all.sort_by(|a, b| a.key.cmp(&b.key));
+        all.truncate(limit);
+        Ok(all)
+    }
+
     fn copy_source(&self, key: &str) -> String {
         format!("{}/{}", self.bucket, utf8_percent_encode(key, KEY_ESCAPES))
     }
@@ -486,38 +534,16 @@ impl ObjectStore for S3Store {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = self
-                .s3
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .set_max_keys(self.list_page_size)
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|e| backend(prefix, "list_objects_v2", &e))?;
-            for obj in out.contents() {
-                let Some(key) = obj.key() else { continue };
-                all.push(ObjectMeta {
-                    key: key.to_owned(),
-                    size: obj.size().unwrap_or_default().max(0) as u64,
-                    etag: obj.e_tag().map(unquote),
-                    version: None,
-                    last_modified: obj.last_modified().map(|t| t.secs()),
-                });
-            }
-            match out.next_continuation_token() {
-                Some(next) if out.is_truncated() == Some(true) => token = Some(next.to_owned()),
-                _ => break,
-            }
-        }
-        // S3 lists in UTF-8 byte order already; sorting keeps the contract explicit for any
-        // S3-compatible store that does not.
-        all.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(all)
+        self.list_from(prefix, None, usize::MAX).await
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectMeta>, StoreError> {
+        self.list_from(prefix, after, limit).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

@@ -11,7 +11,8 @@ use tokio::io::AsyncReadExt;
 
 use crate::ports::{
     Catalog, ColumnInfo, CrawlRequest, CrawlStart, Crawler, CrawlerState, JobRunner, JobSpec,
-    JobState, JobStatus, LastCrawl, ObjectStore, QueryEngine, QueryState, StoreError, TableInfo,
+    JobState, JobStatus, LastCrawl, ObjectMeta, ObjectStore, QueryEngine, QueryState, StoreError,
+    TableInfo,
 };
 
 const POLL: Duration = Duration::from_millis(50);
@@ -405,6 +406,25 @@ pub async fn object_store_contract(store: &dyn ObjectStore) {
     assert!(
         listed == vec!["landing/emr/ehr/a.csv".to_owned(), key.to_owned()],
         "list is prefix-scoped and ordered: {listed:?}"
+    );
+    let page_keys = |page: Vec<ObjectMeta>| page.into_iter().map(|m| m.key).collect::<Vec<_>>();
+    let first = page_keys(store.list_page("landing/emr/ehr/", None, 1).await.unwrap());
+    let rest = page_keys(
+        store
+            .list_page("landing/emr/ehr/", Some("landing/emr/ehr/a.csv"), 10)
+            .await
+            .unwrap(),
+    );
+    let past_end = page_keys(
+        store
+            .list_page("landing/emr/ehr/", Some(key), 10)
+            .await
+            .unwrap(),
+    );
+    assert!(
+        first == listed[..1] && rest == listed[1..] && past_end.is_empty(),
+        "list_page resumes after its cursor, within the prefix and the limit: \
+         {first:?} {rest:?} {past_end:?}"
     );
 
     let to = "raw/emr/ehr/visits 2026-11-26.csv";

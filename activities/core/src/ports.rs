@@ -143,6 +143,20 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn put(&self, key: &str, body: Bytes) -> Result<ObjectMeta, StoreError>;
     /// Every object under `prefix`, in key order, all pages.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError>;
+    /// At most `limit` objects under `prefix` whose keys sort after `after`, in key order: one page
+    /// of a listing that a backfill resumes from a cursor. Stores that can start a listing mid-way
+    /// (S3's StartAfter) override this, so page N does not cost a listing of pages 1 to N-1.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectMeta>, StoreError> {
+        let mut page = self.list(prefix).await?;
+        page.retain(|o| after.is_none_or(|after| o.key.as_str() > after));
+        page.truncate(limit);
+        Ok(page)
+    }
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Moves `from` to `to` so that a retry after a crash at any point finishes the move and never
     /// loses or duplicates the object. Moving an object that is already at `to` (and gone from

@@ -72,6 +72,18 @@ async fn list_follows_continuation_tokens() -> Result<()> {
         got, want,
         "30 keys over 5 pages of 7, in order, nothing outside the prefix"
     );
+    // A page that spans several ListObjectsV2 calls starts at the cursor, not at the top.
+    let page: Vec<String> = store
+        .list_page("raw/emr/", Some(&want[9]), 12)
+        .await?
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    assert_eq!(
+        page,
+        want[10..22],
+        "12 keys after the 10th, across pages of 7"
+    );
     Ok(())
 }
 
