@@ -15,6 +15,11 @@ pub struct IngestInput {
     /// How long a quarantined file waits for a `review` signal before it is rejected.
     #[serde(default = "default_review_timeout")]
     pub review_timeout_secs: u64,
+    /// Set by a backfill, which asks for one crawl of all its files once they have settled
+    /// instead of one notification per file. A file promoted only after review notifies the
+    /// crawl itself, as the backfill has moved on by then.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub crawl_later: bool,
 }
 
 pub(crate) fn default_review_timeout() -> u64 {

@@ -46,7 +46,8 @@ pub mod names {
     pub const PROGRESS_QUERY: &str = "get_progress";
     pub const LIST_LANDING_PAGE_ACTIVITY: &str = "list_landing_page";
     pub const START_INGESTS_ACTIVITY: &str = "start_ingests";
-    pub const COUNT_SETTLED_ACTIVITY: &str = "count_settled";
+    pub const COUNT_LANDING_ACTIVITY: &str = "count_landing";
+    pub const SETTLED_INGESTS_ACTIVITY: &str = "settled_ingests";
     pub const SWEEP_LANDING_ACTIVITY: &str = "sweep_landing";
 
     pub const CRAWL_WORKFLOW: &str = "CrawlWorkflow";

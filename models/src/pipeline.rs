@@ -11,12 +11,26 @@ pub struct NewData {
 }
 
 /// What `IngestFileWorkflow` tells the pipeline after promoting a file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PromotedFile {
     pub dataset: String,
     pub table: String,
     /// The partition folder the file landed in, e.g. `raw/ehr/patients/ingest_date=2026-11-26/`.
     pub prefix: String,
+}
+
+impl PromotedFile {
+    /// The file now at `raw_key`, promoted under `contract`.
+    pub fn new(contract: &crate::ContractMatch, raw_key: &str) -> Self {
+        let prefix = raw_key
+            .rsplit_once('/')
+            .map_or(String::new(), |(dir, _)| format!("{dir}/"));
+        Self {
+            dataset: contract.dataset.clone(),
+            table: contract.table.clone(),
+            prefix,
+        }
+    }
 }
 
 /// Input of `CrawlWorkflow`, one long-lived workflow per crawler. The counters and `pending` are
@@ -215,33 +229,64 @@ pub struct SweepResult {
     pub too_recent: u64,
 }
 
-/// Input of `OnboardDatasetWorkflow`: every file under a landing prefix, a bounded number at a
-/// time. The cursor and counts are carried across continue-as-new.
+/// Input of `OnboardDatasetWorkflow`: every file under a landing prefix, at most `max_in_flight`
+/// of them unsettled at any time. The cursor, the files in flight and the counts are carried
+/// across continue-as-new.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackfillInput {
     /// A prefix under landing/, e.g. `landing/synthea/ehr/`.
     pub prefix: String,
-    /// Files validated at once; the next ones start when these have settled (promoted,
-    /// rejected or waiting for review).
+    /// Files being validated at once: as soon as one settles (promoted, rejected or waiting for
+    /// review) the next one starts.
     pub max_in_flight: u32,
     #[serde(default = "crate::ingest::default_review_timeout")]
     pub review_timeout_secs: u64,
-    /// Batches per run before continuing as new, so 100,000 files stay within history limits.
-    #[serde(default = "default_batches_per_run")]
-    pub batches_per_run: u32,
-    /// Last key handled (keys are listed in order).
+    /// Rounds (list and start, then check what settled) per run before continuing as new, so
+    /// 100,000 files stay within Temporal's history limits.
+    #[serde(default = "default_rounds_per_run", alias = "batches_per_run")]
+    pub rounds_per_run: u32,
+    /// Last key listed (keys are listed in order).
     #[serde(default)]
     pub cursor: Option<String>,
+    /// Ingest workflow ids started and not yet settled.
+    #[serde(default)]
+    pub in_flight: Vec<String>,
+    /// The listing has passed the last key under the prefix.
+    #[serde(default)]
+    pub listing_done: bool,
+    /// Partition folders promoted so far, crawled together once every file has settled.
+    #[serde(default)]
+    pub to_crawl: Vec<PromotedFile>,
     #[serde(default)]
     pub progress: BackfillProgress,
 }
 
-fn default_batches_per_run() -> u32 {
+impl BackfillInput {
+    pub fn new(prefix: impl Into<String>, max_in_flight: u32) -> Self {
+        Self {
+            prefix: prefix.into(),
+            max_in_flight,
+            review_timeout_secs: crate::ingest::default_review_timeout(),
+            rounds_per_run: default_rounds_per_run(),
+            cursor: None,
+            in_flight: Vec::new(),
+            listing_done: false,
+            to_crawl: Vec::new(),
+            progress: BackfillProgress::default(),
+        }
+    }
+}
+
+fn default_rounds_per_run() -> u32 {
     50
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackfillProgress {
+    /// Files under the prefix when the backfill began (files landing later are onboarded too,
+    /// so `files` can pass it).
+    #[serde(default)]
+    pub total: Option<u64>,
     /// Files handed to IngestFileWorkflow so far.
     pub files: u64,
     /// Of those, files that already had a workflow (an event got there first).
@@ -250,12 +295,28 @@ pub struct BackfillProgress {
     pub settled: u64,
     /// True once the prefix is exhausted and every file settled.
     pub done: bool,
+    /// The crawl workflows asked, at the end, to crawl what the backfill promoted.
+    #[serde(default)]
+    pub crawl_workflow_ids: Vec<String>,
+}
+
+impl BackfillProgress {
+    pub fn in_flight(&self) -> u64 {
+        self.files.saturating_sub(self.settled)
+    }
 }
 
 /// One page of a landing listing with each file's ingest version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LandingPage {
+    /// Files still in landing/ when their version was read.
     pub files: Vec<IngestFile>,
+    /// The last key listed, whether or not it was still there: where the next page starts.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Fewer keys than asked for were left: the listing is complete.
+    #[serde(default)]
+    pub exhausted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -114,6 +114,7 @@ impl TestEnv {
             key: key.to_owned(),
             version: lakegate_models::short_hash(&String::from_utf8_lossy(body)),
             review_timeout_secs: 3600,
+            crawl_later: false,
         })
     }
 

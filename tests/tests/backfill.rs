@@ -1,14 +1,27 @@
-//! OnboardDatasetWorkflow: a whole landing prefix, a bounded number of files at a time.
+//! OnboardDatasetWorkflow: a whole landing prefix, a bounded number of files at a time, then
+//! one crawl of everything it promoted.
 
 use std::time::{Duration, Instant};
 
 use lakegate::client;
 use lakegate_models::{BackfillInput, Zone};
-use lakegate_tests::TestEnv;
+use lakegate_tests::{TestEnv, repo_root};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backfill_onboards_every_file_in_bounded_batches_across_runs() {
-    let env = TestEnv::start().await.unwrap();
+async fn a_backfill_onboards_every_file_a_bounded_number_at_a_time_then_crawls_once() {
+    let settings = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        settings.path(),
+        "crawler_prefix: backfill-\ndatabase: raw\nquiet_period_secs: 1\nmax_wait_secs: 30\n\
+         poll_initial_secs: 1\npoll_max_secs: 2\ncrawl_deadline_secs: 600\ntransforms: {}\n",
+    )
+    .unwrap();
+    let env = TestEnv::start_with(
+        &repo_root().join("tests/fixtures/contracts"),
+        Some(settings.path()),
+    )
+    .await
+    .unwrap();
     for n in 0..24 {
         let body = format!("id,birthdate,gender\nb{n},1980-01-02,F\n");
         env.land(
@@ -26,13 +39,10 @@ async fn a_backfill_onboards_every_file_in_bounded_batches_across_runs() {
     .await
     .unwrap();
     let input = BackfillInput {
-        prefix: "landing/emr/ehr/".into(),
-        max_in_flight: 5,
         review_timeout_secs: 3600,
-        // Two batches per run: 25 files make the workflow continue as new twice.
-        batches_per_run: 2,
-        cursor: None,
-        progress: Default::default(),
+        // Four rounds per run: 25 files five at a time make the workflow continue as new.
+        rounds_per_run: 4,
+        ..BackfillInput::new("landing/emr/ehr/", 5)
     };
     let id = client::start_backfill(&env.client, &env.config.task_queue, input)
         .await
@@ -50,9 +60,15 @@ async fn a_backfill_onboards_every_file_in_bounded_batches_across_runs() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(
-        (progress.files, progress.settled, progress.already_known),
-        (25, 25, 0)
+        (
+            progress.total,
+            progress.files,
+            progress.settled,
+            progress.already_known
+        ),
+        (Some(25), 25, 25, 0)
     );
+    assert_eq!(progress.crawl_workflow_ids, ["crawl-backfill-ehr"]);
     assert!(
         max_seen_in_flight <= 5,
         "more than max_in_flight at once: {max_seen_in_flight}"
@@ -84,4 +100,24 @@ async fn a_backfill_onboards_every_file_in_bounded_batches_across_runs() {
         first_run_history < 200,
         "the last run's history stays small: {first_run_history}"
     );
+
+    // The 24 promoted files were held back from the crawl workflow and handed over together:
+    // exactly one crawl, which sees all of them.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let crawl = loop {
+        if let Ok(status) = client::crawl_status(&env.client, "backfill-ehr").await
+            && status.crawls_done >= 1
+            && status.pending_prefixes == 0
+            && status.phase == "waiting"
+        {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the backfill's crawl did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(crawl.crawls_done, 1, "{crawl:?}");
+    assert_eq!(crawl.last.as_ref().unwrap().status, "SUCCEEDED");
 }

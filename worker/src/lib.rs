@@ -7,6 +7,7 @@ mod aws_backend;
 pub mod client;
 pub mod config;
 pub mod dev_server;
+pub mod progress;
 pub mod schedules;
 pub mod worker;
 

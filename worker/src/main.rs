@@ -108,11 +108,11 @@ enum Command {
         output: Output,
     },
     /// Onboard every file already under a landing prefix (OnboardDatasetWorkflow), a bounded
-    /// number at a time, with a progress line.
+    /// number at a time, with a progress bar.
     Backfill {
         /// A prefix under landing/, e.g. landing/synthea/ehr/.
         prefix: String,
-        /// Files validated at once.
+        /// Files validated at once: the next starts as soon as one settles.
         #[arg(long, default_value_t = 20)]
         max_in_flight: u32,
         /// Print the workflow id and return.
@@ -557,6 +557,7 @@ async fn ingest(
                     key: key.clone(),
                     version: sha256_file(file)?,
                     review_timeout_secs,
+                    crawl_later: false,
                 };
                 let id =
                     lakegate_models::ingest_workflow_id(&input.bucket, &input.key, &input.version);
@@ -581,6 +582,7 @@ async fn ingest(
                     key: key.clone(),
                     version,
                     review_timeout_secs,
+                    crawl_later: false,
                 };
                 client::start_ingest(&client, &config.task_queue, input).await?
             }
@@ -934,38 +936,38 @@ async fn backfill(
     no_wait: bool,
 ) -> anyhow::Result<()> {
     let client = client::connect(dev_address(config).as_deref()).await?;
-    let input = lakegate_models::BackfillInput {
-        prefix: prefix.clone(),
-        max_in_flight,
-        review_timeout_secs: DEFAULT_REVIEW_TIMEOUT_SECS,
-        batches_per_run: 50,
-        cursor: None,
-        progress: Default::default(),
-    };
+    let input = lakegate_models::BackfillInput::new(prefix.clone(), max_in_flight);
     let id = client::start_backfill(&client, &config.task_queue, input).await?;
     println!("backfill of {prefix}: {id}");
     if no_wait {
         return Ok(());
     }
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut last = None;
+    let began = Instant::now();
+    let mut last_printed: Option<(u64, Instant)> = None;
     loop {
         let progress = client::backfill_progress(&client, &id).await?;
-        let line = format!(
-            "{} files handed over ({} already had a workflow), {} settled",
-            progress.files, progress.already_known, progress.settled
-        );
+        let line = lakegate::progress::backfill_line(&progress, began.elapsed());
         if interactive {
-            eprint!("\r{line:<80}");
-        } else if last.as_ref() != Some(&line) {
+            eprint!("\r{line}");
+        } else if last_printed.is_none_or(|(settled, at)| {
+            // A log gets a line when something moved, at most every few seconds.
+            settled != progress.settled && at.elapsed() >= Duration::from_secs(5)
+        }) || progress.done
+        {
             eprintln!("{line}");
-            last = Some(line.clone());
+            last_printed = Some((progress.settled, Instant::now()));
         }
         if progress.done {
             if interactive {
                 eprintln!();
             }
-            println!("backfill done: {line}");
+            println!(
+                "backfill done: {} files in {} s ({} already had a workflow)",
+                progress.files,
+                began.elapsed().as_secs(),
+                progress.already_known
+            );
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

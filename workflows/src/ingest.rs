@@ -77,7 +77,8 @@ impl IngestFileWorkflow {
         };
 
         if let (Ok(()), Some(contract)) = (&verdict, &contract) {
-            promote(ctx, &input, &input.key, contract, &ingest_date).await?;
+            let notify = !input.crawl_later;
+            promote(ctx, &input, &input.key, contract, &ingest_date, notify).await?;
             return Ok(ctx.state(|s| s.status.clone()));
         }
         let reason = verdict.err().unwrap_or_default();
@@ -129,7 +130,7 @@ impl IngestFileWorkflow {
                         });
                         continue;
                     };
-                    promote(ctx, &input, &quarantined, contract, &ingest_date).await?;
+                    promote(ctx, &input, &quarantined, contract, &ingest_date, true).await?;
                     return Ok(ctx.state(|s| s.status.clone()));
                 }
             }
@@ -198,6 +199,7 @@ async fn promote(
     from: &str,
     contract: &ContractMatch,
     ingest_date: &str,
+    notify_crawl: bool,
 ) -> WorkflowResult<()> {
     set_phase(ctx, IngestPhase::Promoting);
     let file_name = input.key.rsplit('/').next().unwrap_or(&input.key);
@@ -208,22 +210,17 @@ async fn promote(
         contract.table
     );
     let promoted = move_to(ctx, input, from, to).await?;
-    let prefix = promoted
-        .rsplit_once('/')
-        .map_or(String::new(), |(dir, _)| format!("{dir}/"));
+    let file = PromotedFile::new(contract, &promoted);
     ctx.state_mut(|s| {
         s.status.zone = Zone::Raw;
         s.status.key = promoted;
     });
-    let file = PromotedFile {
-        dataset: contract.dataset.clone(),
-        table: contract.table.clone(),
-        prefix,
-    };
-    let crawl = ctx
-        .execute_activity(NotifyActivities::notify_crawl, file, options::short())
-        .await?;
-    ctx.state_mut(|s| s.status.crawl_workflow_id = crawl);
+    if notify_crawl {
+        let crawl = ctx
+            .execute_activity(NotifyActivities::notify_crawl, file, options::short())
+            .await?;
+        ctx.state_mut(|s| s.status.crawl_workflow_id = crawl);
+    }
     set_phase(ctx, IngestPhase::Promoted);
     Ok(())
 }

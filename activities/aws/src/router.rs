@@ -41,6 +41,7 @@ impl FileEvent {
             key: self.key.clone(),
             version: self.version.clone(),
             review_timeout_secs: DEFAULT_REVIEW_TIMEOUT_SECS,
+            crawl_later: false,
         }
     }
 }

@@ -18,4 +18,4 @@ pub use pipeline::{
     CrawlActivities, NotifyActivities, PipelineSettings, QuerySummary, StartQuery, TerminateJob,
     TransformActivities,
 };
-pub use sweep::{PageRequest, StartRequest, Started, SweepActivities};
+pub use sweep::{PageRequest, SettledIngest, StartRequest, Started, SweepActivities};

@@ -6,10 +6,13 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use lakegate_models::{
-    IngestFile, IngestInput, IngestPhase, LandingPage, SweepInput, SweepResult, Zone, names,
+    IngestFile, IngestInput, IngestPhase, IngestStatus, LandingPage, PromotedFile, SweepInput,
+    SweepResult, Zone, names,
 };
 use serde::{Deserialize, Serialize};
-use temporalio_client::{WorkflowDescribeOptions, WorkflowExecutionStatus};
+use temporalio_client::{
+    WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowGetResultOptions,
+};
 use temporalio_common::UntypedWorkflow;
 use temporalio_common::error::ApplicationFailure;
 use temporalio_common::search_attributes::SearchAttributeKey;
@@ -31,6 +34,17 @@ pub struct PageRequest {
 pub struct StartRequest {
     pub files: Vec<IngestFile>,
     pub review_timeout_secs: u64,
+    /// The caller crawls the promoted files itself (see [`IngestInput::crawl_later`]).
+    #[serde(default)]
+    pub crawl_later: bool,
+}
+
+/// An ingest that has settled and, if it reached raw/ without waiting for review, where to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettledIngest {
+    pub workflow_id: String,
+    #[serde(default)]
+    pub promoted: Option<PromotedFile>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +102,7 @@ impl SweepActivities {
                 key: object.key,
                 version,
                 review_timeout_secs: input.review_timeout_secs,
+                crawl_later: false,
             };
             match start_ingest(&client, &task_queue, start).await {
                 Ok(StartOutcome::Started { .. }) => result.started += 1,
@@ -98,6 +113,18 @@ impl SweepActivities {
         Ok(result)
     }
 
+    /// How many files are under the prefix now: the backfill's progress bar total.
+    #[activity(name = names::COUNT_LANDING_ACTIVITY)]
+    pub async fn count_landing(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        prefix: String,
+    ) -> Result<u64, ActivityError> {
+        check_backfill_prefix(&prefix)?;
+        let objects = self.store.list(&prefix).await.map_err(port_failure)?;
+        Ok(objects.len() as u64)
+    }
+
     /// The next `limit` files under the prefix after the cursor, with their ingest versions.
     #[activity(name = names::LIST_LANDING_PAGE_ACTIVITY)]
     pub async fn list_landing_page(
@@ -105,36 +132,32 @@ impl SweepActivities {
         _ctx: ActivityContext,
         request: PageRequest,
     ) -> Result<LandingPage, ActivityError> {
-        if !request.prefix.starts_with(Zone::Landing.prefix()) {
-            return Err(ApplicationFailure::non_retryable(format!(
-                "a backfill prefix must be under {}",
-                Zone::Landing.prefix()
-            ))
-            .into());
-        }
+        check_backfill_prefix(&request.prefix)?;
+        let limit = request.limit.max(1) as usize;
         let objects = self
             .store
-            .list(&request.prefix)
+            .list_page(&request.prefix, request.after.as_deref(), limit)
             .await
             .map_err(port_failure)?;
+        let exhausted = objects.len() < limit;
+        let cursor = objects.last().map(|o| o.key.clone());
         let mut files = Vec::new();
-        for object in objects
-            .into_iter()
-            .filter(|o| request.after.as_ref().is_none_or(|after| o.key > *after))
-        {
-            if files.len() >= request.limit as usize {
-                break;
-            }
+        for object in objects {
             match self.store.version_of(&object.key).await {
                 Ok(version) => files.push(IngestFile {
                     key: object.key,
                     version,
                 }),
+                // Moved since the listing: its workflow got to it first.
                 Err(crate::ports::StoreError::NotFound(_)) => {}
                 Err(e) => return Err(port_failure(e)),
             }
         }
-        Ok(LandingPage { files })
+        Ok(LandingPage {
+            files,
+            cursor,
+            exhausted,
+        })
     }
 
     #[activity(name = names::START_INGESTS_ACTIVITY)]
@@ -155,6 +178,7 @@ impl SweepActivities {
                 key: file.key,
                 version: file.version,
                 review_timeout_secs: request.review_timeout_secs,
+                crawl_later: request.crawl_later,
             };
             match start_ingest(&client, &task_queue, input).await {
                 Ok(StartOutcome::Started { workflow_id }) => started.workflow_ids.push(workflow_id),
@@ -168,36 +192,71 @@ impl SweepActivities {
         Ok(started)
     }
 
-    /// How many of these ingests have settled: closed, or waiting for a person's review.
-    #[activity(name = names::COUNT_SETTLED_ACTIVITY)]
-    pub async fn count_settled(
+    /// Which of these ingests have settled (closed, or waiting for a person's review), with
+    /// where each completed one promoted its file.
+    #[activity(name = names::SETTLED_INGESTS_ACTIVITY)]
+    pub async fn settled_ingests(
         self: Arc<Self>,
         ctx: ActivityContext,
         workflow_ids: Vec<String>,
-    ) -> Result<u64, ActivityError> {
+    ) -> Result<Vec<SettledIngest>, ActivityError> {
         let client = ctx.client();
-        let mut settled = 0;
+        let mut settled = Vec::new();
         for id in workflow_ids {
             let handle = client.get_workflow_handle::<UntypedWorkflow>(id.clone());
             let description = handle
                 .describe(WorkflowDescribeOptions::default())
                 .await
                 .map_err(|e| ApplicationFailure::new(format!("describing {id}: {e}")))?;
-            if description.status() != WorkflowExecutionStatus::Running {
-                settled += 1;
-                continue;
-            }
-            // The phase search attribute, not a query: describe needs no worker to answer.
-            let phase =
-                description
-                    .search_attributes()
-                    .get(&SearchAttributeKey::<String>::keyword(
-                        names::search_attributes::PHASE,
-                    ));
-            if phase.as_deref() == Some(IngestPhase::AwaitingReview.as_str()) {
-                settled += 1;
+            match description.status() {
+                WorkflowExecutionStatus::Running => {
+                    // The phase search attribute, not a query: describe needs no worker.
+                    let phase = description.search_attributes().get(
+                        &SearchAttributeKey::<String>::keyword(names::search_attributes::PHASE),
+                    );
+                    if phase.as_deref() == Some(IngestPhase::AwaitingReview.as_str()) {
+                        settled.push(SettledIngest {
+                            workflow_id: id,
+                            promoted: None,
+                        });
+                    }
+                }
+                WorkflowExecutionStatus::Completed => {
+                    let result = handle
+                        .get_result(WorkflowGetResultOptions::default())
+                        .await
+                        .map_err(|e| ApplicationFailure::new(format!("result of {id}: {e}")))?;
+                    let status = result
+                        .payloads
+                        .first()
+                        .and_then(|p| serde_json::from_slice::<IngestStatus>(&p.data).ok());
+                    let promoted = status.and_then(|s| match (s.zone, &s.contract) {
+                        (Zone::Raw, Some(contract)) => Some(PromotedFile::new(contract, &s.key)),
+                        _ => None,
+                    });
+                    settled.push(SettledIngest {
+                        workflow_id: id,
+                        promoted,
+                    });
+                }
+                _ => settled.push(SettledIngest {
+                    workflow_id: id,
+                    promoted: None,
+                }),
             }
         }
         Ok(settled)
+    }
+}
+
+fn check_backfill_prefix(prefix: &str) -> Result<(), ActivityError> {
+    if prefix.starts_with(Zone::Landing.prefix()) {
+        Ok(())
+    } else {
+        Err(ApplicationFailure::non_retryable(format!(
+            "a backfill prefix must be under {}",
+            Zone::Landing.prefix()
+        ))
+        .into())
     }
 }
