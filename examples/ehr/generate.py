@@ -16,6 +16,7 @@ Layout under --out (each file's landing key is landing/synthea/<dataset>/<file>)
     manifest.json
 
 Usage: .venv/bin/python examples/ehr/generate.py --seed 42 --patients 200 --out DIR [--fhir]
+       [--files N]  (split the extracts into about N files, for backfills)
 Python standard library only.
 """
 
@@ -349,6 +350,23 @@ def bad_files(rng, tables, out):
     return bad
 
 
+def split(tables, files):
+    """(file stem, rows) pairs: one per table, or about `files` in all with every file non-empty."""
+    if files <= 0:
+        return list(tables.items())
+    total = sum(len(rows) for rows in tables.values())
+    parts = []
+    for name, rows in tables.items():
+        count = max(1, min(len(rows), round(files * len(rows) / total)))
+        size, extra = divmod(len(rows), count)
+        start = 0
+        for i in range(count):
+            end = start + size + (1 if i < extra else 0)
+            parts.append(("%s_%05d" % (name, i), rows[start:end]))
+            start = end
+    return parts
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=42)
@@ -356,11 +374,14 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--fhir", action="store_true", help="also write the FHIR R4 NDJSON variant")
     parser.add_argument("--no-bad", action="store_true", help="skip the deliberately bad files")
+    parser.add_argument("--files", type=int, default=0,
+                        help="split the CSV extracts into about this many files (<table>_NNNNN.csv),"
+                             " each table's share in proportion to its rows, for backfills")
     args = parser.parse_args()
 
     rng, tables = generate(args.seed, args.patients)
-    for name, rows in tables.items():
-        write_csv(os.path.join(args.out, "ehr", name + ".csv"), COLUMNS[name], rows)
+    for name, rows in split(tables, args.files):
+        write_csv(os.path.join(args.out, "ehr", name + ".csv"), COLUMNS[name.split("_")[0]], rows)
     manifest = {
         "seed": args.seed,
         "patients": args.patients,
