@@ -155,9 +155,9 @@ variable "manage_batch_log_group" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of the dbt jobs' logs (they can quote model SQL, never data: lakegate redacts what it reads back)."
+  description = "Retention of the dbt jobs' logs (they quote model names and SQL errors; lakegate redacts what it reads back into workflows)."
   type        = number
-  default     = 90
+  default     = 365
 }
 
 variable "tags" {
