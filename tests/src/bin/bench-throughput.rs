@@ -45,7 +45,7 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions, WorkflowContext, WorkflowRe
 #[command(about = "Throughput and memory of IngestFileWorkflow against a trivial workflow")]
 struct Cli {
     /// Workflows of each kind in the timed runs.
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 200)]
     files: usize,
     /// Concurrent starters, each starting one workflow and awaiting its result before the next.
     #[arg(long, default_value_t = 10)]
