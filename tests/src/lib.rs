@@ -33,6 +33,51 @@ pub fn venv() -> PathBuf {
     lakegate_local::LocalConfig::venv_from_env(repo_root())
 }
 
+/// A throwaway dev server (headless, in memory, free port) logging to `dir`/temporal.log.
+pub fn start_dev_server(dir: &Path) -> anyhow::Result<DevServer> {
+    DevServer::start(&DevServerOptions::ephemeral(
+        venv().join("bin/temporal"),
+        dir.join("temporal.log"),
+    ))
+    .context("the Temporal dev server must start for integration tests")
+}
+
+/// A lake in `dir` served on a task queue of its own; without `pipeline`, files stop at raw/.
+pub fn lake_config(
+    dir: &Path,
+    contracts: &Path,
+    pipeline: Option<&Path>,
+    aws: AwsConfig,
+) -> LakeConfig {
+    LakeConfig {
+        data_dir: dir.to_owned(),
+        bucket: "lake".into(),
+        contracts: contracts.to_owned(),
+        task_queue: format!("lakegate-test-{}", unique_suffix()),
+        venv: venv(),
+        pipeline: pipeline.map_or_else(|| dir.join("no-pipeline.yaml"), Path::to_owned),
+        aws,
+    }
+}
+
+/// Puts `body` at `key` and returns the ingest input for it, versioned by content (as the local
+/// event sources do), with an hour to review it.
+pub async fn land(
+    store: &LocalObjectStore,
+    bucket: &str,
+    key: &str,
+    body: &[u8],
+) -> anyhow::Result<IngestInput> {
+    store.put(key, Bytes::copy_from_slice(body)).await?;
+    Ok(IngestInput {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        version: lakegate_models::short_hash(&String::from_utf8_lossy(body)),
+        review_timeout_secs: 3600,
+        crawl_later: false,
+    })
+}
+
 pub struct TestEnv {
     pub client: Client,
     pub config: LakeConfig,
@@ -62,22 +107,10 @@ impl TestEnv {
         aws: AwsConfig,
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let server = DevServer::start(&DevServerOptions::ephemeral(
-            venv().join("bin/temporal"),
-            dir.path().join("temporal.log"),
-        ))
-        .context("the Temporal dev server must start for integration tests")?;
+        let server = start_dev_server(dir.path())?;
         let client =
             client::connect_with_retry(Some(server.address()), Duration::from_secs(60)).await?;
-        let config = LakeConfig {
-            data_dir: dir.path().to_owned(),
-            bucket: "lake".into(),
-            contracts: contracts.to_owned(),
-            task_queue: format!("lakegate-test-{}", unique_suffix()),
-            venv: venv(),
-            pipeline: pipeline.map_or_else(|| dir.path().join("no-pipeline.yaml"), Path::to_owned),
-            aws,
-        };
+        let config = lake_config(dir.path(), contracts, pipeline, aws);
         let store = lakegate::worker::local_store(&config);
         let (worker_stop, stopped) = oneshot::channel::<()>();
         let worker_config = config.clone();
@@ -108,14 +141,7 @@ impl TestEnv {
 
     /// Puts `body` at `key` and returns the ingest input for it, versioned by content.
     pub async fn land(&self, key: &str, body: &[u8]) -> anyhow::Result<IngestInput> {
-        self.store.put(key, Bytes::copy_from_slice(body)).await?;
-        Ok(IngestInput {
-            bucket: self.config.bucket.clone(),
-            key: key.to_owned(),
-            version: lakegate_models::short_hash(&String::from_utf8_lossy(body)),
-            review_timeout_secs: 3600,
-            crawl_later: false,
-        })
+        land(&self.store, &self.config.bucket, key, body).await
     }
 
     /// Every key in every zone, sorted: what a user would see listing the bucket.
