@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod dev_server;
 pub mod schedules;
+pub mod telemetry;
 pub mod worker;
 
 pub use config::LakeConfig;

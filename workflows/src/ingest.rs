@@ -86,6 +86,7 @@ impl IngestFileWorkflow {
             &input,
             &input.key,
             Zone::rehome(&input.key, Zone::Quarantine),
+            contract.as_ref(),
         )
         .await?;
         ctx.state_mut(|s| {
@@ -141,6 +142,7 @@ impl IngestFileWorkflow {
             &input,
             &quarantined,
             Zone::rehome(&quarantined, Zone::Rejected),
+            contract.as_ref(),
         )
         .await?;
         ctx.state_mut(|s| {
@@ -207,7 +209,7 @@ async fn promote(
         contract.dataset,
         contract.table
     );
-    let promoted = move_to(ctx, input, from, to).await?;
+    let promoted = move_to(ctx, input, from, to, Some(contract)).await?;
     let prefix = promoted
         .rsplit_once('/')
         .map_or(String::new(), |(dir, _)| format!("{dir}/"));
@@ -229,16 +231,20 @@ async fn promote(
 }
 
 /// Moves `from` to `to`; if another file already holds `to`, to a name tagged with this file's
-/// version instead, so two different files with one name are both kept.
+/// version instead, so two different files with one name are both kept. `contract` only labels
+/// the activity's metrics.
 async fn move_to(
     ctx: &mut WorkflowContext<IngestFileWorkflow>,
     input: &IngestInput,
     from: &str,
     to: String,
+    contract: Option<&ContractMatch>,
 ) -> WorkflowResult<String> {
+    let dataset = contract.map(|c| c.dataset.clone());
     let request = MoveRequest {
         from: from.to_owned(),
         to: to.clone(),
+        dataset: dataset.clone(),
     };
     match ctx
         .execute_activity(IngestActivities::move_object, request, options::short())
@@ -250,6 +256,7 @@ async fn move_to(
             let request = MoveRequest {
                 from: from.to_owned(),
                 to: tagged.clone(),
+                dataset,
             };
             ctx.execute_activity(IngestActivities::move_object, request, options::short())
                 .await?;

@@ -15,9 +15,10 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use crate::ingest::port_failure;
+use crate::metrics::{Metrics, NoMetrics};
 use crate::ports::{
-    Catalog, CrawlRequest, CrawlStart, Crawler, CrawlerStatus, JobRunner, JobSpec, JobStatus,
-    QueryEngine, QueryState, TableInfo, redact_line,
+    Catalog, CrawlRequest, CrawlStart, Crawler, CrawlerState, CrawlerStatus, JobRunner, JobSpec,
+    JobStatus, QueryEngine, QueryState, TableInfo, redact_line,
 };
 
 /// How promoted files become crawls and transforms. The worker's configuration, not workflow
@@ -108,11 +109,56 @@ impl NotifyActivities {
 pub struct CrawlActivities {
     crawler: Arc<dyn Crawler>,
     catalog: Arc<dyn Catalog>,
+    metrics: Arc<dyn Metrics>,
+    /// Crawler names are this prefix plus the dataset: how a crawler maps to its metrics label.
+    crawler_prefix: String,
+    /// The last finished crawl timed per crawler (its start time), so the several polls that can
+    /// see one finished crawl (a joined run, a retried poll) time it once in this process.
+    timed: std::sync::Mutex<BTreeMap<String, i64>>,
 }
 
 impl CrawlActivities {
     pub fn new(crawler: Arc<dyn Crawler>, catalog: Arc<dyn Catalog>) -> Self {
-        Self { crawler, catalog }
+        Self {
+            crawler,
+            catalog,
+            metrics: Arc::new(NoMetrics),
+            crawler_prefix: String::new(),
+            timed: Default::default(),
+        }
+    }
+
+    /// Times finished crawls, labelled by dataset (the crawler name without `crawler_prefix`).
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>, crawler_prefix: &str) -> Self {
+        self.metrics = metrics;
+        self.crawler_prefix = crawler_prefix.to_owned();
+        self
+    }
+
+    /// Records the crawl `status` reports finished, once per crawl. The crawler's clock gives the
+    /// start (Glue's LastCrawl.StartTime); the end is this poll, so the figure overstates by at
+    /// most one poll gap and has one-second resolution. Crawlers report no end time.
+    fn time_finished_crawl(&self, crawler: &str, status: &CrawlerStatus) {
+        let (CrawlerState::Ready, Some(started)) = (
+            status.state,
+            status.last_crawl.as_ref().and_then(|l| l.started_at),
+        ) else {
+            return;
+        };
+        let Ok(mut timed) = self.timed.lock() else {
+            return;
+        };
+        if timed.insert(crawler.to_owned(), started) == Some(started) {
+            return;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let took = now.saturating_sub(std::time::Duration::from_secs(started.max(0) as u64));
+        let dataset = crawler
+            .strip_prefix(&self.crawler_prefix)
+            .unwrap_or(crawler);
+        self.metrics.crawl_finished(dataset, took);
     }
 }
 
@@ -144,6 +190,7 @@ impl CrawlActivities {
         if let Some(last) = &mut status.last_crawl {
             last.error_message = last.error_message.as_deref().map(|m| redact_line(m, None));
         }
+        self.time_finished_crawl(&crawler, &status);
         Ok(status)
     }
 
