@@ -68,13 +68,23 @@ impl TestEnv {
         Self::start_full(contracts, pipeline, aws, Telemetry::off()).await
     }
 
-    /// With the test contracts and the worker serving Prometheus metrics on a free loopback
-    /// port ([`Self::metrics_addr`]).
-    pub async fn start_with_metrics() -> anyhow::Result<Self> {
+    /// As [`Self::start_with`], the worker serving Prometheus metrics on a free loopback port
+    /// ([`Self::metrics_addr`]).
+    pub async fn start_with_metrics(
+        contracts: &Path,
+        pipeline: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         // Bound here, on the test's runtime, which then serves the endpoint.
         let telemetry = Telemetry::prometheus(([127, 0, 0, 1], 0).into())?;
-        let contracts = repo_root().join("tests/fixtures/contracts");
-        Self::start_full(&contracts, None, AwsConfig::default(), telemetry).await
+        Self::start_full(contracts, pipeline, AwsConfig::default(), telemetry).await
+    }
+
+    /// The worker's `/metrics` text (the worker must have been started with metrics).
+    pub async fn scrape_metrics(&self) -> anyhow::Result<String> {
+        let addr = self
+            .metrics_addr
+            .context("the worker was started without metrics")?;
+        Ok(tokio::task::spawn_blocking(move || lakegate::telemetry::scrape(addr)).await??)
     }
 
     async fn start_full(

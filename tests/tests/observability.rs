@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use lakegate::client::{self, StartedIngest};
-use lakegate::telemetry::{self, BYTES_VALIDATED_TOTAL, FILES_TOTAL, sample};
+use lakegate::telemetry::{BYTES_VALIDATED_TOTAL, FILES_TOTAL, sample};
 use lakegate_models::IngestPhase;
-use lakegate_tests::TestEnv;
+use lakegate_tests::{TestEnv, repo_root};
 
 const GOOD_KEY: &str = "landing/emr/ehr/patients_KEYSENTINEL_good.csv";
 const GOOD: &[u8] = b"id,birthdate,gender\np1,1980-01-02,F\np2,1975-03-04,M\n";
@@ -28,8 +28,8 @@ async fn start(env: &TestEnv, key: &str, body: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_endpoint_serves_lakegates_counters_and_the_sdks() {
-    let env = TestEnv::start_with_metrics().await.unwrap();
-    let addr = env.metrics_addr.unwrap();
+    let contracts = repo_root().join("tests/fixtures/contracts");
+    let env = TestEnv::start_with_metrics(&contracts, None).await.unwrap();
     let good = start(&env, GOOD_KEY, GOOD).await;
     let bad = start(&env, BAD_KEY, BAD).await;
     let outcome = client::wait_outcome(&env.client, &good).await.unwrap();
@@ -44,10 +44,7 @@ async fn metrics_endpoint_serves_lakegates_counters_and_the_sdks() {
     // records a completed workflow just after it reports the completion, hence the poll.
     let deadline = Instant::now() + WAIT;
     let text = loop {
-        let text = tokio::task::spawn_blocking(move || telemetry::scrape(addr))
-            .await
-            .unwrap()
-            .unwrap();
+        let text = env.scrape_metrics().await.unwrap();
         if text
             .lines()
             .any(|l| l.starts_with("temporal_workflow_completed"))

@@ -101,10 +101,9 @@ fn options(
             CrawlActivities::new(ports.crawler.clone(), ports.catalog.clone())
                 .with_metrics(metrics.clone(), &crawler_prefix),
         )
-        .register_activities(TransformActivities::new(
-            ports.jobs.clone(),
-            ports.query.clone(),
-        ))
+        .register_activities(
+            TransformActivities::new(ports.jobs.clone(), ports.query.clone()).with_metrics(metrics),
+        )
         .build())
 }
 

@@ -18,7 +18,7 @@ use crate::ingest::port_failure;
 use crate::metrics::{Metrics, NoMetrics};
 use crate::ports::{
     Catalog, CrawlRequest, CrawlStart, Crawler, CrawlerState, CrawlerStatus, JobRunner, JobSpec,
-    JobStatus, QueryEngine, QueryState, TableInfo, redact_line,
+    JobState, JobStatus, QueryEngine, QueryState, TableInfo, redact_line,
 };
 
 /// How promoted files become crawls and transforms. The worker's configuration, not workflow
@@ -229,14 +229,47 @@ pub struct TerminateJob {
     pub reason: String,
 }
 
+/// The job `describe_job` polls. The stage and submission time only time the job for metrics;
+/// a bare job id, what workflows sent before they passed them, still decodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DescribeJob {
+    Stage {
+        job_id: String,
+        dataset: String,
+        stage: String,
+        /// Workflow time when the submit returned, in Unix milliseconds.
+        submitted_at_ms: u64,
+    },
+    Id(String),
+}
+
+impl DescribeJob {
+    pub fn job_id(&self) -> &str {
+        match self {
+            DescribeJob::Stage { job_id, .. } | DescribeJob::Id(job_id) => job_id,
+        }
+    }
+}
+
 pub struct TransformActivities {
     jobs: Arc<dyn JobRunner>,
     query: Arc<dyn QueryEngine>,
+    metrics: Arc<dyn Metrics>,
 }
 
 impl TransformActivities {
     pub fn new(jobs: Arc<dyn JobRunner>, query: Arc<dyn QueryEngine>) -> Self {
-        Self { jobs, query }
+        Self {
+            jobs,
+            query,
+            metrics: Arc::new(NoMetrics),
+        }
+    }
+
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 }
 
@@ -255,13 +288,36 @@ impl TransformActivities {
         self.jobs.submit(&spec).await.map_err(port_failure)
     }
 
+    /// A job seen finished is timed from its submission (the workflow's clock) to this poll
+    /// (the worker's): queueing included, and at most one poll gap late. The workflow stops
+    /// polling a finished job, so each is timed once (again only if this attempt's answer is
+    /// lost and the activity retried).
     #[activity(name = names::DESCRIBE_JOB_ACTIVITY)]
     pub async fn describe_job(
         self: Arc<Self>,
         _ctx: ActivityContext,
-        job_id: String,
+        request: DescribeJob,
     ) -> Result<JobStatus, ActivityError> {
-        self.jobs.describe(&job_id).await.map_err(port_failure)
+        let status = self
+            .jobs
+            .describe(request.job_id())
+            .await
+            .map_err(port_failure)?;
+        if let DescribeJob::Stage {
+            dataset,
+            stage,
+            submitted_at_ms,
+            ..
+        } = &request
+            && matches!(status.state, JobState::Succeeded | JobState::Failed)
+        {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let took = now.saturating_sub(std::time::Duration::from_millis(*submitted_at_ms));
+            self.metrics.job_finished(dataset, stage, took);
+        }
+        Ok(status)
     }
 
     #[activity(name = names::TERMINATE_JOB_ACTIVITY)]
@@ -409,6 +465,21 @@ mod tests {
         let redacted = redact_line(line, None);
         assert!(!redacted.contains("SENTINEL_JANE"), "{redacted}");
         assert!(redacted.contains(r#""stg_patients""#), "{redacted}");
+    }
+
+    #[test]
+    fn describe_job_still_takes_a_bare_job_id() {
+        let old: DescribeJob = serde_json::from_str(r#""job-1""#).unwrap();
+        assert_eq!(old, DescribeJob::Id("job-1".into()));
+        let new = DescribeJob::Stage {
+            job_id: "job-2".into(),
+            dataset: "ehr".into(),
+            stage: "staging".into(),
+            submitted_at_ms: 5,
+        };
+        let json = serde_json::to_string(&new).unwrap();
+        assert_eq!(serde_json::from_str::<DescribeJob>(&json).unwrap(), new);
+        assert_eq!(new.job_id(), "job-2");
     }
 
     #[test]
