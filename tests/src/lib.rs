@@ -3,6 +3,7 @@
 //! three down (the server by PID) when it ends. Nothing is mocked: a test that cannot start the
 //! server fails.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -14,6 +15,7 @@ use lakegate::LakeConfig;
 use lakegate::client;
 use lakegate::config::AwsConfig;
 use lakegate::dev_server::{DevServer, DevServerOptions};
+use lakegate::telemetry::Telemetry;
 use lakegate_activities::ports::ObjectStore;
 use lakegate_local::LocalObjectStore;
 use lakegate_models::{IngestInput, Zone};
@@ -84,6 +86,8 @@ pub struct TestEnv {
     pub store: Arc<LocalObjectStore>,
     worker_stop: Option<oneshot::Sender<()>>,
     worker_thread: Option<JoinHandle<anyhow::Result<()>>>,
+    /// Where the worker serves `/metrics`, when started with metrics.
+    pub metrics_addr: Option<SocketAddr>,
     // Dropped last: the server outlives the worker.
     server: DevServer,
     _dir: tempfile::TempDir,
@@ -106,6 +110,35 @@ impl TestEnv {
         pipeline: Option<&Path>,
         aws: AwsConfig,
     ) -> anyhow::Result<Self> {
+        Self::start_full(contracts, pipeline, aws, Telemetry::off()).await
+    }
+
+    /// As [`Self::start_with`], the worker serving Prometheus metrics on a free loopback port
+    /// ([`Self::metrics_addr`]).
+    pub async fn start_with_metrics(
+        contracts: &Path,
+        pipeline: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        // Bound here, on the test's runtime, which then serves the endpoint.
+        let telemetry = Telemetry::prometheus(([127, 0, 0, 1], 0).into())?;
+        Self::start_full(contracts, pipeline, AwsConfig::default(), telemetry).await
+    }
+
+    /// The worker's `/metrics` text (the worker must have been started with metrics).
+    pub async fn scrape_metrics(&self) -> anyhow::Result<String> {
+        let addr = self
+            .metrics_addr
+            .context("the worker was started without metrics")?;
+        Ok(tokio::task::spawn_blocking(move || lakegate::telemetry::scrape(addr)).await??)
+    }
+
+    async fn start_full(
+        contracts: &Path,
+        pipeline: Option<&Path>,
+        aws: AwsConfig,
+        telemetry: Telemetry,
+    ) -> anyhow::Result<Self> {
+        let metrics_addr = telemetry.metrics_addr();
         let dir = tempfile::tempdir()?;
         let server = start_dev_server(dir.path())?;
         let client =
@@ -122,7 +155,7 @@ impl TestEnv {
                 .build()?;
             runtime.block_on(async move {
                 let client = client::connect(Some(&address)).await?;
-                lakegate::worker::run_worker(client, &worker_config, async move {
+                lakegate::worker::run_worker_with(client, &worker_config, &telemetry, async move {
                     let _ = stopped.await;
                 })
                 .await
@@ -134,6 +167,7 @@ impl TestEnv {
             store,
             worker_stop: Some(worker_stop),
             worker_thread: Some(worker_thread),
+            metrics_addr,
             server,
             _dir: dir,
         })

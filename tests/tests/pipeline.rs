@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lakegate::client::{self, StartedIngest};
+use lakegate::telemetry::{CRAWL_DURATION_SECONDS, FILES_TOTAL, JOB_DURATION_SECONDS, sample};
 use lakegate_activities::ports::{QueryEngine, QueryState};
 use lakegate_local::LocalQueryEngine;
 use lakegate_models::{
@@ -100,9 +101,10 @@ async fn sample_dataset_reaches_the_marts_and_an_approved_file_follows() {
             .replace("profiles_dir: dbt", &format!("profiles_dir: {dbt}")),
     )
     .unwrap();
-    let env = TestEnv::start_with(&root.join("examples/ehr/contracts"), Some(settings.path()))
-        .await
-        .unwrap();
+    let env =
+        TestEnv::start_with_metrics(&root.join("examples/ehr/contracts"), Some(settings.path()))
+            .await
+            .unwrap();
     let manifest = manifest();
 
     let mut good = Vec::new();
@@ -207,6 +209,32 @@ async fn sample_dataset_reaches_the_marts_and_an_approved_file_follows() {
         scalar(&env, "select count(*) from analytics.patient_demographics").await,
         expected
     );
+
+    // The worker's metrics tell the same story: both crawls and every stage job timed, each
+    // file's outcome counted. The activities record before they report, so no wait is needed.
+    let text = env.scrape_metrics().await.unwrap();
+    let ehr = [("dataset", "ehr")];
+    let files = |outcome| {
+        sample(
+            &text,
+            FILES_TOTAL,
+            &[("dataset", "ehr"), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(files("promoted"), Some(5.0), "{text}");
+    assert_eq!(files("quarantined"), Some(1.0), "{text}");
+    assert_eq!(files("approved"), Some(1.0), "{text}");
+    let crawls = sample(&text, &format!("{CRAWL_DURATION_SECONDS}_count"), &ehr);
+    assert_eq!(crawls, Some(2.0), "{text}");
+    for stage in ["staging", "intermediate", "marts"] {
+        let jobs = sample(
+            &text,
+            &format!("{JOB_DURATION_SECONDS}_count"),
+            &[("dataset", "ehr"), ("stage", stage)],
+        );
+        // One job per stage per transform, two transforms.
+        assert_eq!(jobs, Some(2.0), "{stage}: {text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@ pub mod config;
 pub mod dev_server;
 pub mod progress;
 pub mod schedules;
+pub mod telemetry;
 pub mod worker;
 
 pub use config::LakeConfig;

@@ -51,7 +51,7 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a worker for lakegate's workflows and activities until SIGINT or SIGTERM.
-    Worker,
+    Worker(lakegate::telemetry::TelemetryArgs),
     /// Start a local Temporal dev server (Web UI on :8233) and a worker; Ctrl-C stops both.
     Dev {
         /// gRPC port of the dev server (loopback only).
@@ -235,11 +235,15 @@ fn init_logging(format: LogFormat) {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config;
     match cli.command {
-        Command::Worker => {
+        Command::Worker(telemetry) => {
             let shutdown = shutdown_signal();
+            let telemetry = telemetry.start()?;
             let client = client::connect(None).await?;
+            if let Some(addr) = telemetry.metrics_addr() {
+                tracing::info!(%addr, "metrics at http://{addr}/metrics");
+            }
             tracing::info!(task_queue = %config.task_queue, "worker started");
-            worker::run_worker(client, &config, shutdown).await?;
+            worker::run_worker_with(client, &config, &telemetry, shutdown).await?;
             tracing::info!("worker stopped");
         }
         Command::Dev {
@@ -373,6 +377,8 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
+const DEV_METRICS_ADDR: &str = "127.0.0.1:9464";
+
 fn pid_file(config: &LakeConfig) -> PathBuf {
     config.data_dir.join("dev.pid")
 }
@@ -429,11 +435,20 @@ async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result
     );
     println!("Temporal Web UI: http://127.0.0.1:{ui_port}");
     println!("Lake: {}", config.lake_root().display());
+    // Metrics on the conventional port when it is free; a second dev instance goes without.
+    let telemetry = lakegate::telemetry::Telemetry::prometheus(DEV_METRICS_ADDR.parse()?)
+        .unwrap_or_else(|e| {
+            tracing::info!("no metrics endpoint: {e:#}");
+            lakegate::telemetry::Telemetry::off()
+        });
+    if let Some(addr) = telemetry.metrics_addr() {
+        println!("Metrics: http://{addr}/metrics");
+    }
     println!(
         "Worker serving task queue '{}'. Ctrl-C stops everything.",
         config.task_queue
     );
-    let result = worker::run_worker(client, config, shutdown).await;
+    let result = worker::run_worker_with(client, config, &telemetry, shutdown).await;
     server.stop();
     let _ = std::fs::remove_file(ready_file(config));
     let _ = std::fs::remove_file(pid_file(config));

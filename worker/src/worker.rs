@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::LakeConfig;
 use crate::client::TemporalIngestStarter;
 use crate::config::Backend;
+use crate::telemetry::Telemetry;
 
 /// The local backend's object store for `config`.
 pub fn local_store(config: &LakeConfig) -> Arc<LocalObjectStore> {
@@ -73,28 +74,36 @@ pub async fn ports(config: &LakeConfig) -> anyhow::Result<Ports> {
     }
 }
 
-fn options(config: &LakeConfig, ports: &Ports) -> anyhow::Result<WorkerOptions> {
+fn options(
+    config: &LakeConfig,
+    ports: &Ports,
+    telemetry: &Telemetry,
+) -> anyhow::Result<WorkerOptions> {
     let pipeline = config.pipeline_settings()?;
+    let metrics = telemetry.metrics();
+    let crawler_prefix = pipeline
+        .as_ref()
+        .map(|p| p.crawler_prefix.clone())
+        .unwrap_or_default();
     Ok(WorkerOptions::new(config.task_queue.clone())
         .register_workflow::<IngestFileWorkflow>()?
         .register_workflow::<CrawlWorkflow>()?
         .register_workflow::<TransformWorkflow>()?
         .register_workflow::<LandingSweepWorkflow>()?
         .register_workflow::<OnboardDatasetWorkflow>()?
-        .register_activities(IngestActivities::new(
-            ports.store.clone(),
-            config.contracts.clone(),
-        ))
+        .register_activities(
+            IngestActivities::new(ports.store.clone(), config.contracts.clone())
+                .with_metrics(metrics.clone()),
+        )
         .register_activities(NotifyActivities::new(pipeline))
         .register_activities(SweepActivities::new(ports.store.clone()))
-        .register_activities(CrawlActivities::new(
-            ports.crawler.clone(),
-            ports.catalog.clone(),
-        ))
-        .register_activities(TransformActivities::new(
-            ports.jobs.clone(),
-            ports.query.clone(),
-        ))
+        .register_activities(
+            CrawlActivities::new(ports.crawler.clone(), ports.catalog.clone())
+                .with_metrics(metrics.clone(), &crawler_prefix),
+        )
+        .register_activities(
+            TransformActivities::new(ports.jobs.clone(), ports.query.clone()).with_metrics(metrics),
+        )
         .build())
 }
 
@@ -108,6 +117,16 @@ pub async fn run_worker(
     config: &LakeConfig,
     shutdown: impl Future<Output = ()> + 'static,
 ) -> anyhow::Result<()> {
+    run_worker_with(client, config, &Telemetry::off(), shutdown).await
+}
+
+/// [`run_worker`] with the SDK's and lakegate's metrics going to `telemetry`'s exporter.
+pub async fn run_worker_with(
+    client: Client,
+    config: &LakeConfig,
+    telemetry: &Telemetry,
+    shutdown: impl Future<Output = ()> + 'static,
+) -> anyhow::Result<()> {
     let mut ports = ports(config).await?;
     let cancel = CancellationToken::new();
     let events = ports.events.take().map(|start| {
@@ -117,10 +136,10 @@ pub async fn run_worker(
         });
         start(starter, cancel.clone())
     });
-    let runtime =
-        Runtime::from_current_tokio(Default::default()).context("starting the Temporal runtime")?;
-    let mut worker =
-        Worker::new(&runtime, client, options(config, &ports)?).context("creating the worker")?;
+    let runtime = Runtime::from_current_tokio(telemetry.runtime_options()?)
+        .context("starting the Temporal runtime")?;
+    let mut worker = Worker::new(&runtime, client, options(config, &ports, telemetry)?)
+        .context("creating the worker")?;
     let stop = worker.shutdown_handle();
     let run = worker.run();
     futures::pin_mut!(run);

@@ -178,3 +178,69 @@ fn a_worker_stops_cleanly_on_sigterm() {
             .contains("worker stopped")
     );
 }
+
+#[test]
+fn json_logs_and_the_metrics_flag_work_for_a_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start(&DevServerOptions::ephemeral(
+        venv().join("bin/temporal"),
+        dir.path().join("temporal.log"),
+    ))
+    .unwrap();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], free_port().unwrap()).into();
+    let log = dir.path().join("worker.log");
+    let mut worker = lakegate(dir.path())
+        .args(["--log-format", "json", "worker"])
+        .env("LAKEGATE_METRICS_ADDR", addr.to_string())
+        .env("TEMPORAL_ADDRESS", server.address())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("worker started")
+    {
+        assert!(
+            worker.try_wait().unwrap().is_none(),
+            "the worker exited early: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        assert!(Instant::now() < deadline, "the worker did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The SDK's worker metrics appear once its pollers run.
+    let scrape = loop {
+        let scrape = lakegate::telemetry::scrape(addr).unwrap_or_default();
+        if scrape.lines().any(|l| l.starts_with("temporal_")) {
+            break scrape;
+        }
+        assert!(Instant::now() < deadline, "no temporal_ metrics: {scrape}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(scrape.contains("# TYPE"), "{scrape}");
+    dev_server::terminate(worker.id());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while worker.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the worker ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let messages: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["fields"]["message"].as_str())
+        .collect();
+    assert!(messages.contains(&"worker started"), "{text}");
+    assert!(messages.contains(&"worker stopped"), "{text}");
+    assert!(
+        messages.contains(&format!("metrics at http://{addr}/metrics").as_str()),
+        "{text}"
+    );
+}

@@ -87,6 +87,7 @@ impl IngestFileWorkflow {
             &input,
             &input.key,
             Zone::rehome(&input.key, Zone::Quarantine),
+            contract.as_ref(),
         )
         .await?;
         ctx.state_mut(|s| {
@@ -142,6 +143,7 @@ impl IngestFileWorkflow {
             &input,
             &quarantined,
             Zone::rehome(&quarantined, Zone::Rejected),
+            contract.as_ref(),
         )
         .await?;
         ctx.state_mut(|s| {
@@ -209,7 +211,7 @@ async fn promote(
         contract.dataset,
         contract.table
     );
-    let promoted = move_to(ctx, input, from, to).await?;
+    let promoted = move_to(ctx, input, from, to, Some(contract)).await?;
     let file = PromotedFile::new(contract, &promoted);
     ctx.state_mut(|s| {
         s.status.zone = Zone::Raw;
@@ -226,16 +228,20 @@ async fn promote(
 }
 
 /// Moves `from` to `to`; if another file already holds `to`, to a name tagged with this file's
-/// version instead, so two different files with one name are both kept.
+/// version instead, so two different files with one name are both kept. `contract` only labels
+/// the activity's metrics.
 async fn move_to(
     ctx: &mut WorkflowContext<IngestFileWorkflow>,
     input: &IngestInput,
     from: &str,
     to: String,
+    contract: Option<&ContractMatch>,
 ) -> WorkflowResult<String> {
+    let dataset = contract.map(|c| c.dataset.clone());
     let request = MoveRequest {
         from: from.to_owned(),
         to: to.clone(),
+        dataset: dataset.clone(),
     };
     match ctx
         .execute_activity(IngestActivities::move_object, request, options::short())
@@ -247,6 +253,7 @@ async fn move_to(
             let request = MoveRequest {
                 from: from.to_owned(),
                 to: tagged.clone(),
+                dataset,
             };
             ctx.execute_activity(IngestActivities::move_object, request, options::short())
                 .await?;

@@ -3,10 +3,10 @@
 //! failed node with `dbt retry`, unless dbt tests failed: a failing test is a data problem that
 //! retrying cannot fix. Then the configured checks run on the query engine.
 
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use lakegate_activities::ports::{JobSpec, JobState, QueryState};
-use lakegate_activities::{StartQuery, TransformActivities};
+use lakegate_activities::{DescribeJob, StartQuery, TransformActivities};
 use lakegate_models::names;
 use lakegate_models::{
     Check, CheckResult, NodeResult, StageResult, TransformInput, TransformResult,
@@ -125,7 +125,17 @@ async fn run_stage(
             .execute_activity(TransformActivities::submit_job, spec, options::short())
             .await?;
         result.jobs.push(job_id.clone());
-        let state = wait_for_job(ctx, input, &job_id).await?;
+        let submitted_at_ms = ctx
+            .workflow_time()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as u64);
+        let job = DescribeJob::Stage {
+            job_id: job_id.clone(),
+            dataset: input.dataset.clone(),
+            stage: stage.to_owned(),
+            submitted_at_ms,
+        };
+        let state = wait_for_job(ctx, input, job).await?;
         let nodes = ctx
             .execute_activity(
                 TransformActivities::dbt_run_results,
@@ -201,7 +211,7 @@ fn stage_failure_message(stage: &StageResult) -> String {
 async fn wait_for_job(
     ctx: &mut WorkflowContext<TransformWorkflow>,
     input: &TransformInput,
-    job_id: &str,
+    job: DescribeJob,
 ) -> WorkflowResult<JobState> {
     let mut gap = Duration::from_secs(input.poll_initial_secs.max(1));
     let max_gap = Duration::from_secs(input.poll_max_secs.max(1));
@@ -209,7 +219,7 @@ async fn wait_for_job(
         let status = ctx
             .execute_activity(
                 TransformActivities::describe_job,
-                job_id.to_owned(),
+                job.clone(),
                 options::short(),
             )
             .await?;

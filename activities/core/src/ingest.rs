@@ -12,6 +12,7 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tokio_util::io::SyncIoBridge;
 
+use crate::metrics::{FileOutcome, Metrics, NoMetrics, UNMATCHED_DATASET};
 use crate::ports::{KeyTag, ObjectMeta, ObjectStore, PortError, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +25,10 @@ pub struct ValidateRequest {
 pub struct MoveRequest {
     pub from: String,
     pub to: String,
+    /// The contract's dataset, for metrics only (`None` when no contract claims the file).
+    /// Optional so histories recorded before it replay and their pending moves still decode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
 }
 
 /// What a move did. A taken destination is an answer, not a failure: the workflow picks another
@@ -39,6 +44,7 @@ pub enum MoveResult {
 pub struct IngestActivities {
     store: Arc<dyn ObjectStore>,
     contracts_dir: PathBuf,
+    metrics: Arc<dyn Metrics>,
 }
 
 impl IngestActivities {
@@ -46,7 +52,13 @@ impl IngestActivities {
         Self {
             store,
             contracts_dir,
+            metrics: Arc::new(NoMetrics),
         }
+    }
+
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Contracts are read on every call so a steward's fix applies to the next file (and to a
@@ -93,6 +105,7 @@ impl IngestActivities {
             .into());
         };
         let (contract, table) = (contract.clone(), table.clone());
+        let dataset = contract.dataset.clone();
         let meta = self
             .store
             .head(&request.key)
@@ -117,6 +130,7 @@ impl IngestActivities {
         .map_err(|e| {
             ApplicationFailure::new(format!("reading {} failed: {e}", KeyTag(request.key)))
         })?;
+        self.metrics.bytes_validated(&dataset, report.bytes);
         Ok(report)
     }
 
@@ -127,7 +141,13 @@ impl IngestActivities {
         request: MoveRequest,
     ) -> Result<MoveResult, ActivityError> {
         match self.store.move_object(&request.from, &request.to).await {
-            Ok(meta) => Ok(MoveResult::Moved(meta)),
+            Ok(meta) => {
+                if let Some(outcome) = FileOutcome::of_move(&request.from, &request.to) {
+                    let dataset = request.dataset.as_deref().unwrap_or(UNMATCHED_DATASET);
+                    self.metrics.file_outcome(dataset, outcome);
+                }
+                Ok(MoveResult::Moved(meta))
+            }
             Err(StoreError::DestinationExists(_)) => Ok(MoveResult::DestinationTaken),
             Err(e) => Err(port_failure(e)),
         }

@@ -6,6 +6,7 @@
 //! workflows crate (which depends on this one for activity signatures) free of them too.
 
 pub mod ingest;
+pub mod metrics;
 pub mod pipeline;
 #[cfg(feature = "testing")]
 pub mod port_suites;
@@ -15,7 +16,7 @@ pub mod sweep;
 
 pub use ingest::{IngestActivities, MoveRequest, MoveResult, ValidateRequest};
 pub use pipeline::{
-    CrawlActivities, NotifyActivities, PipelineSettings, QuerySummary, StartQuery, TerminateJob,
+    CrawlActivities, DescribeJob, NotifyActivities, PipelineSettings, QuerySummary, StartQuery, TerminateJob,
     TransformActivities,
 };
 pub use sweep::{PageRequest, SettledIngest, StartRequest, Started, SweepActivities};

@@ -15,9 +15,10 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use crate::ingest::port_failure;
+use crate::metrics::{Metrics, NoMetrics};
 use crate::ports::{
-    Catalog, CrawlRequest, CrawlStart, Crawler, CrawlerStatus, JobRunner, JobSpec, JobStatus,
-    QueryEngine, QueryState, TableInfo, redact_line,
+    Catalog, CrawlRequest, CrawlStart, Crawler, CrawlerState, CrawlerStatus, JobRunner, JobSpec,
+    JobState, JobStatus, QueryEngine, QueryState, TableInfo, redact_line,
 };
 
 /// How promoted files become crawls and transforms. The worker's configuration, not workflow
@@ -108,11 +109,56 @@ impl NotifyActivities {
 pub struct CrawlActivities {
     crawler: Arc<dyn Crawler>,
     catalog: Arc<dyn Catalog>,
+    metrics: Arc<dyn Metrics>,
+    /// Crawler names are this prefix plus the dataset: how a crawler maps to its metrics label.
+    crawler_prefix: String,
+    /// The last finished crawl timed per crawler (its start time), so the several polls that can
+    /// see one finished crawl (a joined run, a retried poll) time it once in this process.
+    timed: std::sync::Mutex<BTreeMap<String, i64>>,
 }
 
 impl CrawlActivities {
     pub fn new(crawler: Arc<dyn Crawler>, catalog: Arc<dyn Catalog>) -> Self {
-        Self { crawler, catalog }
+        Self {
+            crawler,
+            catalog,
+            metrics: Arc::new(NoMetrics),
+            crawler_prefix: String::new(),
+            timed: Default::default(),
+        }
+    }
+
+    /// Times finished crawls, labelled by dataset (the crawler name without `crawler_prefix`).
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>, crawler_prefix: &str) -> Self {
+        self.metrics = metrics;
+        self.crawler_prefix = crawler_prefix.to_owned();
+        self
+    }
+
+    /// Records the crawl `status` reports finished, once per crawl. The crawler's clock gives the
+    /// start (Glue's LastCrawl.StartTime); the end is this poll, so the figure overstates by at
+    /// most one poll gap and has one-second resolution. Crawlers report no end time.
+    fn time_finished_crawl(&self, crawler: &str, status: &CrawlerStatus) {
+        let (CrawlerState::Ready, Some(started)) = (
+            status.state,
+            status.last_crawl.as_ref().and_then(|l| l.started_at),
+        ) else {
+            return;
+        };
+        let Ok(mut timed) = self.timed.lock() else {
+            return;
+        };
+        if timed.insert(crawler.to_owned(), started) == Some(started) {
+            return;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let took = now.saturating_sub(std::time::Duration::from_secs(started.max(0) as u64));
+        let dataset = crawler
+            .strip_prefix(&self.crawler_prefix)
+            .unwrap_or(crawler);
+        self.metrics.crawl_finished(dataset, took);
     }
 }
 
@@ -144,6 +190,7 @@ impl CrawlActivities {
         if let Some(last) = &mut status.last_crawl {
             last.error_message = last.error_message.as_deref().map(|m| redact_line(m, None));
         }
+        self.time_finished_crawl(&crawler, &status);
         Ok(status)
     }
 
@@ -182,14 +229,47 @@ pub struct TerminateJob {
     pub reason: String,
 }
 
+/// The job `describe_job` polls. The stage and submission time only time the job for metrics;
+/// a bare job id, what workflows sent before they passed them, still decodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DescribeJob {
+    Stage {
+        job_id: String,
+        dataset: String,
+        stage: String,
+        /// Workflow time when the submit returned, in Unix milliseconds.
+        submitted_at_ms: u64,
+    },
+    Id(String),
+}
+
+impl DescribeJob {
+    pub fn job_id(&self) -> &str {
+        match self {
+            DescribeJob::Stage { job_id, .. } | DescribeJob::Id(job_id) => job_id,
+        }
+    }
+}
+
 pub struct TransformActivities {
     jobs: Arc<dyn JobRunner>,
     query: Arc<dyn QueryEngine>,
+    metrics: Arc<dyn Metrics>,
 }
 
 impl TransformActivities {
     pub fn new(jobs: Arc<dyn JobRunner>, query: Arc<dyn QueryEngine>) -> Self {
-        Self { jobs, query }
+        Self {
+            jobs,
+            query,
+            metrics: Arc::new(NoMetrics),
+        }
+    }
+
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 }
 
@@ -208,13 +288,36 @@ impl TransformActivities {
         self.jobs.submit(&spec).await.map_err(port_failure)
     }
 
+    /// A job seen finished is timed from its submission (the workflow's clock) to this poll
+    /// (the worker's): queueing included, and at most one poll gap late. The workflow stops
+    /// polling a finished job, so each is timed once (again only if this attempt's answer is
+    /// lost and the activity retried).
     #[activity(name = names::DESCRIBE_JOB_ACTIVITY)]
     pub async fn describe_job(
         self: Arc<Self>,
         _ctx: ActivityContext,
-        job_id: String,
+        request: DescribeJob,
     ) -> Result<JobStatus, ActivityError> {
-        self.jobs.describe(&job_id).await.map_err(port_failure)
+        let status = self
+            .jobs
+            .describe(request.job_id())
+            .await
+            .map_err(port_failure)?;
+        if let DescribeJob::Stage {
+            dataset,
+            stage,
+            submitted_at_ms,
+            ..
+        } = &request
+            && matches!(status.state, JobState::Succeeded | JobState::Failed)
+        {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let took = now.saturating_sub(std::time::Duration::from_millis(*submitted_at_ms));
+            self.metrics.job_finished(dataset, stage, took);
+        }
+        Ok(status)
     }
 
     #[activity(name = names::TERMINATE_JOB_ACTIVITY)]
@@ -362,6 +465,21 @@ mod tests {
         let redacted = redact_line(line, None);
         assert!(!redacted.contains("SENTINEL_JANE"), "{redacted}");
         assert!(redacted.contains(r#""stg_patients""#), "{redacted}");
+    }
+
+    #[test]
+    fn describe_job_still_takes_a_bare_job_id() {
+        let old: DescribeJob = serde_json::from_str(r#""job-1""#).unwrap();
+        assert_eq!(old, DescribeJob::Id("job-1".into()));
+        let new = DescribeJob::Stage {
+            job_id: "job-2".into(),
+            dataset: "ehr".into(),
+            stage: "staging".into(),
+            submitted_at_ms: 5,
+        };
+        let json = serde_json::to_string(&new).unwrap();
+        assert_eq!(serde_json::from_str::<DescribeJob>(&json).unwrap(), new);
+        assert_eq!(new.job_id(), "job-2");
     }
 
     #[test]
