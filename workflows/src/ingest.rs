@@ -11,6 +11,7 @@ use lakegate_models::{
     ContractMatch, Decision, IngestInput, IngestOutcome, IngestPhase, IngestStatus, PromotedFile,
     ReviewSignal, Verdict, Zone, civil_date_from_unix,
 };
+use temporalio_common::error::ApplicationFailure;
 use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributeUpdate};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
@@ -19,6 +20,9 @@ use crate::options;
 
 /// Reason recorded when no contract claims a landing key.
 pub const NO_CONTRACT_REASON: &str = "no contract matches";
+/// Reason recorded when the file in landing/ was replaced after validation read it: the bytes
+/// there now were never validated, so a person decides.
+pub const CHANGED_REASON: &str = "changed during validation";
 
 #[workflow]
 pub struct IngestFileWorkflow {
@@ -53,6 +57,7 @@ impl IngestFileWorkflow {
         set_phase(ctx, IngestPhase::Resolving);
 
         let contract = resolve(ctx, &input.key).await?;
+        let mut read_etag = None;
         let verdict = match &contract {
             None => Err(NO_CONTRACT_REASON.to_owned()),
             Some(contract) => {
@@ -71,23 +76,47 @@ impl IngestFileWorkflow {
                     Verdict::Pass => Ok(()),
                     Verdict::Fail => Err(report.quarantine_reason()),
                 };
+                read_etag = report.etag.clone();
                 ctx.state_mut(|s| s.status.report = Some(report));
                 verdict
             }
         };
 
-        if let (Ok(()), Some(contract)) = (&verdict, &contract) {
-            promote(ctx, &input, &input.key, contract, &ingest_date).await?;
-            return Ok(ctx.state(|s| s.status.clone()));
-        }
-        let reason = verdict.err().unwrap_or_default();
-        let quarantined = move_to(
+        let mut reason = match (verdict, &contract) {
+            (Ok(()), Some(contract)) => {
+                if promote(
+                    ctx,
+                    &input,
+                    &input.key,
+                    contract,
+                    &ingest_date,
+                    read_etag.as_deref(),
+                )
+                .await?
+                {
+                    return Ok(ctx.state(|s| s.status.clone()));
+                }
+                CHANGED_REASON.to_owned()
+            }
+            (verdict, _) => verdict.err().unwrap_or_default(),
+        };
+        let to_quarantine = Zone::rehome(&input.key, Zone::Quarantine);
+        // A report names the bytes it read: if those are gone, it must not stand as the reason.
+        let quarantined = match move_to(
             ctx,
             &input,
             &input.key,
-            Zone::rehome(&input.key, Zone::Quarantine),
+            to_quarantine.clone(),
+            read_etag.as_deref(),
         )
-        .await?;
+        .await?
+        {
+            Some(key) => key,
+            None => {
+                reason = CHANGED_REASON.to_owned();
+                moved(move_to(ctx, &input, &input.key, to_quarantine, None).await?)?
+            }
+        };
         ctx.state_mut(|s| {
             s.status.zone = Zone::Quarantine;
             s.status.key = quarantined.clone();
@@ -129,20 +158,24 @@ impl IngestFileWorkflow {
                         });
                         continue;
                     };
-                    promote(ctx, &input, &quarantined, contract, &ingest_date).await?;
+                    // The reviewer decides on the bytes in quarantine as they are.
+                    promote(ctx, &input, &quarantined, contract, &ingest_date, None).await?;
                     return Ok(ctx.state(|s| s.status.clone()));
                 }
             }
         }
 
         set_phase(ctx, IngestPhase::Rejecting);
-        let rejected = move_to(
-            ctx,
-            &input,
-            &quarantined,
-            Zone::rehome(&quarantined, Zone::Rejected),
-        )
-        .await?;
+        let rejected = moved(
+            move_to(
+                ctx,
+                &input,
+                &quarantined,
+                Zone::rehome(&quarantined, Zone::Rejected),
+                None,
+            )
+            .await?,
+        )?;
         ctx.state_mut(|s| {
             s.status.zone = Zone::Rejected;
             s.status.key = rejected;
@@ -198,7 +231,8 @@ async fn promote(
     from: &str,
     contract: &ContractMatch,
     ingest_date: &str,
-) -> WorkflowResult<()> {
+    if_etag: Option<&str>,
+) -> WorkflowResult<bool> {
     set_phase(ctx, IngestPhase::Promoting);
     let file_name = input.key.rsplit('/').next().unwrap_or(&input.key);
     let to = format!(
@@ -207,7 +241,9 @@ async fn promote(
         contract.dataset,
         contract.table
     );
-    let promoted = move_to(ctx, input, from, to).await?;
+    let Some(promoted) = move_to(ctx, input, from, to, if_etag).await? else {
+        return Ok(false);
+    };
     let prefix = promoted
         .rsplit_once('/')
         .map_or(String::new(), |(dir, _)| format!("{dir}/"));
@@ -225,40 +261,65 @@ async fn promote(
         .await?;
     ctx.state_mut(|s| s.status.crawl_workflow_id = crawl);
     set_phase(ctx, IngestPhase::Promoted);
-    Ok(())
+    Ok(true)
 }
 
 /// Moves `from` to `to`; if another file already holds `to`, to a name tagged with this file's
-/// version instead, so two different files with one name are both kept.
+/// version instead, so two different files with one name are both kept. With `if_etag`, only
+/// while `from` still has that ETag: `None` when it was replaced (nothing moved).
 async fn move_to(
     ctx: &mut WorkflowContext<IngestFileWorkflow>,
     input: &IngestInput,
     from: &str,
     to: String,
-) -> WorkflowResult<String> {
-    let request = MoveRequest {
+    if_etag: Option<&str>,
+) -> WorkflowResult<Option<String>> {
+    let request = |to: &str| MoveRequest {
         from: from.to_owned(),
-        to: to.clone(),
+        to: to.to_owned(),
+        if_etag: if_etag.map(str::to_owned),
     };
-    match ctx
-        .execute_activity(IngestActivities::move_object, request, options::short())
+    let to = match ctx
+        .execute_activity(
+            IngestActivities::move_object,
+            request(&to),
+            options::short(),
+        )
         .await?
     {
-        MoveResult::Moved(_) => Ok(to),
+        MoveResult::Moved(_) => to,
+        MoveResult::SourceChanged => return Ok(None),
         MoveResult::DestinationTaken => {
             let tagged = version_tagged(&to, &input.version);
-            let request = MoveRequest {
-                from: from.to_owned(),
-                to: tagged.clone(),
-            };
-            ctx.execute_activity(IngestActivities::move_object, request, options::short())
-                .await?;
-            Ok(tagged)
+            match ctx
+                .execute_activity(
+                    IngestActivities::move_object,
+                    request(&tagged),
+                    options::short(),
+                )
+                .await?
+            {
+                MoveResult::SourceChanged => return Ok(None),
+                _ => tagged,
+            }
         }
-    }
+    };
+    Ok(Some(to))
 }
 
-/// `a/b/patients.csv.gz` → `a/b/patients.<version12>.csv.gz`.
+/// The key an unconditional move reached (it cannot report a changed source).
+fn moved(key: Option<String>) -> WorkflowResult<String> {
+    key.ok_or_else(|| {
+        ApplicationFailure::non_retryable("an unconditional move reported a changed source").into()
+    })
+}
+
+/// The longest file name (one path segment) most file systems hold, the local store's included.
+const MAX_NAME_BYTES: usize = 255;
+
+/// `a/b/patients.csv.gz` → `a/b/patients.<version12>.csv.gz`. The stem is shortened when the
+/// tag would push the name past [`MAX_NAME_BYTES`]: a name the store cannot create would make
+/// the move fail and retry for as long as the retry policy allows.
 fn version_tagged(key: &str, version: &str) -> String {
     let tag: String = version
         .chars()
@@ -266,7 +327,16 @@ fn version_tagged(key: &str, version: &str) -> String {
         .take(12)
         .collect();
     let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
-    let (stem, ext) = name.split_once('.').map_or((name, ""), |(s, e)| (s, e));
+    let (mut stem, ext) = name.split_once('.').map_or((name, ""), |(s, e)| (s, e));
+    let fixed = tag.len() + 1 + if ext.is_empty() { 0 } else { ext.len() + 1 };
+    let keep = MAX_NAME_BYTES.saturating_sub(fixed);
+    if stem.len() > keep {
+        let mut end = keep;
+        while !stem.is_char_boundary(end) {
+            end -= 1;
+        }
+        stem = &stem[..end];
+    }
     let dot = if ext.is_empty() { "" } else { "." };
     let slash = if dir.is_empty() { "" } else { "/" };
     format!("{dir}{slash}{stem}.{tag}{dot}{ext}")
@@ -292,5 +362,15 @@ mod tests {
             "raw/e/t/p.abcdef.csv.gz"
         );
         assert_eq!(version_tagged("p", "0123456789abcdef"), "p.0123456789ab");
+    }
+
+    #[test]
+    fn a_version_tagged_name_still_fits_a_file_system() {
+        let long = format!("raw/e/{}é.csv", "n".repeat(249));
+        assert_eq!(long.len() - "raw/e/".len(), 255);
+        let tagged = version_tagged(&long, "0123456789abcdef");
+        let name = tagged.rsplit('/').next().unwrap();
+        assert!(name.len() <= 255, "{}", name.len());
+        assert!(name.ends_with(".0123456789ab.csv"), "{name}");
     }
 }
