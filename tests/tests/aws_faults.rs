@@ -22,7 +22,8 @@ async fn the_upload_path_completes_when_a_fifth_of_aws_calls_fail() {
     let (reference, clean) = {
         let moto = Moto::start().await.unwrap();
         let proxy = FaultProxy::start(moto.port, 0, SEED).await.unwrap();
-        let run = upload_path::upload_through_sqs_to_raw(&moto, &proxy.endpoint).await;
+        let run =
+            upload_path::upload_through_sqs_to_raw(&moto, &proxy.endpoint, upload_path::KEY).await;
         assert_eq!(run.activity_retries, 0, "no faults, no activity retries");
         (proxy.counts(), proxy.totals())
     };
@@ -30,7 +31,8 @@ async fn the_upload_path_completes_when_a_fifth_of_aws_calls_fail() {
     let proxy = FaultProxy::start(moto.port, FAULTS_PER_MILLE, SEED)
         .await
         .unwrap();
-    let run = upload_path::upload_through_sqs_to_raw(&moto, &proxy.endpoint).await;
+    let run =
+        upload_path::upload_through_sqs_to_raw(&moto, &proxy.endpoint, upload_path::KEY).await;
     let (faulty, hit) = (proxy.counts(), proxy.totals());
     println!("\nservice  calls (fault-free)  calls (20 % faults)  injected faults");
     for (service, c) in &faulty {

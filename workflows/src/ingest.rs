@@ -100,7 +100,7 @@ impl IngestFileWorkflow {
             }
             (verdict, _) => verdict.err().unwrap_or_default(),
         };
-        let to_quarantine = Zone::rehome(&input.key, Zone::Quarantine);
+        let to_quarantine = fitted(&Zone::rehome(&input.key, Zone::Quarantine), None);
         // A report names the bytes it read: if those are gone, it must not stand as the reason.
         let quarantined = match move_to(
             ctx,
@@ -171,7 +171,7 @@ impl IngestFileWorkflow {
                 ctx,
                 &input,
                 &quarantined,
-                Zone::rehome(&quarantined, Zone::Rejected),
+                fitted(&Zone::rehome(&quarantined, Zone::Rejected), None),
                 None,
             )
             .await?,
@@ -235,11 +235,14 @@ async fn promote(
 ) -> WorkflowResult<bool> {
     set_phase(ctx, IngestPhase::Promoting);
     let file_name = input.key.rsplit('/').next().unwrap_or(&input.key);
-    let to = format!(
-        "{}{}/{}/ingest_date={ingest_date}/{file_name}",
-        Zone::Raw.prefix(),
-        contract.dataset,
-        contract.table
+    let to = fitted(
+        &format!(
+            "{}{}/{}/ingest_date={ingest_date}/{file_name}",
+            Zone::Raw.prefix(),
+            contract.dataset,
+            contract.table
+        ),
+        None,
     );
     let Some(promoted) = move_to(ctx, input, from, to, if_etag).await? else {
         return Ok(false);
@@ -316,20 +319,35 @@ fn moved(key: Option<String>) -> WorkflowResult<String> {
 
 /// The longest file name (one path segment) most file systems hold, the local store's included.
 const MAX_NAME_BYTES: usize = 255;
+/// S3's longest key.
+const MAX_KEY_BYTES: usize = 1024;
 
-/// `a/b/patients.csv.gz` → `a/b/patients.<version12>.csv.gz`. The stem is shortened when the
-/// tag would push the name past [`MAX_NAME_BYTES`]: a name the store cannot create would make
-/// the move fail and retry for as long as the retry policy allows.
+/// `a/b/patients.csv.gz` → `a/b/patients.<version12>.csv.gz`, fitted as [`fitted`] does.
 fn version_tagged(key: &str, version: &str) -> String {
     let tag: String = version
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .take(12)
         .collect();
+    fitted(key, Some(&tag))
+}
+
+/// `key` with `tag` (if any) before its extensions, the stem shortened as far as needed for the
+/// name to stay within [`MAX_NAME_BYTES`] and the key within [`MAX_KEY_BYTES`]. A destination the
+/// store cannot create would fail the move on every retry: a 1,024-byte landing key does not fit
+/// under quarantine/ or raw/ unchanged, nor a 255-byte name with a version tag.
+fn fitted(key: &str, tag: Option<&str>) -> String {
     let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
     let (mut stem, ext) = name.split_once('.').map_or((name, ""), |(s, e)| (s, e));
-    let fixed = tag.len() + 1 + if ext.is_empty() { 0 } else { ext.len() + 1 };
-    let keep = MAX_NAME_BYTES.saturating_sub(fixed);
+    let tag = tag.map_or(String::new(), |t| format!(".{t}"));
+    let ext = if ext.is_empty() {
+        String::new()
+    } else {
+        format!(".{ext}")
+    };
+    let slash = if dir.is_empty() { "" } else { "/" };
+    let budget = MAX_NAME_BYTES.min(MAX_KEY_BYTES.saturating_sub(dir.len() + slash.len()));
+    let keep = budget.saturating_sub(tag.len() + ext.len());
     if stem.len() > keep {
         let mut end = keep;
         while !stem.is_char_boundary(end) {
@@ -337,9 +355,7 @@ fn version_tagged(key: &str, version: &str) -> String {
         }
         stem = &stem[..end];
     }
-    let dot = if ext.is_empty() { "" } else { "." };
-    let slash = if dir.is_empty() { "" } else { "/" };
-    format!("{dir}{slash}{stem}.{tag}{dot}{ext}")
+    format!("{dir}{slash}{stem}{tag}{ext}")
 }
 
 fn set_phase(ctx: &mut WorkflowContext<IngestFileWorkflow>, phase: IngestPhase) {
@@ -353,7 +369,7 @@ fn keyword(name: &'static str, value: &str) -> SearchAttributeUpdate {
 
 #[cfg(test)]
 mod tests {
-    use super::version_tagged;
+    use super::{fitted, version_tagged};
 
     #[test]
     fn version_tag_goes_before_the_extensions() {
@@ -372,5 +388,18 @@ mod tests {
         let name = tagged.rsplit('/').next().unwrap();
         assert!(name.len() <= 255, "{}", name.len());
         assert!(name.ends_with(".0123456789ab.csv"), "{name}");
+    }
+
+    #[test]
+    fn a_destination_fits_s3s_key_limit() {
+        let landing = format!("landing/emr/ehr/{}.csv", "x".repeat(1024 - 20));
+        assert_eq!(landing.len(), 1024);
+        let quarantine = fitted(&landing.replacen("landing/", "quarantine/", 1), None);
+        assert!(
+            quarantine.len() <= 1024 && quarantine.ends_with("x.csv"),
+            "{quarantine}"
+        );
+        assert_eq!(fitted("raw/a/b.csv", None), "raw/a/b.csv");
+        assert_eq!(fitted("b", None), "b");
     }
 }

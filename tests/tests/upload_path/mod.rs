@@ -35,17 +35,19 @@ pub struct PathRun {
     pub activity_retries: u64,
 }
 
-/// Runs the path with the worker's AWS clients pointed at `worker_endpoint` (moto, or a proxy in
-/// front of it; the test's own set-up calls go straight to moto) and asserts its end state: one
-/// promoted object, an empty landing/, a drained queue.
-pub async fn upload_through_sqs_to_raw(moto: &Moto, worker_endpoint: &str) -> PathRun {
+/// The key the path uploads unless a test asks for another.
+pub const KEY: &str = "landing/emr/ehr/patients 2026-11.csv";
+
+/// Runs the path for an upload to `key` with the worker's AWS clients pointed at
+/// `worker_endpoint` (moto, or a proxy in front of it; the test's own set-up calls go straight to
+/// moto) and asserts its end state: one promoted object, an empty landing/, a drained queue.
+pub async fn upload_through_sqs_to_raw(moto: &Moto, worker_endpoint: &str, key: &str) -> PathRun {
     let clients = moto.clients().await;
     let (s3, sqs) = (clients.s3.clone(), clients.sqs.clone());
     s3.create_bucket().bucket("lake").send().await.unwrap();
     let (url, arn) = queue(&sqs, "lake-events", &[]).await;
     send_object_events_to(&s3, "lake", &arn).await.unwrap();
 
-    let key = "landing/emr/ehr/patients 2026-11.csv";
     let put = s3
         .put_object()
         .bucket("lake")
@@ -100,7 +102,7 @@ pub async fn upload_through_sqs_to_raw(moto: &Moto, worker_endpoint: &str) -> Pa
     let raw = keys(&s3, "raw/").await;
     assert_eq!(raw, vec![outcome.key.clone()]);
     assert!(
-        raw[0].starts_with("raw/ehr/patients/ingest_date="),
+        raw[0].starts_with("raw/ehr/patients/ingest_date=") && raw[0].len() <= 1024,
         "{raw:?}"
     );
     for zone in [Zone::Quarantine, Zone::Rejected] {
