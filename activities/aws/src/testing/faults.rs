@@ -153,13 +153,12 @@ async fn serve(client: TcpStream, upstream_port: u16, state: &Mutex<State>) -> R
     let fault = {
         let mut st = state.lock().expect("proxy state");
         let roll = st.next();
-        let fault = (roll % 1000 < st.per_mille).then(|| {
-            if (roll >> 32) % 2 == 0 {
-                Fault::Throttle
-            } else {
-                Fault::Internal
-            }
-        });
+        let kind = if (roll >> 32).is_multiple_of(2) {
+            Fault::Throttle
+        } else {
+            Fault::Internal
+        };
+        let fault = (roll % 1000 < st.per_mille).then_some(kind);
         let counts = st.counts.entry(service.clone()).or_default();
         counts.calls += 1;
         counts.faults += u64::from(fault.is_some());
