@@ -16,6 +16,11 @@ pub struct ValidationReport {
     /// Hex SHA-256 of the object's bytes as stored.
     pub sha256: String,
     pub duration_ms: u64,
+    /// The store's ETag of the object when it was read (set by the ingest activity, not the
+    /// engine): the file is moved out of landing/ only while it still has it, so bytes that
+    /// were not validated are never promoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
 }
 
 impl ValidationReport {

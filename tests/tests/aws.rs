@@ -2,99 +2,29 @@
 //! reaches the worker's event router through an S3 → SQS notification and is onboarded by a real
 //! IngestFileWorkflow on a real Temporal dev server, once, even when the event is delivered twice.
 
-use std::time::{Duration, Instant};
+mod upload_path;
 
-use aws_sdk_s3::primitives::ByteStream;
-use lakegate::client;
-use lakegate::config::{AwsConfig, Backend};
-use lakegate_aws::testing::{Moto, queue, queue_depth, redeliver_first, send_object_events_to};
-use lakegate_models::{IngestPhase, Zone, ingest_workflow_id};
-use lakegate_tests::{TestEnv, repo_root};
-
-const DEADLINE: Duration = Duration::from_secs(90);
-
-async fn keys(s3: &aws_sdk_s3::Client, prefix: &str) -> Vec<String> {
-    let out = s3
-        .list_objects_v2()
-        .bucket("lake")
-        .prefix(prefix)
-        .send()
-        .await
-        .unwrap();
-    out.contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
-        .collect()
-}
+use lakegate_aws::testing::Moto;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_flows_through_sqs_into_one_completed_ingest_with_the_object_moved() {
     let moto = Moto::start().await.unwrap();
-    let clients = moto.clients().await;
-    let (s3, sqs) = (clients.s3.clone(), clients.sqs.clone());
-    s3.create_bucket().bucket("lake").send().await.unwrap();
-    let (url, arn) = queue(&sqs, "lake-events", &[]).await;
-    send_object_events_to(&s3, "lake", &arn).await.unwrap();
+    upload_path::upload_through_sqs_to_raw(&moto, &moto.endpoint, upload_path::KEY).await;
+}
 
-    let key = "landing/emr/ehr/patients 2026-11.csv";
-    let put = s3
-        .put_object()
-        .bucket("lake")
-        .key(key)
-        .body(ByteStream::from_static(
-            b"id,birthdate,gender\np1,1980-01-02,F\np2,1975-03-04,M\n",
-        ))
-        .send()
-        .await
-        .unwrap();
-    let etag = put.e_tag().unwrap().trim_matches('"').to_owned();
-
-    // SQS delivers at least once: put the upload's event in the queue a second time.
-    redeliver_first(&sqs, &url, |body| body.contains("ObjectCreated"))
-        .await
-        .unwrap();
-
-    let aws = AwsConfig {
-        backend: Backend::Aws,
-        aws_endpoint_url: Some(moto.endpoint.clone()),
-        aws_emulator: true,
-        sqs_queue_url: Some(url.clone()),
-        athena_workgroup: "primary".into(),
-        ..AwsConfig::default()
-    };
-    let env = TestEnv::start_on(&repo_root().join("tests/fixtures/contracts"), None, aws)
-        .await
-        .unwrap();
-
-    let id = ingest_workflow_id("lake", key, &etag);
-    let deadline = Instant::now() + DEADLINE;
-    while !client::workflow_exists(&env.client, &id).await.unwrap() {
-        assert!(Instant::now() < deadline, "the router never started {id}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let outcome = client::wait_outcome(&env.client, &id).await.unwrap();
-    assert_eq!(
-        (outcome.phase, outcome.zone),
-        (IngestPhase::Promoted, Zone::Raw)
-    );
-
-    // Both deliveries are acknowledged, and the object was moved exactly once.
-    let deadline = Instant::now() + DEADLINE;
-    while queue_depth(&sqs, &url).await.unwrap() > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the router left messages in the queue"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(keys(&s3, "landing/").await.is_empty());
-    let raw = keys(&s3, "raw/").await;
-    assert_eq!(raw, vec![outcome.key.clone()]);
-    assert!(
-        raw[0].starts_with("raw/ehr/patients/ingest_date="),
-        "{raw:?}"
-    );
-    for zone in [Zone::Quarantine, Zone::Rejected] {
-        assert!(keys(&s3, zone.prefix()).await.is_empty());
+/// Keys S3 allows and a folder does not: flat 1,024 bytes, `..` segments; and unicode in its
+/// decomposed form with spaces, which S3 events carry URL-encoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_keys_flow_through_sqs_to_raw_too() {
+    let prefix = "landing/emr/ehr/patients";
+    let flat_1024 = format!("{prefix}{}.csv", "x".repeat(1024 - prefix.len() - 4));
+    assert_eq!(flat_1024.len(), 1024);
+    for key in [
+        flat_1024.as_str(),
+        "landing/emr/../emr/./ehr/patients.csv",
+        "landing/emr/ehr/patients cafe\u{301} + 100% #1.csv",
+    ] {
+        let moto = Moto::start().await.unwrap();
+        upload_path::upload_through_sqs_to_raw(&moto, &moto.endpoint, key).await;
     }
 }

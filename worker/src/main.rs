@@ -581,7 +581,11 @@ async fn ingest(
                 if client::workflow_exists(&client, &id).await? {
                     StartedIngest::Duplicate(id)
                 } else {
-                    worker::local_store(config).put_file(&key, file).await?;
+                    // The user's own terminal: the key is named in full, not by tag.
+                    worker::local_store(config)
+                        .put_file(&key, file)
+                        .await
+                        .with_context(|| format!("cannot place {} at {key:?}", file.display()))?;
                     client::start_ingest(&client, &config.task_queue, input).await?
                 }
             }
@@ -590,7 +594,10 @@ async fn ingest(
                 // the event router's start and this one are the same workflow.
                 let body =
                     std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-                let meta = store.put(&key, body.into()).await?;
+                let meta = store
+                    .put(&key, body.into())
+                    .await
+                    .with_context(|| format!("cannot place {} at {key:?}", file.display()))?;
                 let version = meta.version.or(meta.etag).unwrap_or_default();
                 let input = IngestInput {
                     bucket: config.bucket.clone(),

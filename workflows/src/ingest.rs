@@ -11,6 +11,7 @@ use lakegate_models::{
     ContractMatch, Decision, IngestInput, IngestOutcome, IngestPhase, IngestStatus, PromotedFile,
     ReviewSignal, Verdict, Zone, civil_date_from_unix,
 };
+use temporalio_common::error::ApplicationFailure;
 use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributeUpdate};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
@@ -19,6 +20,9 @@ use crate::options;
 
 /// Reason recorded when no contract claims a landing key.
 pub const NO_CONTRACT_REASON: &str = "no contract matches";
+/// Reason recorded when the file in landing/ was replaced after validation read it: the bytes
+/// there now were never validated, so a person decides.
+pub const CHANGED_REASON: &str = "changed during validation";
 
 #[workflow]
 pub struct IngestFileWorkflow {
@@ -53,6 +57,7 @@ impl IngestFileWorkflow {
         set_phase(ctx, IngestPhase::Resolving);
 
         let contract = resolve(ctx, &input.key).await?;
+        let mut read_etag = None;
         let verdict = match &contract {
             None => Err(NO_CONTRACT_REASON.to_owned()),
             Some(contract) => {
@@ -71,25 +76,57 @@ impl IngestFileWorkflow {
                     Verdict::Pass => Ok(()),
                     Verdict::Fail => Err(report.quarantine_reason()),
                 };
+                read_etag = report.etag.clone();
                 ctx.state_mut(|s| s.status.report = Some(report));
                 verdict
             }
         };
 
-        if let (Ok(()), Some(contract)) = (&verdict, &contract) {
-            let notify = !input.crawl_later;
-            promote(ctx, &input, &input.key, contract, &ingest_date, notify).await?;
-            return Ok(ctx.state(|s| s.status.clone()));
-        }
-        let reason = verdict.err().unwrap_or_default();
-        let quarantined = move_to(
+        let mut reason = match (verdict, &contract) {
+            (Ok(()), Some(contract)) => {
+                if promote(
+                    ctx,
+                    &input,
+                    &input.key,
+                    contract,
+                    &ingest_date,
+                    read_etag.as_deref(),
+                    !input.crawl_later,
+                )
+                .await?
+                {
+                    return Ok(ctx.state(|s| s.status.clone()));
+                }
+                CHANGED_REASON.to_owned()
+            }
+            (verdict, _) => verdict.err().unwrap_or_default(),
+        };
+        let to_quarantine = fitted(&Zone::rehome(&input.key, Zone::Quarantine), None);
+        // A report names the bytes it read: if those are gone, it must not stand as the reason.
+        let quarantined = match move_to(
             ctx,
             &input,
             &input.key,
-            Zone::rehome(&input.key, Zone::Quarantine),
+            to_quarantine.clone(),
+            read_etag.as_deref(),
             contract.as_ref(),
         )
-        .await?;
+        .await?
+        {
+            Some(key) => key,
+            None => {
+                reason = CHANGED_REASON.to_owned();
+                let again = move_to(
+                    ctx,
+                    &input,
+                    &input.key,
+                    to_quarantine,
+                    None,
+                    contract.as_ref(),
+                );
+                moved(again.await?)?
+            }
+        };
         ctx.state_mut(|s| {
             s.status.zone = Zone::Quarantine;
             s.status.key = quarantined.clone();
@@ -131,21 +168,34 @@ impl IngestFileWorkflow {
                         });
                         continue;
                     };
-                    promote(ctx, &input, &quarantined, contract, &ingest_date, true).await?;
+                    // The reviewer decides on the bytes in quarantine as they are.
+                    promote(
+                        ctx,
+                        &input,
+                        &quarantined,
+                        contract,
+                        &ingest_date,
+                        None,
+                        true,
+                    )
+                    .await?;
                     return Ok(ctx.state(|s| s.status.clone()));
                 }
             }
         }
 
         set_phase(ctx, IngestPhase::Rejecting);
-        let rejected = move_to(
-            ctx,
-            &input,
-            &quarantined,
-            Zone::rehome(&quarantined, Zone::Rejected),
-            contract.as_ref(),
-        )
-        .await?;
+        let rejected = moved(
+            move_to(
+                ctx,
+                &input,
+                &quarantined,
+                fitted(&Zone::rehome(&quarantined, Zone::Rejected), None),
+                None,
+                contract.as_ref(),
+            )
+            .await?,
+        )?;
         ctx.state_mut(|s| {
             s.status.zone = Zone::Rejected;
             s.status.key = rejected;
@@ -201,17 +251,23 @@ async fn promote(
     from: &str,
     contract: &ContractMatch,
     ingest_date: &str,
+    if_etag: Option<&str>,
     notify_crawl: bool,
-) -> WorkflowResult<()> {
+) -> WorkflowResult<bool> {
     set_phase(ctx, IngestPhase::Promoting);
     let file_name = input.key.rsplit('/').next().unwrap_or(&input.key);
-    let to = format!(
-        "{}{}/{}/ingest_date={ingest_date}/{file_name}",
-        Zone::Raw.prefix(),
-        contract.dataset,
-        contract.table
+    let to = fitted(
+        &format!(
+            "{}{}/{}/ingest_date={ingest_date}/{file_name}",
+            Zone::Raw.prefix(),
+            contract.dataset,
+            contract.table
+        ),
+        None,
     );
-    let promoted = move_to(ctx, input, from, to, Some(contract)).await?;
+    let Some(promoted) = move_to(ctx, input, from, to, if_etag, Some(contract)).await? else {
+        return Ok(false);
+    };
     let file = PromotedFile::new(contract, &promoted);
     ctx.state_mut(|s| {
         s.status.zone = Zone::Raw;
@@ -224,56 +280,101 @@ async fn promote(
         ctx.state_mut(|s| s.status.crawl_workflow_id = crawl);
     }
     set_phase(ctx, IngestPhase::Promoted);
-    Ok(())
+    Ok(true)
 }
 
 /// Moves `from` to `to`; if another file already holds `to`, to a name tagged with this file's
-/// version instead, so two different files with one name are both kept. `contract` only labels
-/// the activity's metrics.
+/// version instead, so two different files with one name are both kept. With `if_etag`, only
+/// while `from` still has that ETag: `None` when it was replaced (nothing moved). `contract`
+/// only labels the activity's metrics.
 async fn move_to(
     ctx: &mut WorkflowContext<IngestFileWorkflow>,
     input: &IngestInput,
     from: &str,
     to: String,
+    if_etag: Option<&str>,
     contract: Option<&ContractMatch>,
-) -> WorkflowResult<String> {
-    let dataset = contract.map(|c| c.dataset.clone());
-    let request = MoveRequest {
+) -> WorkflowResult<Option<String>> {
+    let request = |to: &str| MoveRequest {
         from: from.to_owned(),
-        to: to.clone(),
-        dataset: dataset.clone(),
+        to: to.to_owned(),
+        if_etag: if_etag.map(str::to_owned),
+        dataset: contract.map(|c| c.dataset.clone()),
     };
-    match ctx
-        .execute_activity(IngestActivities::move_object, request, options::short())
+    let to = match ctx
+        .execute_activity(
+            IngestActivities::move_object,
+            request(&to),
+            options::short(),
+        )
         .await?
     {
-        MoveResult::Moved(_) => Ok(to),
+        MoveResult::Moved(_) => to,
+        MoveResult::SourceChanged => return Ok(None),
         MoveResult::DestinationTaken => {
             let tagged = version_tagged(&to, &input.version);
-            let request = MoveRequest {
-                from: from.to_owned(),
-                to: tagged.clone(),
-                dataset,
-            };
-            ctx.execute_activity(IngestActivities::move_object, request, options::short())
-                .await?;
-            Ok(tagged)
+            match ctx
+                .execute_activity(
+                    IngestActivities::move_object,
+                    request(&tagged),
+                    options::short(),
+                )
+                .await?
+            {
+                MoveResult::SourceChanged => return Ok(None),
+                _ => tagged,
+            }
         }
-    }
+    };
+    Ok(Some(to))
 }
 
-/// `a/b/patients.csv.gz` → `a/b/patients.<version12>.csv.gz`.
+/// The key an unconditional move reached (it cannot report a changed source).
+fn moved(key: Option<String>) -> WorkflowResult<String> {
+    key.ok_or_else(|| {
+        ApplicationFailure::non_retryable("an unconditional move reported a changed source").into()
+    })
+}
+
+/// The longest file name (one path segment) most file systems hold, the local store's included.
+const MAX_NAME_BYTES: usize = 255;
+/// S3's longest key.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// `a/b/patients.csv.gz` → `a/b/patients.<version12>.csv.gz`, fitted as [`fitted`] does.
 fn version_tagged(key: &str, version: &str) -> String {
     let tag: String = version
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .take(12)
         .collect();
+    fitted(key, Some(&tag))
+}
+
+/// `key` with `tag` (if any) before its extensions, the stem shortened as far as needed for the
+/// name to stay within [`MAX_NAME_BYTES`] and the key within [`MAX_KEY_BYTES`]. A destination the
+/// store cannot create would fail the move on every retry: a 1,024-byte landing key does not fit
+/// under quarantine/ or raw/ unchanged, nor a 255-byte name with a version tag.
+fn fitted(key: &str, tag: Option<&str>) -> String {
     let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
-    let (stem, ext) = name.split_once('.').map_or((name, ""), |(s, e)| (s, e));
-    let dot = if ext.is_empty() { "" } else { "." };
+    let (mut stem, ext) = name.split_once('.').map_or((name, ""), |(s, e)| (s, e));
+    let tag = tag.map_or(String::new(), |t| format!(".{t}"));
+    let ext = if ext.is_empty() {
+        String::new()
+    } else {
+        format!(".{ext}")
+    };
     let slash = if dir.is_empty() { "" } else { "/" };
-    format!("{dir}{slash}{stem}.{tag}{dot}{ext}")
+    let budget = MAX_NAME_BYTES.min(MAX_KEY_BYTES.saturating_sub(dir.len() + slash.len()));
+    let keep = budget.saturating_sub(tag.len() + ext.len());
+    if stem.len() > keep {
+        let mut end = keep;
+        while !stem.is_char_boundary(end) {
+            end -= 1;
+        }
+        stem = &stem[..end];
+    }
+    format!("{dir}{slash}{stem}{tag}{ext}")
 }
 
 fn set_phase(ctx: &mut WorkflowContext<IngestFileWorkflow>, phase: IngestPhase) {
@@ -287,7 +388,7 @@ fn keyword(name: &'static str, value: &str) -> SearchAttributeUpdate {
 
 #[cfg(test)]
 mod tests {
-    use super::version_tagged;
+    use super::{fitted, version_tagged};
 
     #[test]
     fn version_tag_goes_before_the_extensions() {
@@ -296,5 +397,28 @@ mod tests {
             "raw/e/t/p.abcdef.csv.gz"
         );
         assert_eq!(version_tagged("p", "0123456789abcdef"), "p.0123456789ab");
+    }
+
+    #[test]
+    fn a_version_tagged_name_still_fits_a_file_system() {
+        let long = format!("raw/e/{}é.csv", "n".repeat(249));
+        assert_eq!(long.len() - "raw/e/".len(), 255);
+        let tagged = version_tagged(&long, "0123456789abcdef");
+        let name = tagged.rsplit('/').next().unwrap();
+        assert!(name.len() <= 255, "{}", name.len());
+        assert!(name.ends_with(".0123456789ab.csv"), "{name}");
+    }
+
+    #[test]
+    fn a_destination_fits_s3s_key_limit() {
+        let landing = format!("landing/emr/ehr/{}.csv", "x".repeat(1024 - 20));
+        assert_eq!(landing.len(), 1024);
+        let quarantine = fitted(&landing.replacen("landing/", "quarantine/", 1), None);
+        assert!(
+            quarantine.len() <= 1024 && quarantine.ends_with("x.csv"),
+            "{quarantine}"
+        );
+        assert_eq!(fitted("raw/a/b.csv", None), "raw/a/b.csv");
+        assert_eq!(fitted("b", None), "b");
     }
 }

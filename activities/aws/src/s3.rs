@@ -352,6 +352,17 @@ impl S3Store {
         to: &str,
         run: Option<&str>,
     ) -> Result<ObjectMeta, StoreError> {
+        self.move_inner(from, to, run, None).await
+    }
+
+    /// `expected`: the source's ETag the caller checked it at; the copy is conditioned on it.
+    async fn move_inner(
+        &self,
+        from: &str,
+        to: &str,
+        run: Option<&str>,
+        expected: Option<&str>,
+    ) -> Result<ObjectMeta, StoreError> {
         if from == to {
             return Err(StoreError::InvalidKey {
                 key: KeyTag(to.to_owned()),
@@ -365,6 +376,12 @@ impl S3Store {
                 .await?
                 .ok_or_else(|| StoreError::NotFound(KeyTag(from.to_owned())));
         };
+        if expected.is_some_and(|e| src.etag.as_deref() != Some(e)) {
+            return Err(StoreError::Conflict {
+                key: KeyTag(from.to_owned()),
+                operation: "move",
+            });
+        }
         if let Some(dst) = self.head(to).await? {
             if self.is_copy_of(&dst, &src).await? {
                 // A crash between copy and delete: finish the move.
@@ -560,6 +577,17 @@ impl ObjectStore for S3Store {
 
     async fn move_object(&self, from: &str, to: &str) -> Result<ObjectMeta, StoreError> {
         self.move_tagged(from, to, None).await
+    }
+
+    /// The copy carries `x-amz-copy-source-if-match: <etag>`, so S3 itself refuses a source
+    /// replaced after the check.
+    async fn move_object_if(
+        &self,
+        from: &str,
+        to: &str,
+        etag: &str,
+    ) -> Result<ObjectMeta, StoreError> {
+        self.move_inner(from, to, None, Some(etag)).await
     }
 }
 

@@ -3,6 +3,10 @@
 //!
 //! Behind the `testing` feature so the workspace's end-to-end tests use the same harness.
 
+mod faults;
+
+pub use faults::{Counts, FaultProxy};
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -29,6 +29,9 @@ pub struct MoveRequest {
     /// Optional so histories recorded before it replay and their pending moves still decode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
+    /// Move only while `from` has this ETag (the one validation read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_etag: Option<String>,
 }
 
 /// What a move did. A taken destination is an answer, not a failure: the workflow picks another
@@ -38,6 +41,8 @@ pub struct MoveRequest {
 pub enum MoveResult {
     Moved(ObjectMeta),
     DestinationTaken,
+    /// `if_etag` no longer matches: the source was replaced after it was read. Nothing moved.
+    SourceChanged,
 }
 
 /// The ingest activities, bound to one object store and one contracts directory.
@@ -131,7 +136,10 @@ impl IngestActivities {
             ApplicationFailure::new(format!("reading {} failed: {e}", KeyTag(request.key)))
         })?;
         self.metrics.bytes_validated(&dataset, report.bytes);
-        Ok(report)
+        Ok(ValidationReport {
+            etag: meta.etag,
+            ..report
+        })
     }
 
     #[activity(name = names::MOVE_ACTIVITY)]
@@ -140,7 +148,15 @@ impl IngestActivities {
         _ctx: ActivityContext,
         request: MoveRequest,
     ) -> Result<MoveResult, ActivityError> {
-        match self.store.move_object(&request.from, &request.to).await {
+        let moved = match &request.if_etag {
+            Some(etag) => {
+                self.store
+                    .move_object_if(&request.from, &request.to, etag)
+                    .await
+            }
+            None => self.store.move_object(&request.from, &request.to).await,
+        };
+        match moved {
             Ok(meta) => {
                 if let Some(outcome) = FileOutcome::of_move(&request.from, &request.to) {
                     let dataset = request.dataset.as_deref().unwrap_or(UNMATCHED_DATASET);
@@ -149,6 +165,10 @@ impl IngestActivities {
                 Ok(MoveResult::Moved(meta))
             }
             Err(StoreError::DestinationExists(_)) => Ok(MoveResult::DestinationTaken),
+            // Retrying cannot bring the validated bytes back: an answer for the workflow.
+            Err(StoreError::Conflict { .. }) if request.if_etag.is_some() => {
+                Ok(MoveResult::SourceChanged)
+            }
             Err(e) => Err(port_failure(e)),
         }
     }

@@ -16,7 +16,7 @@ pub mod sweep;
 
 pub use ingest::{IngestActivities, MoveRequest, MoveResult, ValidateRequest};
 pub use pipeline::{
-    CrawlActivities, DescribeJob, NotifyActivities, PipelineSettings, QuerySummary, StartQuery, TerminateJob,
-    TransformActivities,
+    CrawlActivities, DescribeJob, NotifyActivities, PipelineSettings, QuerySummary, StartQuery,
+    TerminateJob, TransformActivities,
 };
 pub use sweep::{PageRequest, SettledIngest, StartRequest, Started, SweepActivities};

@@ -460,4 +460,36 @@ pub async fn object_store_contract(store: &dyn ObjectStore) {
     store.delete(to).await.unwrap();
     assert!(store.head(to).await.unwrap().is_none(), "delete removes");
     store.delete(to).await.unwrap();
+
+    // A conditional move refuses a source replaced since it was read, and moves nothing.
+    let read = store
+        .put(key, Bytes::from_static(b"validated"))
+        .await
+        .unwrap();
+    let now = store
+        .put(key, Bytes::from_static(b"replaced!"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            store
+                .move_object_if(key, to, read.etag.as_deref().unwrap())
+                .await,
+            Err(StoreError::Conflict { .. })
+        ),
+        "a replaced source is a Conflict"
+    );
+    assert!(
+        store.head(to).await.unwrap().is_none() && store.head(key).await.unwrap().is_some(),
+        "nothing moved"
+    );
+    store
+        .move_object_if(key, to, now.etag.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        read_all(store, to).await == b"replaced!",
+        "the unchanged source moves"
+    );
+    store.delete(to).await.unwrap();
 }

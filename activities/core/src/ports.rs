@@ -163,6 +163,26 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// `from`) succeeds and returns the destination's metadata. Never overwrites: a different
     /// object at `to` is [`StoreError::DestinationExists`] and both objects stay where they are.
     async fn move_object(&self, from: &str, to: &str) -> Result<ObjectMeta, StoreError>;
+    /// [`ObjectStore::move_object`], but only while `from` still has the ETag `etag` (the bytes a
+    /// validation read): a replaced source is [`StoreError::Conflict`] and nothing moves. This
+    /// default checks first and moves second; stores that can make the move itself conditional
+    /// override it.
+    async fn move_object_if(
+        &self,
+        from: &str,
+        to: &str,
+        etag: &str,
+    ) -> Result<ObjectMeta, StoreError> {
+        if let Some(src) = self.head(from).await?
+            && src.etag.as_deref() != Some(etag)
+        {
+            return Err(StoreError::Conflict {
+                key: KeyTag(from.to_owned()),
+                operation: "move",
+            });
+        }
+        self.move_object(from, to).await
+    }
     /// The version that identifies this object's current content in ingest workflow ids, as an
     /// event for it would carry: S3's version id where versioning is on, else its ETag. Stores
     /// without either override this (the local store hashes the content).

@@ -259,6 +259,29 @@ impl ObjectStore for LocalObjectStore {
     /// names for the same inode, which the retry recognises (same device and inode) and finishes
     /// by removing the source. A rename could not tell a finished move from a lost file.
     async fn move_object(&self, from: &str, to: &str) -> Result<ObjectMeta, StoreError> {
+        self.move_checked(from, to, None).await
+    }
+
+    /// Checked after the link, on the linked inode itself: a source replaced at any moment before
+    /// (a rename over it makes a new inode, a rewrite a new mtime) fails the check, and the new
+    /// name is removed again while the source still holds the object.
+    async fn move_object_if(
+        &self,
+        from: &str,
+        to: &str,
+        etag: &str,
+    ) -> Result<ObjectMeta, StoreError> {
+        self.move_checked(from, to, Some(etag)).await
+    }
+}
+
+impl LocalObjectStore {
+    async fn move_checked(
+        &self,
+        from: &str,
+        to: &str,
+        etag: Option<&str>,
+    ) -> Result<ObjectMeta, StoreError> {
         let source = self.path_of(from)?;
         let destination = self.path_of(to)?;
         self.ensure_parent(to, &destination).await?;
@@ -287,6 +310,22 @@ impl ObjectStore for LocalObjectStore {
                 };
             }
             Err(e) => return Err(Self::io_error(from, "link", e)),
+        }
+        if let Some(expected) = etag {
+            let linked = tokio::fs::metadata(&destination)
+                .await
+                .map_err(|e| Self::io_error(to, "stat", e))?;
+            if Self::meta(to, &linked).etag.as_deref() != Some(expected) {
+                // Source and destination name the same (unvalidated) inode: dropping the new
+                // name loses nothing.
+                tokio::fs::remove_file(&destination)
+                    .await
+                    .map_err(|e| Self::io_error(to, "unlink", e))?;
+                return Err(StoreError::Conflict {
+                    key: KeyTag(from.to_owned()),
+                    operation: "move",
+                });
+            }
         }
         tokio::fs::remove_file(&source)
             .await
@@ -342,6 +381,33 @@ mod tests {
             .move_object("landing/a.csv", "raw/a.csv")
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_conditional_move_refuses_a_replaced_source() {
+        let (_dir, store) = store();
+        let read = store
+            .put("landing/a.csv", Bytes::from_static(b"validated"))
+            .await
+            .unwrap();
+        store
+            .put("landing/a.csv", Bytes::from_static(b"replaced"))
+            .await
+            .unwrap();
+        let err = store
+            .move_object_if("landing/a.csv", "raw/a.csv", read.etag.as_deref().unwrap())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+        assert!(store.head("raw/a.csv").await.unwrap().is_none());
+        assert_eq!(store.head("landing/a.csv").await.unwrap().unwrap().size, 8);
+        // The current ETag moves it.
+        let now = store.head("landing/a.csv").await.unwrap().unwrap();
+        store
+            .move_object_if("landing/a.csv", "raw/a.csv", now.etag.as_deref().unwrap())
+            .await
+            .unwrap();
+        assert!(store.head("landing/a.csv").await.unwrap().is_none());
     }
 
     #[tokio::test]

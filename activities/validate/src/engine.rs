@@ -121,6 +121,32 @@ pub fn validate_with<R: Read>(
         failed: stream_failed.clone(),
     };
     let mut st = State::new(table, opts);
+    // A stored size past an error-level `size` bound decides the verdict before a byte is read:
+    // a 5 GB upload to a 10 MB table must not cost a 5 GB read (and its checksum) to refuse.
+    if let Some(size) = opts.size
+        && st.file_checks.iter().any(|(check, s)| {
+            matches!(check, FileCheck::Size(_, Some(max)) if size > *max)
+                && st.slots[*s].severity == Level::Error
+        })
+    {
+        let mut rules = st.finish(size, "");
+        rules.retain(|r| r.rule == "size");
+        for r in &mut rules {
+            r.detail.push_str("; refused before reading");
+        }
+        return Ok(ValidationReport {
+            dataset: contract.dataset.clone(),
+            table: table.name.clone(),
+            verdict: Verdict::Fail,
+            rules,
+            bytes: 0,
+            rows: 0,
+            // Not computed: nothing was read.
+            sha256: String::new(),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            etag: None,
+        });
+    }
     {
         // Two bytes are enough to tell gzip; read them even from a stream that trickles.
         let mut magic = [0u8; 2];
@@ -210,6 +236,7 @@ pub fn validate_with<R: Read>(
         rows: st.rows,
         sha256,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        etag: None,
     })
 }
 

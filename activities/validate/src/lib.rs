@@ -6,6 +6,8 @@
 //! without exposing PHI. [`run_offline`] is the same engine behind `lakegate validate`.
 
 mod contract;
+#[cfg(feature = "testing")]
+pub mod corpus;
 mod datetime;
 mod engine;
 mod offline;

@@ -4,13 +4,18 @@
 mod common;
 
 use std::io::{self, Read};
+use std::sync::LazyLock;
 
 use common::*;
 use lakegate_models::Verdict;
 use lakegate_validate::{Limits, ValidateError, ValidateOptions, validate_with};
 
-const CSV: &str = "dataset: ehr\ntables:\n  - name: t\n    columns:\n      - { name: id, required: true }\n      - { name: dx }\n      - { name: seen, type: date }\n";
-const NDJSON: &str = "dataset: ehr\ntables:\n  - name: t\n    format: { kind: fhir, resource_type: Patient }\n    columns:\n      - { name: id, required: true }\n";
+use lakegate_validate::corpus;
+
+static CSV: LazyLock<String> =
+    LazyLock::new(|| corpus::contract_yaml("ehr", corpus::CSV_TABLE, "t", None));
+static NDJSON: LazyLock<String> =
+    LazyLock::new(|| corpus::contract_yaml("ehr", corpus::NDJSON_TABLE, "t", None));
 
 fn fails_with(yaml: &str, data: &[u8], rule: &str) -> Vec<String> {
     let r = run(yaml, data);
@@ -26,72 +31,56 @@ fn fails_with(yaml: &str, data: &[u8], rule: &str) -> Vec<String> {
 
 #[test]
 fn ragged_rows() {
-    let f = fails_with(
-        CSV,
-        b"id,dx,seen\n1,a,2024-01-01\n2,b\n3,c,2024-01-01,extra\n",
-        "column_count",
-    );
+    let f = fails_with(&CSV, &corpus::ragged_rows(), "column_count");
     assert_eq!(f, ["column_count"]);
 }
 
 #[test]
 fn unbalanced_quotes() {
-    fails_with(
-        CSV,
-        b"id,dx,seen\n1,\"a,2024-01-01\n2,b,2024-01-01\n",
-        "balanced_quotes",
-    );
+    fails_with(&CSV, &corpus::unbalanced_quotes(), "balanced_quotes");
 }
 
 #[test]
 fn latin1_bytes() {
-    assert_eq!(
-        fails_with(CSV, b"id,dx,seen\n1,caf\xe9,2024-01-01\n", "utf8"),
-        ["utf8"]
-    );
+    assert_eq!(fails_with(&CSV, &corpus::latin1(), "utf8"), ["utf8"]);
 }
 
 #[test]
 fn utf8_bom_passes_utf16_does_not() {
-    let r = run(CSV, b"\xef\xbb\xbfid,dx,seen\n1,a,2024-01-01\n");
+    let r = run(&CSV, b"\xef\xbb\xbfid,dx,seen\n1,a,2024-01-01\n");
     assert!(failed(&r).is_empty(), "{:#?}", r.rules);
-    let utf16: Vec<u8> = "\u{feff}id,dx,seen\n1,a,2024-01-01\n"
-        .encode_utf16()
-        .flat_map(u16::to_le_bytes)
-        .collect();
-    fails_with(CSV, &utf16, "no_nul_bytes");
+    fails_with(&CSV, &corpus::utf16(), "no_nul_bytes");
 }
 
 #[test]
 fn nul_bytes() {
-    let r = run(CSV, b"id,dx,seen\n1,a\0b,2024-01-01\n");
+    let r = run(&CSV, &corpus::nul_csv());
     assert_eq!(failed(&r), ["no_nul_bytes"]);
     assert_eq!(outcome(&r, "no_nul_bytes", None).first_rows, [1]);
-    fails_with(
-        NDJSON,
-        b"{\"resourceType\":\"Patient\",\"id\":\"\0\"}\n",
-        "no_nul_bytes",
-    );
+    fails_with(&NDJSON, &corpus::nul_ndjson(), "no_nul_bytes");
 }
 
 #[test]
 fn empty_file() {
     assert_eq!(
-        fails_with(CSV, b"", "not_empty"),
+        fails_with(&CSV, b"", "not_empty"),
         ["not_empty", "header_matches"]
     );
-    assert_eq!(fails_with(NDJSON, b"", "not_empty"), ["not_empty"]);
+    assert_eq!(fails_with(&NDJSON, b"", "not_empty"), ["not_empty"]);
 }
 
 #[test]
 fn header_only() {
-    assert_eq!(fails_with(CSV, b"id,dx,seen\n", "not_empty"), ["not_empty"]);
-    assert_eq!(fails_with(CSV, b"id,dx,seen", "not_empty"), ["not_empty"]);
+    assert_eq!(
+        fails_with(&CSV, &corpus::header_only(), "not_empty"),
+        ["not_empty"]
+    );
+    assert_eq!(fails_with(&CSV, b"id,dx,seen", "not_empty"), ["not_empty"]);
 }
 
 #[test]
 fn wrong_delimiter() {
-    let r = run(CSV, b"id;dx;seen\n1;a;2024-01-01\n");
+    let r = run(&CSV, &corpus::wrong_delimiter());
     // Rules on columns the header lacks fail too: the file holds none of their values.
     assert_eq!(failed(&r), ["header_matches", "required(id)", "type(seen)"]);
     assert!(
@@ -116,10 +105,7 @@ fn long_line_is_bounded() {
         },
         ..Default::default()
     };
-    let mut data = b"id,dx,seen\n1,".to_vec();
-    data.extend(std::iter::repeat_n(b'x', 10_000));
-    data.extend(b",2024-01-01\n2,a,2024-01-01\n");
-    let r = run_opts(CSV, &data, &opts);
+    let r = run_opts(&CSV, &corpus::long_csv_record(10_000), &opts);
     assert_eq!(failed(&r), ["record_length"]);
     assert_eq!(
         (
@@ -128,10 +114,7 @@ fn long_line_is_bounded() {
         ),
         (vec![1], 2)
     );
-    let mut data = b"{\"resourceType\":\"Patient\",\"id\":\"".to_vec();
-    data.extend(std::iter::repeat_n(b'x', 10_000));
-    data.extend(b"\"}\n{\"resourceType\":\"Patient\",\"id\":\"2\"}\n");
-    let r = run_opts(NDJSON, &data, &opts);
+    let r = run_opts(&NDJSON, &corpus::long_ndjson_line(10_000), &opts);
     assert_eq!(failed(&r), ["record_length"]);
     // Too many fields is the same failure: a record that cannot be held.
     let opts = ValidateOptions {
@@ -141,29 +124,22 @@ fn long_line_is_bounded() {
         },
         ..Default::default()
     };
-    let data = format!("id,dx,seen\n{}\n1,a,2024-01-01\n", ",".repeat(500));
     assert_eq!(
-        failed(&run_opts(CSV, data.as_bytes(), &opts)),
+        failed(&run_opts(&CSV, &corpus::many_fields(500), &opts)),
         ["record_length"]
     );
 }
 
 #[test]
 fn deeply_nested_json() {
-    let data = format!("{}\n", "[".repeat(100_000));
-    fails_with(NDJSON, data.as_bytes(), "json_parses");
-    let data = format!(
-        "{{\"resourceType\":\"Patient\",\"id\":\"1\",\"x\":{}{}}}\n",
-        "[".repeat(5000),
-        "]".repeat(5000)
-    );
-    fails_with(NDJSON, data.as_bytes(), "json_parses");
+    fails_with(&NDJSON, &corpus::deep_array(), "json_parses");
+    fails_with(&NDJSON, &corpus::deep_field(), "json_parses");
 }
 
 #[test]
 fn truncated_gzip() {
-    let gz = gzip(b"id,dx,seen\n1,a,2024-01-01\n2,b,2024-01-01\n");
-    let r = run(CSV, &gz[..gz.len() - 12]);
+    let gz = corpus::valid_gzip();
+    let r = run(&CSV, &corpus::truncated_gzip());
     let f = failed(&r);
     assert!(f.starts_with(&["gzip".to_owned()]), "{f:?}");
     assert_eq!(
@@ -172,20 +148,18 @@ fn truncated_gzip() {
         "the checksum still covers every stored byte"
     );
     // Garbage after the magic number.
-    let mut bad = gz[..10].to_vec();
-    bad.extend(b"not deflate at all");
-    assert_eq!(failed(&run(CSV, &bad))[0], "gzip");
+    assert_eq!(failed(&run(&CSV, &corpus::gzip_garbage()))[0], "gzip");
 }
 
 #[test]
 fn gzip_bomb_is_stopped_by_the_ratio_limit() {
-    let bomb = gzip(&vec![b'0'; 40 << 20]);
+    let bomb = corpus::gzip_bomb();
     assert!(
         bomb.len() < 200 << 10,
         "a bomb compresses well: {}",
         bomb.len()
     );
-    let r = run(CSV, &bomb);
+    let r = run(&CSV, &bomb);
     let o = outcome(&r, "decompression_limit", None);
     assert!(!o.passed, "{:#?}", r.rules);
     assert_eq!(r.verdict, Verdict::Fail);
@@ -201,7 +175,7 @@ fn gzip_bomb_is_stopped_by_the_ratio_limit() {
     let data: String = (0..100_000)
         .map(|i| format!("{i},a,2024-01-01\n"))
         .collect();
-    let r = run_opts(CSV, &gzip(format!("id,dx,seen\n{data}").as_bytes()), &opts);
+    let r = run_opts(&CSV, &gzip(format!("id,dx,seen\n{data}").as_bytes()), &opts);
     assert!(!outcome(&r, "decompression_limit", None).passed);
 }
 
@@ -229,7 +203,7 @@ impl Read for Breaks<'_> {
 
 #[test]
 fn a_broken_stream_is_an_error_to_retry_not_a_verdict() {
-    let c = contract(CSV);
+    let c = contract(&CSV);
     let data = b"id,dx,seen\n1,a,2024-01-01\n2,b,2024-01-01\n".repeat(1000);
     let e = validate_with(
         &c,
@@ -279,7 +253,7 @@ fn a_trickling_stream_gives_the_same_report() {
             Ok(1)
         }
     }
-    let c = contract(CSV);
+    let c = contract(&CSV);
     let data = b"\xef\xbb\xbfid,dx,seen\n1,\"a,\"\"b\"\"\",2024-01-01\n,b\n3,c,2024-13-01\r\n";
     let whole = validate_with(&c, &c.tables[0], &data[..], &ValidateOptions::default()).unwrap();
     let bytewise =
@@ -295,5 +269,56 @@ fn a_trickling_stream_gives_the_same_report() {
     assert_eq!(
         failed(&trickled_gz),
         ["column_count", "required(id)", "type(seen)"]
+    );
+}
+
+#[test]
+fn every_corpus_case_fails_with_its_rule_under_the_default_limits() {
+    for case in corpus::all() {
+        let yaml: &str = match case.kind {
+            corpus::Kind::Csv => &CSV,
+            corpus::Kind::Ndjson => &NDJSON,
+        };
+        let r = run(yaml, &case.data);
+        assert!(
+            failed(&r).iter().any(|f| f.starts_with(case.rule)),
+            "{}: expected {} among {:?}",
+            case.name,
+            case.rule,
+            failed(&r)
+        );
+    }
+}
+
+#[test]
+fn a_size_past_the_contracts_bound_is_refused_without_reading() {
+    let yaml = format!(
+        "{}    rules:\n      - {{ rule: size, max_bytes: 1048576 }}\n",
+        *CSV
+    );
+    let c = contract(&yaml);
+    let five_gb = 5u64 << 30;
+    // A stream that fails on the first read: the verdict must come from the size alone.
+    let r = validate_with(
+        &c,
+        &c.tables[0],
+        Breaks { data: b"", ok: 0 },
+        &ValidateOptions {
+            size: Some(five_gb),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (r.verdict, failed(&r)),
+        (Verdict::Fail, vec!["size".to_owned()])
+    );
+    assert_eq!(r.bytes, 0);
+    assert!(
+        outcome(&r, "size", None)
+            .detail
+            .contains("5368709120 bytes"),
+        "{:?}",
+        r.rules
     );
 }
