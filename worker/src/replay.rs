@@ -23,6 +23,7 @@ use temporalio_common::protos::temporal::api::history::v1::{History, history_eve
 use temporalio_sdk::workflow_replayer::{
     WorkflowReplayError, WorkflowReplayFailure, WorkflowReplayer, WorkflowReplayerOptions,
 };
+use tracing::instrument::WithSubscriber;
 
 /// Temporal's API descriptors, as compiled by temporalio-protos (see build.rs).
 static DESCRIPTORS: &[u8] = include_bytes!(env!("LAKEGATE_TEMPORAL_DESCRIPTORS"));
@@ -111,12 +112,14 @@ impl std::fmt::Display for ReplayOutcome {
         match &self.verdict {
             Verdict::Compatible => write!(f, "compatible: {ty} {id}, {n} events"),
             Verdict::Nondeterministic(why) => {
+                let why = headline(why);
                 write!(
                     f,
                     "incompatible: {ty} {id}, {n} events: nondeterminism: {why}"
                 )
             }
             Verdict::TaskFailed(why) => {
+                let why = headline(why);
                 write!(
                     f,
                     "incompatible: {ty} {id}, {n} events: workflow task failed: {why}"
@@ -124,6 +127,15 @@ impl std::fmt::Display for ReplayOutcome {
             }
         }
     }
+}
+
+/// The failure's own message out of the SDK's Debug rendering of a completion failure
+/// (`... Failure { message: "[TMPRL1100] Nondeterminism error: ...", source: ...`), or all of it.
+fn headline(sdk_message: &str) -> &str {
+    sdk_message
+        .split_once("message: \"")
+        .and_then(|(_, rest)| rest.split_once("\", "))
+        .map_or(sdk_message, |(message, _)| message)
 }
 
 /// Why a history could not be replayed at all (as opposed to replaying as incompatible).
@@ -226,10 +238,12 @@ pub async fn replay(
     loaded: LoadedHistory,
 ) -> Result<ReplayOutcome, ReplayError> {
     let events = loaded.events();
-    let verdict = match replayer
+    // Core logs the failed workflow task as a warning; the verdict already carries it.
+    let replayed = replayer
         .replay_workflow(WorkflowHistory::from(loaded.history))
-        .await
-    {
+        .with_subscriber(tracing::subscriber::NoSubscriber::default())
+        .await;
+    let verdict = match replayed {
         Ok(()) => Verdict::Compatible,
         Err(WorkflowReplayError::Replay(WorkflowReplayFailure::Nondeterminism { message })) => {
             Verdict::Nondeterministic(message)
