@@ -236,6 +236,32 @@ impl TestEnv {
         Ok(())
     }
 
+    /// With LAKEGATE_RECORD_HISTORIES=1, also saves the history as the Temporal CLI prints it
+    /// (`temporal workflow show --output json`: canonical proto3 JSON, the Web UI's download
+    /// format) as tests/histories/<name>.proto3.json, so replay covers that form too.
+    pub async fn record_proto3_history(&self, name: &str, workflow_id: &str) -> anyhow::Result<()> {
+        if std::env::var_os("LAKEGATE_RECORD_HISTORIES").is_none() {
+            return Ok(());
+        }
+        let output = tokio::process::Command::new(venv().join("bin/temporal"))
+            .args(["workflow", "show", "--output", "json", "--address"])
+            .arg(self.server_address())
+            .args(["--namespace", "default", "--workflow-id", workflow_id])
+            .output()
+            .await
+            .context("running the Temporal CLI")?;
+        anyhow::ensure!(
+            output.status.success(),
+            "temporal workflow show failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let path = repo_root()
+            .join("tests/histories")
+            .join(format!("{name}.proto3.json"));
+        std::fs::write(&path, &output.stdout)?;
+        Ok(())
+    }
+
     pub fn server_address(&self) -> &str {
         self.server.address()
     }

@@ -118,6 +118,10 @@ async fn bad_file_waits_in_quarantine_until_approved() {
     env.record_history("quarantined_approved", &id)
         .await
         .unwrap();
+    // The richest path (activities, search attributes, a signal) also in the CLI's format.
+    env.record_proto3_history("quarantined_approved", &id)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,6 @@
 //! The pieces of the `lakegate` binary that tests and other tools reuse: configuration, the
 //! Temporal connection, the worker, the dev server and the client calls that start, query and
-//! signal lakegate's workflows.
+//! signal lakegate's workflows, and the replay of recorded histories against this build.
 
 #[cfg(feature = "aws")]
 mod aws_backend;
@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod dev_server;
 pub mod progress;
+pub mod replay;
 pub mod schedules;
 pub mod telemetry;
 pub mod worker;

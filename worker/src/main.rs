@@ -136,6 +136,16 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Replay a workflow history against this build: is it safe to deploy while such runs are
+    /// open? Exit code 0 when compatible, 1 when not, 2 for unreadable input or no connection.
+    Replay {
+        /// A history file (JSON from `temporal workflow show --output json`, the Web UI's
+        /// download or the Rust SDK), or else the id of a workflow to fetch from the cluster.
+        target: String,
+        /// A specific run of the workflow (default: the latest).
+        #[arg(long)]
+        run_id: Option<String>,
+    },
     /// Approve or reject a quarantined file (the `review` signal).
     Review {
         workflow_id: String,
@@ -317,6 +327,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &mut std::io::stdout(),
             );
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
+        }
+        Command::Replay { target, run_id } => {
+            let address = dev_address(&config);
+            let code = lakegate::replay::run_cli(&target, run_id.as_deref(), address.as_deref());
+            return Ok(ExitCode::from(code.await));
         }
         Command::Review {
             workflow_id,

@@ -244,3 +244,150 @@ fn json_logs_and_the_metrics_flag_work_for_a_worker() {
         "{text}"
     );
 }
+
+/// Runs `lakegate replay` and returns its exit code and stdout.
+fn replay(data_dir: &Path, target: &str) -> (Option<i32>, String, String) {
+    let output = lakegate(data_dir)
+        .args(["replay", target])
+        .output()
+        .expect("lakegate runs");
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn replay_of_a_history_file_says_compatible_or_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let histories = repo_root().join("tests/histories");
+    // The same run in the SDK's JSON and as `temporal workflow show --output json` prints it.
+    for name in [
+        "quarantined_approved.json",
+        "quarantined_approved.proto3.json",
+    ] {
+        let path = histories.join(name);
+        let (code, stdout, stderr) = replay(dir.path(), path.to_str().unwrap());
+        assert_eq!(code, Some(0), "{name}: {stdout}{stderr}");
+        assert!(
+            stdout.starts_with("compatible: IngestFileWorkflow ingest-")
+                && stdout.trim_end().ends_with(", 47 events"),
+            "{name}: {stdout}"
+        );
+    }
+
+    // A history whose run called an activity this build no longer schedules at that point.
+    let recorded =
+        std::fs::read_to_string(histories.join("quarantined_approved.proto3.json")).unwrap();
+    let changed = recorded.replacen(
+        r#""name": "validate_object""#,
+        r#""name": "validate_object_v0""#,
+        1,
+    );
+    assert_ne!(changed, recorded);
+    let path = dir.path().join("changed.json");
+    std::fs::write(&path, changed).unwrap();
+    let (code, stdout, stderr) = replay(dir.path(), path.to_str().unwrap());
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with("incompatible: IngestFileWorkflow ingest-")
+            && stdout.contains("nondeterminism: [TMPRL1100]")
+            && stdout.contains("scheduled event 'validate_object_v0' does not match")
+            && !stdout.contains("Failure {"),
+        "the SDK's reason, without its Debug wrapping: {stdout}"
+    );
+
+    let path = dir.path().join("not-a-history.json");
+    std::fs::write(&path, r#"{"status": "ok"}"#).unwrap();
+    let (code, _, stderr) = replay(dir.path(), path.to_str().unwrap());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("not a workflow history"), "{stderr}");
+}
+
+#[test]
+fn replay_of_a_live_workflow_id_and_of_its_web_ui_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("state");
+    let (port, ui_port) = (free_port().unwrap(), free_port().unwrap());
+    let _guard = DevGuard(data.clone());
+    run(lakegate(&data).args([
+        "dev",
+        "--detach",
+        "--port",
+        &port.to_string(),
+        "--ui-port",
+        &ui_port.to_string(),
+    ]));
+    let good = dir.path().join("patients_good.csv");
+    std::fs::write(&good, "id,birthdate,gender\np1,1980-01-02,F\n").unwrap();
+    let out = run(lakegate(&data)
+        .args(["ingest", "--dataset", "ehr"])
+        .arg(&good));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("onboarded to raw/"), "{stdout}");
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("patients_good.csv: started "))
+        .expect("the workflow id is printed")
+        .trim()
+        .to_owned();
+
+    let (code, stdout, stderr) = replay(&data, &id);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let line = stdout.trim_end();
+    let events: usize = line
+        .strip_prefix(&format!("compatible: IngestFileWorkflow {id}, "))
+        .and_then(|rest| rest.strip_suffix(" events"))
+        .unwrap_or_else(|| panic!("{line}"))
+        .parse()
+        .unwrap();
+    assert!(events > 10, "{line}");
+
+    // What the Web UI's Download (encoded) saves: `{"events": [...]}` from its HTTP API.
+    let response = ui_get(
+        ui_port,
+        &format!("/api/v1/namespaces/default/workflows/{id}/history"),
+    );
+    let response: serde_json::Value = serde_json::from_str(&response).unwrap();
+    let download = serde_json::json!({ "events": response["history"]["events"] });
+    let path = dir.path().join("events.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&download).unwrap()).unwrap();
+    let (code, stdout, stderr) = replay(&data, path.to_str().unwrap());
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        stdout.trim_end(),
+        line,
+        "the download replays like the live history"
+    );
+
+    let (code, _, stderr) = replay(&data, "ingest-no-such-workflow");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("ingest-no-such-workflow"), "{stderr}");
+}
+
+/// The body of a GET to the Web UI server, retried until it answers 200 (it starts alongside the
+/// dev server). HTTP/1.0, so the body is neither chunked nor kept alive.
+fn ui_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let response = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut stream| {
+            write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+            let mut response = String::new();
+            stream.read_to_string(&mut response)?;
+            Ok(response)
+        });
+        if let Ok(response) = &response
+            && response.starts_with("HTTP/1.0 200")
+            && let Some((_, body)) = response.split_once("\r\n\r\n")
+        {
+            return body.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Web UI did not serve {path}: {response:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
