@@ -24,7 +24,9 @@ use lakegate::client;
 use lakegate::dev_server::{self, DevServer, DevServerOptions};
 use lakegate_models::names::{self, search_attributes as sa};
 use lakegate_models::{Decision, IngestPhase, ReviewSignal, Zone};
-use temporalio_client::{Client, WorkflowCountOptions, WorkflowExecutionStatus, WorkflowListOptions};
+use temporalio_client::{
+    Client, WorkflowCountOptions, WorkflowExecutionStatus, WorkflowListOptions,
+};
 
 use crate::{phi, repo_root, venv};
 
@@ -152,7 +154,10 @@ impl ChaosReport {
         if self.problems.is_empty() {
             return Ok(());
         }
-        bail!("the chaos run found problems:\n  {}", self.problems.join("\n  "))
+        bail!(
+            "the chaos run found problems:\n  {}",
+            self.problems.join("\n  ")
+        )
     }
 }
 
@@ -250,12 +255,12 @@ fn patients_csv(n: usize, valid: bool, stems: &[String; 2]) -> String {
     let mut body = format!("{HEADER}\n");
     for row in 0..3 {
         let broken = !valid && row == 1;
-        let id = if broken && n % 2 == 0 {
+        let id = if broken && n.is_multiple_of(2) {
             String::new()
         } else {
             format!("chaos-{n}-{row}")
         };
-        let birthdate = if broken && n % 2 == 1 {
+        let birthdate = if broken && !n.is_multiple_of(2) {
             ""
         } else {
             "1980-01-02"
@@ -450,7 +455,14 @@ async fn start_all(
             let (stdout, stderr) = log_to(&log)?;
             let mut command = tokio::process::Command::from(env.command());
             command
-                .args(["ingest", "--no-wait", "--dataset", DATASET, "--source", SOURCE])
+                .args([
+                    "ingest",
+                    "--no-wait",
+                    "--dataset",
+                    DATASET,
+                    "--source",
+                    SOURCE,
+                ])
                 .args(["--review-timeout-secs", &review_timeout_secs.to_string()])
                 .args(chunk)
                 .stdout(stdout)
@@ -462,10 +474,7 @@ async fn start_all(
                 break;
             }
             if Instant::now() >= deadline {
-                bail!(
-                    "lakegate ingest kept failing; last log {}",
-                    log.display()
-                );
+                bail!("lakegate ingest kept failing; last log {}", log.display());
             }
             retries += 1;
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -570,7 +579,10 @@ pub fn lakegate_bin() -> anyhow::Result<PathBuf> {
     }
     let output = command
         .args(["build", "--package", "lakegate", "--bin", "lakegate"])
-        .args(["--no-default-features", "--message-format=json-render-diagnostics"])
+        .args([
+            "--no-default-features",
+            "--message-format=json-render-diagnostics",
+        ])
         .arg("--manifest-path")
         .arg(repo_root().join("Cargo.toml"))
         .stderr(Stdio::inherit())
@@ -602,7 +614,9 @@ pub async fn run(options: &ChaosOptions) -> anyhow::Result<ChaosReport> {
         files: options.files,
         ..ChaosReport::default()
     };
-    let dir = tempfile::Builder::new().prefix("lakegate-chaos-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("lakegate-chaos-")
+        .tempdir()?;
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs)?;
     // A private copy (a hard link where possible): a rebuild during the run must not swap the
@@ -616,7 +630,10 @@ pub async fn run(options: &ChaosOptions) -> anyhow::Result<ChaosReport> {
     let planned = plan(options, &mut rng, &dir.path().join("input"))?;
     for p in &planned {
         *report.fates.entry(fate_name(p.fate)).or_default() += 1;
-        *report.expected_zones.entry(zone_name(p.fate.zone())).or_default() += 1;
+        *report
+            .expected_zones
+            .entry(zone_name(p.fate.zone()))
+            .or_default() += 1;
     }
 
     let mut server_options = DevServerOptions {
@@ -627,7 +644,10 @@ pub async fn run(options: &ChaosOptions) -> anyhow::Result<ChaosReport> {
         log_file: Some(logs.join("temporal-00.log")),
     };
     let mut server = Some(start_server(server_options.clone()).await?);
-    let address = server.as_ref().map(|s| s.address().to_owned()).unwrap_or_default();
+    let address = server
+        .as_ref()
+        .map(|s| s.address().to_owned())
+        .unwrap_or_default();
     let client = client::connect_with_retry(Some(&address), Duration::from_secs(60)).await?;
     let env = LakegateEnv::new(bin, &address, dir.path());
     let mut worker = WorkerProcess {
@@ -689,10 +709,8 @@ pub async fn run(options: &ChaosOptions) -> anyhow::Result<ChaosReport> {
                 if let Some(mut old) = server.take() {
                     tokio::task::spawn_blocking(move || old.stop()).await?;
                 }
-                server_options.log_file = Some(logs.join(format!(
-                    "temporal-{:02}.log",
-                    report.server_restarts + 1
-                )));
+                server_options.log_file =
+                    Some(logs.join(format!("temporal-{:02}.log", report.server_restarts + 1)));
                 server = Some(start_server(server_options.clone()).await?);
                 report.server_restarts += 1;
             }
@@ -709,9 +727,7 @@ pub async fn run(options: &ChaosOptions) -> anyhow::Result<ChaosReport> {
             report.ingest_retries = retries;
             report.starts_took = starts_began.elapsed();
         }
-        if starter.is_none()
-            && count(&client, &closed_query()).await.ok() == Some(options.files)
-        {
+        if starter.is_none() && count(&client, &closed_query()).await.ok() == Some(options.files) {
             break;
         }
         if Instant::now() >= deadline {
@@ -739,17 +755,13 @@ pub async fn run(options: &ChaosOptions) -> anyhow::Result<ChaosReport> {
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<_, _>>()?;
     log_files.sort();
-    report.leak_scan = phi::scan(
-        &client,
-        &address,
-        &sentinel_stems(options.seed),
-        &log_files,
-    )
-    .await?;
+    report.leak_scan =
+        phi::scan(&client, &address, &sentinel_stems(options.seed), &log_files).await?;
     for leak in &report.leak_scan.leaks {
-        report
-            .problems
-            .push(format!("sentinel {} found in {}", leak.sentinel, leak.place));
+        report.problems.push(format!(
+            "sentinel {} found in {}",
+            leak.sentinel, leak.place
+        ));
     }
 
     if let Some(mut server) = server {
@@ -910,9 +922,9 @@ async fn check_workflows(
         }
     }
     for (id, statuses) in by_id {
-        report
-            .problems
-            .push(format!("workflow {id} ({statuses:?}) belongs to no generated file"));
+        report.problems.push(format!(
+            "workflow {id} ({statuses:?}) belongs to no generated file"
+        ));
     }
     Ok(())
 }

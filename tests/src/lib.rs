@@ -186,7 +186,13 @@ impl TestEnv {
     /// server's own log.
     pub async fn scan_for_leaks(&self, sentinels: &[String]) -> anyhow::Result<phi::LeakScan> {
         let server_log = self.config.data_dir.join("temporal.log");
-        phi::scan(&self.client, self.server_address(), sentinels, &[server_log]).await
+        phi::scan(
+            &self.client,
+            self.server_address(),
+            sentinels,
+            &[server_log],
+        )
+        .await
     }
 }
 

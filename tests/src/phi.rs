@@ -123,7 +123,12 @@ pub async fn scan(
         report.histories += 1;
         report.payloads += decoded;
         report.bytes += text.len() as u64;
-        find(&text, sentinels, &format!("workflow {id} run {run}"), &mut report.leaks);
+        find(
+            &text,
+            sentinels,
+            &format!("workflow {id} run {run}"),
+            &mut report.leaks,
+        );
     }
     for log in logs {
         let bytes = std::fs::read(log).with_context(|| format!("reading {}", log.display()))?;

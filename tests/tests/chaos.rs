@@ -24,7 +24,11 @@ async fn every_file_lands_in_one_zone_despite_worker_kills_and_a_server_restart(
     assert_eq!(report.server_restarts, 1);
     assert_eq!(report.files_in_expected_zone, options.files);
     assert_eq!(report.workflows_completed, options.files);
-    assert!(report.fates.len() == 4, "every path was taken: {:?}", report.fates);
+    assert!(
+        report.fates.len() == 4,
+        "every path was taken: {:?}",
+        report.fates
+    );
     assert!(report.leak_scan.histories >= options.files);
     assert!(report.leak_scan.log_files > options.kills);
 }
@@ -59,7 +63,10 @@ async fn the_leak_scan_finds_a_sentinel_in_a_history_and_in_a_log() {
         .count()
         == 0
     {
-        assert!(Instant::now() < deadline, "the workflow never became visible");
+        assert!(
+            Instant::now() < deadline,
+            "the workflow never became visible"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let log = tempfile::NamedTempFile::new().unwrap();
@@ -79,9 +86,18 @@ async fn the_leak_scan_finds_a_sentinel_in_a_history_and_in_a_log() {
         .map(|l| (l.place.as_str(), l.sentinel.as_str()))
         .collect();
     assert_eq!(found.len(), 2, "{found:?}");
-    assert!(found[0].0.starts_with("workflow phi-scan-sanity run "), "{found:?}");
+    assert!(
+        found[0].0.starts_with("workflow phi-scan-sanity run "),
+        "{found:?}"
+    );
     assert_eq!(found[0].1, "ZZLEAK-scan-sanity-1");
-    assert_eq!(found[1], (&*format!("log {}", log.path().display()), "ZZLEAK-scan-sanity-2"));
+    assert_eq!(
+        found[1],
+        (
+            &*format!("log {}", log.path().display()),
+            "ZZLEAK-scan-sanity-2"
+        )
+    );
     let error = scan.ensure_clean().unwrap_err().to_string();
     assert!(error.contains("phi-scan-sanity"), "{error}");
 

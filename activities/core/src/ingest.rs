@@ -128,10 +128,10 @@ impl IngestActivities {
             }
         };
         let report = joined
-        .map_err(|e| ApplicationFailure::new(format!("validator task failed: {e}")))?
-        .map_err(|e| {
-            ApplicationFailure::new(format!("reading {} failed: {e}", KeyTag(request.key)))
-        })?;
+            .map_err(|e| ApplicationFailure::new(format!("validator task failed: {e}")))?
+            .map_err(|e| {
+                ApplicationFailure::new(format!("reading {} failed: {e}", KeyTag(request.key)))
+            })?;
         Ok(report)
     }
 
