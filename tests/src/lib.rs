@@ -3,6 +3,9 @@
 //! three down (the server by PID) when it ends. Nothing is mocked: a test that cannot start the
 //! server fails.
 
+pub mod chaos;
+pub mod phi;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -265,6 +268,19 @@ impl TestEnv {
     pub fn server_address(&self) -> &str {
         self.server.address()
     }
+
+    /// The PHI leak scan ([`phi::scan`]) over every workflow on this test's server and the
+    /// server's own log.
+    pub async fn scan_for_leaks(&self, sentinels: &[String]) -> anyhow::Result<phi::LeakScan> {
+        let server_log = self.config.data_dir.join("temporal.log");
+        phi::scan(
+            &self.client,
+            self.server_address(),
+            sentinels,
+            &[server_log],
+        )
+        .await
+    }
 }
 
 impl Drop for TestEnv {
@@ -279,7 +295,7 @@ impl Drop for TestEnv {
     }
 }
 
-fn decode_payloads(value: &serde_json::Value, out: &mut String, decoded: &mut usize) {
+pub(crate) fn decode_payloads(value: &serde_json::Value, out: &mut String, decoded: &mut usize) {
     use base64::Engine;
     match value {
         serde_json::Value::Object(map) => {

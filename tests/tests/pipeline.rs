@@ -17,6 +17,9 @@ use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
 
 const PIPELINE_WAIT: Duration = Duration::from_secs(900);
 
+/// Planted in a patient's first name in the end-to-end test: the leak scan must never find it.
+const SENTINEL: &str = "ZZLEAK-pipeline";
+
 async fn start(env: &TestEnv, input: IngestInput) -> String {
     match client::start_ingest(&env.client, &env.config.task_queue, input)
         .await
@@ -115,11 +118,16 @@ async fn sample_dataset_reaches_the_marts_and_an_approved_file_follows() {
         "observations",
         "medications",
     ] {
-        let input = land_file(
-            &env,
-            &root.join(format!("examples/ehr/sample/ehr/{table}.csv")),
-        )
-        .await;
+        let path = root.join(format!("examples/ehr/sample/ehr/{table}.csv"));
+        let mut body = std::fs::read_to_string(&path).unwrap();
+        if table == "patients" {
+            assert!(body.contains("Mary323"));
+            body = body.replacen("Mary323", &format!("{SENTINEL}-1"), 1);
+        }
+        let input = env
+            .land(&format!("landing/synthea/ehr/{table}.csv"), body.as_bytes())
+            .await
+            .unwrap();
         good.push(start(&env, input).await);
     }
     let bad_input = land_file(
@@ -235,6 +243,11 @@ async fn sample_dataset_reaches_the_marts_and_an_approved_file_follows() {
         // One job per stage per transform, two transforms.
         assert_eq!(jobs, Some(2.0), "{stage}: {text}");
     }
+    // The planted name went through validation, a crawl, dbt and checks: none of their
+    // histories, nor the server's log, may carry it.
+    let scan = env.scan_for_leaks(&[SENTINEL.to_owned()]).await.unwrap();
+    scan.ensure_clean().unwrap();
+    assert!(scan.histories >= 8, "{scan}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

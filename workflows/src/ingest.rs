@@ -69,7 +69,7 @@ impl IngestFileWorkflow {
                             key: input.key.clone(),
                             contract: contract.clone(),
                         },
-                        options::validate(),
+                        options::validate_file(),
                     )
                     .await?;
                 let verdict = match report.verdict {

@@ -15,6 +15,9 @@ use tokio_util::io::SyncIoBridge;
 use crate::metrics::{FileOutcome, Metrics, NoMetrics, UNMATCHED_DATASET};
 use crate::ports::{KeyTag, ObjectMeta, ObjectStore, PortError, StoreError};
 
+/// How often a long activity heartbeats; the workflows' heartbeat timeout is a few of these.
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidateRequest {
     pub key: String,
@@ -94,7 +97,7 @@ impl IngestActivities {
     #[activity(name = names::VALIDATE_ACTIVITY)]
     pub async fn validate_object(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         request: ValidateRequest,
     ) -> Result<ValidationReport, ActivityError> {
         let contracts = self.contracts()?;
@@ -127,14 +130,26 @@ impl IngestActivities {
         };
         // The engine is synchronous and CPU-bound: run it off the async threads, reading the
         // object as it streams in.
-        let report = tokio::task::spawn_blocking(move || {
+        let mut validation = tokio::task::spawn_blocking(move || {
             validate_with(&contract, &table, SyncIoBridge::new(stream), &options)
-        })
-        .await
-        .map_err(|e| ApplicationFailure::new(format!("validator task failed: {e}")))?
-        .map_err(|e| {
-            ApplicationFailure::new(format!("reading {} failed: {e}", KeyTag(request.key)))
-        })?;
+        });
+        // Heartbeats tell Temporal this worker is alive: if it dies mid-file, the attempt is
+        // retried after the heartbeat timeout rather than the 30-minute attempt limit.
+        let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
+        let joined = loop {
+            tokio::select! {
+                joined = &mut validation => break joined,
+                _ = beat.tick() => {
+                    // A lost heartbeat is retried by the next tick; the timeout allows several.
+                    let _ = ctx.record_heartbeat(()).await;
+                }
+            }
+        };
+        let report = joined
+            .map_err(|e| ApplicationFailure::new(format!("validator task failed: {e}")))?
+            .map_err(|e| {
+                ApplicationFailure::new(format!("reading {} failed: {e}", KeyTag(request.key)))
+            })?;
         self.metrics.bytes_validated(&dataset, report.bytes);
         Ok(ValidationReport {
             etag: meta.etag,

@@ -1,0 +1,218 @@
+//! The PHI leak scan: every workflow history on a server, as the Temporal CLI dumps it
+//! (`temporal workflow show --output json`, payloads decoded), and the given log files, searched
+//! for sentinel values that were planted in data files. A sentinel found anywhere means a cell
+//! value left the file; the scan names where and which sentinel, never what surrounds it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use futures::{StreamExt, TryStreamExt};
+use temporalio_client::{Client, WorkflowListOptions};
+
+/// Where a sentinel was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leak {
+    /// `workflow <id> run <run id>` or `log <path>`.
+    pub place: String,
+    /// The planted value as found: the sentinel and the letters, digits and dashes that follow it
+    /// (the sentinel's own suffix), nothing else.
+    pub sentinel: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LeakScan {
+    /// Workflow runs whose history was dumped and searched.
+    pub histories: usize,
+    /// Payloads decoded from those histories (inputs, results, search attributes, failures...).
+    pub payloads: usize,
+    pub log_files: usize,
+    /// Bytes searched: history JSON, decoded payloads and logs.
+    pub bytes: u64,
+    pub leaks: Vec<Leak>,
+}
+
+impl LeakScan {
+    /// Fails naming each place and sentinel found.
+    pub fn ensure_clean(&self) -> anyhow::Result<()> {
+        if self.leaks.is_empty() {
+            return Ok(());
+        }
+        let places: Vec<String> = self
+            .leaks
+            .iter()
+            .map(|l| format!("  {} in {}", l.sentinel, l.place))
+            .collect();
+        bail!(
+            "{} planted sentinel(s) left their files:\n{}",
+            self.leaks.len(),
+            places.join("\n")
+        )
+    }
+}
+
+impl std::fmt::Display for LeakScan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} workflow histories ({} payloads decoded) and {} log files, {:.1} MB searched: {}",
+            self.histories,
+            self.payloads,
+            self.log_files,
+            self.bytes as f64 / 1e6,
+            if self.leaks.is_empty() {
+                "no sentinel found".to_owned()
+            } else {
+                format!("{} LEAKS", self.leaks.len())
+            }
+        )
+    }
+}
+
+/// Histories dumped at once: each dump is one `temporal` process.
+const PARALLEL_DUMPS: usize = 4;
+
+/// Searches every workflow run on the server at `address` (all types, open and closed, every run
+/// of a continued-as-new chain) and every file in `logs` for each of `sentinels`. The histories
+/// come from the virtualenv's `temporal workflow show --output json`, the form an auditor would
+/// export, with every payload base64-decoded so a value inside an input or a result is seen.
+///
+/// Errors (rather than passing) when there is nothing to search: no workflow on the server, or
+/// a history without a single payload, would make a clean result meaningless.
+pub async fn scan(
+    client: &Client,
+    address: &str,
+    sentinels: &[String],
+    logs: &[PathBuf],
+) -> anyhow::Result<LeakScan> {
+    anyhow::ensure!(!sentinels.is_empty(), "no sentinels to search for");
+    anyhow::ensure!(
+        sentinels.iter().all(|s| s.len() >= 6),
+        "sentinels shorter than 6 characters would match ordinary text"
+    );
+    let runs: Vec<(String, String)> = client
+        .list_workflows("", WorkflowListOptions::default())
+        .map_ok(|w| (w.id().to_owned(), w.run_id().to_owned()))
+        .try_collect()
+        .await
+        .context("listing workflows")?;
+    anyhow::ensure!(!runs.is_empty(), "no workflows on {address} to scan");
+    let temporal = crate::venv().join("bin/temporal");
+    let dumps = futures::stream::iter(runs.into_iter().map(|(id, run)| {
+        let temporal = temporal.clone();
+        async move {
+            let json = dump_history(&temporal, address, &id, &run).await?;
+            anyhow::Ok((id, run, json))
+        }
+    }))
+    .buffer_unordered(PARALLEL_DUMPS);
+    futures::pin_mut!(dumps);
+
+    let mut report = LeakScan::default();
+    while let Some(dump) = dumps.next().await {
+        let (id, run, json) = dump?;
+        let value: serde_json::Value = serde_json::from_slice(&json)
+            .with_context(|| format!("history of {id} run {run} is not JSON"))?;
+        let mut text = String::from_utf8_lossy(&json).into_owned();
+        let mut decoded = 0;
+        crate::decode_payloads(&value, &mut text, &mut decoded);
+        anyhow::ensure!(
+            decoded > 0,
+            "no payloads found in the history of {id} run {run}"
+        );
+        report.histories += 1;
+        report.payloads += decoded;
+        report.bytes += text.len() as u64;
+        find(
+            &text,
+            sentinels,
+            &format!("workflow {id} run {run}"),
+            &mut report.leaks,
+        );
+    }
+    for log in logs {
+        let bytes = std::fs::read(log).with_context(|| format!("reading {}", log.display()))?;
+        report.log_files += 1;
+        report.bytes += bytes.len() as u64;
+        find(
+            &String::from_utf8_lossy(&bytes),
+            sentinels,
+            &format!("log {}", log.display()),
+            &mut report.leaks,
+        );
+    }
+    Ok(report)
+}
+
+async fn dump_history(
+    temporal: &Path,
+    address: &str,
+    workflow_id: &str,
+    run_id: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let mut command = tokio::process::Command::new(temporal);
+    command
+        .args(["workflow", "show", "--output", "json", "--address", address])
+        .args(["--namespace", "default", "--workflow-id", workflow_id])
+        .args(["--run-id", run_id])
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .with_context(|| format!("temporal workflow show {workflow_id} timed out"))?
+        .with_context(|| format!("running {}", temporal.display()))?;
+    if !output.status.success() {
+        bail!(
+            "temporal workflow show {workflow_id} run {run_id} exited with {}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(output.stdout)
+}
+
+fn find(text: &str, sentinels: &[String], place: &str, leaks: &mut Vec<Leak>) {
+    for sentinel in sentinels {
+        for (at, _) in text.match_indices(sentinel.as_str()) {
+            let rest = &text[at + sentinel.len()..];
+            let suffix = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .map_or(rest, |end| &rest[..end]);
+            let found = format!("{sentinel}{suffix}");
+            let leak = Leak {
+                place: place.to_owned(),
+                sentinel: found,
+            };
+            if !leaks.contains(&leak) {
+                leaks.push(leak);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_found_sentinel_is_named_without_its_surroundings() {
+        let mut leaks = Vec::new();
+        let text = "{\"FIRST\":\"ZZLEAK-ab12-7\",\"LAST\":\"Moore338\"} and ZZLEAK-ab12-7 again";
+        find(text, &["ZZLEAK-ab12".to_owned()], "log x", &mut leaks);
+        assert_eq!(
+            leaks,
+            [Leak {
+                place: "log x".into(),
+                sentinel: "ZZLEAK-ab12-7".into()
+            }]
+        );
+        let error = LeakScan {
+            leaks,
+            ..LeakScan::default()
+        }
+        .ensure_clean()
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("ZZLEAK-ab12-7 in log x"), "{error}");
+        assert!(!error.contains("Moore338"), "{error}");
+    }
+}
