@@ -46,7 +46,7 @@ impl OnboardDatasetWorkflow {
                 .execute_activity(
                     SweepActivities::count_landing,
                     input.prefix.clone(),
-                    options::validate(),
+                    options::bulk(),
                 )
                 .await?;
             ctx.state_mut(|s| s.progress.total = Some(total));
@@ -62,7 +62,7 @@ impl OnboardDatasetWorkflow {
                             after: cursor.clone(),
                             limit: (max_in_flight - in_flight.len()) as u32,
                         },
-                        options::validate(),
+                        options::bulk(),
                     )
                     .await?;
                 listing_done = page.exhausted;
@@ -77,7 +77,7 @@ impl OnboardDatasetWorkflow {
                                 review_timeout_secs: input.review_timeout_secs,
                                 crawl_later: true,
                             },
-                            options::validate(),
+                            options::bulk(),
                         )
                         .await?;
                     in_flight.extend(started.workflow_ids);
@@ -116,7 +116,7 @@ impl OnboardDatasetWorkflow {
                 .execute_activity(
                     SweepActivities::settled_ingests,
                     in_flight.clone(),
-                    options::validate(),
+                    options::bulk(),
                 )
                 .await?;
             if settled.is_empty() {

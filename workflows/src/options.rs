@@ -30,9 +30,16 @@ pub fn short() -> ActivityOptions {
     bounded(Duration::from_secs(60), None)
 }
 
-/// Validation streams a whole file; multi-gigabyte extracts take minutes.
-pub fn validate() -> ActivityOptions {
+/// A sweep of the whole landing zone: it lists every file and starts a workflow for each one
+/// that has none, which for a large backlog takes minutes.
+pub fn sweep() -> ActivityOptions {
     bounded(Duration::from_secs(30 * 60), None)
+}
+
+/// A backfill's listing, starts and status checks: one bounded page of work each, so a worker
+/// that dies in the middle of one costs a few minutes, not the half hour a sweep may take.
+pub fn bulk() -> ActivityOptions {
+    bounded(Duration::from_secs(5 * 60), None)
 }
 
 /// The ingest validation activity, which heartbeats: a worker killed mid-file (the chaos run

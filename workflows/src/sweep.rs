@@ -23,7 +23,7 @@ impl LandingSweepWorkflow {
         // A listing of a large landing zone and one start per file: minutes, not seconds, so the
         // long attempt timeout of validation.
         Ok(ctx
-            .execute_activity(SweepActivities::sweep_landing, input, options::validate())
+            .execute_activity(SweepActivities::sweep_landing, input, options::sweep())
             .await?)
     }
 }
