@@ -210,7 +210,6 @@ enum Output {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -221,6 +220,28 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Declared after the runtime, so dropped before it: the last spans are flushed while tonic's
+    // connection still has a runtime to run on.
+    #[cfg(feature = "otel")]
+    let spans = {
+        let _runtime = runtime.enter();
+        match &cli.command {
+            Command::Worker(telemetry) => {
+                match telemetry.start_span_export(&cli.config.task_queue) {
+                    Ok(spans) => spans,
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            _ => None,
+        }
+    };
+    #[cfg(feature = "otel")]
+    init_logging(cli.log_format, spans.as_ref().map(|spans| spans.layer()));
+    #[cfg(not(feature = "otel"))]
+    init_logging(cli.log_format, None::<tracing_subscriber::layer::Identity>);
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
@@ -230,16 +251,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs on stderr, plus `spans` (the OTLP trace export, with the `otel` feature) under the same
+/// filter, so traces carry exactly what the logs carry.
+fn init_logging<L>(format: LogFormat, spans: Option<L>)
+where
+    L: tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync,
+{
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("LAKEGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,temporalio_sdk_core=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(spans)
+        .with(fmt)
+        .with(filter)
+        .init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

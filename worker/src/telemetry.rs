@@ -1,6 +1,7 @@
 //! Metrics export for the worker: the Temporal SDK's own Prometheus exporter (or, with the `otel`
 //! feature, its OTLP exporter) carries the SDK's `temporal_*` metrics, and lakegate's metrics port
-//! is implemented on the same meter, so one endpoint serves both.
+//! is implemented on the same meter, so one endpoint serves both. With the `otel` feature the
+//! worker's tracing spans go to the same OTLP endpoint as traces ([`SpanExport`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -206,8 +207,9 @@ pub struct TelemetryArgs {
     /// http://<addr>/metrics, e.g. 127.0.0.1:9464. Off unless set.
     #[arg(long, env = "LAKEGATE_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
-    /// Push the same metrics to an OpenTelemetry collector (OTLP/gRPC), e.g.
-    /// http://127.0.0.1:4317. Needs the `otel` cargo feature.
+    /// Push the same metrics, and the worker's tracing spans as traces (service.name
+    /// lakegate-worker), to an OpenTelemetry collector (OTLP/gRPC), e.g. http://127.0.0.1:4317.
+    /// Needs the `otel` cargo feature.
     #[cfg(feature = "otel")]
     #[arg(
         long,
@@ -218,6 +220,15 @@ pub struct TelemetryArgs {
 }
 
 impl TelemetryArgs {
+    /// Starts the span export if an OTLP endpoint is set. Inside a Tokio runtime.
+    #[cfg(feature = "otel")]
+    pub fn start_span_export(&self, task_queue: &str) -> anyhow::Result<Option<SpanExport>> {
+        self.otlp_endpoint
+            .as_deref()
+            .map(|endpoint| SpanExport::start(endpoint, task_queue))
+            .transpose()
+    }
+
     /// Starts the exporter the flags ask for. Inside a Tokio runtime.
     pub fn start(&self) -> anyhow::Result<Telemetry> {
         #[cfg(feature = "otel")]
@@ -227,6 +238,69 @@ impl TelemetryArgs {
         match self.metrics_addr {
             Some(addr) => Telemetry::prometheus(addr),
             None => Ok(Telemetry::off()),
+        }
+    }
+}
+
+/// The `service.name` of the worker's exported traces.
+#[cfg(feature = "otel")]
+pub const SERVICE_NAME: &str = "lakegate-worker";
+/// The resource attribute that says which task queue the exporting worker polls, so traces of
+/// several deployments on one collector stay apart.
+#[cfg(feature = "otel")]
+pub const TASK_QUEUE_ATTRIBUTE: &str = "lakegate.task_queue";
+
+/// Exports the spans of the `tracing` subscriber it is layered into (lakegate's, the activities',
+/// the SDK's `RunWorkflow`/`RunActivity`) as OTLP traces over gRPC. Spans carry the fields the logs
+/// already carry, nothing more, so the no-PHI rule of the logs covers them. Dropping it flushes
+/// what is still buffered.
+#[cfg(feature = "otel")]
+pub struct SpanExport {
+    provider: opentelemetry_sdk::trace::SdkTracerProvider,
+}
+
+#[cfg(feature = "otel")]
+impl SpanExport {
+    /// Inside a Tokio runtime: tonic's channel runs its connection there. Does not connect yet; an
+    /// unreachable collector costs dropped spans, never a stopped worker.
+    pub fn start(endpoint: &str, task_queue: &str) -> anyhow::Result<Self> {
+        use opentelemetry_otlp::WithExportConfig;
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .build()
+            .with_context(|| format!("exporting traces to {endpoint}"))?;
+        let resource = opentelemetry_sdk::Resource::builder()
+            .with_service_name(SERVICE_NAME)
+            .with_attribute(opentelemetry::KeyValue::new(
+                TASK_QUEUE_ATTRIBUTE,
+                task_queue.to_owned(),
+            ))
+            .build();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_resource(resource)
+            .with_batch_exporter(exporter)
+            .build();
+        Ok(Self { provider })
+    }
+
+    /// The layer to add to the tracing subscriber. Filters on the subscriber apply to it too.
+    pub fn layer<S>(&self) -> impl tracing_subscriber::Layer<S> + use<S>
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        use opentelemetry::trace::TracerProvider as _;
+        tracing_opentelemetry::layer().with_tracer(self.provider.tracer("lakegate"))
+    }
+}
+
+#[cfg(feature = "otel")]
+impl Drop for SpanExport {
+    fn drop(&mut self) {
+        // The layer's tracer keeps the provider alive inside the global subscriber, so the batch
+        // would never be flushed by the provider's own drop.
+        if let Err(e) = self.provider.shutdown() {
+            eprintln!("warning: flushing spans at exit: {e}");
         }
     }
 }
