@@ -458,12 +458,7 @@ where
             operation: "copy",
         },
         (Some(404), _) | (_, Some("NoSuchKey")) => StoreError::NotFound(KeyTag(from.to_owned())),
-        _ => StoreError::Backend {
-            key: KeyTag(from.to_owned()),
-            operation,
-            message: c.message,
-            retryable: c.retryable,
-        },
+        _ => backend(from, operation, err),
     }
 }
 
