@@ -94,6 +94,8 @@ pub struct TestEnv {
     // Dropped last: the server outlives the worker.
     server: DevServer,
     _dir: tempfile::TempDir,
+    /// The pipeline file [`Self::start_crawling`] wrote, kept for the worker's lifetime.
+    _pipeline: Option<tempfile::NamedTempFile>,
 }
 
 impl TestEnv {
@@ -105,6 +107,27 @@ impl TestEnv {
     /// With `pipeline`, promoted files flow on into crawls and transforms.
     pub async fn start_with(contracts: &Path, pipeline: Option<&Path>) -> anyhow::Result<Self> {
         Self::start_on(contracts, pipeline, AwsConfig::default()).await
+    }
+
+    /// With the test contracts and a pipeline that crawls but transforms nothing.
+    /// `crawl_settings` holds the lines a test varies (`crawler_prefix`, `quiet_period_secs`,
+    /// `max_wait_secs`, ...); the catalog database, fast polling and no transforms are added.
+    pub async fn start_crawling(crawl_settings: &str) -> anyhow::Result<Self> {
+        let pipeline = tempfile::NamedTempFile::new()?;
+        std::fs::write(
+            pipeline.path(),
+            format!(
+                "{crawl_settings}database: raw\npoll_initial_secs: 1\npoll_max_secs: 2\n\
+                 crawl_deadline_secs: 600\ntransforms: {{}}\n"
+            ),
+        )?;
+        let mut env = Self::start_with(
+            &repo_root().join("tests/fixtures/contracts"),
+            Some(pipeline.path()),
+        )
+        .await?;
+        env._pipeline = Some(pipeline);
+        Ok(env)
     }
 
     /// On the backend `aws` selects (the local one by default).
@@ -173,6 +196,7 @@ impl TestEnv {
             metrics_addr,
             server,
             _dir: dir,
+            _pipeline: None,
         })
     }
 

@@ -5,20 +5,12 @@ use std::time::{Duration, Instant};
 
 use lakegate::client;
 use lakegate_models::{BackfillInput, Zone};
-use lakegate_tests::{TestEnv, repo_root};
+use lakegate_tests::TestEnv;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_onboards_every_file_a_bounded_number_at_a_time_then_crawls_once() {
-    let settings = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        settings.path(),
-        "crawler_prefix: backfill-\ndatabase: raw\nquiet_period_secs: 1\nmax_wait_secs: 30\n\
-         poll_initial_secs: 1\npoll_max_secs: 2\ncrawl_deadline_secs: 600\ntransforms: {}\n",
-    )
-    .unwrap();
-    let env = TestEnv::start_with(
-        &repo_root().join("tests/fixtures/contracts"),
-        Some(settings.path()),
+    let env = TestEnv::start_crawling(
+        "crawler_prefix: backfill-\nquiet_period_secs: 1\nmax_wait_secs: 30\n",
     )
     .await
     .unwrap();

@@ -323,16 +323,8 @@ async fn a_failed_model_is_retried_and_failed_tests_are_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_files_gives_a_handful_of_crawls() {
     const FILES: usize = 100;
-    let settings = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        settings.path(),
-        "crawler_prefix: burst-\ndatabase: raw\nquiet_period_secs: 5\nmax_wait_secs: 120\n\
-         poll_initial_secs: 1\npoll_max_secs: 2\ncrawl_deadline_secs: 600\ntransforms: {}\n",
-    )
-    .unwrap();
-    let env = TestEnv::start_with(
-        &repo_root().join("tests/fixtures/contracts"),
-        Some(settings.path()),
+    let env = TestEnv::start_crawling(
+        "crawler_prefix: burst-\nquiet_period_secs: 5\nmax_wait_secs: 120\n",
     )
     .await
     .unwrap();
@@ -369,17 +361,8 @@ async fn a_burst_of_files_gives_a_handful_of_crawls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_crawl_workflow_continues_as_new_and_keeps_its_count() {
-    let settings = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        settings.path(),
-        "crawler_prefix: can-\ndatabase: raw\nquiet_period_secs: 1\nmax_wait_secs: 30\n\
-         poll_initial_secs: 1\npoll_max_secs: 2\ncrawl_deadline_secs: 600\ncrawls_per_run: 1\n\
-         transforms: {}\n",
-    )
-    .unwrap();
-    let env = TestEnv::start_with(
-        &repo_root().join("tests/fixtures/contracts"),
-        Some(settings.path()),
+    let env = TestEnv::start_crawling(
+        "crawler_prefix: can-\nquiet_period_secs: 1\nmax_wait_secs: 30\ncrawls_per_run: 1\n",
     )
     .await
     .unwrap();

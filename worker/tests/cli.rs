@@ -2,7 +2,7 @@
 //! status, stop) and a worker's graceful shutdown, against real Temporal dev servers.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use lakegate::dev_server::{self, DevServer, DevServerOptions, free_port};
@@ -55,13 +55,49 @@ impl Drop for DevGuard {
     }
 }
 
-#[test]
-fn dev_ingest_review_status_and_stop_work_as_the_readme_says() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("state");
+/// Spawns `command` (a `lakegate ... worker`) with its log in `log` and returns once the worker
+/// says it started.
+fn spawn_worker(command: &mut Command, log: &Path) -> Child {
+    let mut worker = command
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains("worker started")
+    {
+        assert!(
+            worker.try_wait().unwrap().is_none(),
+            "the worker exited early: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        assert!(Instant::now() < deadline, "the worker did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    worker
+}
+
+/// SIGTERM, then the worker's exit status once it has stopped.
+fn stop_worker(worker: &mut Child) -> ExitStatus {
+    dev_server::terminate(worker.id());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = worker.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the worker ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `lakegate dev --detach` on free ports, stopped when the guard drops; returns its gRPC and
+/// Web UI ports.
+fn detached_dev(data: &Path) -> (DevGuard, u16, u16) {
     let (port, ui_port) = (free_port().unwrap(), free_port().unwrap());
-    let _guard = DevGuard(data.clone());
-    run(lakegate(&data).args([
+    let guard = DevGuard(data.to_owned());
+    run(lakegate(data).args([
         "dev",
         "--detach",
         "--port",
@@ -69,6 +105,14 @@ fn dev_ingest_review_status_and_stop_work_as_the_readme_says() {
         "--ui-port",
         &ui_port.to_string(),
     ]));
+    (guard, port, ui_port)
+}
+
+#[test]
+fn dev_ingest_review_status_and_stop_work_as_the_readme_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("state");
+    let (_guard, port, _) = detached_dev(&data);
     let pid: u32 = std::fs::read_to_string(data.join("dev.pid"))
         .unwrap()
         .trim()
@@ -143,34 +187,13 @@ fn a_worker_stops_cleanly_on_sigterm() {
     ))
     .unwrap();
     let log = dir.path().join("worker.log");
-    let mut worker = lakegate(dir.path())
-        .arg("worker")
-        .env("TEMPORAL_ADDRESS", server.address())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("worker started")
-    {
-        assert!(
-            worker.try_wait().unwrap().is_none(),
-            "the worker exited early"
-        );
-        assert!(Instant::now() < deadline, "the worker did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    dev_server::terminate(worker.id());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = worker.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the worker ignored SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let mut worker = spawn_worker(
+        lakegate(dir.path())
+            .arg("worker")
+            .env("TEMPORAL_ADDRESS", server.address()),
+        &log,
+    );
+    let status = stop_worker(&mut worker);
     assert!(status.success(), "{status:?}");
     assert!(
         std::fs::read_to_string(&log)
@@ -189,27 +212,14 @@ fn json_logs_and_the_metrics_flag_work_for_a_worker() {
     .unwrap();
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], free_port().unwrap()).into();
     let log = dir.path().join("worker.log");
-    let mut worker = lakegate(dir.path())
-        .args(["--log-format", "json", "worker"])
-        .env("LAKEGATE_METRICS_ADDR", addr.to_string())
-        .env("TEMPORAL_ADDRESS", server.address())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("worker started")
-    {
-        assert!(
-            worker.try_wait().unwrap().is_none(),
-            "the worker exited early: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        assert!(Instant::now() < deadline, "the worker did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut worker = spawn_worker(
+        lakegate(dir.path())
+            .args(["--log-format", "json", "worker"])
+            .env("LAKEGATE_METRICS_ADDR", addr.to_string())
+            .env("TEMPORAL_ADDRESS", server.address()),
+        &log,
+    );
     // The SDK's worker metrics appear once its pollers run.
     let scrape = loop {
         let scrape = lakegate::telemetry::scrape(addr).unwrap_or_default();
@@ -220,12 +230,7 @@ fn json_logs_and_the_metrics_flag_work_for_a_worker() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(scrape.contains("# TYPE"), "{scrape}");
-    dev_server::terminate(worker.id());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while worker.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the worker ignored SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    stop_worker(&mut worker);
 
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<serde_json::Value> = text
@@ -309,16 +314,7 @@ fn replay_of_a_history_file_says_compatible_or_why_not() {
 fn replay_of_a_live_workflow_id_and_of_its_web_ui_download() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("state");
-    let (port, ui_port) = (free_port().unwrap(), free_port().unwrap());
-    let _guard = DevGuard(data.clone());
-    run(lakegate(&data).args([
-        "dev",
-        "--detach",
-        "--port",
-        &port.to_string(),
-        "--ui-port",
-        &ui_port.to_string(),
-    ]));
+    let (_guard, _, ui_port) = detached_dev(&data);
     let good = dir.path().join("patients_good.csv");
     std::fs::write(&good, "id,birthdate,gender\np1,1980-01-02,F\n").unwrap();
     let out = run(lakegate(&data)
@@ -487,12 +483,7 @@ fn a_worker_exports_its_spans_as_otlp_traces_without_cell_values() {
     );
 
     // Stopping the worker flushes the spans it still buffers.
-    dev_server::terminate(worker.id());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while worker.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the worker ignored SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    stop_worker(&mut worker);
     let worker_log = std::fs::read_to_string(&log).unwrap();
 
     let mut names = Vec::new();
