@@ -61,6 +61,7 @@ pub fn lake_config(
         task_queue: format!("lakegate-test-{}", unique_suffix()),
         venv: venv(),
         pipeline: pipeline.map_or_else(|| dir.join("no-pipeline.yaml"), Path::to_owned),
+        codec_key_file: None,
         aws,
     }
 }
@@ -167,9 +168,15 @@ impl TestEnv {
         let metrics_addr = telemetry.metrics_addr();
         let dir = tempfile::tempdir()?;
         let server = start_dev_server(dir.path())?;
-        let client =
-            client::connect_with_retry(Some(server.address()), Duration::from_secs(60)).await?;
         let config = lake_config(dir.path(), contracts, pipeline, aws);
+        // As in `lakegate dev`: a generated key, so every test's payloads are encrypted.
+        let codec = config.dev_codec()?;
+        let client = client::connect_with_retry(
+            Some(server.address()),
+            Some(&codec),
+            Duration::from_secs(60),
+        )
+        .await?;
         let store = lakegate::worker::local_store(&config);
         let (worker_stop, stopped) = oneshot::channel::<()>();
         let worker_config = config.clone();
@@ -180,7 +187,7 @@ impl TestEnv {
                 .enable_all()
                 .build()?;
             runtime.block_on(async move {
-                let client = client::connect(Some(&address)).await?;
+                let client = client::connect(Some(&address), Some(&codec)).await?;
                 lakegate::worker::run_worker_with(client, &worker_config, &telemetry, async move {
                     let _ = stopped.await;
                 })

