@@ -756,8 +756,14 @@ pub async fn run(options: &ChaosOptions) -> anyhow::Result<ChaosReport> {
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<_, _>>()?;
     log_files.sort();
-    report.leak_scan =
-        phi::scan(&client, &address, &sentinel_stems(options.seed), &log_files).await?;
+    report.leak_scan = phi::scan(
+        &client,
+        &address,
+        None,
+        &sentinel_stems(options.seed),
+        &log_files,
+    )
+    .await?;
     for leak in &report.leak_scan.leaks {
         report.problems.push(format!(
             "sentinel {} found in {}",
