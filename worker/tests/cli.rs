@@ -266,7 +266,7 @@ fn replay(data_dir: &Path, target: &str) -> (Option<i32>, String, String) {
 #[test]
 fn replay_of_a_history_file_says_compatible_or_why_not() {
     let dir = tempfile::tempdir().unwrap();
-    let histories = repo_root().join("tests/histories");
+    let histories = repo_root().join("tests/histories/IngestFileWorkflow");
     // The same run in the SDK's JSON and as `temporal workflow show --output json` prints it.
     for name in [
         "quarantined_approved.json",
