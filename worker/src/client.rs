@@ -12,8 +12,8 @@ use lakegate_workflows::{CrawlWorkflow, IngestFileWorkflow, TransformWorkflow};
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
 use temporalio_client::errors::WorkflowInteractionError;
 use temporalio_client::{
-    Client, ClientOptions, Connection, Url, WorkflowDescribeOptions, WorkflowGetResultOptions,
-    WorkflowQueryOptions, WorkflowSignalOptions,
+    Client, ClientOptions, Connection, Url, WorkflowDescribeOptions, WorkflowExecutionStatus,
+    WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowSignalOptions,
 };
 
 /// Connects with Temporal's standard client configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
@@ -168,6 +168,29 @@ pub async fn workflow_exists(client: &Client, workflow_id: &str) -> anyhow::Resu
     match handle.describe(WorkflowDescribeOptions::default()).await {
         Ok(_) => Ok(true),
         Err(WorkflowInteractionError::NotFound(_)) => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("describing {workflow_id}")),
+    }
+}
+
+/// How the latest run of a workflow id stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    Running,
+    Completed,
+    /// Failed, timed out, terminated or cancelled: the id reuse policy lets a new run start.
+    Failed,
+}
+
+/// The latest run's state; `None` when the id never ran.
+pub async fn run_state(client: &Client, workflow_id: &str) -> anyhow::Result<Option<RunState>> {
+    let handle = client.get_workflow_handle::<IngestFileWorkflow>(workflow_id.to_owned());
+    match handle.describe(WorkflowDescribeOptions::default()).await {
+        Ok(description) => Ok(Some(match description.status() {
+            WorkflowExecutionStatus::Running => RunState::Running,
+            WorkflowExecutionStatus::Completed => RunState::Completed,
+            _ => RunState::Failed,
+        })),
+        Err(WorkflowInteractionError::NotFound(_)) => Ok(None),
         Err(e) => Err(e).with_context(|| format!("describing {workflow_id}")),
     }
 }

@@ -4,11 +4,8 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use cli::Cli;
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let (cli, matches) = cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -41,8 +38,10 @@ fn main() -> ExitCode {
     cli::init_logging(cli.log_format, spans.as_ref().map(|spans| spans.layer()));
     #[cfg(not(feature = "otel"))]
     cli::init_logging(cli.log_format, None::<tracing_subscriber::layer::Identity>);
-    match runtime.block_on(cli::run(cli)) {
+    match runtime.block_on(cli::run(cli, &matches)) {
         Ok(code) => code,
+        // The reader went away (`| head`): nothing left to tell it, and no one to tell.
+        Err(e) if cli::is_broken_pipe(&e) => ExitCode::from(cli::EXIT_BROKEN_PIPE),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -89,7 +89,9 @@ impl CrawlWorkflow {
                             ChildWorkflowOptions::workflow_id(id),
                         )
                         .await;
-                    // A failed transform is recorded, never fatal: the crawler must keep serving.
+                    // A failed transform is recorded, not raised: the crawler keeps serving. (A
+                    // crawl or list_tables activity that fails for good does end this run; the
+                    // next promoted file's signal-with-start begins a new one.)
                     record.transform_succeeded = Some(match started {
                         Ok(child) => child.result().await.is_ok_and(|r| r.succeeded),
                         Err(_) => false,

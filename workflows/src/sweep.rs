@@ -20,8 +20,9 @@ impl LandingSweepWorkflow {
         ctx: &mut WorkflowContext<Self>,
         input: SweepInput,
     ) -> WorkflowResult<SweepResult> {
-        // A listing of a large landing zone and one start per file: minutes, not seconds, so the
-        // long attempt timeout of validation.
+        // A listing of a large landing zone and one start per file: minutes, not seconds, so
+        // `options::sweep`'s 30-minute attempt. It does not heartbeat: a worker lost mid-sweep
+        // costs a retry only once that attempt times out.
         Ok(ctx
             .execute_activity(SweepActivities::sweep_landing, input, options::sweep())
             .await?)

@@ -154,8 +154,9 @@ impl IngestActivities {
     ) -> Result<ValidationReport, ActivityError> {
         let contracts = self.contracts()?;
         let Some((contract, table)) = contracts.table(&contract.dataset, &contract.table) else {
-            // The contract was edited between resolve and validate: resolving again is the
-            // workflow's call, not a blind retry's.
+            // The contract was removed between resolve and validate. No retry brings it back, so
+            // this fails for good, and the workflow run with it: nothing resolves again. The id
+            // reuse policy lets the file be started again once the contracts are right.
             return Err(ApplicationFailure::non_retryable(format!(
                 "contract {}/{} no longer exists",
                 contract.dataset, contract.table

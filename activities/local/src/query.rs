@@ -35,7 +35,8 @@ struct Queries {
 /// Results are held in memory, for the last 512 queries, until the worker stops: the local engine
 /// serves a laptop's checks and `lakegate query`, not result sets larger than memory. Request
 /// tokens are remembered as long, which covers what they are for (an activity retried inside one
-/// worker); after a worker restart a query id is unknown and the activity starts a new query.
+/// worker). After a worker restart a query id is unknown: asking about it is a non-retryable
+/// error, and no new query is started.
 #[derive(Clone)]
 pub struct LocalQueryEngine {
     db: DuckDbCli,

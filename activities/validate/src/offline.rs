@@ -116,15 +116,22 @@ pub fn run_offline(
     let mut code = 0;
     let mut entries = Vec::new();
     for file in files {
-        let result = table_for(&contract, file).and_then(|table| {
-            let f = std::fs::File::open(file).map_err(|e| format!("cannot open: {e}"))?;
-            let opts = ValidateOptions {
-                name: Some(file.to_string_lossy().into_owned()),
-                size: f.metadata().ok().map(|m| m.len()),
-                ..ValidateOptions::default()
-            };
-            validate_with(&contract, table, f, &opts).map_err(|e| format!("cannot read: {e}"))
-        });
+        // Opened first, so a missing file is reported as such rather than as a path no table
+        // matches.
+        let result = std::fs::File::open(file)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => "file not found".to_owned(),
+                _ => format!("cannot open: {e}"),
+            })
+            .and_then(|f| Ok((f, table_for(&contract, file)?)))
+            .and_then(|(f, table)| {
+                let opts = ValidateOptions {
+                    name: Some(file.to_string_lossy().into_owned()),
+                    size: f.metadata().ok().map(|m| m.len()),
+                    ..ValidateOptions::default()
+                };
+                validate_with(&contract, table, f, &opts).map_err(|e| format!("cannot read: {e}"))
+            });
         match result {
             Ok(report) => {
                 if report.verdict == Verdict::Fail {

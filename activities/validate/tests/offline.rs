@@ -141,9 +141,10 @@ fn exit_codes_and_table_resolution() {
     let (code, out) = offline(&contract, &[good.clone(), unknown], false);
     assert_eq!(code, 2);
     assert!(out.contains("no table of dataset ehr"), "{out}");
+    // A missing file is named as missing, not as a path no table matches.
     let (code, out) = offline(&contract, &[dir.path().join("missing.csv")], false);
     assert_eq!(code, 2);
-    assert!(out.contains("error:"), "{out}");
+    assert!(out.contains("error: file not found"), "{out}");
 
     std::fs::write(
         &contract,

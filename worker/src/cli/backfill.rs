@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use lakegate::{LakeConfig, client};
 
-use super::dev_address;
+use super::{dev_address, outln};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,7 +29,7 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
     let client = client::connect(dev_address(config).as_deref(), config.codec()?.as_ref()).await?;
     let input = lakegate_models::BackfillInput::new(prefix.clone(), max_in_flight);
     let id = client::start_backfill(&client, &config.task_queue, input).await?;
-    println!("backfill of {prefix}: {id}");
+    outln!("backfill of {prefix}: {id}")?;
     if no_wait {
         return Ok(ExitCode::SUCCESS);
     }
@@ -53,12 +53,12 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
             if interactive {
                 eprintln!();
             }
-            println!(
+            outln!(
                 "backfill done: {} files in {} s ({} already had a workflow)",
                 progress.files,
                 began.elapsed().as_secs(),
                 progress.already_known
-            );
+            )?;
             return Ok(ExitCode::SUCCESS);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -1,8 +1,9 @@
 //! `lakegate dev`: a local Temporal dev server and a worker, in the foreground or detached, and
-//! the pid and ready files through which client commands find it.
+//! the files through which client commands find it: `dev.pid` from the start, and `dev.json`
+//! (its address and settings) once the worker polls.
 
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,9 @@ use anyhow::{Context, bail};
 use lakegate::dev_server::{self, DevServer, DevServerOptions};
 use lakegate::{LakeConfig, client, worker};
 use lakegate_models::Zone;
+use serde::{Deserialize, Serialize};
+
+use super::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -31,7 +35,7 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
     if args.stop {
         stop_dev(config)?;
     } else if args.detach {
-        start_dev_detached(config, args.port, args.ui_port).await?;
+        start_dev_detached(config, args.ui_port).await?;
     } else {
         run_dev(config, args.port, args.ui_port).await?;
     }
@@ -44,30 +48,113 @@ fn pid_file(config: &LakeConfig) -> PathBuf {
     config.data_dir.join("dev.pid")
 }
 
-/// Written once the dev worker polls; holds the server's address for client commands.
+/// Written once the dev worker polls: the [`DevState`] client commands read.
 fn ready_file(config: &LakeConfig) -> PathBuf {
-    config.data_dir.join("dev.ready")
+    config.data_dir.join("dev.json")
+}
+
+/// What a running `lakegate dev` tells client commands, so a second terminal needs no flags.
+/// Paths are absolute: the client may run from another folder.
+#[derive(Debug, Serialize, Deserialize)]
+struct DevState {
+    pid: u32,
+    /// `host:port` of the Temporal dev server.
+    address: String,
+    data_dir: PathBuf,
+    bucket: String,
+    contracts: PathBuf,
+    pipeline: PathBuf,
+    venv: PathBuf,
+    task_queue: String,
+}
+
+impl DevState {
+    fn of(config: &LakeConfig, address: &str) -> anyhow::Result<Self> {
+        let absolute =
+            |p: &Path| std::path::absolute(p).with_context(|| format!("resolving {}", p.display()));
+        Ok(Self {
+            pid: std::process::id(),
+            address: address.to_owned(),
+            data_dir: absolute(&config.data_dir)?,
+            bucket: config.bucket.clone(),
+            contracts: absolute(&config.contracts)?,
+            pipeline: absolute(&config.pipeline)?,
+            venv: absolute(&config.venv)?,
+            task_queue: config.task_queue.clone(),
+        })
+    }
+
+    /// Written whole under a temporary name and renamed, so a reader never sees half of it.
+    fn write(&self, path: &Path) -> anyhow::Result<()> {
+        let partial = path.with_extension("json.partial");
+        std::fs::write(&partial, serde_json::to_vec_pretty(self)?)?;
+        std::fs::rename(&partial, path)?;
+        Ok(())
+    }
+
+    /// The state of a `lakegate dev` that is still running, unless the user configured Temporal
+    /// explicitly (then its server, not the dev one, is meant).
+    fn running(config: &LakeConfig) -> Option<Self> {
+        if std::env::var_os("TEMPORAL_ADDRESS").is_some()
+            || std::env::var_os("TEMPORAL_PROFILE").is_some()
+        {
+            return None;
+        }
+        let state: Self = serde_json::from_slice(&std::fs::read(ready_file(config)).ok()?).ok()?;
+        dev_server::is_alive(state.pid).then_some(state)
+    }
 }
 
 /// The running `lakegate dev` server's address, unless the user configured Temporal explicitly.
 pub fn dev_address(config: &LakeConfig) -> Option<String> {
-    if std::env::var_os("TEMPORAL_ADDRESS").is_some()
-        || std::env::var_os("TEMPORAL_PROFILE").is_some()
-    {
-        return None;
-    }
-    let pid: u32 = std::fs::read_to_string(pid_file(config))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    if !dev_server::is_alive(pid) {
-        return None;
-    }
-    std::fs::read_to_string(ready_file(config))
-        .ok()
-        .map(|s| s.trim().to_owned())
+    DevState::running(config).map(|state| state.address)
 }
+
+/// Takes the running `lakegate dev`'s settings for every setting this command line and the
+/// environment left at its default, so a client command in a second terminal acts on the lake,
+/// contracts, pipeline and task queue the dev worker serves.
+pub fn adopt_settings(config: &mut LakeConfig, matches: &clap::ArgMatches) {
+    let Some(state) = DevState::running(config) else {
+        return;
+    };
+    let defaulted = |id: &str| {
+        // The innermost subcommand's matches: global flags given anywhere are visible there.
+        let mut m = matches;
+        while let Some((_, sub)) = m.subcommand() {
+            m = sub;
+        }
+        matches!(
+            m.value_source(id),
+            None | Some(clap::parser::ValueSource::DefaultValue)
+        )
+    };
+    if defaulted("bucket") {
+        config.bucket = state.bucket;
+    }
+    if defaulted("contracts") {
+        config.contracts = state.contracts;
+    }
+    if defaulted("pipeline") {
+        config.pipeline = state.pipeline;
+    }
+    if defaulted("venv") {
+        config.venv = state.venv;
+    }
+    if defaulted("task_queue") {
+        config.task_queue = state.task_queue;
+    }
+}
+
+/// ` --data-dir <dir>` when the data directory is not the default one, for the hints printed.
+fn data_dir_flag(config: &LakeConfig) -> String {
+    if config.data_dir == Path::new(DEFAULT_DATA_DIR) {
+        String::new()
+    } else {
+        format!(" --data-dir {}", config.data_dir.display())
+    }
+}
+
+const DEFAULT_DATA_DIR: &str = ".lakegate";
 
 async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result<()> {
     // First, so a stop request during start-up still stops the server this starts.
@@ -95,19 +182,19 @@ async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result
         Duration::from_secs(60),
     )
     .await?;
-    std::fs::write(ready_file(config), server.address())?;
-    println!(
+    DevState::of(config, server.address())?.write(&ready_file(config))?;
+    outln!(
         "Temporal dev server on {} (pid {})",
         server.address(),
         server.pid()
-    );
-    println!("Temporal Web UI: http://127.0.0.1:{ui_port}");
-    println!(
+    )?;
+    outln!("Temporal Web UI: http://127.0.0.1:{ui_port}")?;
+    outln!(
         "Payloads encrypted with key '{}'; codec server: {codec_endpoint} \
          (temporal ... --codec-endpoint {codec_endpoint})",
         codec.keys().current_id()
-    );
-    println!("Lake: {}", config.lake_root().display());
+    )?;
+    outln!("Lake: {}", config.lake_root().display())?;
     // Metrics on the conventional port when it is free; a second dev instance goes without.
     let telemetry = lakegate::telemetry::Telemetry::prometheus(DEV_METRICS_ADDR.parse()?)
         .unwrap_or_else(|e| {
@@ -115,12 +202,12 @@ async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result
             lakegate::telemetry::Telemetry::off()
         });
     if let Some(addr) = telemetry.metrics_addr() {
-        println!("Metrics: http://{addr}/metrics");
+        outln!("Metrics: http://{addr}/metrics")?;
     }
-    println!(
+    outln!(
         "Worker serving task queue '{}'. Ctrl-C stops everything.",
         config.task_queue
-    );
+    )?;
     let result = worker::run_worker_with(client, config, &telemetry, shutdown).await;
     codec_server.abort();
     server.stop();
@@ -129,10 +216,10 @@ async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result
     result
 }
 
-async fn start_dev_detached(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result<()> {
+async fn start_dev_detached(config: &LakeConfig, ui_port: u16) -> anyhow::Result<()> {
     if let Some(address) = dev_address(config) {
-        println!("lakegate dev is already running (Temporal on {address}).");
-        println!("Temporal Web UI: http://127.0.0.1:{ui_port}");
+        outln!("lakegate dev is already running (Temporal on {address}).")?;
+        outln!("Temporal Web UI: http://127.0.0.1:{ui_port}")?;
         return Ok(());
     }
     std::fs::create_dir_all(&config.data_dir)?;
@@ -140,30 +227,13 @@ async fn start_dev_detached(config: &LakeConfig, port: u16, ui_port: u16) -> any
     let log_path = config.data_dir.join("dev.log");
     let log = std::fs::File::create(&log_path)?;
     let exe = std::env::current_exe()?;
+    // This very command line without --detach: every flag (and, inherited, every environment
+    // variable) reaches the background process, including the ones added after this was written.
+    let args = std::env::args_os()
+        .skip(1)
+        .filter(|arg| arg.as_os_str() != "--detach");
     let mut child = std::process::Command::new(exe)
-        .arg("dev")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--ui-port",
-            &ui_port.to_string(),
-        ])
-        .arg("--data-dir")
-        .arg(&config.data_dir)
-        .arg("--bucket")
-        .arg(&config.bucket)
-        .arg("--contracts")
-        .arg(&config.contracts)
-        .arg("--task-queue")
-        .arg(&config.task_queue)
-        .arg("--venv")
-        .arg(&config.venv)
-        .args(
-            config
-                .codec_key_file
-                .iter()
-                .flat_map(|f| [std::ffi::OsStr::new("--codec-key-file"), f.as_os_str()]),
-        )
+        .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -188,25 +258,30 @@ async fn start_dev_detached(config: &LakeConfig, port: u16, ui_port: u16) -> any
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!(
+    outln!(
         "lakegate dev is running in the background (pid {}, log {}).",
         child.id(),
         log_path.display()
-    );
-    println!("Temporal Web UI: http://127.0.0.1:{ui_port}");
-    println!("Stop it with: lakegate dev --stop");
+    )?;
+    outln!("Temporal Web UI: http://127.0.0.1:{ui_port}")?;
+    let flag = data_dir_flag(config);
+    if !flag.is_empty() {
+        outln!("Client commands find it with:{flag} (or LAKEGATE_DATA_DIR)")?;
+    }
+    outln!("Stop it with: lakegate dev --stop{flag}")?;
     Ok(())
 }
 
 fn stop_dev(config: &LakeConfig) -> anyhow::Result<()> {
     let Ok(text) = std::fs::read_to_string(pid_file(config)) else {
-        println!("lakegate dev is not running.");
+        outln!("lakegate dev is not running.")?;
         return Ok(());
     };
     let pid: u32 = text.trim().parse().context("reading dev.pid")?;
     if !dev_server::is_alive(pid) {
         let _ = std::fs::remove_file(pid_file(config));
-        println!("lakegate dev is not running.");
+        let _ = std::fs::remove_file(ready_file(config));
+        outln!("lakegate dev is not running.")?;
         return Ok(());
     }
     dev_server::terminate(pid);
@@ -217,6 +292,6 @@ fn stop_dev(config: &LakeConfig) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    println!("lakegate dev stopped.");
+    outln!("lakegate dev stopped.")?;
     Ok(())
 }

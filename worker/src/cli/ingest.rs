@@ -4,13 +4,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
-use lakegate::client::{self, StartedIngest};
+use anyhow::{Context, bail};
+use lakegate::client::{self, RunState, StartedIngest};
 use lakegate::config::Backend;
 use lakegate::{LakeConfig, worker};
 use lakegate_models::{DEFAULT_REVIEW_TIMEOUT_SECS, IngestInput, IngestPhase, Zone};
 
-use super::dev_address;
+use super::{EXIT_AWAITING_REVIEW, EXIT_FAILED, dev_address, outln};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -43,6 +43,12 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
         no_wait,
         review_timeout_secs,
     } = args;
+    // Before anything starts: a typo in the last name must not leave the others half-onboarded.
+    for file in &files {
+        if !file.is_file() {
+            bail!("file not found: {}", file.display());
+        }
+    }
     let client = client::connect(dev_address(config).as_deref(), config.codec()?.as_ref()).await?;
     let mut started = Vec::new();
     let aws_store = match config.aws.backend {
@@ -66,11 +72,16 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
                 };
                 let id =
                     lakegate_models::ingest_workflow_id(&input.bucket, &input.key, &input.version);
-                // The same bytes under the same key were onboarded before: answer with that run
-                // instead of leaving a second copy in landing/.
-                if client::workflow_exists(&client, &id).await? {
+                // The same bytes under the same key were onboarded before, or are being: answer
+                // with that run instead of leaving a second copy in landing/. A failed run is
+                // started again (the id reuse policy allows it).
+                let earlier = client::run_state(&client, &id).await?;
+                if let Some(RunState::Completed | RunState::Running) = earlier {
                     StartedIngest::Duplicate(id)
                 } else {
+                    if earlier == Some(RunState::Failed) {
+                        outln!("{name}: the earlier run of {id} failed; starting it again")?;
+                    }
                     // The user's own terminal: the key is named in full, not by tag.
                     worker::local_store(config)
                         .put_file(&key, file)
@@ -100,44 +111,90 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
             }
         };
         match &outcome {
-            StartedIngest::Started(id) => println!("{name}: started {id}"),
-            StartedIngest::Duplicate(id) => println!("{name}: already onboarded as {id}"),
+            StartedIngest::Started(id) => outln!("{name}: started {id}")?,
+            StartedIngest::Duplicate(id) => {
+                if client::run_state(&client, id).await? == Some(RunState::Running) {
+                    outln!("{name}: already being onboarded as {id}")?
+                } else {
+                    outln!("{name}: already onboarded as {id}")?
+                }
+            }
         }
         started.push((name.to_owned(), outcome));
     }
     if no_wait {
         return Ok(ExitCode::SUCCESS);
     }
-    println!();
+    outln!()?;
     let mut quarantined = Vec::new();
+    let mut failed = false;
     for (name, outcome) in &started {
         let id = outcome.workflow_id();
-        let status = client::wait_for_status(&client, id, Duration::from_secs(600), |s| {
-            matches!(
-                s.phase,
-                IngestPhase::Promoted | IngestPhase::Rejected | IngestPhase::AwaitingReview
-            )
-        })
-        .await?;
-        match status.phase {
-            IngestPhase::Promoted => println!("{name}: onboarded to {}", status.key),
-            IngestPhase::Rejected => println!("{name}: rejected, now at {}", status.key),
-            _ => {
-                println!(
-                    "{name}: QUARANTINED ({}), waiting for review",
-                    status.quarantine_reason.as_deref().unwrap_or("see status")
-                );
-                quarantined.push(id.to_owned());
+        match settle(&client, id).await? {
+            Settled::Failed => {
+                outln!("{name}: FAILED, the workflow {id} did not finish (see the Web UI)")?;
+                failed = true;
             }
+            Settled::Status(status) => match status.phase {
+                IngestPhase::Promoted => outln!("{name}: onboarded to {}", status.key)?,
+                IngestPhase::Rejected => {
+                    outln!("{name}: rejected, now at {}", status.key)?;
+                    failed = true;
+                }
+                _ => {
+                    outln!(
+                        "{name}: QUARANTINED ({}), waiting for review",
+                        status.quarantine_reason.as_deref().unwrap_or("see status")
+                    )?;
+                    quarantined.push(id.to_owned());
+                }
+            },
         }
     }
     if !quarantined.is_empty() {
-        println!("\nTo see why and decide (or use the signal form in the Temporal Web UI):");
+        outln!("\nTo see why and decide (or use the signal form in the Temporal Web UI):")?;
         for id in &quarantined {
-            println!("  lakegate status {id}");
-            println!("  lakegate review {id} approve --reviewer <you> --reason \"<why>\"");
-            println!("  lakegate review {id} reject --reviewer <you> --reason \"<why>\"");
+            outln!("  lakegate status {id}")?;
+            outln!("  lakegate review {id} approve --reviewer <you> --reason \"<why>\"")?;
+            outln!("  lakegate review {id} reject --reviewer <you> --reason \"<why>\"")?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed {
+        ExitCode::from(EXIT_FAILED)
+    } else if !quarantined.is_empty() {
+        ExitCode::from(EXIT_AWAITING_REVIEW)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Where an ingest workflow came to rest.
+enum Settled {
+    /// Promoted, rejected or waiting for review.
+    Status(Box<lakegate_models::IngestStatus>),
+    /// The run failed, timed out or was terminated or cancelled before it settled.
+    Failed,
+}
+
+/// Waits (up to 10 minutes) until the workflow is promoted, rejected or waiting for review, or
+/// its run has ended without settling.
+async fn settle(client: &temporalio_client::Client, id: &str) -> anyhow::Result<Settled> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        if client::run_state(client, id).await? == Some(RunState::Failed) {
+            return Ok(Settled::Failed);
+        }
+        if let Ok(status) = client::query_status(client, id).await
+            && matches!(
+                status.phase,
+                IngestPhase::Promoted | IngestPhase::Rejected | IngestPhase::AwaitingReview
+            )
+        {
+            return Ok(Settled::Status(Box::new(status)));
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!("{id} did not settle within 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -1,6 +1,9 @@
 //! The `lakegate` command line: the clap types in one place, one module per command, shared
 //! rendering in `render`. A new command is a module with an `Args` struct and a `run` function,
-//! a variant of [`Command`] and an arm in [`run`].
+//! a variant of [`Command`], an arm in [`run`] and a line in [`CONFIG_FLAGS`].
+//!
+//! Exit codes, the same for every command unless its help says more: 0 success, 1 an error
+//! (the message is on stderr), 2 a usage error (clap's), 141 stdout was closed early (`| head`).
 
 mod backfill;
 mod dev;
@@ -17,8 +20,36 @@ mod worker;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use lakegate::LakeConfig;
+
+/// Some files wait for review (`ingest`).
+pub const EXIT_AWAITING_REVIEW: u8 = 3;
+/// Some files were rejected or their workflow failed (`ingest`), or a crawl or transform failed
+/// (`pipeline`).
+pub const EXIT_FAILED: u8 = 4;
+/// What a process killed by SIGPIPE reports to its shell: stdout was closed before the output
+/// was written, and the command stopped quietly.
+pub const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// `println!` that hands back the write error instead of panicking, so a closed stdout
+/// (`lakegate review ... | head`) ends the command quietly through [`is_broken_pipe`].
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)
+    }};
+}
+pub(crate) use outln;
+
+/// True when `error` comes from writing to a closed pipe.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,7 +64,10 @@ use lakegate::LakeConfig;
         lakegate dev --stop\n\n\
         Temporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS and \
         temporal.toml profiles (TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE), as in every Temporal SDK. \
-        While `lakegate dev` runs, client commands find its server by themselves."
+        While `lakegate dev` runs, client commands find its server and settings by themselves \
+        (from <data-dir>/dev.json).\n\n\
+        Exit codes: 0 success, 1 error, 2 usage error, 141 stdout closed early; ingest, \
+        pipeline, validate and replay name more in their help."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -58,10 +92,17 @@ pub enum Command {
     /// Start a local Temporal dev server (Web UI on :8233) and a worker; Ctrl-C stops both.
     Dev(dev::Args),
     /// Place files in landing/ and start their IngestFileWorkflows.
+    ///
+    /// Exit code 0 when every file is promoted, 3 when some wait for review (and none failed),
+    /// 4 when some were rejected or their workflow failed, 1 for an error. With --no-wait: 0
+    /// once every workflow is started.
     Ingest(ingest::Args),
     /// Show an ingest workflow's phase, contract, validation report and decision.
     Status(status::Args),
     /// Show (or wait for) a dataset's crawls and transform: tables, dbt models, checks.
+    ///
+    /// Exit code 0 when the last crawl and its transform succeeded, 4 when either failed, 1 for
+    /// an error or a timeout.
     Pipeline(pipeline::Args),
     /// Run SQL on the configured query engine (DuckDB locally) and print the rows.
     Query(query::Args),
@@ -91,9 +132,84 @@ pub enum Output {
     Json,
 }
 
+/// The global configuration flags (by argument id) each command reads; `--help` of a command
+/// hides the others. `None`: all of them.
+const CONFIG_FLAGS: &[(&str, Option<&[&str]>)] = &[
+    ("worker", None),
+    ("dev", None),
+    (
+        "ingest",
+        Some(&[
+            "data_dir",
+            "bucket",
+            "task_queue",
+            "backend",
+            "aws_endpoint_url",
+            "aws_emulator",
+        ]),
+    ),
+    ("status", Some(&["data_dir"])),
+    ("pipeline", Some(&["data_dir", "pipeline"])),
+    (
+        "query",
+        Some(&[
+            "data_dir",
+            "bucket",
+            "venv",
+            "backend",
+            "aws_endpoint_url",
+            "aws_emulator",
+            "athena_workgroup",
+            "athena_output",
+        ]),
+    ),
+    ("backfill", Some(&["data_dir", "task_queue"])),
+    ("schedule", Some(&["data_dir", "task_queue", "pipeline"])),
+    ("validate", Some(&[])),
+    ("replay", Some(&["data_dir"])),
+    ("review", Some(&["data_dir"])),
+];
+
+/// The clap command with each subcommand's help trimmed to the configuration flags it reads.
+/// The others are still accepted (scripts and environment variables set them for every command),
+/// only left out of the help: each subcommand gets its own hidden copy of them, which clap's
+/// propagation of global flags then leaves alone (and passes on to nested subcommands).
+pub fn command() -> clap::Command {
+    let mut command = Cli::command();
+    let config: Vec<clap::Arg> =
+        <LakeConfig as clap::Args>::augment_args(clap::Command::new("config"))
+            .get_arguments()
+            .cloned()
+            .collect();
+    for (name, uses) in CONFIG_FLAGS {
+        let Some(uses) = uses else { continue };
+        command = command.mut_subcommand(*name, |sub| {
+            sub.args(
+                config
+                    .iter()
+                    .filter(|arg| !uses.contains(&arg.get_id().as_str()))
+                    .map(|arg| arg.clone().hide(true)),
+            )
+        });
+    }
+    command
+}
+
+/// Parses the command line with [`command`]; exits on `--help` and usage errors like clap.
+pub fn parse() -> (Cli, clap::ArgMatches) {
+    let matches = command().get_matches();
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => (cli, matches),
+        Err(e) => e.exit(),
+    }
+}
+
 /// Runs one command; `Err` is reported by `main` with exit code 1.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = cli.config;
+pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
+    let mut config = cli.config;
+    if !matches!(cli.command, Command::Worker(_) | Command::Dev(_)) {
+        dev::adopt_settings(&mut config, matches);
+    }
     match cli.command {
         Command::Worker(args) => worker::run(&config, args).await,
         Command::Dev(args) => dev::run(&config, args).await,
@@ -127,7 +243,10 @@ where
     use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("LAKEGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,temporalio_sdk_core=warn"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only on a terminal: `dev --detach` sends stderr to .lakegate/dev.log.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
     let fmt = match format {
         LogFormat::Text => fmt.boxed(),
         LogFormat::Json => fmt.json().boxed(),

@@ -8,7 +8,7 @@ use anyhow::bail;
 use lakegate::{LakeConfig, client};
 use lakegate_models::names;
 
-use super::dev_address;
+use super::{dev_address, outln};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -79,10 +79,10 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("\r{:<100}", "");
     }
     let Some(last) = status.last else {
-        println!("{dataset}: no crawl yet");
+        outln!("{dataset}: no crawl yet")?;
         return Ok(ExitCode::SUCCESS);
     };
-    println!(
+    outln!(
         "Crawl #{} of {crawler}: {} over {} prefixes{}",
         last.number,
         last.status,
@@ -92,40 +92,40 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
         } else {
             ""
         }
-    );
+    )?;
     if let Some(error) = &last.error {
-        println!("  error: {error}");
+        outln!("  error: {error}")?;
     }
-    println!("  tables created: [{}]", last.tables_created.join(", "));
-    println!("  tables updated: [{}]", last.tables_updated.join(", "));
+    outln!("  tables created: [{}]", last.tables_created.join(", "))?;
+    outln!("  tables updated: [{}]", last.tables_updated.join(", "))?;
     let mut ok = last.status == "SUCCEEDED";
     if let Some(id) = &last.transform_workflow_id {
         let result = client::transform_status(&client, id).await?;
-        println!("Transform {id}:");
+        outln!("Transform {id}:")?;
         for stage in &result.stages {
             let passed = stage
                 .nodes
                 .iter()
                 .filter(|n| matches!(n.status.as_str(), "success" | "pass"))
                 .count();
-            println!(
+            outln!(
                 "  stage {:<13} {}  {passed}/{} nodes ok, {} job(s)",
                 stage.stage,
                 if stage.succeeded { "ok    " } else { "FAILED" },
                 stage.nodes.len(),
                 stage.jobs.len()
-            );
+            )?;
             if let Some(failure) = &stage.failure
                 && !stage.succeeded
             {
-                println!("    {failure}");
+                outln!("    {failure}")?;
                 for line in &stage.log_tail {
-                    println!("    | {line}");
+                    outln!("    | {line}")?;
                 }
             }
         }
         for check in &result.checks {
-            println!(
+            outln!(
                 "  check {:<45} {}  {}{}",
                 check.name,
                 if check.passed { "pass" } else { "FAIL" },
@@ -135,13 +135,13 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
                     .as_deref()
                     .map(|e| format!(" ({e})"))
                     .unwrap_or_default()
-            );
+            )?;
         }
         ok &= last.transform_succeeded == Some(true);
     }
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
-        ExitCode::FAILURE
+        ExitCode::from(super::EXIT_FAILED)
     })
 }

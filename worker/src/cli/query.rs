@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::bail;
 use lakegate::{LakeConfig, worker};
 
-use super::{Output, render};
+use super::{Output, outln, render};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -62,9 +62,9 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
                     .collect()
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&objects)?);
+        outln!("{}", serde_json::to_string_pretty(&objects)?)?;
     } else {
-        render::print_table(&columns, &rows);
+        render::print_table(&columns, &rows)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,50 +2,59 @@
 
 use lakegate_models::IngestStatus;
 
+use super::outln;
+
 /// An ingest workflow's state, as `status` and `review` print it.
-pub fn print_status(workflow_id: &str, status: &IngestStatus) {
-    println!("workflow:  {workflow_id}");
-    println!("phase:     {}", status.phase.as_str());
+pub fn print_status(workflow_id: &str, status: &IngestStatus) -> std::io::Result<()> {
+    outln!("workflow:  {workflow_id}")?;
+    outln!("phase:     {}", status.phase.as_str())?;
     if let Some(c) = &status.contract {
-        println!("contract:  {}/{}", c.dataset, c.table);
+        outln!("contract:  {}/{}", c.dataset, c.table)?;
     }
-    println!("location:  {}", status.key);
+    outln!("location:  {}", status.key)?;
     if let Some(reason) = &status.quarantine_reason {
-        println!("quarantine reason: {reason}");
+        outln!("quarantine reason: {reason}")?;
     }
     if let Some(report) = &status.report {
-        println!(
+        outln!(
             "validation: {:?}, {} rows, {} bytes, sha256 {}",
             report.verdict,
             report.rows,
             report.bytes,
             &report.sha256[..16.min(report.sha256.len())]
-        );
+        )?;
         for rule in report.rules.iter().filter(|r| !r.passed) {
             let column = rule
                 .column
                 .as_deref()
                 .map(|c| format!(" [{c}]"))
                 .unwrap_or_default();
-            println!(
+            outln!(
                 "  FAILED {:?} {}{column}: {} ({} failures, first rows {:?})",
-                rule.severity, rule.rule, rule.detail, rule.failures, rule.first_rows
-            );
+                rule.severity,
+                rule.rule,
+                rule.detail,
+                rule.failures,
+                rule.first_rows
+            )?;
         }
     }
     if let Some(review) = &status.review {
-        println!(
+        outln!(
             "review:    {:?} by {} ({})",
-            review.decision, review.reviewer, review.reason
-        );
+            review.decision,
+            review.reviewer,
+            review.reason
+        )?;
     }
     if status.review_timed_out {
-        println!("review:    timed out; the file was rejected");
+        outln!("review:    timed out; the file was rejected")?;
     }
+    Ok(())
 }
 
 /// Rows as an aligned text table with a row count.
-pub fn print_table(columns: &[String], rows: &[Vec<Option<String>>]) {
+pub fn print_table(columns: &[String], rows: &[Vec<Option<String>>]) -> std::io::Result<()> {
     let cell = |v: &Option<String>| v.clone().unwrap_or_else(|| "NULL".into());
     let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
     for row in rows {
@@ -61,17 +70,18 @@ pub fn print_table(columns: &[String], rows: &[Vec<Option<String>>]) {
             .collect::<Vec<_>>()
             .join(" | ")
     };
-    println!("{}", line(columns.to_vec()));
-    println!(
+    outln!("{}", line(columns.to_vec()))?;
+    outln!(
         "{}",
         widths
             .iter()
             .map(|w| "-".repeat(*w))
             .collect::<Vec<_>>()
             .join("-+-")
-    );
+    )?;
     for row in rows {
-        println!("{}", line(row.iter().map(cell).collect()));
+        outln!("{}", line(row.iter().map(cell).collect()))?;
     }
-    println!("({} rows)", rows.len());
+    outln!("({} rows)", rows.len())?;
+    Ok(())
 }

@@ -63,6 +63,6 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
             || (s.phase == IngestPhase::AwaitingReview && s.review.is_some())
     })
     .await?;
-    render::print_status(&workflow_id, &status);
+    render::print_status(&workflow_id, &status)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Subcommand;
 use lakegate::{LakeConfig, client, schedules};
 
-use super::dev_address;
+use super::{dev_address, outln};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -67,34 +67,34 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
                 Duration::from_secs(older_than_secs),
             )
             .await?;
-            println!(
+            outln!(
                 "schedule {id}: sweep landing/ every {every_secs} s for files older than {older_than_secs} s"
-            );
+            )?;
         }
         ScheduleCommand::Transform { dataset, cron, id } => {
             let id = id.unwrap_or_else(|| format!("lakegate-transform-{dataset}"));
             schedules::create_transform(&client, config, &id, &dataset, &cron).await?;
-            println!("schedule {id}: transform {dataset} at \"{cron}\"");
+            outln!("schedule {id}: transform {dataset} at \"{cron}\"")?;
         }
         ScheduleCommand::List => {
             for (id, workflow, paused) in schedules::list(&client).await? {
-                println!(
+                outln!(
                     "{id:<40} {workflow:<24} {}",
                     if paused { "paused" } else { "active" }
-                );
+                )?;
             }
         }
         ScheduleCommand::Pause { id } => {
             schedules::pause(&client, &id, true).await?;
-            println!("schedule {id} paused");
+            outln!("schedule {id} paused")?;
         }
         ScheduleCommand::Unpause { id } => {
             schedules::pause(&client, &id, false).await?;
-            println!("schedule {id} active");
+            outln!("schedule {id} active")?;
         }
         ScheduleCommand::Delete { id } => {
             schedules::delete(&client, &id).await?;
-            println!("schedule {id} deleted");
+            outln!("schedule {id} deleted")?;
         }
     }
     Ok(ExitCode::SUCCESS)
