@@ -1,17 +1,17 @@
-//! Reader adaptors between the stored bytes and the parser: the SHA-256 and byte count of what
-//! the store delivered, gzip detection and decoding, and the limits that stop a gzip bomb.
+//! Between the stored bytes (hashed and counted in `stored`) and the parser: gzip detection and
+//! decoding, and the limits that stop a gzip bomb.
 
 use std::cell::Cell;
 use std::io::{self, BufRead, BufReader, Read};
 use std::rc::Rc;
 
-use sha2::{Digest, Sha256};
-
 use super::plan::{Slot, State};
+use super::stored::StoredBytes;
 use super::{Limits, ValidateError, ValidateOptions};
 use crate::TableContract;
 use crate::contract::{Compression, FormatKind, Level};
 
+/// The inflated stream's buffer.
 const BUF: usize = 256 * 1024;
 
 /// Feeds the stream to the parser, through gzip when the table or the bytes say so. A corrupt
@@ -19,21 +19,12 @@ const BUF: usize = 256 * 1024;
 /// `Err`.
 pub(super) fn decode<R: Read>(
     st: &mut State,
-    hashing: &mut HashingReader<R>,
+    stored: &mut StoredBytes<R>,
     table: &TableContract,
     opts: &ValidateOptions,
 ) -> Result<(), ValidateError> {
-    let compressed = hashing.bytes.clone();
-    let stream_failed = hashing.failed.clone();
     // Two bytes are enough to tell gzip; read them even from a stream that trickles.
-    let mut magic = [0u8; 2];
-    let mut got = 0;
-    while got < 2 {
-        match hashing.read(&mut magic[got..])? {
-            0 => break,
-            n => got += n,
-        }
-    }
+    let magic = stored.peek(2)?;
     let gzip = match table.format.compression {
         Compression::Gzip => true,
         Compression::None => false,
@@ -41,25 +32,24 @@ pub(super) fn decode<R: Read>(
             opts.name
                 .as_deref()
                 .is_some_and(|n| n.to_ascii_lowercase().ends_with(".gz"))
-                || magic[..got] == [0x1f, 0x8b]
+                || magic.starts_with(&[0x1f, 0x8b])
         }
     };
-    let mut raw = BufReader::with_capacity(BUF, io::Cursor::new(&magic[..got]).chain(hashing));
     let result = if gzip {
         st.gzip = Some(Slot::new("gzip", None, Level::Error));
         st.limit = Some(Slot::new("decompression_limit", None, Level::Error));
         let limited = LimitReader {
-            inner: flate2::bufread::MultiGzDecoder::new(raw),
+            compressed: stored.bytes.clone(),
+            inner: flate2::bufread::MultiGzDecoder::new(&mut *stored),
             inflated: 0,
-            compressed: compressed.clone(),
             limits: opts.limits,
         };
         st.run(&mut BufReader::with_capacity(BUF, limited))
     } else {
-        st.run(&mut raw)
+        st.run(stored)
     };
     if let Err(e) = result {
-        if stream_failed.get() {
+        if stored.failed {
             return Err(ValidateError::Read(e));
         }
         let limit_hit = e.get_ref().is_some_and(|inner| inner.is::<LimitExceeded>());
@@ -89,34 +79,6 @@ impl State<'_> {
         match self.table.format.kind {
             FormatKind::Csv => self.run_csv(input),
             FormatKind::Ndjson | FormatKind::Fhir => self.run_ndjson(input),
-        }
-    }
-}
-
-pub(super) struct HashingReader<R> {
-    pub(super) inner: R,
-    pub(super) hasher: Sha256,
-    pub(super) bytes: Rc<Cell<u64>>,
-    /// Set when the underlying stream failed, so its errors are told from decoding errors
-    /// that arrive through the same `io::Error` channel.
-    pub(super) failed: Rc<Cell<bool>>,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.inner.read(buf) {
-                Ok(n) => {
-                    self.hasher.update(&buf[..n]);
-                    self.bytes.set(self.bytes.get() + n as u64);
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.failed.set(true);
-                    return Err(e);
-                }
-            }
         }
     }
 }

@@ -3,8 +3,9 @@
 //! every cell through the column's checks. Memory is fixed by [`Limits`] plus the documented
 //! uniqueness sets; nothing grows with the file.
 //!
-//! Where things live: this module holds the public API and its limits; `input` the reader
-//! adaptors (hashing, gzip and its bomb guards); `plan` turns a table contract into rule slots
+//! Where things live: this module holds the public API and its limits; `stored` reads, counts
+//! and hashes the stored bytes (on a second thread for a large file); `input` decodes gzip
+//! under its bomb guards; `plan` turns a table contract into rule slots
 //! and per-column checks; `csv` and `ndjson` parse records; `cells` checks one value;
 //! `report` turns the slots into rule outcomes.
 
@@ -14,22 +15,21 @@ mod input;
 mod ndjson;
 mod plan;
 mod report;
+mod stored;
 #[cfg(test)]
 mod tests;
 
-use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::io::{self, Read};
-use std::rc::Rc;
 use std::time::Instant;
 
 use lakegate_models::{Severity, ValidationReport, Verdict};
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
 use crate::contract::Level;
 use crate::{Contract, TableContract};
-use input::HashingReader;
 use plan::{FileCheck, State};
+use stored::StoredBytes;
 
 /// How many failing row numbers a rule keeps by default; every failure is still counted.
 pub const MAX_ROWS_PER_RULE: usize = 20;
@@ -112,22 +112,27 @@ pub fn validate<R: Read>(
 }
 
 /// Reads `reader` to the end and checks it against `table` of `contract`. Malformed content is a
-/// failed rule in the report; only a failing stream is an `Err`.
+/// failed rule in the report; only a failing stream is an `Err`. A file larger than one read
+/// buffer is hashed on a second thread while this one parses.
 pub fn validate_with<R: Read>(
     contract: &Contract,
     table: &TableContract,
     reader: R,
     opts: &ValidateOptions,
 ) -> Result<ValidationReport, ValidateError> {
+    validate_inner(contract, table, reader, opts, true)
+}
+
+/// `validate_with`, with the hashing thread allowed or not (off only in tests).
+fn validate_inner<R: Read>(
+    contract: &Contract,
+    table: &TableContract,
+    reader: R,
+    opts: &ValidateOptions,
+    overlap: bool,
+) -> Result<ValidationReport, ValidateError> {
     let started = Instant::now();
-    let compressed = Rc::new(Cell::new(0u64));
-    let stream_failed = Rc::new(Cell::new(false));
-    let mut hashing = HashingReader {
-        inner: reader,
-        hasher: Sha256::new(),
-        bytes: compressed.clone(),
-        failed: stream_failed.clone(),
-    };
+    let mut stored = StoredBytes::new(reader, overlap);
     let mut st = State::new(table, opts);
     // A stored size past an error-level `size` bound decides the verdict before a byte is read:
     // a 5 GB upload to a 10 MB table must not cost a 5 GB read (and its checksum) to refuse.
@@ -155,10 +160,10 @@ pub fn validate_with<R: Read>(
             etag: None,
         });
     }
-    input::decode(&mut st, &mut hashing, table, opts)?;
+    input::decode(&mut st, &mut stored, table, opts)?;
     // Drain what the parser did not need (or could not read) so the checksum covers the object.
-    io::copy(&mut hashing, &mut io::sink())?;
-    let bytes = compressed.get();
+    stored.drain()?;
+    let bytes = stored.bytes.get();
     if let Some(expected) = opts.size
         && expected != bytes
     {
@@ -167,7 +172,7 @@ pub fn validate_with<R: Read>(
             read: bytes,
         });
     }
-    let sha256 = hex::encode(hashing.hasher.finalize());
+    let sha256 = hex::encode(stored.finish()?.finalize());
     let rules = st.finish(bytes, &sha256);
     let verdict = if rules
         .iter()

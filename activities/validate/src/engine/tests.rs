@@ -1,13 +1,14 @@
-//! The CSV fast path against csv-core alone.
+//! The CSV fast path against csv-core alone, and hashing on a second thread against hashing
+//! inline.
 
+use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
 use proptest::prelude::*;
-
-use std::io::BufReader;
+use sha2::{Digest, Sha256};
 
 use super::plan::State;
-use super::{Limits, ValidateOptions};
+use super::{Limits, ValidateOptions, validate_inner};
 use crate::Contract;
 
 const CONTRACT: &str = "dataset: d\ntables:\n  - name: t\n    columns:\n      - { name: a, required: true }\n      - { name: b, type: integer }\n      - { name: c }\n    rules:\n      - { rule: max_length, column: c, max: 2 }\n      - { rule: unique, column: a }\n";
@@ -73,4 +74,79 @@ fn fast_path_splits_like_csv_core() {
     assert_eq!(outcome(data, true, 4096), outcome(data, false, 4096));
     let (rows, _) = outcome(data, true, 4096);
     assert_eq!(rows, 6);
+}
+
+/// Hands out `data` in reads of 1 to `max` bytes, varying, as a network stream does.
+struct Trickle<'a> {
+    data: &'a [u8],
+    max: usize,
+    step: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.step = self.step.wrapping_mul(31).wrapping_add(7);
+        let n = (1 + self.step % self.max)
+            .min(buf.len())
+            .min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// `rows` data rows with failures spread through them: duplicate `a` after 50,000 rows, a bad
+/// integer every 977 rows, an over-long `c` every 13.
+fn planted(rows: usize) -> Vec<u8> {
+    let mut data = b"a,b,c\n".to_vec();
+    for i in 0..rows {
+        let b = if i % 977 == 0 {
+            "x".into()
+        } else {
+            i.to_string()
+        };
+        let c = if i % 13 == 0 { "abc" } else { "ab" };
+        writeln!(data, "{},{b},{c}", i % 50_000).unwrap();
+    }
+    data
+}
+
+#[test]
+fn hashing_on_a_second_thread_gives_the_same_report() {
+    let contract = Contract::parse(CONTRACT, Path::new("t.yaml")).unwrap();
+    let table = &contract.tables[0];
+    let opts = ValidateOptions::default();
+    // Empty, one buffer, two, and many (the read buffer is 256 KiB).
+    for rows in [0, 10, 30_000, 200_000] {
+        let plain = planted(rows);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&plain).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut counts = Vec::new();
+        for data in [&plain, &gz] {
+            let run = |reader: &mut dyn Read, overlap: bool| {
+                let mut r = validate_inner(&contract, table, reader, &opts, overlap).unwrap();
+                r.duration_ms = 0;
+                r
+            };
+            let inline = run(&mut &data[..], false);
+            assert_eq!(inline.sha256, hex::encode(Sha256::digest(data)));
+            assert_eq!(inline.bytes, data.len() as u64);
+            assert_eq!(run(&mut &data[..], true), inline, "{rows} rows");
+            let max = if rows > 30_000 { 70_000 } else { 5 };
+            for overlap in [true, false] {
+                let mut trickle = Trickle { data, max, step: 1 };
+                assert_eq!(run(&mut trickle, overlap), inline, "{rows} rows, trickled");
+            }
+            let content: Vec<_> = inline
+                .rules
+                .iter()
+                .filter(|r| r.rule != "gzip" && r.rule != "decompression_limit")
+                .map(|r| (r.rule.clone(), r.failures, r.first_rows.clone()))
+                .collect();
+            counts.push((inline.rows, content));
+        }
+        assert_eq!(counts[0], counts[1], "{rows} rows, plain and gzip");
+        assert_eq!(counts[0].0, rows as u64);
+    }
 }
