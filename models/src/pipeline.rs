@@ -138,6 +138,16 @@ pub struct TransformInput {
     /// Checks run on the query engine after the last stage.
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// How long one stage's job may take from its submission, queueing (RUNNABLE) included,
+    /// before the workflow terminates it and fails the stage.
+    #[serde(default = "default_job_deadline_secs")]
+    pub job_deadline_secs: u64,
+}
+
+/// Six hours: far beyond a dbt stage on the example project, short enough that a job stuck
+/// RUNNABLE on a queue without capacity fails the same working day.
+pub fn default_job_deadline_secs() -> u64 {
+    6 * 3600
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

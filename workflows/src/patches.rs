@@ -5,3 +5,9 @@
 /// IngestFileWorkflow (December 2026): resolve, validate, promote and notify the crawl in one
 /// `validate_and_promote` activity instead of four, so a valid file costs one round trip.
 pub const INGEST_ONE_ROUND_TRIP: &str = "ingest-one-round-trip";
+
+/// TransformWorkflow (December 2026): a stage's job has a deadline (`job_deadline_secs`, counted
+/// from its submission); past it, or when the workflow is cancelled, the job is terminated
+/// (`terminate_job`) and the stage fails saying which job and after how long. The poll timer is
+/// shortened to end at the deadline and raced against the workflow's cancellation.
+pub const TRANSFORM_JOB_DEADLINE: &str = "transform-job-deadline";
