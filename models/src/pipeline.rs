@@ -56,6 +56,13 @@ pub struct CrawlInput {
     /// Catalog tables seen after the previous crawl, to report what a crawl created or changed.
     #[serde(default)]
     pub known_tables: BTreeMap<String, TableFingerprint>,
+    /// Crawls that failed in a row, carried across continue-as-new (the backoff goes on).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How a crawl workflow coalesces, waits and rolls over: the same fields in the pipeline settings
@@ -115,6 +122,9 @@ pub struct CrawlStatus {
     pub crawls_done: u64,
     #[serde(default)]
     pub last: Option<CrawlRecord>,
+    /// Crawls that failed in a row; their prefixes are still pending.
+    #[serde(default)]
+    pub consecutive_failures: u32,
 }
 
 /// Input of `TransformWorkflow`: a dbt project run stage by stage as jobs.
