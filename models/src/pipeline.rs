@@ -313,6 +313,10 @@ pub struct BackfillProgress {
     pub already_known: u64,
     /// Files whose workflow has settled.
     pub settled: u64,
+    /// Of the settled, ingests that failed, were terminated, cancelled or timed out: their files
+    /// were not onboarded.
+    #[serde(default)]
+    pub failed: u64,
     /// True once the prefix is exhausted and every file settled.
     pub done: bool,
     /// The crawl workflows asked, at the end, to crawl what the backfill promoted.
