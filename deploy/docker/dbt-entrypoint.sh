@@ -36,11 +36,33 @@ export DBT_TARGET_PATH="${DBT_TARGET_PATH:-$scratch/target}"
 export DBT_LOG_PATH="${DBT_LOG_PATH:-$scratch/logs}"
 export DBT_SEND_ANONYMOUS_USAGE_STATS=false
 
-# `dbt retry` resumes from the previous run's run_results.json. On Batch each job starts from a
-# clean container, so without a state folder there is nothing to resume from: say so plainly
-# (lakegate then runs the stage again with `dbt build`).
+# Artifacts (run_results.json, manifest.json) live in the bucket, keyed by job name: lakegate's
+# BatchRunner sets LAKEGATE_ARTIFACTS (s3://<bucket>/<jobs prefix>) and LAKEGATE_JOB_NAME, and
+# LAKEGATE_RESUME_FROM on a job that resumes a failed one. Each Batch job starts from a clean
+# container, so `dbt retry` gets the failed job's files downloaded as its state (DBT_STATE).
+artifacts=${LAKEGATE_ARTIFACTS:-}
+py=${LAKEGATE_PYTHON:-python3}
+helper=${LAKEGATE_ARTIFACTS_HELPER:-/usr/local/bin/lakegate-artifacts.py}
+if [ -n "$artifacts" ] && [ -n "${LAKEGATE_RESUME_FROM:-}" ] && [ -z "${DBT_STATE:-}" ]; then
+  state=$scratch/state
+  "$py" "$helper" get "$artifacts" "$LAKEGATE_RESUME_FROM" "$state" || die "cannot download the artifacts of $LAKEGATE_RESUME_FROM"
+  export DBT_STATE="$state"
+fi
 if [ "${2:-}" = retry ] && [ ! -f "${DBT_STATE:-$DBT_TARGET_PATH}/run_results.json" ]; then
   echo "lakegate-dbt: dbt retry has no previous run_results.json in this job; nothing to resume" >&2
 fi
 
-exec "$@"
+# dbt's exit code is the job's; the upload runs whatever it was (a failed stage's run_results.json
+# is what the retry and the failed-test check read). A failed upload fails the job: without its
+# artifacts lakegate cannot report nodes or resume.
+set +e
+"$@"
+code=$?
+set -e
+if [ -n "$artifacts" ] && [ -n "${LAKEGATE_JOB_NAME:-}" ]; then
+  if ! "$py" "$helper" put "$artifacts" "$LAKEGATE_JOB_NAME" "$DBT_TARGET_PATH"; then
+    echo "lakegate-dbt: uploading the artifacts of $LAKEGATE_JOB_NAME failed" >&2
+    [ "$code" -ne 0 ] || code=70
+  fi
+fi
+exit "$code"

@@ -19,6 +19,7 @@ COPY --from=deps /opt/dbt /opt/dbt
 # pipeline.yaml's project_dir/profiles_dir point here (deploy/k8s/pipeline.yaml).
 COPY ${DBT_PROJECT} /opt/lakegate/dbt
 COPY deploy/docker/dbt-entrypoint.sh /usr/local/bin/lakegate-dbt
+COPY deploy/docker/lakegate-artifacts.py /usr/local/bin/lakegate-artifacts.py
 RUN useradd --uid 65532 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin dbt \
  && rm -rf /opt/lakegate/dbt/target /opt/lakegate/dbt/logs
 ENV PATH=/opt/dbt/bin:$PATH \

@@ -23,6 +23,7 @@ pub use pipeline::{
     BackfillInput, BackfillProgress, Check, CheckResult, CrawlInput, CrawlRecord, CrawlStatus,
     CrawlTiming, IngestFile, LandingPage, NewData, NodeResult, PromotedFile, StageResult,
     SweepInput, SweepResult, TableFingerprint, TransformInput, TransformResult,
+    default_job_deadline_secs,
 };
 pub use report::{RuleOutcome, Severity, ValidationReport, Verdict};
 pub use zone::{Zone, civil_date_from_unix};

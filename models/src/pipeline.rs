@@ -56,6 +56,13 @@ pub struct CrawlInput {
     /// Catalog tables seen after the previous crawl, to report what a crawl created or changed.
     #[serde(default)]
     pub known_tables: BTreeMap<String, TableFingerprint>,
+    /// Crawls that failed in a row, carried across continue-as-new (the backoff goes on).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How a crawl workflow coalesces, waits and rolls over: the same fields in the pipeline settings
@@ -115,6 +122,9 @@ pub struct CrawlStatus {
     pub crawls_done: u64,
     #[serde(default)]
     pub last: Option<CrawlRecord>,
+    /// Crawls that failed in a row; their prefixes are still pending.
+    #[serde(default)]
+    pub consecutive_failures: u32,
 }
 
 /// Input of `TransformWorkflow`: a dbt project run stage by stage as jobs.
@@ -138,6 +148,16 @@ pub struct TransformInput {
     /// Checks run on the query engine after the last stage.
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// How long one stage's job may take from its submission, queueing (RUNNABLE) included,
+    /// before the workflow terminates it and fails the stage.
+    #[serde(default = "default_job_deadline_secs")]
+    pub job_deadline_secs: u64,
+}
+
+/// Six hours: far beyond a dbt stage on the example project, short enough that a job stuck
+/// RUNNABLE on a queue without capacity fails the same working day.
+pub fn default_job_deadline_secs() -> u64 {
+    6 * 3600
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -293,6 +313,10 @@ pub struct BackfillProgress {
     pub already_known: u64,
     /// Files whose workflow has settled.
     pub settled: u64,
+    /// Of the settled, ingests that failed, were terminated, cancelled or timed out: their files
+    /// were not onboarded.
+    #[serde(default)]
+    pub failed: u64,
     /// True once the prefix is exhausted and every file settled.
     pub done: bool,
     /// The crawl workflows asked, at the end, to crawl what the backfill promoted.

@@ -41,12 +41,19 @@ pub async fn ports(config: &LakeConfig) -> anyhow::Result<Ports> {
             config.bucket.clone(),
         )),
         catalog: Arc::new(GlueCatalog::new(clients.glue.clone())),
-        jobs: Arc::new(BatchRunner::new(
-            clients.batch.clone(),
-            clients.logs.clone(),
-            aws.batch_job_queue.clone(),
-            aws.batch_job_definition.clone(),
-        )),
+        jobs: Arc::new(
+            BatchRunner::new(
+                clients.batch.clone(),
+                clients.logs.clone(),
+                aws.batch_job_queue.clone(),
+                aws.batch_job_definition.clone(),
+            )
+            .with_artifacts(
+                clients.s3.clone(),
+                config.bucket.clone(),
+                aws.batch_artifacts_prefix.clone(),
+            ),
+        ),
         query: Arc::new(athena),
         events,
     })

@@ -105,6 +105,15 @@ pub struct AwsConfig {
         global = true
     )]
     pub batch_job_definition: String,
+    /// Where Batch jobs upload dbt's target/ files in the lake bucket (`<prefix><job name>/`);
+    /// the dbt image's entrypoint writes there and the worker reads node results back.
+    #[arg(
+        long,
+        env = "LAKEGATE_BATCH_ARTIFACTS_PREFIX",
+        default_value = "jobs/",
+        global = true
+    )]
+    pub batch_artifacts_prefix: String,
 }
 
 impl LakeConfig {

@@ -18,8 +18,14 @@ pub fn backfill_line(progress: &BackfillProgress, elapsed: Duration) -> String {
         (progress.settled.min(total) as usize * WIDTH) / total as usize
     };
     let width = total.to_string().len();
+    // Failed ingests are settled but not onboarded: said on the line whenever there are any.
+    let failed = if progress.failed > 0 {
+        format!(" ({} FAILED)", progress.failed)
+    } else {
+        String::new()
+    };
     format!(
-        "[{}{}] {:>width$}/{total} settled, {} in flight, {} already known, {} s",
+        "[{}{}] {:>width$}/{total} settled{failed}, {} in flight, {} already known, {} s",
         "#".repeat(filled),
         ".".repeat(WIDTH - filled),
         progress.settled,
@@ -54,6 +60,14 @@ mod tests {
             full.starts_with(&format!("[{}]", "#".repeat(WIDTH))),
             "{full}"
         );
+    }
+
+    #[test]
+    fn failed_ingests_are_named_on_the_line() {
+        let mut p = progress(10, 10, 10);
+        p.failed = 2;
+        let line = backfill_line(&p, Duration::ZERO);
+        assert!(line.contains("10/10 settled (2 FAILED)"), "{line}");
     }
 
     #[test]

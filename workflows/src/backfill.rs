@@ -124,7 +124,11 @@ impl OnboardDatasetWorkflow {
                 gap = (gap * 2).min(MAX_POLL);
             } else {
                 in_flight.retain(|id| !settled.iter().any(|s| s.workflow_id == *id));
-                ctx.state_mut(|s| s.progress.settled += settled.len() as u64);
+                let failed = settled.iter().filter(|s| s.failed).count() as u64;
+                ctx.state_mut(|s| {
+                    s.progress.settled += settled.len() as u64;
+                    s.progress.failed += failed;
+                });
                 for file in settled.into_iter().filter_map(|s| s.promoted) {
                     if let Err(at) = to_crawl.binary_search(&file) {
                         to_crawl.insert(at, file);

@@ -14,11 +14,11 @@ use lakegate_models::{CrawlInput, CrawlRecord, CrawlStatus, NewData, TableFinger
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ChildWorkflowOptions, ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext,
-    WorkflowContextView, WorkflowResult,
+    WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
-use crate::options;
 use crate::transform::TransformWorkflow;
+use crate::{options, patches};
 
 /// How many times a crawl waits out someone else's run before giving up on starting its own.
 const MAX_JOINS: u32 = 3;
@@ -31,6 +31,8 @@ pub struct CrawlWorkflow {
     arrivals: u64,
     phase: &'static str,
     crawls_done: u64,
+    /// Crawls that failed in a row (crawl-keep-pending): the next waits out a backoff.
+    failures: u32,
     last: Option<CrawlRecord>,
 }
 
@@ -40,12 +42,14 @@ impl CrawlWorkflow {
     fn new(_ctx: &WorkflowContextView, input: CrawlInput) -> Self {
         let pending = input.pending.iter().cloned().collect();
         let crawls_done = input.crawls_done;
+        let failures = input.failures;
         Self {
             input,
             pending,
             arrivals: 0,
             phase: "waiting",
             crawls_done,
+            failures,
             last: None,
         }
     }
@@ -56,6 +60,9 @@ impl CrawlWorkflow {
         let mut crawls_done = input.crawls_done;
         let mut known_tables = input.known_tables.clone();
         let mut crawls_this_run = 0u32;
+        if ctx.patched(patches::CRAWL_KEEP_PENDING) {
+            return run_keeping_pending(ctx, input).await;
+        }
         loop {
             ctx.state_mut(|s| s.phase = "waiting");
             ctx.wait_condition(|s| !s.pending.is_empty()).await?;
@@ -132,6 +139,7 @@ impl CrawlWorkflow {
             pending_prefixes: self.pending.len(),
             crawls_done: self.crawls_done,
             last: self.last.clone(),
+            consecutive_failures: self.failures,
         }
     }
 }
@@ -141,6 +149,165 @@ fn now(ctx: &WorkflowContext<CrawlWorkflow>) -> Duration {
         .unwrap_or(UNIX_EPOCH)
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
+}
+
+/// Events after which a run continues as new even without the server's suggestion: well below
+/// the server's 10,240-event warning, so a burst of signals cannot push a run toward its limit.
+pub const HISTORY_BOUND: u32 = 4_000;
+
+/// The loop of runs that have the crawl-keep-pending patch: see [`patches::CRAWL_KEEP_PENDING`].
+async fn run_keeping_pending(
+    ctx: &mut WorkflowContext<CrawlWorkflow>,
+    input: CrawlInput,
+) -> WorkflowResult<()> {
+    let mut crawls_done = input.crawls_done;
+    let mut known_tables = input.known_tables.clone();
+    let mut crawls_this_run = 0u32;
+    loop {
+        ctx.state_mut(|s| s.phase = "waiting");
+        ctx.wait_condition(|s| !s.pending.is_empty()).await?;
+        let failures = ctx.state(|s| s.failures);
+        if failures > 0 {
+            ctx.state_mut(|s| s.phase = "backing_off");
+            ctx.timer(failure_backoff(&input, failures)).await;
+        }
+        let history_full = !coalesce_until_history_full(ctx, &input).await;
+        if history_full || crawls_this_run >= input.timing.crawls_per_run.max(1) {
+            return continue_as_new(ctx, &input, crawls_done, known_tables);
+        }
+        // A snapshot, not a take: the prefixes leave `pending` only once a crawl covering
+        // them succeeded, and prefixes signalled meanwhile stay for the next crawl.
+        let prefixes: Vec<String> = ctx.state(|s| s.pending.iter().cloned().collect());
+        ctx.state_mut(|s| s.phase = "crawling");
+        crawls_done += 1;
+        crawls_this_run += 1;
+        let mut record = match crawl(ctx, &input, crawls_done, prefixes.clone()).await {
+            Ok(record) => record,
+            Err(WorkflowTermination::Failed(_)) => failed_record(crawls_done, prefixes.clone()),
+            Err(other) => return Err(other),
+        };
+        if record.status == "SUCCEEDED" {
+            ctx.state_mut(|s| {
+                for prefix in &prefixes {
+                    s.pending.remove(prefix);
+                }
+                s.failures = 0;
+            });
+            match ctx
+                .execute_activity(
+                    CrawlActivities::list_tables,
+                    input.database.clone(),
+                    options::short(),
+                )
+                .await
+            {
+                Ok(tables) => {
+                    let (created, updated) =
+                        catalog_changes(&mut known_tables, &tables, &input.dataset);
+                    record.tables_created = created;
+                    record.tables_updated = updated;
+                }
+                // The crawl itself succeeded: the prefixes are in the catalog. Only the report
+                // of what changed is missing, and the next crawl's listing catches up.
+                Err(_) => record.error = Some("listing the catalog's tables failed".into()),
+            }
+            if let Some(transform) = &input.transform {
+                ctx.state_mut(|s| s.phase = "transforming");
+                let id = names::transform_workflow_id(&input.crawler, crawls_done);
+                record.transform_workflow_id = Some(id.clone());
+                let started = ctx
+                    .start_child_workflow(
+                        TransformWorkflow::run,
+                        transform.clone(),
+                        ChildWorkflowOptions::workflow_id(id),
+                    )
+                    .await;
+                record.transform_succeeded = Some(match started {
+                    Ok(child) => child.result().await.is_ok_and(|r| r.succeeded),
+                    Err(_) => false,
+                });
+            }
+        } else {
+            ctx.state_mut(|s| s.failures = s.failures.saturating_add(1));
+        }
+        ctx.state_mut(|s| {
+            s.last = Some(record);
+            s.crawls_done = crawls_done;
+        });
+        if ctx.continue_as_new_suggested() || ctx.history_length() >= HISTORY_BOUND {
+            return continue_as_new(ctx, &input, crawls_done, known_tables);
+        }
+    }
+}
+
+/// What a crawl whose activity failed (after its retries) leaves in the record. The activity's
+/// error text is Glue's and stays out of the history.
+fn failed_record(number: u64, prefixes: Vec<String>) -> CrawlRecord {
+    CrawlRecord {
+        number,
+        prefixes,
+        joined_running: false,
+        status: "ACTIVITY_FAILED".into(),
+        error: Some("a crawl activity failed after its retries; the prefixes stay pending".into()),
+        tables_created: Vec::new(),
+        tables_updated: Vec::new(),
+        transform_workflow_id: None,
+        transform_succeeded: None,
+    }
+}
+
+/// The wait before the next attempt after `failures` failed crawls in a row: the quiet period
+/// doubled per failure, at most an hour.
+fn failure_backoff(input: &CrawlInput, failures: u32) -> Duration {
+    let base = input.timing.quiet_period_secs.max(1);
+    let factor = 1u64 << failures.min(12);
+    Duration::from_secs(base.saturating_mul(factor).min(3600))
+}
+
+fn continue_as_new(
+    ctx: &mut WorkflowContext<CrawlWorkflow>,
+    input: &CrawlInput,
+    crawls_done: u64,
+    known_tables: BTreeMap<String, TableFingerprint>,
+) -> WorkflowResult<()> {
+    let next = CrawlInput {
+        pending: ctx.state(|s| s.pending.iter().cloned().collect()),
+        crawls_done,
+        known_tables,
+        failures: ctx.state(|s| s.failures),
+        ..input.clone()
+    };
+    ctx.continue_as_new(next, ContinueAsNewOptions::default())?;
+    unreachable!("continue_as_new always returns an error")
+}
+
+/// [`coalesce`], but returns `false` (at once) when the run should continue as new: the server
+/// suggests it or the history reached [`HISTORY_BOUND`], as a stream of signals can do without
+/// a single crawl.
+async fn coalesce_until_history_full(
+    ctx: &mut WorkflowContext<CrawlWorkflow>,
+    input: &CrawlInput,
+) -> bool {
+    let started = now(ctx);
+    let max_wait = Duration::from_secs(input.timing.max_wait_secs);
+    loop {
+        if ctx.continue_as_new_suggested() || ctx.history_length() >= HISTORY_BOUND {
+            return false;
+        }
+        let waited = now(ctx).saturating_sub(started);
+        if waited >= max_wait {
+            return true;
+        }
+        let quiet = Duration::from_secs(input.timing.quiet_period_secs).min(max_wait - waited);
+        let seen = ctx.state(|s| s.arrivals);
+        let arrived = temporalio_sdk::workflows::select! {
+            _ = ctx.wait_condition(move |s| s.arrivals != seen) => true,
+            _ = ctx.timer(quiet) => false,
+        };
+        if !arrived {
+            return true;
+        }
+    }
 }
 
 /// Returns once no signal arrived for the quiet period, or the first prefix has waited the

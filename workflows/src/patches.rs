@@ -5,3 +5,15 @@
 /// IngestFileWorkflow (December 2026): resolve, validate, promote and notify the crawl in one
 /// `validate_and_promote` activity instead of four, so a valid file costs one round trip.
 pub const INGEST_ONE_ROUND_TRIP: &str = "ingest-one-round-trip";
+
+/// TransformWorkflow (December 2026): a stage's job has a deadline (`job_deadline_secs`, counted
+/// from its submission); past it, or when the workflow is cancelled, the job is terminated
+/// (`terminate_job`) and the stage fails saying which job and after how long. The poll timer is
+/// shortened to end at the deadline and raced against the workflow's cancellation.
+pub const TRANSFORM_JOB_DEADLINE: &str = "transform-job-deadline";
+
+/// CrawlWorkflow (December 2026): prefixes stay pending until a crawl that covered them
+/// succeeded; a failed or timed-out crawl, or a failed activity, keeps them and waits out a
+/// doubling backoff instead of ending the workflow; the run continues as new on the server's
+/// suggestion or at `HISTORY_BOUND` events also while coalescing a stream of signals.
+pub const CRAWL_KEEP_PENDING: &str = "crawl-keep-pending";

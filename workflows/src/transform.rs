@@ -6,16 +6,19 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use lakegate_activities::ports::{JobSpec, JobState, QueryState};
-use lakegate_activities::{DescribeJob, StartQuery, TransformActivities};
+use lakegate_activities::{DescribeJob, StartQuery, TerminateJob, TransformActivities};
 use lakegate_models::names;
 use lakegate_models::{
     Check, CheckResult, NodeResult, StageResult, TransformInput, TransformResult,
 };
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{WorkflowContext, WorkflowContextView, WorkflowResult};
+use temporalio_sdk::{
+    WorkflowCancellationToken, WorkflowContext, WorkflowContextView, WorkflowResult,
+    WorkflowTermination,
+};
 
-use crate::options;
+use crate::{options, patches};
 
 #[workflow]
 pub struct TransformWorkflow {
@@ -135,7 +138,23 @@ async fn run_stage(
             stage: stage.to_owned(),
             submitted_at_ms,
         };
-        let state = wait_for_job(ctx, input, job).await?;
+        let state = match wait_for_job(ctx, input, job).await? {
+            Waited::Finished(state) => state,
+            Waited::Terminated(why) => {
+                // A stage that hit its deadline is not retried: a job stuck RUNNABLE on a queue
+                // without capacity would be stuck again, and every attempt would cost the
+                // deadline once more.
+                result.log_tail = ctx
+                    .execute_activity(
+                        TransformActivities::job_log_tail,
+                        job_id.clone(),
+                        options::short(),
+                    )
+                    .await?;
+                result.failure = Some(why);
+                return Ok(result);
+            }
+        };
         let nodes = ctx
             .execute_activity(
                 TransformActivities::dbt_run_results,
@@ -208,27 +227,99 @@ fn stage_failure_message(stage: &StageResult) -> String {
     )
 }
 
+/// How the wait for a job ended.
+enum Waited {
+    Finished(JobState),
+    /// Past its deadline: terminated, with what to report.
+    Terminated(String),
+}
+
+fn now(ctx: &WorkflowContext<TransformWorkflow>) -> Duration {
+    ctx.workflow_time()
+        .unwrap_or(UNIX_EPOCH)
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
 async fn wait_for_job(
     ctx: &mut WorkflowContext<TransformWorkflow>,
     input: &TransformInput,
     job: DescribeJob,
-) -> WorkflowResult<JobState> {
+) -> WorkflowResult<Waited> {
+    let with_deadline = ctx.patched(patches::TRANSFORM_JOB_DEADLINE);
+    let started = now(ctx);
+    let deadline = Duration::from_secs(input.job_deadline_secs.max(1));
     let mut gap = Duration::from_secs(input.poll_initial_secs.max(1));
     let max_gap = Duration::from_secs(input.poll_max_secs.max(1));
     loop {
+        // With the deadline, a cancellation is handled at the timer below (terminate the job,
+        // then end cancelled): a poll in flight when it arrives must finish, not fail the run
+        // with the job still running.
+        let mut describe = options::short();
+        if with_deadline {
+            describe.cancellation_token = Some(WorkflowCancellationToken::new());
+        }
         let status = ctx
-            .execute_activity(
-                TransformActivities::describe_job,
-                job.clone(),
-                options::short(),
-            )
+            .execute_activity(TransformActivities::describe_job, job.clone(), describe)
             .await?;
         if matches!(status.state, JobState::Succeeded | JobState::Failed) {
-            return Ok(status.state);
+            return Ok(Waited::Finished(status.state));
         }
-        ctx.timer(gap).await;
+        if !with_deadline {
+            ctx.timer(gap).await;
+            gap = (gap * 2).min(max_gap);
+            continue;
+        }
+        let waited = now(ctx).saturating_sub(started);
+        if waited >= deadline {
+            let why = format!(
+                "job {} terminated: still {:?} {} s after submission (job_deadline_secs {})",
+                job.job_id(),
+                status.state,
+                waited.as_secs(),
+                deadline.as_secs()
+            );
+            terminate(ctx, job.job_id(), &why).await?;
+            return Ok(Waited::Terminated(why));
+        }
+        let wait = gap.min(deadline - waited);
+        let cancelled = temporalio_sdk::workflows::select! {
+            _ = ctx.cancelled() => true,
+            _ = ctx.timer(wait) => false,
+        };
+        if cancelled {
+            let why = format!(
+                "job {} terminated: the transform was cancelled {} s after submission",
+                job.job_id(),
+                now(ctx).saturating_sub(started).as_secs()
+            );
+            terminate(ctx, job.job_id(), &why).await?;
+            return Err(WorkflowTermination::Cancelled { details: None });
+        }
         gap = (gap * 2).min(max_gap);
     }
+}
+
+/// Terminates a job, also from a cancelled workflow: the activity gets a token of its own, so
+/// the workflow's cancellation does not cancel the terminate as well. Batch's TerminateJob of a
+/// finished job is a no-op; a job the runner no longer knows is already gone.
+async fn terminate(
+    ctx: &mut WorkflowContext<TransformWorkflow>,
+    job_id: &str,
+    reason: &str,
+) -> WorkflowResult<()> {
+    let mut opts = options::short();
+    opts.cancellation_token = Some(WorkflowCancellationToken::new());
+    ctx.execute_activity(
+        TransformActivities::terminate_job,
+        TerminateJob {
+            job_id: job_id.to_owned(),
+            reason: reason.to_owned(),
+        },
+        opts,
+    )
+    .await?;
+    Ok(())
 }
 
 async fn run_check(

@@ -4,11 +4,19 @@
 //! from its own id and the stage, so it is unique per logical job), and before submitting, the
 //! queue is searched for a job of that name. A retried activity therefore returns the job its
 //! first attempt started instead of starting a second dbt run. Waiting is the workflow's job.
+//!
+//! Artifacts: a Batch container starts clean and ends without a trace, so the dbt image's
+//! entrypoint (deploy/docker/dbt-entrypoint.sh) uploads dbt's `target/run_results.json` and
+//! `target/manifest.json` to `s3://<bucket>/<jobs prefix><job name>/target/` when dbt ends, and a
+//! job that resumes from another (`dbt retry`) first downloads that job's files as its dbt state.
+//! The runner tells the container where with environment overrides ([`ENV_JOB_NAME`],
+//! [`ENV_ARTIFACTS`], [`ENV_RESUME_FROM`]) and reads the files back in [`JobRunner::artifact`].
 
 use async_trait::async_trait;
 use aws_sdk_batch::types::{
     ContainerOverrides, JobStatus as BatchStatus, KeyValuePair, KeyValuesPair,
 };
+use bytes::Bytes;
 use lakegate_activities::ports::{JobError, JobRunner, JobSpec, JobState, JobStatus};
 use lakegate_models::short_hash;
 
@@ -17,6 +25,15 @@ use crate::error::classify;
 /// Where Batch's awslogs driver writes unless the job definition names another group.
 pub const DEFAULT_LOG_GROUP: &str = "/aws/batch/job";
 const MAX_JOB_NAME: usize = 128;
+/// The job's own (Batch) name: the folder its artifacts go to. Batch tells a container its job
+/// id but not its name.
+pub const ENV_JOB_NAME: &str = "LAKEGATE_JOB_NAME";
+/// `s3://<bucket>/<jobs prefix>`: where every job's artifacts folder is.
+pub const ENV_ARTIFACTS: &str = "LAKEGATE_ARTIFACTS";
+/// The (Batch) name of the job whose artifacts are this job's dbt state (`dbt retry`).
+pub const ENV_RESUME_FROM: &str = "LAKEGATE_RESUME_FROM";
+/// Where job artifacts go unless configured otherwise.
+pub const DEFAULT_JOBS_PREFIX: &str = "jobs/";
 
 #[derive(Debug, Clone)]
 pub struct BatchRunner {
@@ -24,6 +41,21 @@ pub struct BatchRunner {
     logs: aws_sdk_cloudwatchlogs::Client,
     job_queue: String,
     job_definition: String,
+    artifacts: Option<Artifacts>,
+}
+
+/// The bucket and prefix the dbt image uploads each job's target/ files under.
+#[derive(Debug, Clone)]
+struct Artifacts {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+}
+
+impl Artifacts {
+    fn key(&self, job_name: &str, name: &str) -> String {
+        format!("{}{job_name}/{name}", self.prefix)
+    }
 }
 
 impl BatchRunner {
@@ -38,7 +70,54 @@ impl BatchRunner {
             logs,
             job_queue: job_queue.into(),
             job_definition: job_definition.into(),
+            artifacts: None,
         }
+    }
+
+    /// Jobs upload their artifacts to `s3://<bucket>/<prefix><job name>/` (the dbt image's
+    /// entrypoint does), and `artifact` reads them there. Without this, jobs keep no artifacts:
+    /// no node results and no `dbt retry`.
+    pub fn with_artifacts(
+        mut self,
+        s3: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        prefix: impl Into<String>,
+    ) -> Self {
+        let mut prefix = prefix.into();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        self.artifacts = Some(Artifacts {
+            s3,
+            bucket: bucket.into(),
+            prefix,
+        });
+        self
+    }
+
+    /// The S3 key of a job's artifact, for tests and tools that place or inspect them.
+    pub fn artifact_key(&self, job_name: &str, name: &str) -> Option<String> {
+        self.artifacts
+            .as_ref()
+            .map(|a| a.key(&batch_job_name(job_name), name))
+    }
+
+    /// What the container must know to upload its artifacts and find the ones it resumes from.
+    fn artifact_environment(&self, job_name: &str, spec: &JobSpec) -> Vec<(String, String)> {
+        let Some(a) = &self.artifacts else {
+            return Vec::new();
+        };
+        let mut env = vec![
+            (ENV_JOB_NAME.to_owned(), job_name.to_owned()),
+            (
+                ENV_ARTIFACTS.to_owned(),
+                format!("s3://{}/{}", a.bucket, a.prefix),
+            ),
+        ];
+        if let Some(previous) = &spec.resume_from {
+            env.push((ENV_RESUME_FROM.to_owned(), batch_job_name(previous)));
+        }
+        env
     }
 
     /// The id of a job named `job_name` in the queue, if one exists (any status). When several
@@ -147,6 +226,8 @@ impl JobRunner for BatchRunner {
         let environment: Vec<KeyValuePair> = spec
             .environment
             .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .chain(self.artifact_environment(&job_name, spec))
             .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
             .collect();
         let overrides = ContainerOverrides::builder()
@@ -270,6 +351,51 @@ impl JobRunner for BatchRunner {
                 })
             }
         }
+    }
+
+    async fn artifact(&self, job_id: &str, name: &str) -> Result<Option<Bytes>, JobError> {
+        let Some(artifacts) = &self.artifacts else {
+            return Ok(None);
+        };
+        if name.is_empty()
+            || name.starts_with('/')
+            || name
+                .split('/')
+                .any(|part| part.is_empty() || part == "." || part == "..")
+        {
+            return Err(JobError::Backend {
+                message: format!("artifact name must be a relative path inside the job: {name}"),
+                retryable: false,
+            });
+        }
+        let job = self.detail(job_id).await?;
+        let Some(job_name) = job.job_name() else {
+            return Ok(None);
+        };
+        let out = artifacts
+            .s3
+            .get_object()
+            .bucket(&artifacts.bucket)
+            .key(artifacts.key(job_name, name))
+            .send()
+            .await;
+        let body = match out {
+            Ok(out) => out.body,
+            // The job ended before dbt wrote the file, or is still running.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => {
+                let c = classify(&e);
+                return Err(JobError::Backend {
+                    message: c.message,
+                    retryable: c.retryable,
+                });
+            }
+        };
+        let bytes = body.collect().await.map_err(|e| JobError::Backend {
+            message: format!("reading artifact {name} of job {job_id}: {e}"),
+            retryable: true,
+        })?;
+        Ok(Some(bytes.into_bytes()))
     }
 }
 

@@ -49,6 +49,7 @@ impl PipelineSettings {
             pending: Vec::new(),
             crawls_done: 0,
             known_tables: BTreeMap::new(),
+            failures: 0,
         }
     }
 }

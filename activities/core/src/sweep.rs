@@ -45,6 +45,10 @@ pub struct SettledIngest {
     pub workflow_id: String,
     #[serde(default)]
     pub promoted: Option<PromotedFile>,
+    /// The ingest ended without placing its file: failed, terminated, cancelled or timed out.
+    /// The file is still in landing/ (or wherever the failure left it) and needs a person.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,6 +222,7 @@ impl SweepActivities {
                         settled.push(SettledIngest {
                             workflow_id: id,
                             promoted: None,
+                            failed: false,
                         });
                     }
                 }
@@ -237,11 +242,13 @@ impl SweepActivities {
                     settled.push(SettledIngest {
                         workflow_id: id,
                         promoted,
+                        failed: false,
                     });
                 }
                 _ => settled.push(SettledIngest {
                     workflow_id: id,
                     promoted: None,
+                    failed: true,
                 }),
             }
         }

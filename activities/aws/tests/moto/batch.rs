@@ -226,3 +226,139 @@ async fn a_failed_job_is_reported_failed() -> Result<()> {
     assert_eq!(runner.submit(&spec("transform-wf-4-staging")).await?, id);
     Ok(())
 }
+
+/// Runs the dbt image's entrypoint as Batch would run the container: with the environment the
+/// job was submitted with (read back from DescribeJobs) and its command. moto runs no container,
+/// so the test runs the entrypoint itself, with a stand-in `dbt` first on PATH (`fake_dbt`, a
+/// shell script) and boto3 from the project's virtualenv pointed at moto.
+async fn run_entrypoint(
+    moto: &Moto,
+    batch: &aws_sdk_batch::Client,
+    job_id: &str,
+    bin: &std::path::Path,
+    scratch: &std::path::Path,
+) -> Result<i32> {
+    let detail = batch.describe_jobs().jobs(job_id).send().await?;
+    let container = detail.jobs()[0].container().unwrap();
+    let env: Vec<(String, String)> = container
+        .environment()
+        .iter()
+        .map(|kv| {
+            (
+                kv.name().unwrap_or_default().to_owned(),
+                kv.value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let status = tokio::process::Command::new("sh")
+        .arg(repo.join("deploy/docker/dbt-entrypoint.sh"))
+        .args(container.command())
+        .envs(env)
+        .env("PATH", path)
+        .env("LAKEGATE_DBT_SCRATCH", scratch)
+        .env("LAKEGATE_PYTHON", crate::harness::venv().join("bin/python"))
+        .env(
+            "LAKEGATE_ARTIFACTS_HELPER",
+            repo.join("deploy/docker/lakegate-artifacts.py"),
+        )
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .status()
+        .await?;
+    Ok(status.code().unwrap_or(-1))
+}
+
+/// The artifacts path end to end, minus the container: the runner tells the job where its
+/// artifacts go, the image's entrypoint uploads dbt's target/ there whatever dbt's exit code, a
+/// job that resumes gets the failed job's files as DBT_STATE, and `artifact` reads them back.
+#[tokio::test]
+async fn the_entrypoint_uploads_artifacts_the_runner_reads_and_a_retry_resumes_from() -> Result<()>
+{
+    let moto = Moto::start().await?;
+    let (runner, batch, _) = setup(&moto).await?;
+    let clients = moto.clients().await;
+    clients.s3.create_bucket().bucket("lake").send().await?;
+    let runner = runner.with_artifacts(clients.s3.clone(), "lake", "jobs/");
+    let tmp = tempfile::tempdir()?;
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin)?;
+    // The stand-in dbt: `build` writes run_results.json with a failed model and exits 1, as dbt
+    // does; `retry` records which state it was given and succeeds.
+    let fake_dbt = r#"#!/bin/sh
+mkdir -p "$DBT_TARGET_PATH"
+case "$1" in
+  build) printf '{"results":[{"unique_id":"model.ehr.stg_visits","status":"error","execution_time":0.5}]}' > "$DBT_TARGET_PATH/run_results.json"; echo manifest > "$DBT_TARGET_PATH/manifest.json"; exit 1 ;;
+  retry) cp "$DBT_STATE/run_results.json" "$LAKEGATE_SEEN_STATE"; printf '{"results":[{"unique_id":"model.ehr.stg_visits","status":"success","execution_time":0.4}]}' > "$DBT_TARGET_PATH/run_results.json"; exit 0 ;;
+esac
+exit 2
+"#;
+    std::fs::write(bin.join("dbt"), fake_dbt)?;
+    std::fs::set_permissions(
+        bin.join("dbt"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
+
+    let first = runner.submit(&spec("transform-wf-5-staging-1")).await?;
+    // Nothing uploaded yet: no artifact, not an error.
+    assert_eq!(
+        runner.artifact(&first, "target/run_results.json").await?,
+        None
+    );
+    let code = run_entrypoint(&moto, &batch, &first, &bin, &tmp.path().join("s1")).await?;
+    assert_eq!(code, 1, "the job's exit code is dbt's");
+    let results = runner
+        .artifact(&first, "target/run_results.json")
+        .await?
+        .expect("the entrypoint uploaded run_results.json");
+    let nodes = lakegate_activities::pipeline::parse_run_results(&results)?;
+    assert_eq!(nodes[0].unique_id, "model.ehr.stg_visits");
+    assert_eq!(nodes[0].status, "error");
+    assert_eq!(
+        runner.artifact_key("transform-wf-5-staging-1", "target/manifest.json"),
+        Some("jobs/transform-wf-5-staging-1/target/manifest.json".to_owned())
+    );
+    assert!(
+        runner
+            .artifact(&first, "target/manifest.json")
+            .await?
+            .is_some()
+    );
+    assert!(runner.artifact(&first, "../other/target/x").await.is_err());
+
+    let mut retry = spec("transform-wf-5-staging-2");
+    retry.command = vec!["dbt".into(), "retry".into()];
+    retry.resume_from = Some("transform-wf-5-staging-1".into());
+    let seen = tmp.path().join("seen-state.json");
+    retry
+        .environment
+        .insert("LAKEGATE_SEEN_STATE".into(), seen.display().to_string());
+    let second = runner.submit(&retry).await?;
+    let code = run_entrypoint(&moto, &batch, &second, &bin, &tmp.path().join("s2")).await?;
+    assert_eq!(code, 0);
+    assert_eq!(
+        std::fs::read(&seen)?,
+        results.to_vec(),
+        "dbt retry ran on the failed job's run_results.json"
+    );
+    let resumed = runner
+        .artifact(&second, "target/run_results.json")
+        .await?
+        .unwrap();
+    let nodes = lakegate_activities::pipeline::parse_run_results(&resumed)?;
+    assert_eq!(nodes[0].status, "success");
+    // A runner without an artifacts location reports none rather than guessing.
+    let bare = BatchRunner::new(batch.clone(), clients.logs.clone(), "dbt", "dbt-athena");
+    assert_eq!(
+        bare.artifact(&second, "target/run_results.json").await?,
+        None
+    );
+    Ok(())
+}
