@@ -7,10 +7,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, UNIX_EPOCH};
 
-use lakegate_activities::CrawlActivities;
+use lakegate_activities::{CatalogRequest, CrawlActivities};
 use lakegate_activities::ports::{CrawlRequest, CrawlStart, CrawlerState, TableInfo};
 use lakegate_models::names;
-use lakegate_models::{CrawlInput, CrawlRecord, CrawlStatus, NewData, TableFingerprint};
+use lakegate_models::{
+    CrawlInput, CrawlRecord, CrawlStatus, NewData, TableChange, TableFingerprint,
+};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ChildWorkflowOptions, ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext,
@@ -19,6 +21,10 @@ use temporalio_sdk::{
 
 use crate::options;
 use crate::transform::TransformWorkflow;
+
+/// Catalog steps register contract-typed tables through the catalog (no crawler run) and crawl
+/// only the rest; recorded histories before it crawled everything.
+pub const CONTRACT_CATALOG_PATCH: &str = "catalog-from-contract";
 
 /// How many times a crawl waits out someone else's run before giving up on starting its own.
 const MAX_JOINS: u32 = 3;
@@ -32,6 +38,7 @@ pub struct CrawlWorkflow {
     phase: &'static str,
     crawls_done: u64,
     last: Option<CrawlRecord>,
+    last_failure: Option<CrawlRecord>,
 }
 
 #[workflow_methods]
@@ -40,6 +47,7 @@ impl CrawlWorkflow {
     fn new(_ctx: &WorkflowContextView, input: CrawlInput) -> Self {
         let pending = input.pending.iter().cloned().collect();
         let crawls_done = input.crawls_done;
+        let last_failure = input.last_failure.clone();
         Self {
             input,
             pending,
@@ -47,6 +55,7 @@ impl CrawlWorkflow {
             phase: "waiting",
             crawls_done,
             last: None,
+            last_failure,
         }
     }
 
@@ -65,19 +74,12 @@ impl CrawlWorkflow {
 
             ctx.state_mut(|s| s.phase = "crawling");
             crawls_done += 1;
-            let mut record = crawl(ctx, &input, crawls_done, prefixes).await?;
+            let mut record = if ctx.patched(CONTRACT_CATALOG_PATCH) {
+                catalog_step(ctx, &input, crawls_done, prefixes, &mut known_tables).await?
+            } else {
+                crawl_step(ctx, &input, crawls_done, prefixes, &mut known_tables).await?
+            };
             if record.status == "SUCCEEDED" {
-                let tables = ctx
-                    .execute_activity(
-                        CrawlActivities::list_tables,
-                        input.database.clone(),
-                        options::short(),
-                    )
-                    .await?;
-                let (created, updated) =
-                    catalog_changes(&mut known_tables, &tables, &input.dataset);
-                record.tables_created = created;
-                record.tables_updated = updated;
                 if let Some(transform) = &input.transform {
                     ctx.state_mut(|s| s.phase = "transforming");
                     let id = names::transform_workflow_id(&input.crawler, crawls_done);
@@ -97,6 +99,9 @@ impl CrawlWorkflow {
                 }
             }
             ctx.state_mut(|s| {
+                if record.status != "SUCCEEDED" {
+                    s.last_failure = Some(record.clone());
+                }
                 s.last = Some(record);
                 s.crawls_done = crawls_done;
             });
@@ -109,6 +114,7 @@ impl CrawlWorkflow {
                     pending: ctx.state(|s| s.pending.iter().cloned().collect()),
                     crawls_done,
                     known_tables,
+                    last_failure: ctx.state(|s| s.last_failure.clone()),
                     ..input
                 };
                 ctx.continue_as_new(next, ContinueAsNewOptions::default())?;
@@ -130,6 +136,7 @@ impl CrawlWorkflow {
             pending_prefixes: self.pending.len(),
             crawls_done: self.crawls_done,
             last: self.last.clone(),
+            last_failure: self.last_failure.clone(),
         }
     }
 }
@@ -161,6 +168,97 @@ async fn coalesce(ctx: &mut WorkflowContext<CrawlWorkflow>, input: &CrawlInput) 
             return;
         }
     }
+}
+
+/// The catalog step before contracts: crawl every prefix, then read the catalog back to see what
+/// the crawl changed.
+async fn crawl_step(
+    ctx: &mut WorkflowContext<CrawlWorkflow>,
+    input: &CrawlInput,
+    number: u64,
+    prefixes: Vec<String>,
+    known_tables: &mut BTreeMap<String, TableFingerprint>,
+) -> WorkflowResult<CrawlRecord> {
+    let mut record = crawl(ctx, input, number, prefixes).await?;
+    if record.status == "SUCCEEDED" {
+        let tables = ctx
+            .execute_activity(
+                CrawlActivities::list_tables,
+                input.database.clone(),
+                options::short(),
+            )
+            .await?;
+        let (created, updated) = catalog_changes(known_tables, &tables, &input.dataset);
+        record.tables_created = created;
+        record.tables_updated = updated;
+    }
+    Ok(record)
+}
+
+/// Registers the tables whose contracts declare columns (one activity, seconds), then crawls
+/// what is left, if anything. The record lists every prefix and both halves' changes.
+async fn catalog_step(
+    ctx: &mut WorkflowContext<CrawlWorkflow>,
+    input: &CrawlInput,
+    number: u64,
+    prefixes: Vec<String>,
+    known_tables: &mut BTreeMap<String, TableFingerprint>,
+) -> WorkflowResult<CrawlRecord> {
+    let step = ctx
+        .execute_activity(
+            CrawlActivities::register_catalog,
+            CatalogRequest {
+                database: input.database.clone(),
+                prefixes: prefixes.clone(),
+            },
+            options::short(),
+        )
+        .await?;
+    let mut record = if step.crawl.is_empty() {
+        CrawlRecord {
+            number,
+            prefixes: Vec::new(),
+            joined_running: false,
+            status: "SUCCEEDED".to_owned(),
+            error: None,
+            tables_created: Vec::new(),
+            tables_updated: Vec::new(),
+            changes: Vec::new(),
+            transform_workflow_id: None,
+            transform_succeeded: None,
+        }
+    } else {
+        crawl_step(ctx, input, number, step.crawl, known_tables).await?
+    };
+    record.prefixes = prefixes;
+    for change in &step.changes {
+        if change.created {
+            record.tables_created.push(change.table.clone());
+        } else if change.is_change() {
+            record.tables_updated.push(change.table.clone());
+        }
+    }
+    let crawled = record
+        .tables_created
+        .iter()
+        .chain(&record.tables_updated)
+        .filter(|t| !step.changes.iter().any(|c| &c.table == *t))
+        .map(|t| TableChange {
+            table: t.clone(),
+            created: record.tables_created.contains(t),
+            ..TableChange::default()
+        })
+        .collect::<Vec<_>>();
+    record.changes = step.changes;
+    record.changes.extend(crawled);
+    if let Some(error) = step.error {
+        record.status = "FAILED".to_owned();
+        record.error = Some(match record.error.take() {
+            Some(crawl_error) => format!("{error}; crawl: {crawl_error}"),
+            None => error,
+        });
+    }
+    Ok(record)
 }
 
 /// Starts the crawler on `prefixes` and waits for it. "Already running" means waiting for that
@@ -208,6 +306,7 @@ async fn crawl(
             error,
             tables_created: Vec::new(),
             tables_updated: Vec::new(),
+            changes: Vec::new(),
             transform_workflow_id: None,
             transform_succeeded: None,
         });

@@ -14,7 +14,7 @@ mod offline;
 mod phi;
 
 pub use contract::{
-    CaseRule, ColumnSpec, ColumnType, Compression, Contract, ContractError, ContractSet, Encoding,
+    CaseRule, CatalogSource, ColumnSpec, ColumnType, Compression, Contract, ContractError, ContractSet, Encoding,
     FormatKind, FormatSpec, HeaderMode, Level, PhiDetector, PhiPolicy, RuleSpec, TableContract,
 };
 pub use engine::{
