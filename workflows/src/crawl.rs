@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, UNIX_EPOCH};
 
-use lakegate_activities::{CatalogRequest, CrawlActivities};
 use lakegate_activities::ports::{CrawlRequest, CrawlStart, CrawlerState, TableInfo};
+use lakegate_activities::{CatalogRequest, CrawlActivities};
 use lakegate_models::names;
 use lakegate_models::{
     CrawlInput, CrawlRecord, CrawlStatus, NewData, TableChange, TableFingerprint,
@@ -19,12 +19,8 @@ use temporalio_sdk::{
     WorkflowContextView, WorkflowResult,
 };
 
-use crate::options;
 use crate::transform::TransformWorkflow;
-
-/// Catalog steps register contract-typed tables through the catalog (no crawler run) and crawl
-/// only the rest; recorded histories before it crawled everything.
-pub const CONTRACT_CATALOG_PATCH: &str = "catalog-from-contract";
+use crate::{options, patches};
 
 /// How many times a crawl waits out someone else's run before giving up on starting its own.
 const MAX_JOINS: u32 = 3;
@@ -74,7 +70,7 @@ impl CrawlWorkflow {
 
             ctx.state_mut(|s| s.phase = "crawling");
             crawls_done += 1;
-            let mut record = if ctx.patched(CONTRACT_CATALOG_PATCH) {
+            let mut record = if ctx.patched(patches::CONTRACT_CATALOG) {
                 catalog_step(ctx, &input, crawls_done, prefixes, &mut known_tables).await?
             } else {
                 crawl_step(ctx, &input, crawls_done, prefixes, &mut known_tables).await?

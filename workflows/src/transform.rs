@@ -231,10 +231,6 @@ async fn wait_for_job(
     }
 }
 
-/// Checks' SQL is wrapped in a count, so every violating row is counted (recorded histories
-/// before it counted the first result page).
-pub const COUNT_VIOLATIONS_PATCH: &str = "check-counts-every-row";
-
 /// `select count(*)` over a check's query. The newline keeps a trailing `--` comment from
 /// swallowing the closing parenthesis; a trailing `;` would end the statement early.
 fn count_rows_sql(sql: &str) -> String {
@@ -248,7 +244,8 @@ async fn run_check(
     check: &Check,
     token: String,
 ) -> WorkflowResult<CheckResult> {
-    let counted = matches!(check, Check::Sql { .. }) && ctx.patched(COUNT_VIOLATIONS_PATCH);
+    let counted =
+        matches!(check, Check::Sql { .. }) && ctx.patched(crate::patches::CHECK_COUNTS_EVERY_ROW);
     let sql = match check {
         Check::RowCount { table } => format!("select count(*) from {table}"),
         Check::Freshness { table, column, .. } => format!(

@@ -160,7 +160,12 @@ pub(crate) async fn register(
         added.extend(chunk.iter().filter(|v| !existing.contains(*v)).cloned());
     }
     let after = columns_info(descriptor.columns());
-    Ok(table_change(before_info.as_ref(), &after, added, &spec.name))
+    Ok(table_change(
+        before_info.as_ref(),
+        &after,
+        added,
+        &spec.name,
+    ))
 }
 
 async fn update(
@@ -258,10 +263,7 @@ fn storage_descriptor(spec: &TableSpec, location: &str) -> StorageDescriptor {
             SerDeInfo::builder()
                 .serialization_library(library)
                 .set_parameters(Some(
-                    params
-                        .into_iter()
-                        .map(|(k, v)| (k.to_owned(), v))
-                        .collect(),
+                    params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
                 ))
                 .build(),
         )

@@ -214,9 +214,12 @@ pub fn table_change(
     for column in after {
         match before.columns.iter().find(|b| key(b) == key(column)) {
             None => change.columns_added.push(column.name.clone()),
-            Some(old) if !old.data_type.eq_ignore_ascii_case(&column.data_type) => change
-                .columns_retyped
-                .push(format!("{} {} -> {}", column.name, old.data_type, column.data_type)),
+            Some(old) if !old.data_type.eq_ignore_ascii_case(&column.data_type) => {
+                change.columns_retyped.push(format!(
+                    "{} {} -> {}",
+                    column.name, old.data_type, column.data_type
+                ))
+            }
             Some(_) => {}
         }
     }
@@ -322,13 +325,21 @@ mod tests {
             database: "raw".into(),
             name: "ehr_p".into(),
             location: String::new(),
-            columns: vec![col("id", "string"), col("age", "string"), col("gone", "string")],
+            columns: vec![
+                col("id", "string"),
+                col("age", "string"),
+                col("gone", "string"),
+            ],
             partition_keys: vec![],
             partitions: vec![],
         };
         let change = table_change(
             Some(&before),
-            &[col("id", "string"), col("age", "bigint"), col("new", "date")],
+            &[
+                col("id", "string"),
+                col("age", "bigint"),
+                col("new", "date"),
+            ],
             vec![vec!["2026-01-01".into()]],
             "ehr_p",
         );

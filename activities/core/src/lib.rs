@@ -17,7 +17,7 @@ pub mod sweep;
 
 pub use ingest::{IngestActivities, MoveRequest, MoveResult, ValidateRequest};
 pub use pipeline::{
-    CatalogRequest, CatalogStep, CrawlActivities, DescribeJob, NotifyActivities, PipelineSettings, QuerySummary, StartQuery,
-    TerminateJob, TransformActivities,
+    CatalogRequest, CatalogStep, CrawlActivities, DescribeJob, NotifyActivities, PipelineSettings,
+    QuerySummary, StartQuery, TerminateJob, TransformActivities,
 };
 pub use sweep::{PageRequest, SettledIngest, StartRequest, Started, SweepActivities};

@@ -108,11 +108,7 @@ pub(crate) async fn register(
         .cloned()
         .collect();
     let mut change = table_change(before.as_ref(), &after, added, &spec.name);
-    change.partition_rows = if partitions.is_empty() {
-        None
-    } else {
-        counted
-    };
+    change.partition_rows = if partitions.is_empty() { None } else { counted };
     Ok(change)
 }
 
