@@ -109,7 +109,9 @@ async fn the_glue_table_columns_serde_and_partitions_are_the_contracts() -> Resu
     );
     let table_params = vitals.parameters().unwrap();
     assert_eq!(
-        table_params.get("skip.header.line.count").map(String::as_str),
+        table_params
+            .get("skip.header.line.count")
+            .map(String::as_str),
         Some("1")
     );
     assert_eq!(
