@@ -136,7 +136,10 @@ async fn a_promoted_file_is_registered_in_glue_without_any_crawler_call() {
         .find_map(|p| p.strip_prefix("ingest_date="))
         .unwrap()
         .to_owned();
-    assert_eq!(step.changes[0].partitions_added, [ingest_date.clone()]);
+    assert_eq!(
+        step.changes[0].partitions_added,
+        std::slice::from_ref(&ingest_date)
+    );
 
     let table = clients
         .glue

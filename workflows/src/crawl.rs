@@ -75,24 +75,24 @@ impl CrawlWorkflow {
             } else {
                 crawl_step(ctx, &input, crawls_done, prefixes, &mut known_tables).await?
             };
-            if record.status == "SUCCEEDED" {
-                if let Some(transform) = &input.transform {
-                    ctx.state_mut(|s| s.phase = "transforming");
-                    let id = names::transform_workflow_id(&input.crawler, crawls_done);
-                    record.transform_workflow_id = Some(id.clone());
-                    let started = ctx
-                        .start_child_workflow(
-                            TransformWorkflow::run,
-                            transform.clone(),
-                            ChildWorkflowOptions::workflow_id(id),
-                        )
-                        .await;
-                    // A failed transform is recorded, never fatal: the crawler must keep serving.
-                    record.transform_succeeded = Some(match started {
-                        Ok(child) => child.result().await.is_ok_and(|r| r.succeeded),
-                        Err(_) => false,
-                    });
-                }
+            if record.status == "SUCCEEDED"
+                && let Some(transform) = &input.transform
+            {
+                ctx.state_mut(|s| s.phase = "transforming");
+                let id = names::transform_workflow_id(&input.crawler, crawls_done);
+                record.transform_workflow_id = Some(id.clone());
+                let started = ctx
+                    .start_child_workflow(
+                        TransformWorkflow::run,
+                        transform.clone(),
+                        ChildWorkflowOptions::workflow_id(id),
+                    )
+                    .await;
+                // A failed transform is recorded, never fatal: the crawler must keep serving.
+                record.transform_succeeded = Some(match started {
+                    Ok(child) => child.result().await.is_ok_and(|r| r.succeeded),
+                    Err(_) => false,
+                });
             }
             ctx.state_mut(|s| {
                 if record.status != "SUCCEEDED" {

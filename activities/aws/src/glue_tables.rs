@@ -44,20 +44,7 @@ pub(crate) async fn register(
 ) -> Result<TableChange, CrawlError> {
     let location = format!("s3://{bucket}/{}", spec.prefix);
     let descriptor = storage_descriptor(spec, &location);
-    let input = TableInput::builder()
-        .name(&spec.name)
-        .table_type("EXTERNAL_TABLE")
-        .set_parameters(Some(table_parameters(spec)))
-        .set_partition_keys(Some(
-            spec.partition_keys
-                .iter()
-                .map(|k| Column::builder().name(k).r#type("string").build())
-                .collect::<Result<_, _>>()
-                .map_err(build_error)?,
-        ))
-        .storage_descriptor(descriptor.clone())
-        .build()
-        .map_err(build_error)?;
+    let input = table_input(spec, &descriptor)?;
 
     let before = match glue
         .get_table()
@@ -174,7 +161,18 @@ async fn update(
     spec: &TableSpec,
     descriptor: &StorageDescriptor,
 ) -> Result<(), CrawlError> {
-    let input = TableInput::builder()
+    let input = table_input(spec, descriptor)?;
+    glue.update_table()
+        .database_name(database)
+        .table_input(input)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| backend(database, &e))
+}
+
+fn table_input(spec: &TableSpec, descriptor: &StorageDescriptor) -> Result<TableInput, CrawlError> {
+    TableInput::builder()
         .name(&spec.name)
         .table_type("EXTERNAL_TABLE")
         .set_parameters(Some(table_parameters(spec)))
@@ -187,14 +185,7 @@ async fn update(
         ))
         .storage_descriptor(descriptor.clone())
         .build()
-        .map_err(build_error)?;
-    glue.update_table()
-        .database_name(database)
-        .table_input(input)
-        .send()
-        .await
-        .map(drop)
-        .map_err(|e| backend(database, &e))
+        .map_err(build_error)
 }
 
 fn build_error(e: aws_sdk_glue::error::BuildError) -> CrawlError {

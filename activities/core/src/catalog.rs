@@ -258,8 +258,9 @@ pub async fn register_prefixes(
 ) -> Result<CatalogStep, crate::ports::CrawlError> {
     use std::collections::{BTreeMap, BTreeSet};
     let mut step = CatalogStep::default();
-    let mut tables: BTreeMap<(String, String), (TableSpec, BTreeSet<Vec<String>>)> =
-        BTreeMap::new();
+    /// A table's spec and the partitions the step's prefixes name.
+    type Touched = (TableSpec, BTreeSet<Vec<String>>);
+    let mut tables: BTreeMap<(String, String), Touched> = BTreeMap::new();
     for prefix in &request.prefixes {
         let spec = split_prefix(prefix).and_then(|(dataset, table, values)| {
             let (c, t) = contracts.table(&dataset, &table)?;
