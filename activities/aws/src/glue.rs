@@ -54,7 +54,7 @@ impl GlueCrawler {
     }
 }
 
-fn backend<E>(
+pub(crate) fn backend<E>(
     crawler: &str,
     err: &aws_sdk_glue::error::SdkError<E, aws_sdk_glue::config::http::HttpResponse>,
 ) -> CrawlError

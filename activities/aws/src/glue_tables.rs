@@ -11,7 +11,7 @@ use lakegate_activities::catalog::{ColumnDef, TableFormat, TableSpec, table_chan
 use lakegate_activities::ports::{ColumnInfo, CrawlError, TableInfo};
 use lakegate_models::TableChange;
 
-use crate::error::classify;
+use crate::glue::backend;
 
 pub const OPEN_CSV_SERDE: &str = "org.apache.hadoop.hive.serde2.OpenCSVSerde";
 pub const JSON_SERDE: &str = "org.openx.data.jsonserde.JsonSerDe";
@@ -19,21 +19,6 @@ const INPUT_FORMAT: &str = "org.apache.hadoop.mapred.TextInputFormat";
 const OUTPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat";
 /// BatchCreatePartition takes at most this many partitions per call.
 const PARTITION_BATCH: usize = 100;
-
-fn backend<E>(
-    what: &str,
-    err: &aws_sdk_glue::error::SdkError<E, aws_sdk_glue::config::http::HttpResponse>,
-) -> CrawlError
-where
-    E: aws_sdk_glue::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let c = classify(err);
-    CrawlError::Backend {
-        crawler: what.to_owned(),
-        message: c.message,
-        retryable: c.retryable,
-    }
-}
 
 pub(crate) async fn register(
     glue: &aws_sdk_glue::Client,
@@ -46,13 +31,13 @@ pub(crate) async fn register(
     let descriptor = storage_descriptor(spec, &location);
     let input = table_input(spec, &descriptor)?;
 
-    let before = match glue
+    let got = glue
         .get_table()
         .database_name(database)
         .name(&spec.name)
         .send()
-        .await
-    {
+        .await;
+    let before = match got {
         Ok(out) => out.table().cloned(),
         Err(e)
             if e.as_service_error()
@@ -74,23 +59,25 @@ pub(crate) async fn register(
         partitions: Vec::new(),
     });
     match &before {
-        None => match glue
-            .create_table()
-            .database_name(database)
-            .table_input(input)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            // A retry whose first attempt created it: bring it up to date instead.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_already_exists_exception()) =>
-            {
-                update(glue, database, spec, &descriptor).await?;
+        None => {
+            let created = glue
+                .create_table()
+                .database_name(database)
+                .table_input(input)
+                .send()
+                .await;
+            match created {
+                Ok(_) => {}
+                // A retry whose first attempt created it: bring it up to date instead.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_already_exists_exception()) =>
+                {
+                    update(glue, database, spec, &descriptor).await?;
+                }
+                Err(e) => return Err(backend(database, &e)),
             }
-            Err(e) => return Err(backend(database, &e)),
-        },
+        }
         Some(existing) => {
             let same = existing.storage_descriptor() == Some(&descriptor)
                 && existing.parameters() == Some(&table_parameters(spec))
