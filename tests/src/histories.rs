@@ -107,3 +107,17 @@ fn relative(root: &Path, path: &Path) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// The patch ids a history's markers record (`ctx.patched` writes one marker per id it returns
+/// true for), read from the decoded marker payloads of either JSON form.
+pub fn patch_ids(bytes: &[u8], known: &[&str]) -> anyhow::Result<Vec<String>> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)?;
+    let mut text = String::new();
+    let mut decoded = 0;
+    crate::decode_payloads(&value, &mut text, &mut decoded);
+    Ok(known
+        .iter()
+        .filter(|id| text.contains(&format!("\"{id}\"")))
+        .map(|id| (*id).to_owned())
+        .collect())
+}

@@ -115,6 +115,39 @@ fn committed_histories_match_their_recorded_digests() {
     }
 }
 
+/// The one-round-trip change to IngestFileWorkflow went in behind a patch: histories recorded
+/// before it (no marker) and after it (with the marker) are both committed, and the replay test
+/// above replays both against this build, so runs that were open across the change survive it.
+#[test]
+fn ingest_histories_from_before_and_after_the_one_round_trip_patch_are_committed() {
+    let patch = lakegate_workflows::patches::INGEST_ONE_ROUND_TRIP;
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    for name in histories::committed().unwrap() {
+        if !name.starts_with("IngestFileWorkflow/") || name.ends_with(".proto3.json") {
+            continue;
+        }
+        let ids = histories::patch_ids(&history(&name), &[patch]).unwrap();
+        if ids.is_empty() {
+            before.push(name);
+        } else {
+            after.push(name);
+        }
+    }
+    for path in ["promoted", "quarantined_approved", "review_timed_out"] {
+        let file = format!("IngestFileWorkflow/{path}.json");
+        assert!(
+            before.contains(&file),
+            "{file} predates the patch: {before:?}"
+        );
+        assert!(
+            after
+                .iter()
+                .any(|a| a.starts_with(&format!("IngestFileWorkflow/{path}."))),
+            "no {path} history recorded with {patch}: {after:?}"
+        );
+    }
+}
+
 /// Both files were recorded from one run, so the proto3-JSON conversion must give exactly the
 /// events the SDK's own form holds: nothing dropped, renamed or mistyped on the way.
 #[test]

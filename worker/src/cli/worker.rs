@@ -8,7 +8,13 @@ use lakegate::{LakeConfig, client};
 pub async fn run(config: &LakeConfig, telemetry: TelemetryArgs) -> anyhow::Result<ExitCode> {
     let shutdown = super::shutdown_signal();
     let telemetry = telemetry.start()?;
-    let client = client::connect(None).await?;
+    let codec = config.codec()?;
+    if codec.is_none() {
+        tracing::warn!(
+            "no payload keys configured: payloads go to Temporal unencrypted (see --codec-key-file)"
+        );
+    }
+    let client = client::connect(None, codec.as_ref()).await?;
     if let Some(addr) = telemetry.metrics_addr() {
         tracing::info!(%addr, "metrics at http://{addr}/metrics");
     }
