@@ -22,7 +22,7 @@ pub use ingest::{
 pub use pipeline::{
     BackfillInput, BackfillProgress, Check, CheckResult, CrawlInput, CrawlRecord, CrawlStatus,
     CrawlTiming, IngestFile, LandingPage, NewData, NodeResult, PromotedFile, StageResult,
-    SweepInput, SweepResult, TableFingerprint, TransformInput, TransformResult,
+    SweepInput, SweepResult, TableChange, TableFingerprint, TransformInput, TransformResult,
     default_job_deadline_secs,
 };
 pub use report::{RuleOutcome, Severity, ValidationReport, Verdict};
@@ -63,6 +63,7 @@ pub mod names {
     pub const START_CRAWL_ACTIVITY: &str = "start_crawl";
     pub const CRAWLER_STATUS_ACTIVITY: &str = "crawler_status";
     pub const LIST_TABLES_ACTIVITY: &str = "list_tables";
+    pub const REGISTER_CATALOG_ACTIVITY: &str = "register_catalog";
     pub const SUBMIT_JOB_ACTIVITY: &str = "submit_job";
     pub const DESCRIBE_JOB_ACTIVITY: &str = "describe_job";
     pub const JOB_LOG_TAIL_ACTIVITY: &str = "job_log_tail";

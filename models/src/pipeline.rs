@@ -56,6 +56,9 @@ pub struct CrawlInput {
     /// Catalog tables seen after the previous crawl, to report what a crawl created or changed.
     #[serde(default)]
     pub known_tables: BTreeMap<String, TableFingerprint>,
+    /// The last failed step, carried across continue-as-new so `lakegate pipeline` keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<CrawlRecord>,
     /// Crawls that failed in a row, carried across continue-as-new (the backoff goes on).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failures: u32,
@@ -107,10 +110,46 @@ pub struct CrawlRecord {
     pub error: Option<String>,
     pub tables_created: Vec<String>,
     pub tables_updated: Vec<String>,
+    /// What the step changed, table by table (tables registered from their contracts, and
+    /// tables a crawler created or changed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<TableChange>,
     #[serde(default)]
     pub transform_workflow_id: Option<String>,
     #[serde(default)]
     pub transform_succeeded: Option<bool>,
+}
+
+/// One catalog table's change in a catalog step.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableChange {
+    pub table: String,
+    pub created: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns_added: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns_removed: Vec<String>,
+    /// `<column> <old type> -> <new type>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns_retyped: Vec<String>,
+    /// Partition values (joined by `/`) the step added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions_added: Vec<String>,
+    /// Rows now in the partitions the step's files went to, where the backend counts them (the
+    /// local DuckDB does; Glue would need an Athena scan, so leaves it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_rows: Option<u64>,
+}
+
+impl TableChange {
+    /// Whether the table's schema or partitions changed at all.
+    pub fn is_change(&self) -> bool {
+        self.created
+            || !self.columns_added.is_empty()
+            || !self.columns_removed.is_empty()
+            || !self.columns_retyped.is_empty()
+            || !self.partitions_added.is_empty()
+    }
 }
 
 /// Answer of the crawl workflow's `get_status` query.
@@ -125,6 +164,10 @@ pub struct CrawlStatus {
     /// Crawls that failed in a row; their prefixes are still pending.
     #[serde(default)]
     pub consecutive_failures: u32,
+    /// The most recent step that did not succeed, even when later ones did: a success must not
+    /// hide that some files never reached the catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<CrawlRecord>,
 }
 
 /// Input of `TransformWorkflow`: a dbt project run stage by stage as jobs.

@@ -28,3 +28,149 @@ async fn hostile_keys_flow_through_sqs_to_raw_too() {
         upload_path::upload_through_sqs_to_raw(&moto, &moto.endpoint, key).await;
     }
 }
+
+/// On the AWS backend a file whose contract declares columns is registered in Glue by the catalog
+/// step itself: moto has no crawler at all here, so any crawler call would fail the step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_file_is_registered_in_glue_without_any_crawler_call() {
+    use std::time::{Duration, Instant};
+
+    use aws_sdk_s3::primitives::ByteStream;
+    use lakegate::client;
+    use lakegate::config::{AwsConfig, Backend};
+    use lakegate_models::IngestInput;
+    use lakegate_tests::{TestEnv, repo_root};
+
+    let moto = Moto::start().await.unwrap();
+    let clients = moto.clients().await;
+    clients
+        .s3
+        .create_bucket()
+        .bucket("lake")
+        .send()
+        .await
+        .unwrap();
+    clients
+        .glue
+        .create_database()
+        .database_input(
+            aws_sdk_glue::types::DatabaseInput::builder()
+                .name("raw")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let key = "landing/emr/ehr/patients.csv";
+    let put = clients
+        .s3
+        .put_object()
+        .bucket("lake")
+        .key(key)
+        .body(ByteStream::from_static(
+            b"id,birthdate,gender\np1,1980-01-02,F\np2,1975-03-04,M\n",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let etag = put.e_tag().unwrap().trim_matches('"').to_owned();
+
+    let pipeline = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        pipeline.path(),
+        "crawler_prefix: lakegate-\ndatabase: raw\nquiet_period_secs: 1\nmax_wait_secs: 5\n\
+         poll_initial_secs: 1\npoll_max_secs: 2\ncrawl_deadline_secs: 60\ntransforms: {}\n",
+    )
+    .unwrap();
+    let aws = AwsConfig {
+        backend: Backend::Aws,
+        aws_endpoint_url: Some(moto.endpoint.clone()),
+        aws_emulator: true,
+        athena_workgroup: "primary".into(),
+        ..AwsConfig::default()
+    };
+    let env = TestEnv::start_on(
+        &repo_root().join("tests/fixtures/contracts"),
+        Some(pipeline.path()),
+        aws,
+    )
+    .await
+    .unwrap();
+    let input = IngestInput {
+        bucket: "lake".into(),
+        key: key.into(),
+        version: etag,
+        review_timeout_secs: 3600,
+        crawl_later: false,
+    };
+    let started = client::start_ingest(&env.client, &env.config.task_queue, input)
+        .await
+        .unwrap();
+    let id = match started {
+        client::StartedIngest::Started(id) | client::StartedIngest::Duplicate(id) => id,
+    };
+    let outcome = client::wait_outcome(&env.client, &id).await.unwrap();
+    let crawl_id = outcome
+        .crawl_workflow_id
+        .clone()
+        .expect("handed to the pipeline");
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        if let Ok(status) = client::crawl_status(&env.client, "lakegate-ehr").await
+            && status.crawls_done >= 1
+            && status.phase == "waiting"
+        {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the catalog step never ended");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let step = status.last.unwrap();
+    assert_eq!(step.status, "SUCCEEDED", "{step:?}");
+    assert_eq!(step.tables_created, ["ehr_patients"]);
+    let ingest_date = outcome
+        .key
+        .split('/')
+        .find_map(|p| p.strip_prefix("ingest_date="))
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        step.changes[0].partitions_added,
+        std::slice::from_ref(&ingest_date)
+    );
+
+    let table = clients
+        .glue
+        .get_table()
+        .database_name("raw")
+        .name("ehr_patients")
+        .send()
+        .await
+        .unwrap();
+    let columns: Vec<&str> = table
+        .table()
+        .unwrap()
+        .storage_descriptor()
+        .unwrap()
+        .columns()
+        .iter()
+        .map(|c| c.name())
+        .collect();
+    assert_eq!(columns, ["id", "birthdate", "gender"]);
+    let partitions = clients
+        .glue
+        .get_partitions()
+        .database_name("raw")
+        .table_name("ehr_patients")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(partitions.partitions().len(), 1);
+    assert_eq!(partitions.partitions()[0].values(), [ingest_date]);
+
+    let history = env.history_text(&crawl_id).await.unwrap();
+    assert!(history.contains("register_catalog"));
+    assert!(!history.contains("start_crawl") && !history.contains("crawler_status"));
+}

@@ -34,6 +34,7 @@ async fn a_failed_crawl_activity_keeps_the_prefix_pending_and_the_workflow_runni
         crawls_done: 0,
         known_tables: Default::default(),
         failures: 0,
+        last_failure: None,
     };
     let id = names::crawl_workflow_id(&crawler);
     let handle = env

@@ -40,7 +40,9 @@ pub async fn ports(config: &LakeConfig) -> anyhow::Result<Ports> {
             clients.glue.clone(),
             config.bucket.clone(),
         )),
-        catalog: Arc::new(GlueCatalog::new(clients.glue.clone())),
+        catalog: Arc::new(
+            GlueCatalog::new(clients.glue.clone()).with_bucket(config.bucket.clone()),
+        ),
         jobs: Arc::new(
             BatchRunner::new(
                 clients.batch.clone(),

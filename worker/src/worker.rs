@@ -100,6 +100,7 @@ fn options(
         .register_activities(SweepActivities::new(ports.store.clone()))
         .register_activities(
             CrawlActivities::new(ports.crawler.clone(), ports.catalog.clone())
+                .with_contracts(config.contracts.clone())
                 .with_metrics(metrics.clone(), &crawler_prefix),
         )
         .register_activities(

@@ -7,10 +7,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, UNIX_EPOCH};
 
-use lakegate_activities::CrawlActivities;
 use lakegate_activities::ports::{CrawlRequest, CrawlStart, CrawlerState, TableInfo};
+use lakegate_activities::{CatalogRequest, CrawlActivities};
 use lakegate_models::names;
-use lakegate_models::{CrawlInput, CrawlRecord, CrawlStatus, NewData, TableFingerprint};
+use lakegate_models::{
+    CrawlInput, CrawlRecord, CrawlStatus, NewData, TableChange, TableFingerprint,
+};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ChildWorkflowOptions, ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext,
@@ -34,6 +36,7 @@ pub struct CrawlWorkflow {
     /// Crawls that failed in a row (crawl-keep-pending): the next waits out a backoff.
     failures: u32,
     last: Option<CrawlRecord>,
+    last_failure: Option<CrawlRecord>,
 }
 
 #[workflow_methods]
@@ -43,6 +46,7 @@ impl CrawlWorkflow {
         let pending = input.pending.iter().cloned().collect();
         let crawls_done = input.crawls_done;
         let failures = input.failures;
+        let last_failure = input.last_failure.clone();
         Self {
             input,
             pending,
@@ -51,6 +55,7 @@ impl CrawlWorkflow {
             crawls_done,
             failures,
             last: None,
+            last_failure,
         }
     }
 
@@ -72,40 +77,37 @@ impl CrawlWorkflow {
 
             ctx.state_mut(|s| s.phase = "crawling");
             crawls_done += 1;
-            let mut record = crawl(ctx, &input, crawls_done, prefixes).await?;
-            if record.status == "SUCCEEDED" {
-                let tables = ctx
-                    .execute_activity(
-                        CrawlActivities::list_tables,
-                        input.database.clone(),
-                        options::short(),
+            let mut record = if ctx.patched(patches::CONTRACT_CATALOG) {
+                catalog_step(ctx, &input, crawls_done, prefixes, &mut known_tables).await?
+            } else {
+                crawl_step(ctx, &input, crawls_done, prefixes, &mut known_tables).await?
+            };
+            if record.status == "SUCCEEDED"
+                && let Some(transform) = &input.transform
+            {
+                ctx.state_mut(|s| s.phase = "transforming");
+                let id = names::transform_workflow_id(&input.crawler, crawls_done);
+                record.transform_workflow_id = Some(id.clone());
+                let started = ctx
+                    .start_child_workflow(
+                        TransformWorkflow::run,
+                        transform.clone(),
+                        ChildWorkflowOptions::workflow_id(id),
                     )
-                    .await?;
-                let (created, updated) =
-                    catalog_changes(&mut known_tables, &tables, &input.dataset);
-                record.tables_created = created;
-                record.tables_updated = updated;
-                if let Some(transform) = &input.transform {
-                    ctx.state_mut(|s| s.phase = "transforming");
-                    let id = names::transform_workflow_id(&input.crawler, crawls_done);
-                    record.transform_workflow_id = Some(id.clone());
-                    let started = ctx
-                        .start_child_workflow(
-                            TransformWorkflow::run,
-                            transform.clone(),
-                            ChildWorkflowOptions::workflow_id(id),
-                        )
-                        .await;
-                    // A failed transform is recorded, not raised: the crawler keeps serving. (A
-                    // crawl or list_tables activity that fails for good does end this run; the
-                    // next promoted file's signal-with-start begins a new one.)
-                    record.transform_succeeded = Some(match started {
-                        Ok(child) => child.result().await.is_ok_and(|r| r.succeeded),
-                        Err(_) => false,
-                    });
-                }
+                    .await;
+                // A failed transform is recorded, not raised: the crawler keeps serving. (A
+                // crawl or list_tables activity that fails for good does end a run without
+                // the crawl-keep-pending patch; the next promoted file's signal-with-start
+                // begins a new one.)
+                record.transform_succeeded = Some(match started {
+                    Ok(child) => child.result().await.is_ok_and(|r| r.succeeded),
+                    Err(_) => false,
+                });
             }
             ctx.state_mut(|s| {
+                if record.status != "SUCCEEDED" {
+                    s.last_failure = Some(record.clone());
+                }
                 s.last = Some(record);
                 s.crawls_done = crawls_done;
             });
@@ -118,6 +120,7 @@ impl CrawlWorkflow {
                     pending: ctx.state(|s| s.pending.iter().cloned().collect()),
                     crawls_done,
                     known_tables,
+                    last_failure: ctx.state(|s| s.last_failure.clone()),
                     ..input
                 };
                 ctx.continue_as_new(next, ContinueAsNewOptions::default())?;
@@ -140,6 +143,7 @@ impl CrawlWorkflow {
             crawls_done: self.crawls_done,
             last: self.last.clone(),
             consecutive_failures: self.failures,
+            last_failure: self.last_failure.clone(),
         }
     }
 }
@@ -181,7 +185,26 @@ async fn run_keeping_pending(
         ctx.state_mut(|s| s.phase = "crawling");
         crawls_done += 1;
         crawls_this_run += 1;
-        let mut record = match crawl(ctx, &input, crawls_done, prefixes.clone()).await {
+        let step = if ctx.patched(patches::CONTRACT_CATALOG) {
+            catalog_step(
+                ctx,
+                &input,
+                crawls_done,
+                prefixes.clone(),
+                &mut known_tables,
+            )
+            .await
+        } else {
+            crawl_step_keeping_pending(
+                ctx,
+                &input,
+                crawls_done,
+                prefixes.clone(),
+                &mut known_tables,
+            )
+            .await
+        };
+        let mut record = match step {
             Ok(record) => record,
             Err(WorkflowTermination::Failed(_)) => failed_record(crawls_done, prefixes.clone()),
             Err(other) => return Err(other),
@@ -193,24 +216,6 @@ async fn run_keeping_pending(
                 }
                 s.failures = 0;
             });
-            match ctx
-                .execute_activity(
-                    CrawlActivities::list_tables,
-                    input.database.clone(),
-                    options::short(),
-                )
-                .await
-            {
-                Ok(tables) => {
-                    let (created, updated) =
-                        catalog_changes(&mut known_tables, &tables, &input.dataset);
-                    record.tables_created = created;
-                    record.tables_updated = updated;
-                }
-                // The crawl itself succeeded: the prefixes are in the catalog. Only the report
-                // of what changed is missing, and the next crawl's listing catches up.
-                Err(_) => record.error = Some("listing the catalog's tables failed".into()),
-            }
             if let Some(transform) = &input.transform {
                 ctx.state_mut(|s| s.phase = "transforming");
                 let id = names::transform_workflow_id(&input.crawler, crawls_done);
@@ -231,6 +236,9 @@ async fn run_keeping_pending(
             ctx.state_mut(|s| s.failures = s.failures.saturating_add(1));
         }
         ctx.state_mut(|s| {
+            if record.status != "SUCCEEDED" {
+                s.last_failure = Some(record.clone());
+            }
             s.last = Some(record);
             s.crawls_done = crawls_done;
         });
@@ -251,9 +259,41 @@ fn failed_record(number: u64, prefixes: Vec<String>) -> CrawlRecord {
         error: Some("a crawl activity failed after its retries; the prefixes stay pending".into()),
         tables_created: Vec::new(),
         tables_updated: Vec::new(),
+        changes: Vec::new(),
         transform_workflow_id: None,
         transform_succeeded: None,
     }
+}
+
+/// The crawl step of the crawl-keep-pending loop before contracts: crawl every prefix, then read
+/// back what changed. A failed listing does not fail the step: the crawl succeeded, so the
+/// prefixes are in the catalog; only the report is missing, and the next listing catches up.
+async fn crawl_step_keeping_pending(
+    ctx: &mut WorkflowContext<CrawlWorkflow>,
+    input: &CrawlInput,
+    number: u64,
+    prefixes: Vec<String>,
+    known_tables: &mut BTreeMap<String, TableFingerprint>,
+) -> WorkflowResult<CrawlRecord> {
+    let mut record = crawl(ctx, input, number, prefixes).await?;
+    if record.status == "SUCCEEDED" {
+        match ctx
+            .execute_activity(
+                CrawlActivities::list_tables,
+                input.database.clone(),
+                options::short(),
+            )
+            .await
+        {
+            Ok(tables) => {
+                let (created, updated) = catalog_changes(known_tables, &tables, &input.dataset);
+                record.tables_created = created;
+                record.tables_updated = updated;
+            }
+            Err(_) => record.error = Some("listing the catalog's tables failed".into()),
+        }
+    }
+    Ok(record)
 }
 
 /// The wait before the next attempt after `failures` failed crawls in a row: the quiet period
@@ -275,6 +315,7 @@ fn continue_as_new(
         crawls_done,
         known_tables,
         failures: ctx.state(|s| s.failures),
+        last_failure: ctx.state(|s| s.last_failure.clone()),
         ..input.clone()
     };
     ctx.continue_as_new(next, ContinueAsNewOptions::default())?;
@@ -332,6 +373,97 @@ async fn coalesce(ctx: &mut WorkflowContext<CrawlWorkflow>, input: &CrawlInput) 
     }
 }
 
+/// The catalog step before contracts: crawl every prefix, then read the catalog back to see what
+/// the crawl changed.
+async fn crawl_step(
+    ctx: &mut WorkflowContext<CrawlWorkflow>,
+    input: &CrawlInput,
+    number: u64,
+    prefixes: Vec<String>,
+    known_tables: &mut BTreeMap<String, TableFingerprint>,
+) -> WorkflowResult<CrawlRecord> {
+    let mut record = crawl(ctx, input, number, prefixes).await?;
+    if record.status == "SUCCEEDED" {
+        let tables = ctx
+            .execute_activity(
+                CrawlActivities::list_tables,
+                input.database.clone(),
+                options::short(),
+            )
+            .await?;
+        let (created, updated) = catalog_changes(known_tables, &tables, &input.dataset);
+        record.tables_created = created;
+        record.tables_updated = updated;
+    }
+    Ok(record)
+}
+
+/// Registers the tables whose contracts declare columns (one activity, seconds), then crawls
+/// what is left, if anything. The record lists every prefix and both halves' changes.
+async fn catalog_step(
+    ctx: &mut WorkflowContext<CrawlWorkflow>,
+    input: &CrawlInput,
+    number: u64,
+    prefixes: Vec<String>,
+    known_tables: &mut BTreeMap<String, TableFingerprint>,
+) -> WorkflowResult<CrawlRecord> {
+    let step = ctx
+        .execute_activity(
+            CrawlActivities::register_catalog,
+            CatalogRequest {
+                database: input.database.clone(),
+                prefixes: prefixes.clone(),
+            },
+            options::short(),
+        )
+        .await?;
+    let mut record = if step.crawl.is_empty() {
+        CrawlRecord {
+            number,
+            prefixes: Vec::new(),
+            joined_running: false,
+            status: "SUCCEEDED".to_owned(),
+            error: None,
+            tables_created: Vec::new(),
+            tables_updated: Vec::new(),
+            changes: Vec::new(),
+            transform_workflow_id: None,
+            transform_succeeded: None,
+        }
+    } else {
+        crawl_step(ctx, input, number, step.crawl, known_tables).await?
+    };
+    record.prefixes = prefixes;
+    for change in &step.changes {
+        if change.created {
+            record.tables_created.push(change.table.clone());
+        } else if change.is_change() {
+            record.tables_updated.push(change.table.clone());
+        }
+    }
+    let crawled = record
+        .tables_created
+        .iter()
+        .chain(&record.tables_updated)
+        .filter(|t| !step.changes.iter().any(|c| &c.table == *t))
+        .map(|t| TableChange {
+            table: t.clone(),
+            created: record.tables_created.contains(t),
+            ..TableChange::default()
+        })
+        .collect::<Vec<_>>();
+    record.changes = step.changes;
+    record.changes.extend(crawled);
+    if let Some(error) = step.error {
+        record.status = "FAILED".to_owned();
+        record.error = Some(match record.error.take() {
+            Some(crawl_error) => format!("{error}; crawl: {crawl_error}"),
+            None => error,
+        });
+    }
+    Ok(record)
+}
+
 /// Starts the crawler on `prefixes` and waits for it. "Already running" means waiting for that
 /// run, then starting ours, since the other run may not cover these prefixes.
 async fn crawl(
@@ -377,6 +509,7 @@ async fn crawl(
             error,
             tables_created: Vec::new(),
             tables_updated: Vec::new(),
+            changes: Vec::new(),
             transform_workflow_id: None,
             transform_succeeded: None,
         });

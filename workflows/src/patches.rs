@@ -17,3 +17,11 @@ pub const TRANSFORM_JOB_DEADLINE: &str = "transform-job-deadline";
 /// doubling backoff instead of ending the workflow; the run continues as new on the server's
 /// suggestion or at `HISTORY_BOUND` events also while coalescing a stream of signals.
 pub const CRAWL_KEEP_PENDING: &str = "crawl-keep-pending";
+/// CrawlWorkflow (December 2026, issue 13): a catalog step registers tables whose contracts
+/// declare columns through the catalog (DuckDB views, Glue tables; one `register_catalog`
+/// activity) and crawls only the rest. Histories before it crawled every prefix.
+pub const CONTRACT_CATALOG: &str = "catalog-from-contract";
+
+/// TransformWorkflow (December 2026, issue 13): a SQL check's query is wrapped in
+/// `select count(*)`, so every violating row is counted, not the first result page.
+pub const CHECK_COUNTS_EVERY_ROW: &str = "check-counts-every-row";

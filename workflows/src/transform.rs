@@ -322,17 +322,29 @@ async fn terminate(
     Ok(())
 }
 
+/// `select count(*)` over a check's query. The newline keeps a trailing `--` comment from
+/// swallowing the closing parenthesis; a trailing `;` would end the statement early.
+fn count_rows_sql(sql: &str) -> String {
+    let body = sql.trim().trim_end_matches(';');
+    format!("select count(*) from (\n{body}\n) as violations")
+}
+
 async fn run_check(
     ctx: &mut WorkflowContext<TransformWorkflow>,
     input: &TransformInput,
     check: &Check,
     token: String,
 ) -> WorkflowResult<CheckResult> {
+    let counted =
+        matches!(check, Check::Sql { .. }) && ctx.patched(crate::patches::CHECK_COUNTS_EVERY_ROW);
     let sql = match check {
         Check::RowCount { table } => format!("select count(*) from {table}"),
         Check::Freshness { table, column, .. } => format!(
             "select date_diff('hour', cast(max({column}) as timestamp), cast(current_timestamp as timestamp)) from {table}"
         ),
+        // Counted by the engine: the first result page holds at most one page of rows (1,000 on
+        // Athena), and the violating rows themselves never need to leave the engine.
+        Check::Sql { sql, .. } if counted => count_rows_sql(sql),
         Check::Sql { sql, .. } => sql.clone(),
     };
     let mut result = CheckResult {
@@ -388,8 +400,17 @@ async fn run_check(
             result.passed = first.is_some_and(|h| h >= 0 && h.unsigned_abs() <= *max_age_hours);
         }
         Check::Sql { .. } => {
-            result.observed = format!("{} violating rows", summary.rows);
-            result.passed = summary.rows == 0;
+            let violations = if counted {
+                first.map_or(0, i64::unsigned_abs)
+            } else {
+                summary.rows
+            };
+            result.observed = format!("{violations} violating rows");
+            result.passed = if counted {
+                first == Some(0)
+            } else {
+                summary.rows == 0
+            };
         }
     }
     Ok(result)

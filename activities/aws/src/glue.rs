@@ -54,7 +54,7 @@ impl GlueCrawler {
     }
 }
 
-fn backend<E>(
+pub(crate) fn backend<E>(
     crawler: &str,
     err: &aws_sdk_glue::error::SdkError<E, aws_sdk_glue::config::http::HttpResponse>,
 ) -> CrawlError
@@ -253,11 +253,22 @@ impl Crawler for GlueCrawler {
 #[derive(Debug, Clone)]
 pub struct GlueCatalog {
     glue: aws_sdk_glue::Client,
+    /// The lake bucket the contract-typed tables' locations are in.
+    bucket: Option<String>,
 }
 
 impl GlueCatalog {
     pub fn new(client: aws_sdk_glue::Client) -> Self {
-        Self { glue: client }
+        Self {
+            glue: client,
+            bucket: None,
+        }
+    }
+
+    /// Needed to register tables from contracts (their S3 locations are in this bucket).
+    pub fn with_bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.bucket = Some(bucket.into());
+        self
     }
 
     async fn partitions(
@@ -335,6 +346,20 @@ impl Catalog for GlueCatalog {
         }
         tables.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(tables)
+    }
+
+    async fn register_table(
+        &self,
+        database: &str,
+        spec: &lakegate_activities::catalog::TableSpec,
+        partitions: &[Vec<String>],
+    ) -> Result<lakegate_models::TableChange, CrawlError> {
+        let bucket = self.bucket.as_deref().ok_or_else(|| CrawlError::Backend {
+            crawler: database.to_owned(),
+            message: "the Glue catalog was built without the lake bucket".into(),
+            retryable: false,
+        })?;
+        crate::glue_tables::register(&self.glue, bucket, database, spec, partitions).await
     }
 }
 

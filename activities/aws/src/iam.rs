@@ -32,6 +32,14 @@ pub const OPERATIONS: &[(&str, &str, &[&str])] = &[
     ("glue", "start_crawler", &["glue:StartCrawler"]),
     ("glue", "get_tables", &["glue:GetTables"]),
     ("glue", "get_partitions", &["glue:GetPartitions"]),
+    ("glue", "get_table", &["glue:GetTable"]),
+    ("glue", "create_table", &["glue:CreateTable"]),
+    ("glue", "update_table", &["glue:UpdateTable"]),
+    (
+        "glue",
+        "batch_create_partition",
+        &["glue:BatchCreatePartition"],
+    ),
     (
         "athena",
         "start_query_execution",

@@ -12,6 +12,7 @@ pub mod batch;
 pub mod config;
 pub mod error;
 pub mod glue;
+pub mod glue_tables;
 pub mod iam;
 pub mod router;
 pub mod s3;

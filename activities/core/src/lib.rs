@@ -5,6 +5,7 @@
 //! local processes) and on AWS. Nothing in this crate depends on a cloud SDK, which keeps the
 //! workflows crate (which depends on this one for activity signatures) free of them too.
 
+pub mod catalog;
 pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
@@ -19,7 +20,7 @@ pub use ingest::{
     ValidateRequest,
 };
 pub use pipeline::{
-    CrawlActivities, DescribeJob, NotifyActivities, PipelineSettings, QuerySummary, StartQuery,
-    TerminateJob, TransformActivities,
+    CatalogRequest, CatalogStep, CrawlActivities, DescribeJob, NotifyActivities, PipelineSettings,
+    QuerySummary, StartQuery, TerminateJob, TransformActivities,
 };
 pub use sweep::{PageRequest, SettledIngest, StartRequest, Started, SweepActivities};

@@ -14,6 +14,7 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
+pub use crate::catalog::{CatalogRequest, CatalogStep};
 use crate::ingest::port_failure;
 use crate::metrics::{Metrics, NoMetrics};
 use crate::ports::{
@@ -50,6 +51,7 @@ impl PipelineSettings {
             crawls_done: 0,
             known_tables: BTreeMap::new(),
             failures: 0,
+            last_failure: None,
         }
     }
 }
@@ -123,6 +125,9 @@ pub struct CrawlActivities {
     /// The last finished crawl timed per crawler (its start time), so the several polls that can
     /// see one finished crawl (a joined run, a retried poll) time it once in this process.
     timed: std::sync::Mutex<BTreeMap<String, i64>>,
+    /// Where the contracts are, read afresh by each catalog step (as the ingest activities do);
+    /// `None` leaves every table to the crawler.
+    contracts_dir: Option<std::path::PathBuf>,
 }
 
 impl CrawlActivities {
@@ -133,7 +138,14 @@ impl CrawlActivities {
             metrics: Arc::new(NoMetrics),
             crawler_prefix: String::new(),
             timed: Default::default(),
+            contracts_dir: None,
         }
+    }
+
+    /// Tables whose contracts declare columns are registered from them, with no crawler run.
+    pub fn with_contracts(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.contracts_dir = Some(dir.into());
+        self
     }
 
     /// Times finished crawls, labelled by dataset (the crawler name without `crawler_prefix`).
@@ -210,6 +222,35 @@ impl CrawlActivities {
     ) -> Result<Vec<TableInfo>, ActivityError> {
         self.catalog
             .list_tables(&database)
+            .await
+            .map_err(port_failure)
+    }
+
+    /// The contract-driven half of a catalog step: registers the typed tables under the
+    /// request's prefixes and returns the prefixes left to the crawler. A contract that does not
+    /// load fails the step (recorded, not retried): guessing the schema instead would hide it.
+    #[activity(name = names::REGISTER_CATALOG_ACTIVITY)]
+    pub async fn register_catalog(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        request: CatalogRequest,
+    ) -> Result<CatalogStep, ActivityError> {
+        let Some(dir) = &self.contracts_dir else {
+            return Ok(CatalogStep {
+                crawl: request.prefixes,
+                ..CatalogStep::default()
+            });
+        };
+        let contracts = match lakegate_validate::ContractSet::load_dir(dir) {
+            Ok(contracts) => contracts,
+            Err(e) => {
+                return Ok(CatalogStep {
+                    error: Some(format!("contracts: {e}")),
+                    ..CatalogStep::default()
+                });
+            }
+        };
+        crate::catalog::register_prefixes(self.catalog.as_ref(), &contracts, &request)
             .await
             .map_err(port_failure)
     }

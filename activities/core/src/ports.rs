@@ -379,6 +379,15 @@ pub struct TableInfo {
 #[async_trait]
 pub trait Catalog: Send + Sync + 'static {
     async fn list_tables(&self, database: &str) -> Result<Vec<TableInfo>, CrawlError>;
+    /// Creates `spec`'s table or brings an existing one to exactly the contract's schema, and
+    /// adds `partitions` (values in partition-key order) that are not there yet; no crawler, no
+    /// sampling. Idempotent: a retry after a crash at any point ends in the same table.
+    async fn register_table(
+        &self,
+        database: &str,
+        spec: &crate::catalog::TableSpec,
+        partitions: &[Vec<String>],
+    ) -> Result<lakegate_models::TableChange, CrawlError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

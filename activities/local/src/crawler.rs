@@ -19,7 +19,7 @@ use crate::duckdb::{DuckDbCli, quote_ident, quote_literal};
 
 /// Marks the views a crawl made (the view's comment), so the catalog ignores anything else a user
 /// or dbt put into the schema.
-const MARKER: &str = "lakegate-crawler";
+pub(crate) const MARKER: &str = "lakegate-crawler";
 
 /// What a crawler remembers across a worker restart, in `<crawlers_dir>/<name>.json`.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -33,21 +33,21 @@ struct Persisted {
 
 /// The view comment: what Glue keeps in the table's StorageDescriptor and partitions.
 #[derive(Debug, Serialize, Deserialize)]
-struct TableMeta {
-    marker: String,
-    location: String,
-    format: String,
-    partition_keys: Vec<String>,
-    partitions: Vec<Vec<String>>,
+pub(crate) struct TableMeta {
+    pub(crate) marker: String,
+    pub(crate) location: String,
+    pub(crate) format: String,
+    pub(crate) partition_keys: Vec<String>,
+    pub(crate) partitions: Vec<Vec<String>>,
 }
 
 /// Crawler and catalog over the lake folder and its DuckDB database. Cheap to clone; clones share
 /// the running-crawl bookkeeping.
 #[derive(Clone)]
 pub struct LocalCrawler {
-    lake_dir: PathBuf,
+    pub(crate) lake_dir: PathBuf,
     state_dir: PathBuf,
-    db: DuckDbCli,
+    pub(crate) db: DuckDbCli,
     running: Arc<Mutex<HashSet<String>>>,
 }
 
@@ -344,20 +344,20 @@ impl Catalog for LocalCrawler {
         }
         Ok(tables.into_values().collect())
     }
+
+    async fn register_table(
+        &self,
+        database: &str,
+        spec: &lakegate_activities::catalog::TableSpec,
+        partitions: &[Vec<String>],
+    ) -> Result<lakegate_models::TableChange, CrawlError> {
+        crate::catalog::register(self, database, spec, partitions).await
+    }
 }
 
 /// The catalog table name; the Glue crawler gets TablePrefix `<dataset>_` so both agree.
 pub fn view_name(dataset: &str, table: &str) -> String {
-    format!("{dataset}_{table}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    lakegate_activities::catalog::table_name(dataset, table)
 }
 
 /// DuckDB type name -> the Hive type name a Glue crawler would record.
@@ -422,14 +422,14 @@ fn split_field(field: &str) -> (&str, &str) {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Csv,
     Tsv,
     Json,
 }
 
 impl Format {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Format::Csv => "csv",
             Format::Tsv => "tsv",
@@ -438,11 +438,11 @@ impl Format {
     }
 }
 
-struct Layout {
-    format: Format,
-    extensions: BTreeSet<&'static str>,
-    partition_keys: Vec<String>,
-    partitions: Vec<Vec<String>>,
+pub(crate) struct Layout {
+    pub(crate) format: Format,
+    pub(crate) extensions: BTreeSet<&'static str>,
+    pub(crate) partition_keys: Vec<String>,
+    pub(crate) partitions: Vec<Vec<String>>,
 }
 
 const EXTENSIONS: [(&str, Format); 8] = [
@@ -499,7 +499,7 @@ fn subdirs(dir: &Path) -> Vec<String> {
 
 /// Walks a table folder: its data files' format and the hive partitions their paths spell.
 /// `None` when the folder holds no data files (yet).
-fn scan_table(dir: &Path) -> Result<Option<Layout>, String> {
+pub(crate) fn scan_table(dir: &Path) -> Result<Option<Layout>, String> {
     let mut files = Vec::new();
     if !dir.is_dir() {
         // A prefix whose folder is gone (moved back to quarantine, say): nothing to catalogue.

@@ -3,6 +3,7 @@
 //! from the project's virtualenv) is the crawler, the catalog and the query engine; local process
 //! groups running the virtualenv's dbt-duckdb are the batch jobs.
 
+mod catalog;
 pub mod config;
 pub mod crawler;
 pub mod duckdb;

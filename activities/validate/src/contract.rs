@@ -21,8 +21,23 @@ pub struct Contract {
     pub dataset: String,
     #[serde(default)]
     pub description: String,
+    /// Where the catalog schema of this dataset's tables comes from (a table may override it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogSource>,
     /// The tables this dataset feeds; each arriving file belongs to exactly one.
     pub tables: Vec<TableContract>,
+}
+
+/// How a table gets into the catalog.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CatalogSource {
+    /// Registered from the declared columns, types and format, with no crawler run. A table
+    /// that declares no columns is crawled whatever this says.
+    #[default]
+    Contract,
+    /// Left to the crawler (a Glue crawler, DuckDB's sniffer locally), which infers the schema.
+    Crawler,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -50,6 +65,9 @@ pub struct TableContract {
     /// Checks beyond what the columns imply, each with a severity.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleSpec>,
+    /// Overrides the dataset's `catalog` for this table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogSource>,
     #[serde(skip)]
     #[schemars(skip)]
     pub(crate) matchers: Vec<GlobMatcher>,

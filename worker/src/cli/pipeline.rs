@@ -82,8 +82,21 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
         outln!("{dataset}: no crawl yet")?;
         return Ok(ExitCode::SUCCESS);
     };
+    // A failed step stays visible after later successes: its files may still be missing.
+    if let Some(failed) = status
+        .last_failure
+        .as_ref()
+        .filter(|f| f.number != last.number)
+    {
+        outln!(
+            "Catalog step #{} of {crawler} FAILED over {} prefixes: {}",
+            failed.number,
+            failed.prefixes.len(),
+            failed.error.as_deref().unwrap_or("no reason given")
+        )?;
+    }
     outln!(
-        "Crawl #{} of {crawler}: {} over {} prefixes{}",
+        "Catalog step #{} of {crawler}: {} over {} prefixes{}",
         last.number,
         last.status,
         last.prefixes.len(),
@@ -98,6 +111,9 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
     }
     outln!("  tables created: [{}]", last.tables_created.join(", "))?;
     outln!("  tables updated: [{}]", last.tables_updated.join(", "))?;
+    for change in &last.changes {
+        outln!("  {}", describe_change(change))?;
+    }
     let mut ok = last.status == "SUCCEEDED";
     if let Some(id) = &last.transform_workflow_id {
         let result = client::transform_status(&client, id).await?;
@@ -144,4 +160,32 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(super::EXIT_FAILED)
     })
+}
+
+/// One table's change on one line: `ehr_patients: created, +2 partitions (1,204 rows)`.
+fn describe_change(change: &lakegate_models::TableChange) -> String {
+    let mut parts = Vec::new();
+    if change.created {
+        parts.push("created".to_owned());
+    }
+    let list = |label: &str, items: &[String]| format!("{label} [{}]", items.join(", "));
+    if !change.columns_added.is_empty() {
+        parts.push(list("columns added", &change.columns_added));
+    }
+    if !change.columns_removed.is_empty() {
+        parts.push(list("columns removed", &change.columns_removed));
+    }
+    if !change.columns_retyped.is_empty() {
+        parts.push(list("columns retyped", &change.columns_retyped));
+    }
+    if !change.partitions_added.is_empty() {
+        parts.push(list("partitions added", &change.partitions_added));
+    }
+    if let Some(rows) = change.partition_rows {
+        parts.push(format!("{rows} rows in the step's partitions"));
+    }
+    if parts.is_empty() {
+        parts.push("unchanged".to_owned());
+    }
+    format!("{}: {}", change.table, parts.join(", "))
 }

@@ -8,6 +8,7 @@ mod athena;
 mod batch;
 mod config;
 mod glue;
+mod glue_tables;
 mod harness {
     pub use lakegate_aws::testing::*;
 }
