@@ -6,11 +6,14 @@
 mod aws_backend;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod dev_server;
+pub mod landing;
 pub mod progress;
 pub mod replay;
 pub mod schedules;
 pub mod telemetry;
+pub mod watch;
 pub mod worker;
 
 pub use config::LakeConfig;

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use lakegate::client::{self, StartedIngest};
 use lakegate::config::Backend;
 use lakegate::dev_server::{self, DevServer, DevServerOptions};
-use lakegate::{LakeConfig, worker};
+use lakegate::{LakeConfig, landing, worker};
 use lakegate_models::names;
 use lakegate_models::{
     DEFAULT_REVIEW_TIMEOUT_SECS, Decision, IngestInput, IngestPhase, IngestStatus, ReviewSignal,
@@ -51,7 +51,20 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a worker for lakegate's workflows and activities until SIGINT or SIGTERM.
-    Worker(lakegate::telemetry::TelemetryArgs),
+    Worker {
+        #[command(flatten)]
+        telemetry: lakegate::telemetry::TelemetryArgs,
+        /// Local backend: start the workflow of every file dropped into landing/ (rsync, SFTP,
+        /// cp) once its size holds still, under the id an event would use.
+        #[arg(long)]
+        watch_landing: bool,
+    },
+    /// Serve the review console (upload, review inbox, file pages, runs) until SIGINT or
+    /// SIGTERM.
+    Console {
+        #[command(flatten)]
+        console: lakegate::console::ConsoleArgs,
+    },
     /// Start a local Temporal dev server (Web UI on :8233) and a worker; Ctrl-C stops both.
     Dev {
         /// gRPC port of the dev server (loopback only).
@@ -66,6 +79,8 @@ enum Command {
         /// Stop a background `lakegate dev`.
         #[arg(long)]
         stop: bool,
+        #[command(flatten)]
+        console: lakegate::console::ConsoleArgs,
     },
     /// Place files in landing/ and start their IngestFileWorkflows.
     Ingest {
@@ -226,7 +241,7 @@ fn main() -> ExitCode {
     let spans = {
         let _runtime = runtime.enter();
         match &cli.command {
-            Command::Worker(telemetry) => {
+            Command::Worker { telemetry, .. } => {
                 match telemetry.start_span_export(&cli.config.task_queue) {
                     Ok(spans) => spans,
                     Err(e) => {
@@ -277,29 +292,48 @@ where
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config;
     match cli.command {
-        Command::Worker(telemetry) => {
+        Command::Worker {
+            telemetry,
+            watch_landing,
+        } => {
             let shutdown = shutdown_signal();
             let telemetry = telemetry.start()?;
             let client = client::connect(None).await?;
             if let Some(addr) = telemetry.metrics_addr() {
                 tracing::info!(%addr, "metrics at http://{addr}/metrics");
             }
-            tracing::info!(task_queue = %config.task_queue, "worker started");
-            worker::run_worker_with(client, &config, &telemetry, shutdown).await?;
+            if watch_landing && config.aws.backend != Backend::Local {
+                bail!(
+                    "--watch-landing watches the local backend's folder; on AWS, S3 events start ingests"
+                );
+            }
+            let watch = watch_landing
+                .then(|| lakegate::watch::landing_watcher(&config, DEFAULT_REVIEW_TIMEOUT_SECS));
+            tracing::info!(task_queue = %config.task_queue, watch_landing, "worker started");
+            worker::run_worker_watching(client, &config, &telemetry, watch, shutdown).await?;
             tracing::info!("worker stopped");
+        }
+        Command::Console { console } => {
+            let shutdown = shutdown_signal();
+            let client = client::connect(dev_address(&config).as_deref()).await?;
+            let running = lakegate::console::start(&config, &console, client).await?;
+            print_console(&running);
+            shutdown.await;
+            running.stop().await?;
         }
         Command::Dev {
             port,
             ui_port,
             detach,
             stop,
+            console,
         } => {
             if stop {
                 stop_dev(&config)?;
             } else if detach {
-                start_dev_detached(&config, port, ui_port).await?;
+                start_dev_detached(&config, port, ui_port, &console).await?;
             } else {
-                run_dev(&config, port, ui_port).await?;
+                run_dev(&config, port, ui_port, &console).await?;
             }
         }
         Command::Ingest {
@@ -455,7 +489,24 @@ fn dev_address(config: &LakeConfig) -> Option<String> {
         .map(|s| s.trim().to_owned())
 }
 
-async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result<()> {
+/// Where `lakegate dev` writes the console's sign-in link (owner-only), for `--detach` to print.
+fn console_file(config: &LakeConfig) -> PathBuf {
+    config.data_dir.join("console.url")
+}
+
+fn print_console(running: &lakegate::console::RunningConsole) {
+    println!("Review console: http://{}", running.addr);
+    if let Some(url) = &running.sign_in_url {
+        println!("Console sign-in (local token): {url}");
+    }
+}
+
+async fn run_dev(
+    config: &LakeConfig,
+    port: u16,
+    ui_port: u16,
+    console: &lakegate::console::ConsoleArgs,
+) -> anyhow::Result<()> {
     // First, so a stop request during start-up still stops the server this starts.
     let shutdown = shutdown_signal();
     std::fs::create_dir_all(config.lake_root())
@@ -474,7 +525,6 @@ async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result
     })?;
     let client =
         client::connect_with_retry(Some(server.address()), Duration::from_secs(60)).await?;
-    std::fs::write(ready_file(config), server.address())?;
     println!(
         "Temporal dev server on {} (pid {})",
         server.address(),
@@ -491,18 +541,64 @@ async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result
     if let Some(addr) = telemetry.metrics_addr() {
         println!("Metrics: http://{addr}/metrics");
     }
+    // The console second: a busy port leaves the dev environment without it, not without a worker.
+    let mut console = console.clone();
+    console.ui_url = format!("http://127.0.0.1:{ui_port}");
+    let running = match lakegate::console::start(config, &console, client.clone()).await {
+        Ok(running) => {
+            print_console(&running);
+            write_private(
+                &console_file(config),
+                running.sign_in_url.as_deref().unwrap_or_default(),
+            )?;
+            Some(running)
+        }
+        Err(e) => {
+            println!("No review console: {e:#}");
+            None
+        }
+    };
     println!(
-        "Worker serving task queue '{}'. Ctrl-C stops everything.",
-        config.task_queue
+        "Worker serving task queue '{}', watching {}landing/. Ctrl-C stops everything.",
+        config.task_queue,
+        config.lake_root().join("").display()
     );
-    let result = worker::run_worker_with(client, config, &telemetry, shutdown).await;
+    let watch = lakegate::watch::landing_watcher(config, DEFAULT_REVIEW_TIMEOUT_SECS);
+    // Last: `--detach` returns once this exists, and prints the console link written above.
+    std::fs::write(ready_file(config), server.address())?;
+    let result =
+        worker::run_worker_watching(client, config, &telemetry, Some(watch), shutdown).await;
+    if let Some(running) = running {
+        let _ = running.stop().await;
+    }
+    let _ = std::fs::remove_file(console_file(config));
     server.stop();
     let _ = std::fs::remove_file(ready_file(config));
     let _ = std::fs::remove_file(pid_file(config));
     result
 }
 
-async fn start_dev_detached(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result<()> {
+/// Writes `text` readable by the owner only (a sign-in link is a credential).
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+async fn start_dev_detached(
+    config: &LakeConfig,
+    port: u16,
+    ui_port: u16,
+    console: &lakegate::console::ConsoleArgs,
+) -> anyhow::Result<()> {
     if let Some(address) = dev_address(config) {
         println!("lakegate dev is already running (Temporal on {address}).");
         println!("Temporal Web UI: http://127.0.0.1:{ui_port}");
@@ -531,6 +627,21 @@ async fn start_dev_detached(config: &LakeConfig, port: u16, ui_port: u16) -> any
         .arg(&config.task_queue)
         .arg("--venv")
         .arg(&config.venv)
+        .arg("--console-addr")
+        .arg(console.addr.to_string())
+        .arg("--console-user")
+        .arg(&console.console_user)
+        .args(
+            console
+                .trusted_proxy
+                .map(|p| format!("--trusted-proxy={p}")),
+        )
+        .args(
+            console
+                .console_token
+                .as_ref()
+                .map(|t| format!("--console-token={t}")),
+        )
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -561,6 +672,10 @@ async fn start_dev_detached(config: &LakeConfig, port: u16, ui_port: u16) -> any
         log_path.display()
     );
     println!("Temporal Web UI: http://127.0.0.1:{ui_port}");
+    match std::fs::read_to_string(console_file(config)) {
+        Ok(url) if !url.is_empty() => println!("Review console sign-in: {url}"),
+        _ => println!("Review console: see {}", log_path.display()),
+    }
     println!("Stop it with: lakegate dev --stop");
     Ok(())
 }
@@ -588,10 +703,6 @@ fn stop_dev(config: &LakeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    lakegate_local::content_sha256(path).with_context(|| format!("reading {}", path.display()))
-}
-
 async fn ingest(
     config: &LakeConfig,
     files: &[PathBuf],
@@ -611,30 +722,24 @@ async fn ingest(
             .file_name()
             .and_then(|n| n.to_str())
             .with_context(|| format!("{} has no usable file name", file.display()))?;
-        let key = format!("{}{source}/{dataset}/{name}", Zone::Landing.prefix());
+        let key = landing::landing_key(source, dataset, name);
         let outcome = match &aws_store {
             None => {
-                let input = IngestInput {
-                    bucket: config.bucket.clone(),
-                    key: key.clone(),
-                    version: sha256_file(file)?,
+                let input = landing::local_input(
+                    config,
+                    &key,
+                    &landing::sha256_file(file)?,
                     review_timeout_secs,
-                    crawl_later: false,
-                };
-                let id =
-                    lakegate_models::ingest_workflow_id(&input.bucket, &input.key, &input.version);
-                // The same bytes under the same key were onboarded before: answer with that run
-                // instead of leaving a second copy in landing/.
-                if client::workflow_exists(&client, &id).await? {
-                    StartedIngest::Duplicate(id)
-                } else {
-                    // The user's own terminal: the key is named in full, not by tag.
+                );
+                // The user's own terminal: the key is named in full, not by tag.
+                landing::place_and_start(&client, config, input, || async {
                     worker::local_store(config)
                         .put_file(&key, file)
                         .await
                         .with_context(|| format!("cannot place {} at {key:?}", file.display()))?;
-                    client::start_ingest(&client, &config.task_queue, input).await?
-                }
+                    Ok(())
+                })
+                .await?
             }
             Some(store) => {
                 // Versioned like the S3 event the upload also causes (version id, else ETag), so
