@@ -9,6 +9,7 @@
 
 mod ids;
 mod ingest;
+pub mod keys;
 mod pipeline;
 mod report;
 mod zone;
@@ -41,6 +42,9 @@ pub mod names {
     pub const VALIDATE_ACTIVITY: &str = "validate_object";
     pub const MOVE_ACTIVITY: &str = "move_object";
     pub const NOTIFY_CRAWL_ACTIVITY: &str = "notify_crawl";
+    /// Resolve, validate and, when the file passes, promote (and notify the crawl) in one
+    /// activity: a valid file's happy path costs one server round trip.
+    pub const VALIDATE_AND_PROMOTE_ACTIVITY: &str = "validate_and_promote";
     pub const LANDING_SWEEP_WORKFLOW: &str = "LandingSweepWorkflow";
     pub const ONBOARD_DATASET_WORKFLOW: &str = "OnboardDatasetWorkflow";
     pub const PROGRESS_QUERY: &str = "get_progress";

@@ -4,6 +4,7 @@
 //! server fails.
 
 pub mod chaos;
+pub mod histories;
 pub mod phi;
 
 use std::net::SocketAddr;
@@ -22,7 +23,7 @@ use lakegate::telemetry::Telemetry;
 use lakegate_activities::ports::ObjectStore;
 use lakegate_local::LocalObjectStore;
 use lakegate_models::{IngestInput, Zone};
-use temporalio_client::{Client, WorkflowFetchHistoryOptions};
+use temporalio_client::Client;
 use tokio::sync::oneshot;
 
 /// The repository root.
@@ -221,15 +222,19 @@ impl TestEnv {
         Ok(keys)
     }
 
-    /// The workflow's history in the SDK's JSON form.
+    /// The workflow's history (its latest run) in the SDK's JSON form.
     pub async fn history_json(&self, workflow_id: &str) -> anyhow::Result<Vec<u8>> {
-        let handle = self
-            .client
-            .get_workflow_handle::<lakegate_workflows::IngestFileWorkflow>(workflow_id.to_owned());
-        Ok(handle
-            .fetch_history(WorkflowFetchHistoryOptions::default())
-            .to_json()
-            .await?)
+        self.run_history_json(workflow_id, None).await
+    }
+
+    /// The history of one run of a workflow (`None`: its latest) in the SDK's JSON form.
+    pub async fn run_history_json(
+        &self,
+        workflow_id: &str,
+        run_id: Option<&str>,
+    ) -> anyhow::Result<Vec<u8>> {
+        let loaded = lakegate::replay::fetch_history(&self.client, workflow_id, run_id).await?;
+        Ok(serde_json::to_vec(&loaded.history)?)
     }
 
     /// Everything a person could read in the workflow's history: the JSON itself plus every
@@ -248,26 +253,50 @@ impl TestEnv {
         Ok(text)
     }
 
-    /// With LAKEGATE_RECORD_HISTORIES=1, saves the workflow's history as
-    /// tests/histories/<name>.json for the replay test.
+    /// The run id of the first run of `workflow_id`'s chain (continue-as-new keeps the id).
+    pub async fn first_run_id(&self, workflow_id: &str) -> anyhow::Result<String> {
+        use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+        let latest = lakegate::replay::fetch_history(&self.client, workflow_id, None).await?;
+        match latest
+            .history
+            .events
+            .first()
+            .and_then(|e| e.attributes.as_ref())
+        {
+            Some(Attributes::WorkflowExecutionStartedEventAttributes(started)) => {
+                Ok(started.first_execution_run_id.clone())
+            }
+            _ => anyhow::bail!("{workflow_id}: the history does not start with its start event"),
+        }
+    }
+
+    /// With LAKEGATE_RECORD_HISTORIES=1, saves the workflow's latest run for the replay test as a
+    /// new file under tests/histories/<WorkflowType>/ (see [`histories::record`]).
     pub async fn record_history(&self, name: &str, workflow_id: &str) -> anyhow::Result<()> {
-        if std::env::var_os("LAKEGATE_RECORD_HISTORIES").is_none() {
+        self.record_run_history(name, workflow_id, None).await
+    }
+
+    /// As [`Self::record_history`], for one run (e.g. the first of a continued-as-new chain).
+    pub async fn record_run_history(
+        &self,
+        name: &str,
+        workflow_id: &str,
+        run_id: Option<&str>,
+    ) -> anyhow::Result<()> {
+        if !histories::recording() {
             return Ok(());
         }
-        let json = self.history_json(workflow_id).await?;
+        let json = self.run_history_json(workflow_id, run_id).await?;
         let value: serde_json::Value = serde_json::from_slice(&json)?;
-        let path = repo_root()
-            .join("tests/histories")
-            .join(format!("{name}.json"));
-        std::fs::write(&path, serde_json::to_vec_pretty(&value)?)?;
+        histories::record(name, "json", &serde_json::to_vec_pretty(&value)?)?;
         Ok(())
     }
 
     /// With LAKEGATE_RECORD_HISTORIES=1, also saves the history as the Temporal CLI prints it
     /// (`temporal workflow show --output json`: canonical proto3 JSON, the Web UI's download
-    /// format) as tests/histories/<name>.proto3.json, so replay covers that form too.
+    /// format) as a new `<name>.proto3.json`, so replay covers that form too.
     pub async fn record_proto3_history(&self, name: &str, workflow_id: &str) -> anyhow::Result<()> {
-        if std::env::var_os("LAKEGATE_RECORD_HISTORIES").is_none() {
+        if !histories::recording() {
             return Ok(());
         }
         let output = tokio::process::Command::new(venv().join("bin/temporal"))
@@ -282,10 +311,7 @@ impl TestEnv {
             "temporal workflow show failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let path = repo_root()
-            .join("tests/histories")
-            .join(format!("{name}.proto3.json"));
-        std::fs::write(&path, &output.stdout)?;
+        histories::record(name, "proto3.json", &output.stdout)?;
         Ok(())
     }
 

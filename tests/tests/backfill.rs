@@ -112,4 +112,8 @@ async fn a_backfill_onboards_every_file_a_bounded_number_at_a_time_then_crawls_o
     };
     assert_eq!(crawl.crawls_done, 1, "{crawl:?}");
     assert_eq!(crawl.last.as_ref().unwrap().status, "SUCCEEDED");
+    let first_run = env.first_run_id(&id).await.unwrap();
+    env.record_run_history("continued_as_new", &id, Some(&first_run))
+        .await
+        .unwrap();
 }

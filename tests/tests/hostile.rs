@@ -333,7 +333,7 @@ async fn every_hostile_input_ends_in_one_zone_with_a_named_reason() {
         .put(&replaced_key, replacement.clone().into())
         .await
         .unwrap();
-    ids.push(replaced_id);
+    ids.push(replaced_id.clone());
     cases.push(Case {
         name: "replaced_while_validating".into(),
         key: replaced_key,
@@ -384,6 +384,9 @@ async fn every_hostile_input_ends_in_one_zone_with_a_named_reason() {
         stuck.join("\n")
     );
     let statuses: Vec<IngestStatus> = results.into_iter().map(Result::unwrap).collect();
+    env.record_history("changed_during_validation", &replaced_id)
+        .await
+        .unwrap();
     let sparse_secs = sparse_started.elapsed().as_secs_f64();
     let sparse = &statuses[ids.iter().position(|id| *id == sparse_id).unwrap()];
     let report = sparse.report.as_ref().unwrap();

@@ -318,6 +318,7 @@ async fn a_failed_model_is_retried_and_failed_tests_are_not() {
     );
     assert!(!broken.log_tail.is_empty());
     assert!(message.contains("broken"), "{message}");
+    env.record_history("dbt_retry", &id).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,6 +358,9 @@ async fn a_burst_of_files_gives_a_handful_of_crawls() {
         scalar(&env, "select count(*) from raw.ehr_patients").await,
         2 * FILES as i64
     );
+    env.record_history("coalesced", "crawl-burst-ehr")
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -400,4 +404,8 @@ async fn the_crawl_workflow_continues_as_new_and_keeps_its_count() {
         scalar(&env, "select count(*) from raw.ehr_patients").await,
         2
     );
+    // The first run: it ends in the continue-as-new the replay must reproduce.
+    env.record_run_history("continued_as_new", "crawl-can-ehr", Some(&runs[0]))
+        .await
+        .unwrap();
 }

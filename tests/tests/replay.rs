@@ -1,61 +1,62 @@
-//! Replays every committed history in tests/histories against the current workflow code, through
-//! the same library function as `lakegate replay`, so a change that would break running workflows
-//! fails here rather than in production. Histories come in both JSON forms the function reads: the
-//! SDK's (`*.json`) and the canonical proto3 JSON of the Temporal CLI and Web UI (`*.proto3.json`).
-//! Re-record with `LAKEGATE_RECORD_HISTORIES=1 cargo test -p lakegate-tests --test ingest`.
+//! Replays every committed history under tests/histories/<WorkflowType>/ against the current
+//! workflow code, through the same library function as `lakegate replay`, so a change that would
+//! break running workflows fails here rather than in production. Histories come in both JSON forms
+//! the function reads: the SDK's (`*.json`) and the canonical proto3 JSON of the Temporal CLI and
+//! Web UI (`*.proto3.json`). Recording adds new files and never rewrites one (docs/evolution.md):
+//! `LAKEGATE_RECORD_HISTORIES=1 cargo test -p lakegate-tests --test <ingest|pipeline|...>`.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use lakegate::replay::{self, HistorySource, Verdict};
 use lakegate_models::{IngestInput, names};
-use lakegate_tests::repo_root;
+use lakegate_tests::histories;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 use temporalio_sdk::{WorkflowContext, WorkflowResult};
 
-fn histories() -> Vec<(String, Vec<u8>)> {
-    let dir = repo_root().join("tests/histories");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect()
+/// The paths each workflow type must keep covered, so deleting a history does not quietly pass.
+const REQUIRED: &[&str] = &[
+    "IngestFileWorkflow/promoted.json",
+    "IngestFileWorkflow/quarantined_approved.json",
+    "IngestFileWorkflow/quarantined_approved.proto3.json",
+    "IngestFileWorkflow/quarantined_rejected.json",
+    "IngestFileWorkflow/review_timed_out.json",
+    "IngestFileWorkflow/no_contract_rejected.json",
+    "IngestFileWorkflow/changed_during_validation.json",
+    "CrawlWorkflow/coalesced.json",
+    "CrawlWorkflow/continued_as_new.json",
+    "TransformWorkflow/dbt_retry.json",
+    "OnboardDatasetWorkflow/continued_as_new.json",
+    "LandingSweepWorkflow/swept.json",
+];
+
+/// The id prefix each workflow type's ids start with.
+fn id_prefix(workflow_type: &str) -> &'static str {
+    match workflow_type {
+        names::INGEST_FILE_WORKFLOW => "ingest-",
+        names::CRAWL_WORKFLOW => "crawl-",
+        names::TRANSFORM_WORKFLOW => "transform-",
+        names::ONBOARD_DATASET_WORKFLOW => "backfill-",
+        _ => "",
+    }
 }
 
 fn history(name: &str) -> Vec<u8> {
-    std::fs::read(repo_root().join("tests/histories").join(name)).unwrap()
+    std::fs::read(histories::dir().join(name)).unwrap()
 }
 
 #[tokio::test]
 async fn committed_histories_replay_against_current_code() {
-    let histories = histories();
-    let names: Vec<&str> = histories.iter().map(|(n, _)| n.as_str()).collect();
-    // The main paths must all be covered, so deleting a history does not quietly pass.
-    for expected in [
-        "promoted.json",
-        "quarantined_approved.json",
-        "quarantined_approved.proto3.json",
-        "quarantined_rejected.json",
-        "review_timed_out.json",
-        "no_contract_rejected.json",
-    ] {
+    let committed = histories::committed().unwrap();
+    for expected in REQUIRED {
         assert!(
-            names.contains(&expected),
-            "tests/histories lacks {expected}: {names:?}"
+            committed.iter().any(|c| c == expected),
+            "tests/histories lacks {expected}: {committed:?}"
         );
     }
-    for (name, json) in histories {
-        let outcome = replay::replay_json(&json)
+    for name in committed {
+        let outcome = replay::replay_json(&history(&name))
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
@@ -63,8 +64,16 @@ async fn committed_histories_replay_against_current_code() {
             Verdict::Compatible,
             "{name} no longer replays"
         );
-        assert_eq!(outcome.workflow_type, names::INGEST_FILE_WORKFLOW, "{name}");
-        assert!(outcome.workflow_id.starts_with("ingest-"), "{name}");
+        let folder = name.split('/').next().unwrap();
+        assert_eq!(
+            outcome.workflow_type, folder,
+            "{name} is filed under the wrong type"
+        );
+        assert!(
+            outcome.workflow_id.starts_with(id_prefix(folder)),
+            "{name}: {}",
+            outcome.workflow_id
+        );
         let expected = if name.ends_with(".proto3.json") {
             HistorySource::Proto3Json
         } else {
@@ -78,12 +87,72 @@ async fn committed_histories_replay_against_current_code() {
     }
 }
 
+/// A committed history is never rewritten or regenerated in place: each one's content is pinned in
+/// tests/histories/SHA256SUMS, and every history is listed there (a new recording appends itself).
+#[test]
+fn committed_histories_match_their_recorded_digests() {
+    let digests = histories::digests().unwrap();
+    let listed: BTreeSet<&str> = digests.iter().map(|(_, p)| p.as_str()).collect();
+    assert_eq!(listed.len(), digests.len(), "SHA256SUMS lists a file twice");
+    let committed = histories::committed().unwrap();
+    for name in &committed {
+        assert!(
+            listed.contains(name.as_str()),
+            "{name} is not in tests/histories/SHA256SUMS: record histories with \
+             LAKEGATE_RECORD_HISTORIES=1, which appends them"
+        );
+    }
+    for (digest, name) in &digests {
+        let path = histories::dir().join(name);
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{name} is listed in SHA256SUMS but unreadable: {e}"));
+        assert_eq!(
+            &histories::sha256_hex(&bytes),
+            digest,
+            "{name} changed after it was committed: committed histories are never rewritten \
+             (record a new file instead; docs/evolution.md)"
+        );
+    }
+}
+
+/// The one-round-trip change to IngestFileWorkflow went in behind a patch: histories recorded
+/// before it (no marker) and after it (with the marker) are both committed, and the replay test
+/// above replays both against this build, so runs that were open across the change survive it.
+#[test]
+fn ingest_histories_from_before_and_after_the_one_round_trip_patch_are_committed() {
+    let patch = lakegate_workflows::patches::INGEST_ONE_ROUND_TRIP;
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    for name in histories::committed().unwrap() {
+        if !name.starts_with("IngestFileWorkflow/") || name.ends_with(".proto3.json") {
+            continue;
+        }
+        let ids = histories::patch_ids(&history(&name), &[patch]).unwrap();
+        if ids.is_empty() {
+            before.push(name);
+        } else {
+            after.push(name);
+        }
+    }
+    for path in ["promoted", "quarantined_approved", "review_timed_out"] {
+        let file = format!("IngestFileWorkflow/{path}.json");
+        assert!(before.contains(&file), "{file} predates the patch: {before:?}");
+        assert!(
+            after.iter().any(|a| a.starts_with(&format!("IngestFileWorkflow/{path}."))),
+            "no {path} history recorded with {patch}: {after:?}"
+        );
+    }
+}
+
 /// Both files were recorded from one run, so the proto3-JSON conversion must give exactly the
 /// events the SDK's own form holds: nothing dropped, renamed or mistyped on the way.
 #[test]
 fn the_proto3_json_history_decodes_to_the_same_events_as_the_sdk_form() {
-    let sdk = replay::load_history(&history("quarantined_approved.json")).unwrap();
-    let proto3 = replay::load_history(&history("quarantined_approved.proto3.json")).unwrap();
+    let sdk =
+        replay::load_history(&history("IngestFileWorkflow/quarantined_approved.json")).unwrap();
+    let proto3 = replay::load_history(&history(
+        "IngestFileWorkflow/quarantined_approved.proto3.json",
+    ))
+    .unwrap();
     assert_eq!(sdk.source, HistorySource::SdkJson);
     assert_eq!(proto3.source, HistorySource::Proto3Json);
     assert!(sdk.events() > 10, "{} events", sdk.events());
@@ -128,8 +197,8 @@ async fn a_deliberately_incompatible_change_fails_replay_in_both_formats() {
         .build();
     let changed = WorkflowReplayer::new(options).unwrap();
     for name in [
-        "quarantined_approved.json",
-        "quarantined_approved.proto3.json",
+        "IngestFileWorkflow/quarantined_approved.json",
+        "IngestFileWorkflow/quarantined_approved.proto3.json",
     ] {
         let outcome = replay::replay_json_with(&changed, &history(name))
             .await

@@ -66,6 +66,7 @@ async fn a_sweep_onboards_a_file_whose_event_was_lost_under_the_cli_s_id() {
         (outcome.phase, outcome.zone),
         (IngestPhase::Promoted, Zone::Raw)
     );
+    env.record_history("swept", "sweep-test-1").await.unwrap();
 
     // A file inside the grace period is left to its event.
     env.land("landing/emr/ehr/patients_fresh.csv", BODY)

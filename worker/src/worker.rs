@@ -93,7 +93,8 @@ fn options(
         .register_workflow::<OnboardDatasetWorkflow>()?
         .register_activities(
             IngestActivities::new(ports.store.clone(), config.contracts.clone())
-                .with_metrics(metrics.clone()),
+                .with_metrics(metrics.clone())
+                .with_pipeline(pipeline.clone()),
         )
         .register_activities(NotifyActivities::new(pipeline))
         .register_activities(SweepActivities::new(ports.store.clone()))

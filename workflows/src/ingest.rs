@@ -4,8 +4,10 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use lakegate_activities::{
-    IngestActivities, MoveRequest, MoveResult, NotifyActivities, ValidateRequest,
+    FirstPass, IngestActivities, MoveRequest, MoveResult, NotifyActivities,
+    ValidateAndPromoteRequest, ValidateRequest,
 };
+use lakegate_models::keys::{fitted, raw_destination, version_tagged};
 use lakegate_models::names::{self, search_attributes as sa};
 use lakegate_models::{
     ContractMatch, Decision, IngestInput, IngestOutcome, IngestPhase, IngestStatus, PromotedFile,
@@ -16,7 +18,7 @@ use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributeUp
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
 
-use crate::options;
+use crate::{options, patches};
 
 /// Reason recorded when no contract claims a landing key.
 pub const NO_CONTRACT_REASON: &str = "no contract matches";
@@ -54,52 +56,18 @@ impl IngestFileWorkflow {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64),
         );
-        set_phase(ctx, IngestPhase::Resolving);
-
-        let contract = resolve(ctx, &input.key).await?;
-        let mut read_etag = None;
-        let verdict = match &contract {
-            None => Err(NO_CONTRACT_REASON.to_owned()),
-            Some(contract) => {
-                set_phase(ctx, IngestPhase::Validating);
-                let report = ctx
-                    .execute_activity(
-                        IngestActivities::validate_object,
-                        ValidateRequest {
-                            key: input.key.clone(),
-                            contract: contract.clone(),
-                        },
-                        options::validate_file(),
-                    )
-                    .await?;
-                let verdict = match report.verdict {
-                    Verdict::Pass => Ok(()),
-                    Verdict::Fail => Err(report.quarantine_reason()),
-                };
-                read_etag = report.etag.clone();
-                ctx.state_mut(|s| s.status.report = Some(report));
-                verdict
-            }
+        let first = if ctx.patched(patches::INGEST_ONE_ROUND_TRIP) {
+            first_pass(ctx, &input, &ingest_date).await?
+        } else {
+            first_pass_in_steps(ctx, &input, &ingest_date).await?
         };
-
-        let mut reason = match (verdict, &contract) {
-            (Ok(()), Some(contract)) => {
-                if promote(
-                    ctx,
-                    &input,
-                    &input.key,
-                    contract,
-                    &ingest_date,
-                    read_etag.as_deref(),
-                    !input.crawl_later,
-                )
-                .await?
-                {
-                    return Ok(ctx.state(|s| s.status.clone()));
-                }
-                CHANGED_REASON.to_owned()
-            }
-            (verdict, _) => verdict.err().unwrap_or_default(),
+        let (contract, mut reason, read_etag) = match first {
+            Start::Promoted => return Ok(ctx.state(|s| s.status.clone())),
+            Start::Quarantine {
+                contract,
+                reason,
+                read_etag,
+            } => (contract, reason, read_etag),
         };
         let to_quarantine = fitted(&Zone::rehome(&input.key, Zone::Quarantine), None);
         // A report names the bytes it read: if those are gone, it must not stand as the reason.
@@ -233,6 +201,155 @@ impl IngestFileWorkflow {
     }
 }
 
+/// Where a run stands after its first pass over the file.
+enum Start {
+    Promoted,
+    /// To quarantine: why, and the ETag the report read (the quarantine move is conditional on it).
+    Quarantine {
+        contract: Option<ContractMatch>,
+        reason: String,
+        read_etag: Option<String>,
+    },
+}
+
+/// The first pass in one activity (see [`patches::INGEST_ONE_ROUND_TRIP`]): resolve, validate
+/// and, for a valid file, promote and notify the crawl. The search attributes a valid file gets
+/// are set in one upsert per workflow task.
+async fn first_pass(
+    ctx: &mut WorkflowContext<IngestFileWorkflow>,
+    input: &IngestInput,
+    ingest_date: &str,
+) -> WorkflowResult<Start> {
+    ctx.state_mut(|s| s.status.phase = IngestPhase::Validating);
+    ctx.upsert_search_attributes([keyword(sa::PHASE, IngestPhase::Validating.as_str())]);
+    let request = ValidateAndPromoteRequest {
+        key: input.key.clone(),
+        version: input.version.clone(),
+        ingest_date: ingest_date.to_owned(),
+        notify_crawl: !input.crawl_later,
+    };
+    let pass = ctx
+        .execute_activity(
+            IngestActivities::validate_and_promote,
+            request,
+            options::validate_file(),
+        )
+        .await?;
+    let (contract, report, reason, read_etag) = match pass {
+        FirstPass::Promoted {
+            contract,
+            report,
+            key,
+            crawl_workflow_id,
+        } => {
+            let phase = IngestPhase::Promoted;
+            ctx.upsert_search_attributes([
+                keyword(sa::DATASET, &contract.dataset),
+                keyword(sa::TABLE, &contract.table),
+                keyword(sa::PHASE, phase.as_str()),
+            ]);
+            ctx.state_mut(|s| {
+                s.status.contract = Some(contract);
+                s.status.report = Some(report);
+                s.status.zone = Zone::Raw;
+                s.status.key = key;
+                s.status.crawl_workflow_id = crawl_workflow_id;
+                s.status.phase = phase;
+            });
+            return Ok(Start::Promoted);
+        }
+        FirstPass::NoContract => {
+            return Ok(Start::Quarantine {
+                contract: None,
+                reason: NO_CONTRACT_REASON.to_owned(),
+                read_etag: None,
+            });
+        }
+        FirstPass::Failed { contract, report } => {
+            let (reason, etag) = (report.quarantine_reason(), report.etag.clone());
+            (contract, report, reason, etag)
+        }
+        // The bytes in landing/ now were never validated: quarantine them as they are.
+        FirstPass::Changed { contract, report } => {
+            (contract, report, CHANGED_REASON.to_owned(), None)
+        }
+    };
+    ctx.upsert_search_attributes([
+        keyword(sa::DATASET, &contract.dataset),
+        keyword(sa::TABLE, &contract.table),
+    ]);
+    ctx.state_mut(|s| {
+        s.status.contract = Some(contract.clone());
+        s.status.report = Some(report);
+    });
+    Ok(Start::Quarantine {
+        contract: Some(contract),
+        reason,
+        read_etag,
+    })
+}
+
+/// The first pass as runs recorded before [`patches::INGEST_ONE_ROUND_TRIP`] took it: resolve,
+/// validate, move and notify as separate activities. Kept exactly so those runs replay.
+async fn first_pass_in_steps(
+    ctx: &mut WorkflowContext<IngestFileWorkflow>,
+    input: &IngestInput,
+    ingest_date: &str,
+) -> WorkflowResult<Start> {
+    set_phase(ctx, IngestPhase::Resolving);
+
+    let contract = resolve(ctx, &input.key).await?;
+    let mut read_etag = None;
+    let verdict = match &contract {
+        None => Err(NO_CONTRACT_REASON.to_owned()),
+        Some(contract) => {
+            set_phase(ctx, IngestPhase::Validating);
+            let report = ctx
+                .execute_activity(
+                    IngestActivities::validate_object,
+                    ValidateRequest {
+                        key: input.key.clone(),
+                        contract: contract.clone(),
+                    },
+                    options::validate_file(),
+                )
+                .await?;
+            let verdict = match report.verdict {
+                Verdict::Pass => Ok(()),
+                Verdict::Fail => Err(report.quarantine_reason()),
+            };
+            read_etag = report.etag.clone();
+            ctx.state_mut(|s| s.status.report = Some(report));
+            verdict
+        }
+    };
+
+    let reason = match (verdict, &contract) {
+        (Ok(()), Some(contract)) => {
+            if promote(
+                ctx,
+                input,
+                &input.key,
+                contract,
+                ingest_date,
+                read_etag.as_deref(),
+                !input.crawl_later,
+            )
+            .await?
+            {
+                return Ok(Start::Promoted);
+            }
+            CHANGED_REASON.to_owned()
+        }
+        (verdict, _) => verdict.err().unwrap_or_default(),
+    };
+    Ok(Start::Quarantine {
+        contract,
+        reason,
+        read_etag,
+    })
+}
+
 async fn resolve(
     ctx: &mut WorkflowContext<IngestFileWorkflow>,
     key: &str,
@@ -264,16 +381,7 @@ async fn promote(
     notify_crawl: bool,
 ) -> WorkflowResult<bool> {
     set_phase(ctx, IngestPhase::Promoting);
-    let file_name = input.key.rsplit('/').next().unwrap_or(&input.key);
-    let to = fitted(
-        &format!(
-            "{}{}/{}/ingest_date={ingest_date}/{file_name}",
-            Zone::Raw.prefix(),
-            contract.dataset,
-            contract.table
-        ),
-        None,
-    );
+    let to = raw_destination(contract, ingest_date, &input.key);
     let Some(promoted) = move_to(ctx, input, from, to, if_etag, Some(contract)).await? else {
         return Ok(false);
     };
@@ -345,47 +453,6 @@ fn moved(key: Option<String>) -> WorkflowResult<String> {
     })
 }
 
-/// The longest file name (one path segment) most file systems hold, the local store's included.
-const MAX_NAME_BYTES: usize = 255;
-/// S3's longest key.
-const MAX_KEY_BYTES: usize = 1024;
-
-/// `a/b/patients.csv.gz` → `a/b/patients.<version12>.csv.gz`, fitted as [`fitted`] does.
-fn version_tagged(key: &str, version: &str) -> String {
-    let tag: String = version
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(12)
-        .collect();
-    fitted(key, Some(&tag))
-}
-
-/// `key` with `tag` (if any) before its extensions, the stem shortened as far as needed for the
-/// name to stay within [`MAX_NAME_BYTES`] and the key within [`MAX_KEY_BYTES`]. A destination the
-/// store cannot create would fail the move on every retry: a 1,024-byte landing key does not fit
-/// under quarantine/ or raw/ unchanged, nor a 255-byte name with a version tag.
-fn fitted(key: &str, tag: Option<&str>) -> String {
-    let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
-    let (mut stem, ext) = name.split_once('.').map_or((name, ""), |(s, e)| (s, e));
-    let tag = tag.map_or(String::new(), |t| format!(".{t}"));
-    let ext = if ext.is_empty() {
-        String::new()
-    } else {
-        format!(".{ext}")
-    };
-    let slash = if dir.is_empty() { "" } else { "/" };
-    let budget = MAX_NAME_BYTES.min(MAX_KEY_BYTES.saturating_sub(dir.len() + slash.len()));
-    let keep = budget.saturating_sub(tag.len() + ext.len());
-    if stem.len() > keep {
-        let mut end = keep;
-        while !stem.is_char_boundary(end) {
-            end -= 1;
-        }
-        stem = &stem[..end];
-    }
-    format!("{dir}{slash}{stem}{tag}{ext}")
-}
-
 fn set_phase(ctx: &mut WorkflowContext<IngestFileWorkflow>, phase: IngestPhase) {
     ctx.state_mut(|s| s.status.phase = phase);
     ctx.upsert_search_attributes([keyword(sa::PHASE, phase.as_str())]);
@@ -393,41 +460,4 @@ fn set_phase(ctx: &mut WorkflowContext<IngestFileWorkflow>, phase: IngestPhase) 
 
 fn keyword(name: &'static str, value: &str) -> SearchAttributeUpdate {
     SearchAttributeKey::<String>::keyword(name).value_set(value.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{fitted, version_tagged};
-
-    #[test]
-    fn version_tag_goes_before_the_extensions() {
-        assert_eq!(
-            version_tagged("raw/e/t/p.csv.gz", "ab:cd-ef"),
-            "raw/e/t/p.abcdef.csv.gz"
-        );
-        assert_eq!(version_tagged("p", "0123456789abcdef"), "p.0123456789ab");
-    }
-
-    #[test]
-    fn a_version_tagged_name_still_fits_a_file_system() {
-        let long = format!("raw/e/{}é.csv", "n".repeat(249));
-        assert_eq!(long.len() - "raw/e/".len(), 255);
-        let tagged = version_tagged(&long, "0123456789abcdef");
-        let name = tagged.rsplit('/').next().unwrap();
-        assert!(name.len() <= 255, "{}", name.len());
-        assert!(name.ends_with(".0123456789ab.csv"), "{name}");
-    }
-
-    #[test]
-    fn a_destination_fits_s3s_key_limit() {
-        let landing = format!("landing/emr/ehr/{}.csv", "x".repeat(1024 - 20));
-        assert_eq!(landing.len(), 1024);
-        let quarantine = fitted(&landing.replacen("landing/", "quarantine/", 1), None);
-        assert!(
-            quarantine.len() <= 1024 && quarantine.ends_with("x.csv"),
-            "{quarantine}"
-        );
-        assert_eq!(fitted("raw/a/b.csv", None), "raw/a/b.csv");
-        assert_eq!(fitted("b", None), "b");
-    }
 }

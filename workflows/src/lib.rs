@@ -6,6 +6,7 @@ mod backfill;
 mod crawl;
 mod ingest;
 pub mod options;
+pub mod patches;
 mod sweep;
 mod transform;
 

@@ -1,10 +1,11 @@
 //! Activities of `IngestFileWorkflow`: resolve a file's contract, validate it, move it between
-//! zones.
+//! zones, and the one activity that does all of that for a valid file (its happy path in one
+//! server round trip).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use lakegate_models::{ContractMatch, ValidationReport, names};
+use lakegate_models::{ContractMatch, PromotedFile, ValidationReport, Verdict, keys, names};
 use lakegate_validate::{ContractSet, ValidateOptions, validate_with};
 use serde::{Deserialize, Serialize};
 use temporalio_common::error::ApplicationFailure;
@@ -13,6 +14,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tokio_util::io::SyncIoBridge;
 
 use crate::metrics::{FileOutcome, Metrics, NoMetrics, UNMATCHED_DATASET};
+use crate::pipeline::{PipelineSettings, signal_crawl};
 use crate::ports::{KeyTag, ObjectMeta, ObjectStore, PortError, StoreError};
 
 /// How often a long activity heartbeats; the workflows' heartbeat timeout is a few of these.
@@ -48,11 +50,60 @@ pub enum MoveResult {
     SourceChanged,
 }
 
+/// Input of [`IngestActivities::validate_and_promote`]: a landing object version and what the
+/// workflow decided about its destination (the day of its partition, whether to notify the crawl).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidateAndPromoteRequest {
+    pub key: String,
+    pub version: String,
+    /// The partition day, from workflow time (replay-safe), not the worker's clock.
+    pub ingest_date: String,
+    /// Hand the promoted file to its crawl workflow (when a pipeline is configured).
+    pub notify_crawl: bool,
+}
+
+/// What [`IngestActivities::validate_and_promote`] did. Anything but `Promoted` leaves the object
+/// where it was, in landing/, for the workflow to quarantine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FirstPass {
+    NoContract,
+    Failed {
+        contract: ContractMatch,
+        report: ValidationReport,
+    },
+    /// It passed, but the object in landing/ was replaced after validation read it.
+    Changed {
+        contract: ContractMatch,
+        report: ValidationReport,
+    },
+    Promoted {
+        contract: ContractMatch,
+        report: ValidationReport,
+        key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        crawl_workflow_id: Option<String>,
+    },
+}
+
+/// Progress of a `validate_and_promote` attempt, heartbeated so that a retry after a worker died
+/// can tell "already promoted" from "gone": the landing object's ETag as validation read it, and
+/// the key it was moved to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct PromoteProgress {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    promoted_to: Option<String>,
+}
+
 /// The ingest activities, bound to one object store and one contracts directory.
 pub struct IngestActivities {
     store: Arc<dyn ObjectStore>,
     contracts_dir: PathBuf,
     metrics: Arc<dyn Metrics>,
+    /// Where promoted files are handed on; `None`: files stop at raw/.
+    pipeline: Option<PipelineSettings>,
 }
 
 impl IngestActivities {
@@ -61,7 +112,14 @@ impl IngestActivities {
             store,
             contracts_dir,
             metrics: Arc::new(NoMetrics),
+            pipeline: None,
         }
+    }
+
+    /// Lets `validate_and_promote` hand promoted files to their crawl workflow itself.
+    pub fn with_pipeline(mut self, pipeline: Option<PipelineSettings>) -> Self {
+        self.pipeline = pipeline;
+        self
     }
 
     pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
@@ -75,40 +133,32 @@ impl IngestActivities {
     fn contracts(&self) -> Result<ContractSet, ActivityError> {
         ContractSet::load_dir(&self.contracts_dir).map_err(|e| ApplicationFailure::new(e).into())
     }
-}
 
-#[activities]
-impl IngestActivities {
-    #[activity(name = names::RESOLVE_CONTRACT_ACTIVITY)]
-    pub async fn resolve_contract(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        key: String,
-    ) -> Result<Option<ContractMatch>, ActivityError> {
-        let contracts = self.contracts()?;
-        Ok(contracts
-            .resolve(&key)
+    fn resolve(&self, key: &str) -> Result<Option<ContractMatch>, ActivityError> {
+        Ok(self
+            .contracts()?
+            .resolve(key)
             .map(|(contract, table)| ContractMatch {
                 dataset: contract.dataset.clone(),
                 table: table.name.clone(),
             }))
     }
 
-    #[activity(name = names::VALIDATE_ACTIVITY)]
-    pub async fn validate_object(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        request: ValidateRequest,
+    /// Validates the object at `key` as it streams from the store, heartbeating `progress`.
+    async fn validate(
+        &self,
+        ctx: &ActivityContext,
+        key: &str,
+        contract: &ContractMatch,
+        progress: &PromoteProgress,
     ) -> Result<ValidationReport, ActivityError> {
         let contracts = self.contracts()?;
-        let Some((contract, table)) =
-            contracts.table(&request.contract.dataset, &request.contract.table)
-        else {
+        let Some((contract, table)) = contracts.table(&contract.dataset, &contract.table) else {
             // The contract was edited between resolve and validate: resolving again is the
             // workflow's call, not a blind retry's.
             return Err(ApplicationFailure::non_retryable(format!(
                 "contract {}/{} no longer exists",
-                request.contract.dataset, request.contract.table
+                contract.dataset, contract.table
             ))
             .into());
         };
@@ -116,15 +166,15 @@ impl IngestActivities {
         let dataset = contract.dataset.clone();
         let meta = self
             .store
-            .head(&request.key)
+            .head(key)
             .await
             .map_err(port_failure)?
-            .ok_or_else(|| port_failure(StoreError::NotFound(KeyTag(request.key.clone()))))?;
-        let stream = self.store.get(&request.key).await.map_err(port_failure)?;
+            .ok_or_else(|| port_failure(StoreError::NotFound(KeyTag(key.to_owned()))))?;
+        let stream = self.store.get(key).await.map_err(port_failure)?;
         // The same options `lakegate validate` uses offline (the key stands in for the path), so
         // both give the same report for the same file.
         let options = ValidateOptions {
-            name: Some(request.key.clone()),
+            name: Some(key.to_owned()),
             size: Some(meta.size),
             ..ValidateOptions::default()
         };
@@ -133,6 +183,10 @@ impl IngestActivities {
         let mut validation = tokio::task::spawn_blocking(move || {
             validate_with(&contract, &table, SyncIoBridge::new(stream), &options)
         });
+        let progress = PromoteProgress {
+            etag: meta.etag.clone(),
+            ..progress.clone()
+        };
         // Heartbeats tell Temporal this worker is alive: if it dies mid-file, the attempt is
         // retried after the heartbeat timeout rather than the 30-minute attempt limit.
         let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
@@ -141,14 +195,14 @@ impl IngestActivities {
                 joined = &mut validation => break joined,
                 _ = beat.tick() => {
                     // A lost heartbeat is retried by the next tick; the timeout allows several.
-                    let _ = ctx.record_heartbeat(()).await;
+                    let _ = ctx.record_heartbeat(progress.clone()).await;
                 }
             }
         };
         let report = joined
             .map_err(|e| ApplicationFailure::new(format!("validator task failed: {e}")))?
             .map_err(|e| {
-                ApplicationFailure::new(format!("reading {} failed: {e}", KeyTag(request.key)))
+                ApplicationFailure::new(format!("reading {} failed: {e}", KeyTag(key.to_owned())))
             })?;
         self.metrics.bytes_validated(&dataset, report.bytes);
         Ok(ValidationReport {
@@ -157,12 +211,7 @@ impl IngestActivities {
         })
     }
 
-    #[activity(name = names::MOVE_ACTIVITY)]
-    pub async fn move_object(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        request: MoveRequest,
-    ) -> Result<MoveResult, ActivityError> {
+    async fn do_move(&self, request: &MoveRequest) -> Result<MoveResult, ActivityError> {
         let moved = match &request.if_etag {
             Some(etag) => {
                 self.store
@@ -186,6 +235,162 @@ impl IngestActivities {
             }
             Err(e) => Err(port_failure(e)),
         }
+    }
+
+    /// Where an earlier attempt of this activity already promoted the object, if the landing key
+    /// is gone because of it: the key it heartbeated, else the version-tagged name (only this
+    /// file version uses it), else the plain name if it holds the bytes validation read.
+    async fn promoted_earlier(
+        &self,
+        progress: &PromoteProgress,
+        candidates: [&str; 2],
+    ) -> Result<Option<String>, ActivityError> {
+        let [plain, tagged] = candidates;
+        let heartbeated = progress.promoted_to.as_deref();
+        for (key, trusted) in [
+            (heartbeated, true),
+            (Some(tagged), true),
+            (Some(plain), false),
+        ] {
+            let Some(key) = key else { continue };
+            if let Some(meta) = self.store.head(key).await.map_err(port_failure)? {
+                let same_bytes = progress.etag.is_some() && meta.etag == progress.etag;
+                if same_bytes || (trusted && progress.etag.is_none()) {
+                    return Ok(Some(key.to_owned()));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[activities]
+impl IngestActivities {
+    #[activity(name = names::RESOLVE_CONTRACT_ACTIVITY)]
+    pub async fn resolve_contract(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        key: String,
+    ) -> Result<Option<ContractMatch>, ActivityError> {
+        self.resolve(&key)
+    }
+
+    #[activity(name = names::VALIDATE_ACTIVITY)]
+    pub async fn validate_object(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        request: ValidateRequest,
+    ) -> Result<ValidationReport, ActivityError> {
+        self.validate(
+            &ctx,
+            &request.key,
+            &request.contract,
+            &PromoteProgress::default(),
+        )
+        .await
+    }
+
+    #[activity(name = names::MOVE_ACTIVITY)]
+    pub async fn move_object(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        request: MoveRequest,
+    ) -> Result<MoveResult, ActivityError> {
+        self.do_move(&request).await
+    }
+
+    /// Resolve, validate and, if the file passes, promote it to its raw/ partition while it still
+    /// has the ETag validation read, then hand it to its crawl workflow: everything a valid file
+    /// needs, in one activity. Moves never overwrite (a taken name gets the version tag), and a
+    /// retry after a worker died past the move recognises its own promotion.
+    #[activity(name = names::VALIDATE_AND_PROMOTE_ACTIVITY)]
+    pub async fn validate_and_promote(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        request: ValidateAndPromoteRequest,
+    ) -> Result<FirstPass, ActivityError> {
+        let Some(contract) = self.resolve(&request.key)? else {
+            return Ok(FirstPass::NoContract);
+        };
+        let progress: PromoteProgress = ctx
+            .heartbeat_details()
+            .deserialize()
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let to = keys::raw_destination(&contract, &request.ingest_date, &request.key);
+        let tagged = keys::version_tagged(&to, &request.version);
+
+        if self
+            .store
+            .head(&request.key)
+            .await
+            .map_err(port_failure)?
+            .is_none()
+            && let Some(key) = self.promoted_earlier(&progress, [&to, &tagged]).await?
+        {
+            // The same bytes, so the same report, read from where they are now.
+            let report = self.validate(&ctx, &key, &contract, &progress).await?;
+            return self.promoted(&ctx, &request, contract, report, key).await;
+        }
+
+        let report = self
+            .validate(&ctx, &request.key, &contract, &progress)
+            .await?;
+        if report.verdict == Verdict::Fail {
+            return Ok(FirstPass::Failed { contract, report });
+        }
+        let mut progress = PromoteProgress {
+            etag: report.etag.clone(),
+            promoted_to: None,
+        };
+        let mut promoted = None;
+        for destination in [&to, &tagged] {
+            let request = MoveRequest {
+                from: request.key.clone(),
+                to: destination.clone(),
+                if_etag: report.etag.clone(),
+                dataset: Some(contract.dataset.clone()),
+            };
+            match self.do_move(&request).await? {
+                MoveResult::Moved(_) => {
+                    promoted = Some(destination.clone());
+                    break;
+                }
+                MoveResult::SourceChanged => return Ok(FirstPass::Changed { contract, report }),
+                MoveResult::DestinationTaken => continue,
+            }
+        }
+        // Both names taken: the tagged one by this very version (only it uses that name), so the
+        // bytes are already there, as the workflow's own moves have always treated it.
+        let key = promoted.unwrap_or(tagged);
+        progress.promoted_to = Some(key.clone());
+        let _ = ctx.record_heartbeat(progress).await;
+        self.promoted(&ctx, &request, contract, report, key).await
+    }
+}
+
+impl IngestActivities {
+    async fn promoted(
+        &self,
+        ctx: &ActivityContext,
+        request: &ValidateAndPromoteRequest,
+        contract: ContractMatch,
+        report: ValidationReport,
+        key: String,
+    ) -> Result<FirstPass, ActivityError> {
+        let crawl_workflow_id = match (&self.pipeline, request.notify_crawl) {
+            (Some(settings), true) => {
+                Some(signal_crawl(ctx, settings, PromotedFile::new(&contract, &key)).await?)
+            }
+            _ => None,
+        };
+        Ok(FirstPass::Promoted {
+            contract,
+            report,
+            key,
+            crawl_workflow_id,
+        })
     }
 }
 

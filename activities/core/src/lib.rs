@@ -14,7 +14,10 @@ pub mod ports;
 pub mod start;
 pub mod sweep;
 
-pub use ingest::{IngestActivities, MoveRequest, MoveResult, ValidateRequest};
+pub use ingest::{
+    FirstPass, IngestActivities, MoveRequest, MoveResult, ValidateAndPromoteRequest,
+    ValidateRequest,
+};
 pub use pipeline::{
     CrawlActivities, DescribeJob, NotifyActivities, PipelineSettings, QuerySummary, StartQuery,
     TerminateJob, TransformActivities,

@@ -77,33 +77,40 @@ impl NotifyActivities {
         ctx: ActivityContext,
         file: PromotedFile,
     ) -> Result<Option<String>, ActivityError> {
-        let Some(settings) = &self.settings else {
-            return Ok(None);
-        };
-        let input = settings.crawl_input(&file.dataset);
-        let workflow_id = names::crawl_workflow_id(&input.crawler);
-        let converter = PayloadConverter::serde_json();
-        let options =
-            WorkflowStartOptions::new(ctx.info().task_queue.clone(), workflow_id.clone()).build();
-        ctx.client()
-            .signal_with_start_workflow(
-                UntypedWorkflow::new(names::CRAWL_WORKFLOW),
-                RawValue::from_value(&input, &converter),
-                UntypedSignal::new(names::NEW_DATA_SIGNAL),
-                RawValue::from_value(
-                    &NewData {
-                        prefixes: vec![file.prefix],
-                    },
-                    &converter,
-                ),
-                options,
-            )
-            .await
-            .map_err(|e| {
-                ApplicationFailure::new(format!("signal-with-start {workflow_id}: {e}"))
-            })?;
-        Ok(Some(workflow_id))
+        match &self.settings {
+            Some(settings) => signal_crawl(&ctx, settings, file).await.map(Some),
+            None => Ok(None),
+        }
     }
+}
+
+/// Signal-with-start of `file`'s crawl workflow under `settings`; returns its id.
+pub(crate) async fn signal_crawl(
+    ctx: &ActivityContext,
+    settings: &PipelineSettings,
+    file: PromotedFile,
+) -> Result<String, ActivityError> {
+    let input = settings.crawl_input(&file.dataset);
+    let workflow_id = names::crawl_workflow_id(&input.crawler);
+    let converter = PayloadConverter::serde_json();
+    let options =
+        WorkflowStartOptions::new(ctx.info().task_queue.clone(), workflow_id.clone()).build();
+    ctx.client()
+        .signal_with_start_workflow(
+            UntypedWorkflow::new(names::CRAWL_WORKFLOW),
+            RawValue::from_value(&input, &converter),
+            UntypedSignal::new(names::NEW_DATA_SIGNAL),
+            RawValue::from_value(
+                &NewData {
+                    prefixes: vec![file.prefix],
+                },
+                &converter,
+            ),
+            options,
+        )
+        .await
+        .map_err(|e| ApplicationFailure::new(format!("signal-with-start {workflow_id}: {e}")))?;
+    Ok(workflow_id)
 }
 
 pub struct CrawlActivities {

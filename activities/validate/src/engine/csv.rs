@@ -1,0 +1,311 @@
+//! CSV: csv-core's state machine with bounded record and field buffers, and a fast path for
+//! the common one-line record that gives the same fields (proptested against csv-core alone).
+
+use std::io::{self, BufRead};
+
+use super::plan::State;
+use crate::contract::{CaseRule, HeaderMode};
+
+impl State<'_> {
+    pub(super) fn run_csv(&mut self, input: &mut dyn BufRead) -> io::Result<()> {
+        let f = &self.table.format;
+        let quote = f.quote as u8;
+        let mut core = csv_core::ReaderBuilder::new()
+            .delimiter(f.delimiter as u8)
+            .quote(quote)
+            .build();
+        let mut out = vec![0u8; (64 * 1024).min(self.limits.max_record_bytes).max(1)];
+        let mut ends = vec![0usize; 64.min(self.limits.max_fields).max(1)];
+        let (mut outlen, mut endlen) = (0, 0);
+        let (mut overlong, mut quotes, mut nul) = (false, 0u64, false);
+        let delimiter = f.delimiter as u8;
+        // Whether csv-core sits at a record start in its plain state, so lines may bypass it.
+        // Not before its first read: that is where it strips a byte-order mark.
+        let mut core_idle = false;
+        loop {
+            let buf = input.fill_buf()?;
+            if core_idle && self.fast_csv {
+                let taken = self.fast_lines(buf, delimiter, quote, &mut out, &mut ends);
+                if taken > 0 {
+                    input.consume(taken);
+                    continue;
+                }
+            }
+            let (res, nin, nout, nend) =
+                core.read_record(buf, &mut out[outlen..], &mut ends[endlen..]);
+            let consumed = &buf[..nin];
+            // Only a record that csv-core ended on an LF leaves it plainly at a record start
+            // (after a CR it waits to see whether an LF follows).
+            core_idle =
+                res == csv_core::ReadRecordResult::Record && consumed.last() == Some(&b'\n');
+            quotes += memchr::memchr_iter(quote, consumed).count() as u64;
+            nul |= memchr::memchr(0, consumed).is_some();
+            input.consume(nin);
+            outlen += nout;
+            endlen += nend;
+            match res {
+                csv_core::ReadRecordResult::InputEmpty => {}
+                csv_core::ReadRecordResult::OutputFull => {
+                    if out.len() < self.limits.max_record_bytes {
+                        let grown = (out.len() * 2).min(self.limits.max_record_bytes.max(1));
+                        out.resize(grown, 0);
+                    } else {
+                        // Keep parsing to find the record's end, but stop keeping its bytes.
+                        overlong = true;
+                        outlen = 0;
+                    }
+                }
+                csv_core::ReadRecordResult::OutputEndsFull => {
+                    if ends.len() < self.limits.max_fields {
+                        let grown = (ends.len() * 2).min(self.limits.max_fields.max(1));
+                        ends.resize(grown, 0);
+                    } else {
+                        overlong = true;
+                        endlen = 0;
+                    }
+                }
+                csv_core::ReadRecordResult::Record => {
+                    self.csv_record(
+                        &out[..outlen],
+                        &ends[..endlen],
+                        overlong,
+                        quotes % 2 == 1,
+                        nul,
+                    );
+                    (outlen, endlen, overlong, quotes, nul) = (0, 0, false, 0, false);
+                }
+                csv_core::ReadRecordResult::End => return Ok(()),
+            }
+        }
+    }
+
+    /// The fast path for the common record: one line, no CR inside, fields either plain or
+    /// quoted without doubled quotes. Validates every such whole line at the start of `buf` and
+    /// returns the bytes it took; anything else (a quote inside a field, an escaped quote, a
+    /// field spanning lines, an over-long record, a line cut by the buffer) stops it, and
+    /// csv-core reads that record, so both paths give the same fields.
+    fn fast_lines(
+        &mut self,
+        buf: &[u8],
+        delim: u8,
+        quote: u8,
+        out: &mut Vec<u8>,
+        ends: &mut Vec<usize>,
+    ) -> usize {
+        let mut taken = 0;
+        while let Some(nl) = memchr::memchr(b'\n', &buf[taken..]) {
+            let mut line = &buf[taken..taken + nl];
+            if line.last() == Some(&b'\r') {
+                line = &line[..line.len() - 1];
+            }
+            if line.is_empty() {
+                taken += nl + 1;
+                continue;
+            }
+            if line.len() > self.limits.max_record_bytes || memchr::memchr(b'\r', line).is_some() {
+                break;
+            }
+            let Some(fields) = split_line(line, delim, quote, out, ends, self.limits.max_fields)
+            else {
+                break;
+            };
+            let nul = memchr::memchr(0, line).is_some();
+            let (data, ends_used) = (&out[..ends[fields - 1]], &ends[..fields]);
+            self.csv_record(data, ends_used, false, false, nul);
+            taken += nl + 1;
+        }
+        taken
+    }
+
+    fn csv_record(
+        &mut self,
+        data: &[u8],
+        ends: &[usize],
+        overlong: bool,
+        odd_quotes: bool,
+        nul: bool,
+    ) {
+        let is_header = !self.header_seen && self.table.format.header;
+        let row = if is_header { 0 } else { self.rows + 1 };
+        if !is_header {
+            self.rows = row;
+        }
+        let first = !self.header_seen;
+        self.header_seen = true;
+        let k = self.k;
+        if odd_quotes {
+            self.slots[self.parses].hit(row, k);
+        }
+        if nul {
+            self.slots[self.nul].hit(row, k);
+        }
+        if overlong {
+            self.slots[self.record_length].hit(row, k);
+            if is_header && let Some((slot, ..)) = self.header {
+                self.slots[slot].hit(0, k);
+                self.slots[slot].detail = "the header record is too long to read".into();
+                for c in &mut self.cols {
+                    c.absent = true;
+                }
+            }
+            return;
+        }
+        let utf8_ok = std::str::from_utf8(data).is_ok();
+        if !utf8_ok && let Some(s) = self.utf8 {
+            self.slots[s].hit(row, k);
+        }
+        // Fields live in `data`, delimited by `ends`; a BOM is only meaningful on the first one.
+        let bom = if first
+            && data.starts_with(b"\xEF\xBB\xBF")
+            && ends.first().is_some_and(|&e| e >= 3)
+        {
+            3
+        } else {
+            0
+        };
+        let field = |i: usize| -> Option<&[u8]> {
+            let end = *ends.get(i)?;
+            let start = if i == 0 { bom } else { ends[i - 1] };
+            data.get(start..end)
+        };
+        if is_header {
+            let names: Vec<String> = (0..ends.len())
+                .map(|i| String::from_utf8_lossy(field(i).unwrap_or_default()).into_owned())
+                .collect();
+            self.expected_fields = names.len();
+            self.check_header(&names);
+            return;
+        }
+        if let Some(s) = self.column_count
+            && ends.len() != self.expected_fields
+        {
+            self.slots[s].hit(row, k);
+        }
+        for c in 0..self.cols.len() {
+            if self.cols[c].absent {
+                continue;
+            }
+            let v = self.cols[c].index.and_then(field);
+            self.check_cell(c, v, row);
+        }
+    }
+
+    fn check_header(&mut self, names: &[String]) {
+        let Some((slot, mode, case)) = self.header else {
+            return;
+        };
+        let eq = |a: &str, b: &str| match case {
+            CaseRule::Sensitive => a == b,
+            CaseRule::Insensitive => a.eq_ignore_ascii_case(b),
+        };
+        let mut missing = Vec::new();
+        let mut positions = Vec::new();
+        for plan in &mut self.cols {
+            match names.iter().position(|n| eq(n, &plan.spec_name)) {
+                Some(i) => {
+                    plan.index = Some(i);
+                    positions.push(i);
+                }
+                None => {
+                    plan.absent = true;
+                    missing.push(plan.spec_name.clone());
+                }
+            }
+        }
+        let declared = self.cols.len();
+        let in_order = positions.windows(2).all(|w| w[0] < w[1]);
+        let extra = names.len().saturating_sub(positions.len());
+        let ok = missing.is_empty()
+            && match mode {
+                HeaderMode::Exact => extra == 0 && in_order && names.len() == declared,
+                HeaderMode::Ordered => in_order,
+                HeaderMode::Subset => true,
+            };
+        let s = &mut self.slots[slot];
+        if ok {
+            s.detail = format!("{declared} declared columns found ({mode:?} match)").to_lowercase();
+            return;
+        }
+        s.hit(0, self.k);
+        // Only contract names and counts: a header-less file's first line would be a data row.
+        let mut why = vec![format!(
+            "file has {} columns, contract declares {declared}",
+            names.len()
+        )];
+        if !missing.is_empty() {
+            why.push(format!("missing: [{}]", missing.join(", ")));
+        }
+        if extra > 0 && mode == HeaderMode::Exact {
+            why.push(format!("{extra} undeclared columns"));
+        }
+        if !in_order && mode != HeaderMode::Subset {
+            why.push("columns are out of the declared order".into());
+        }
+        if names.len() == 1 && declared > 1 {
+            why.push(format!(
+                "one field only: is the delimiter {:?} right?",
+                self.table.format.delimiter
+            ));
+        }
+        s.detail = why.join("; ");
+    }
+}
+
+/// Splits one line (no terminator) into `out`/`ends` the way csv-core would, or None when the
+/// line needs csv-core (quote inside a plain field, doubled quote, text after a closing quote, a
+/// quoted field that does not close on this line, more than `max_fields` fields).
+fn split_line(
+    line: &[u8],
+    delim: u8,
+    quote: u8,
+    out: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
+    max_fields: usize,
+) -> Option<usize> {
+    if out.len() < line.len() {
+        out.resize(line.len(), 0);
+    }
+    let mut n = 0;
+    let mut len = 0;
+    let mut push = |field: &[u8], n: &mut usize, len: &mut usize| -> Option<()> {
+        if *n >= max_fields {
+            return None;
+        }
+        out[*len..*len + field.len()].copy_from_slice(field);
+        *len += field.len();
+        if ends.len() <= *n {
+            ends.resize((*n + 1).max(ends.len() * 2), 0);
+        }
+        ends[*n] = *len;
+        *n += 1;
+        Some(())
+    };
+    let mut i = 0;
+    loop {
+        if line.get(i) == Some(&quote) {
+            let close = i + 1 + memchr::memchr(quote, &line[i + 1..])?;
+            push(&line[i + 1..close], &mut n, &mut len)?;
+            match line.get(close + 1) {
+                None => return Some(n),
+                Some(&b) if b == delim => i = close + 2,
+                Some(_) => return None,
+            }
+        } else {
+            match memchr::memchr2(delim, quote, &line[i..]) {
+                None => {
+                    push(&line[i..], &mut n, &mut len)?;
+                    return Some(n);
+                }
+                Some(k) if line[i + k] == delim => {
+                    push(&line[i..i + k], &mut n, &mut len)?;
+                    i += k + 1;
+                }
+                Some(_) => return None,
+            }
+        }
+        if i == line.len() {
+            push(&[], &mut n, &mut len)?;
+            return Some(n);
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! The streaming validator: one pass over the stored bytes that hashes them, decompresses gzip
+//! under a limit, parses CSV (csv-core, with bounded buffers) or NDJSON (bounded lines), and feeds
+//! every cell through the column's checks. Memory is fixed by [`Limits`] plus the documented
+//! uniqueness sets; nothing grows with the file.
+//!
+//! Where things live: this module holds the public API and its limits; `input` the reader
+//! adaptors (hashing, gzip and its bomb guards); `plan` turns a table contract into rule slots
+//! and per-column checks; `csv` and `ndjson` parse records; `cells` checks one value;
+//! `report` turns the slots into rule outcomes.
+
+mod cells;
+mod csv;
+mod input;
+mod ndjson;
+mod plan;
+mod report;
+#[cfg(test)]
+mod tests;
+
+use std::cell::Cell;
+use std::collections::BTreeSet;
+use std::io::{self, Read};
+use std::rc::Rc;
+use std::time::Instant;
+
+use lakegate_models::{Severity, ValidationReport, Verdict};
+use sha2::{Digest, Sha256};
+
+use crate::contract::Level;
+use crate::{Contract, TableContract};
+use input::HashingReader;
+use plan::{FileCheck, State};
+
+/// How many failing row numbers a rule keeps by default; every failure is still counted.
+pub const MAX_ROWS_PER_RULE: usize = 20;
+
+/// Distinct values a `unique` rule tracks when the contract does not say.
+pub const DEFAULT_MAX_DISTINCT: u64 = 1_000_000;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidateError {
+    /// The stream itself failed (not the file's content): worth retrying.
+    #[error("reading the file failed: {0}")]
+    Read(#[from] io::Error),
+    /// The store announced a size and the stream ended elsewhere: a transport problem, retry.
+    #[error("the stream delivered {read} bytes, the store announced {expected}")]
+    SizeMismatch { expected: u64, read: u64 },
+}
+
+/// Bounds that keep a hostile or broken file from taking unbounded memory or time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest CSV record or NDJSON line kept for checking; longer ones fail `record_length`.
+    pub max_record_bytes: usize,
+    /// Most fields in one CSV record; more fail `record_length`.
+    pub max_fields: usize,
+    /// Most bytes a gzip file may inflate to.
+    pub max_decompressed_bytes: u64,
+    /// Most inflated bytes per stored byte, checked once `ratio_grace_bytes` have been inflated
+    /// (a small, very regular file legitimately compresses well).
+    pub max_compression_ratio: u64,
+    pub ratio_grace_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_record_bytes: 1 << 20,
+            max_fields: 4096,
+            max_decompressed_bytes: 64 << 30,
+            max_compression_ratio: 200,
+            ratio_grace_bytes: 16 << 20,
+        }
+    }
+}
+
+/// What the caller knows about the object besides its bytes.
+#[derive(Debug, Clone)]
+pub struct ValidateOptions {
+    /// Landing key or file path; its last segment feeds `file_name` and `extension`, and a
+    /// `.gz` ending selects gzip under `compression: auto`.
+    pub name: Option<String>,
+    /// Size the store announced; a stream of another length is a retryable error.
+    pub size: Option<u64>,
+    /// Lower-case hex SHA-256 of files already onboarded, for `duplicate_file`.
+    pub known_checksums: BTreeSet<String>,
+    /// K: failing row numbers kept per rule.
+    pub max_rows_per_rule: usize,
+    pub limits: Limits,
+}
+
+impl Default for ValidateOptions {
+    fn default() -> Self {
+        Self {
+            name: None,
+            size: None,
+            known_checksums: BTreeSet::new(),
+            max_rows_per_rule: MAX_ROWS_PER_RULE,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Reads `reader` to the end and checks it against `table` of `contract`, with default options.
+pub fn validate<R: Read>(
+    contract: &Contract,
+    table: &TableContract,
+    reader: R,
+) -> Result<ValidationReport, ValidateError> {
+    validate_with(contract, table, reader, &ValidateOptions::default())
+}
+
+/// Reads `reader` to the end and checks it against `table` of `contract`. Malformed content is a
+/// failed rule in the report; only a failing stream is an `Err`.
+pub fn validate_with<R: Read>(
+    contract: &Contract,
+    table: &TableContract,
+    reader: R,
+    opts: &ValidateOptions,
+) -> Result<ValidationReport, ValidateError> {
+    let started = Instant::now();
+    let compressed = Rc::new(Cell::new(0u64));
+    let stream_failed = Rc::new(Cell::new(false));
+    let mut hashing = HashingReader {
+        inner: reader,
+        hasher: Sha256::new(),
+        bytes: compressed.clone(),
+        failed: stream_failed.clone(),
+    };
+    let mut st = State::new(table, opts);
+    // A stored size past an error-level `size` bound decides the verdict before a byte is read:
+    // a 5 GB upload to a 10 MB table must not cost a 5 GB read (and its checksum) to refuse.
+    if let Some(size) = opts.size
+        && st.file_checks.iter().any(|(check, s)| {
+            matches!(check, FileCheck::Size(_, Some(max)) if size > *max)
+                && st.slots[*s].severity == Level::Error
+        })
+    {
+        let mut rules = st.finish(size, "");
+        rules.retain(|r| r.rule == "size");
+        for r in &mut rules {
+            r.detail.push_str("; refused before reading");
+        }
+        return Ok(ValidationReport {
+            dataset: contract.dataset.clone(),
+            table: table.name.clone(),
+            verdict: Verdict::Fail,
+            rules,
+            bytes: 0,
+            rows: 0,
+            // Not computed: nothing was read.
+            sha256: String::new(),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            etag: None,
+        });
+    }
+    input::decode(&mut st, &mut hashing, table, opts)?;
+    // Drain what the parser did not need (or could not read) so the checksum covers the object.
+    io::copy(&mut hashing, &mut io::sink())?;
+    let bytes = compressed.get();
+    if let Some(expected) = opts.size
+        && expected != bytes
+    {
+        return Err(ValidateError::SizeMismatch {
+            expected,
+            read: bytes,
+        });
+    }
+    let sha256 = hex::encode(hashing.hasher.finalize());
+    let rules = st.finish(bytes, &sha256);
+    let verdict = if rules
+        .iter()
+        .any(|r| !r.passed && r.severity == Severity::Error)
+    {
+        Verdict::Fail
+    } else {
+        Verdict::Pass
+    };
+    Ok(ValidationReport {
+        dataset: contract.dataset.clone(),
+        table: table.name.clone(),
+        verdict,
+        rules,
+        bytes,
+        rows: st.rows,
+        sha256,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        etag: None,
+    })
+}

@@ -1,0 +1,133 @@
+//! `lakegate ingest`: place files in landing/ and start (then await) their IngestFileWorkflows.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use lakegate::client::{self, StartedIngest};
+use lakegate::config::Backend;
+use lakegate::{LakeConfig, landing, worker};
+use lakegate_models::{DEFAULT_REVIEW_TIMEOUT_SECS, IngestInput, IngestPhase};
+
+use super::dev_address;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files to onboard.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Dataset the files belong to: they land at landing/<source>/<dataset>/<file name>.
+    #[arg(long)]
+    dataset: String,
+    /// Sending system, the first folder under landing/.
+    #[arg(long, default_value = "cli")]
+    source: String,
+    /// Print the workflow ids and return without waiting for outcomes.
+    #[arg(long)]
+    no_wait: bool,
+    /// How long a quarantined file waits for review before it is rejected (seconds).
+    #[arg(long, default_value_t = DEFAULT_REVIEW_TIMEOUT_SECS)]
+    review_timeout_secs: u64,
+}
+
+pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
+    let Args {
+        files,
+        dataset,
+        source,
+        no_wait,
+        review_timeout_secs,
+    } = args;
+    let client = client::connect(dev_address(config).as_deref()).await?;
+    let mut started = Vec::new();
+    let aws_store = match config.aws.backend {
+        Backend::Local => None,
+        Backend::Aws => Some(worker::ports(config).await?.store),
+    };
+    for file in &files {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .with_context(|| format!("{} has no usable file name", file.display()))?;
+        let key = landing::landing_key(&source, &dataset, name);
+        let outcome = match &aws_store {
+            None => {
+                let input = landing::local_input(
+                    config,
+                    &key,
+                    &landing::sha256_file(file)?,
+                    review_timeout_secs,
+                );
+                // The user's own terminal: the key is named in full, not by tag.
+                landing::place_and_start(&client, config, input, || async {
+                    worker::local_store(config)
+                        .put_file(&key, file)
+                        .await
+                        .with_context(|| format!("cannot place {} at {key:?}", file.display()))?;
+                    Ok(())
+                })
+                .await?
+            }
+            Some(store) => {
+                // Versioned like the S3 event the upload also causes (version id, else ETag), so
+                // the event router's start and this one are the same workflow.
+                let body =
+                    std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+                let meta = store
+                    .put(&key, body.into())
+                    .await
+                    .with_context(|| format!("cannot place {} at {key:?}", file.display()))?;
+                let version = meta.version.or(meta.etag).unwrap_or_default();
+                let input = IngestInput {
+                    bucket: config.bucket.clone(),
+                    key: key.clone(),
+                    version,
+                    review_timeout_secs,
+                    crawl_later: false,
+                };
+                client::start_ingest(&client, &config.task_queue, input).await?
+            }
+        };
+        match &outcome {
+            StartedIngest::Started(id) => println!("{name}: started {id}"),
+            StartedIngest::Duplicate(id) => println!("{name}: already onboarded as {id}"),
+        }
+        started.push((name.to_owned(), outcome));
+    }
+    if no_wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!();
+    let mut quarantined = Vec::new();
+    for (name, outcome) in &started {
+        let id = outcome.workflow_id();
+        let status = client::wait_for_status(&client, id, Duration::from_secs(600), |s| {
+            matches!(
+                s.phase,
+                IngestPhase::Promoted | IngestPhase::Rejected | IngestPhase::AwaitingReview
+            )
+        })
+        .await?;
+        match status.phase {
+            IngestPhase::Promoted => println!("{name}: onboarded to {}", status.key),
+            IngestPhase::Rejected => println!("{name}: rejected, now at {}", status.key),
+            _ => {
+                println!(
+                    "{name}: QUARANTINED ({}), waiting for review",
+                    status.quarantine_reason.as_deref().unwrap_or("see status")
+                );
+                quarantined.push(id.to_owned());
+            }
+        }
+    }
+    if !quarantined.is_empty() {
+        println!("\nTo see why and decide (or use the signal form in the Temporal Web UI):");
+        for id in &quarantined {
+            println!("  lakegate status {id}");
+            println!("  lakegate review {id} approve --reviewer <you> --reason \"<why>\"");
+            println!("  lakegate review {id} reject --reviewer <you> --reason \"<why>\"");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
