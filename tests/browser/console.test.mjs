@@ -102,11 +102,14 @@ async function inboxRow(name) {
   });
 }
 
-async function upload(files) {
+/** Uploads `files`; waits for the page that follows them, or (`refused`) for the error. */
+async function upload(files, refused = false) {
   await page.goto(`${consoleUrl}/upload`);
   await page.getByLabel('Dataset').selectOption('clinic');
   await page.getByLabel('Files (one or more)').setInputFiles(files);
   await page.getByRole('button', { name: 'Upload and onboard' }).click();
+  if (refused) await page.locator('[role=alert]').waitFor();
+  else await page.waitForURL(/\/uploads\?/);
 }
 
 /** Waits on the page following the uploads until `name`'s status contains `words`. */
@@ -181,14 +184,13 @@ test('a reviewer uploads, reviews and decides in the browser', async () => {
   await page.goto(`${consoleUrl}/upload`);
   await shot('upload');
   await upload([good, bad1]);
-  assert.match(page.url(), /\/uploads\?/);
   await uploadedAs('patients_good.csv', 'promoted');
   await uploadedAs('patients_bad1.csv', 'quarantined');
   await shot('uploads');
 
   // The contract's size bound stops an upload while it streams; nothing lands.
   const big = csv('patients_big.csv', Array.from({ length: 5000 }, (_, i) => `p${i},N${i},2000-01-01`));
-  await upload([big]);
+  await upload([big], true);
   assert.match(await page.locator('[role=alert]').innerText(), /larger than the 100000 bytes/);
   assert.ok(!zone('landing').includes('patients_big.csv'));
 

@@ -46,7 +46,7 @@ pub fn landing_watcher(config: &LakeConfig, review_timeout_secs: u64) -> EventSo
                 loop {
                     if let Err(e) = poll(
                         &config,
-                        &*store,
+                        &store,
                         &*starter,
                         &mut tracked,
                         review_timeout_secs,

@@ -144,17 +144,27 @@ impl FromRequestParts<Arc<App>> for Reviewer {
 }
 
 impl Reviewer {
-    /// Rejects a form whose CSRF token is not this user's.
-    pub fn check(&self, app: &App, token: &str) -> Result<(), Response> {
+    /// Refuses a form whose CSRF token is not this user's.
+    pub fn check(&self, app: &App, token: &str) -> Result<(), CsrfRefused> {
         if app.auth.csrf_ok(&self.name, token) {
             Ok(())
         } else {
-            Err((
-                axum::http::StatusCode::FORBIDDEN,
-                "the form's CSRF token is missing or wrong: reload the page and try again",
-            )
-                .into_response())
+            Err(CsrfRefused)
         }
+    }
+}
+
+/// A form without this user's CSRF token: 403.
+#[derive(Debug)]
+pub struct CsrfRefused;
+
+impl IntoResponse for CsrfRefused {
+    fn into_response(self) -> Response {
+        (
+            axum::http::StatusCode::FORBIDDEN,
+            "the form's CSRF token is missing or wrong: reload the page and try again",
+        )
+            .into_response()
     }
 }
 

@@ -182,7 +182,7 @@ pub async fn review(
     axum::Form(form): axum::Form<ReviewForm>,
 ) -> Response {
     if let Err(denied) = reviewer.check(&app, &form.csrf) {
-        return denied;
+        return denied.into_response();
     }
     let Some(decision) = parse_decision(&form.decision) else {
         return error_page(
@@ -264,7 +264,7 @@ pub async fn failing_rows(
     axum::Form(form): axum::Form<super::CsrfForm>,
 ) -> Response {
     if let Err(denied) = reviewer.check(&app, &form.csrf) {
-        return denied;
+        return denied.into_response();
     }
     if !valid_workflow_id(&id) {
         return error_page(StatusCode::NOT_FOUND, &reviewer, "no such file");

@@ -233,7 +233,7 @@ pub async fn decide(State(app): State<Arc<App>>, reviewer: Reviewer, body: Bytes
         }
     }
     if let Err(denied) = reviewer.check(&app, &csrf) {
-        return denied;
+        return denied.into_response();
     }
     if let Some(one) = one {
         let Some((d, id)) = one.split_once(' ') else {

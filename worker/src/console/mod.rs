@@ -267,7 +267,7 @@ async fn logout(
     axum::Form(form): axum::Form<CsrfForm>,
 ) -> Response {
     if let Err(denied) = reviewer.check(&app, &form.csrf) {
-        return denied;
+        return denied.into_response();
     }
     let cookie = app.auth.sign_out(&headers);
     (

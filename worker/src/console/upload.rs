@@ -99,7 +99,7 @@ pub async fn receive(
             Some("csrf") => {
                 let token = field.text().await.unwrap_or_default();
                 if let Err(denied) = reviewer.check(&app, &token) {
-                    return denied;
+                    return denied.into_response();
                 }
                 csrf_ok = true;
             }
@@ -112,10 +112,7 @@ pub async fn receive(
             }
             Some("files") => {
                 if !csrf_ok {
-                    return reviewer
-                        .check(&app, "")
-                        .err()
-                        .unwrap_or_else(|| StatusCode::FORBIDDEN.into_response());
+                    return super::auth::CsrfRefused.into_response();
                 }
                 let Some(dataset) = &dataset else {
                     return error_page(
