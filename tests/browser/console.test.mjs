@@ -267,6 +267,10 @@ test('a reviewer uploads, reviews and decides in the browser', async () => {
     .map((m) => Buffer.from(m.split('"')[3], 'base64').toString()).join('\n'));
   assert.ok(decoded.includes(USER), 'the history names the reviewer');
   assert.ok(!decoded.includes(SENTINEL), 'the history holds no cell value');
+  // The Web UI tells the run apart by its summary: dataset and table in words, no file name.
+  const summary = Buffer.from(JSON.parse(history).events[0].userMetadata.summary.data, 'base64').toString();
+  assert.match(summary, /clinic\.patients/);
+  assert.ok(!summary.includes('patients_bad1'), summary);
 
   await page.goto(`${consoleUrl}/runs`);
   await shot('runs');

@@ -52,7 +52,8 @@ where
         return Ok(StartedIngest::Duplicate(id));
     }
     place().await?;
-    client::start_ingest(client, &config.task_queue, input).await
+    let summary = client::summary_for(&config.contracts, &input.key);
+    client::start_ingest_summarised(client, &config.task_queue, input, summary).await
 }
 
 /// The local file behind a landing key.

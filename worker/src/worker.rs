@@ -145,6 +145,7 @@ pub async fn run_worker_watching(
     let starter: Arc<dyn IngestStarter> = Arc::new(TemporalIngestStarter {
         client: client.clone(),
         task_queue: config.task_queue.clone(),
+        contracts: config.contracts.clone(),
     });
     let events: Vec<_> = ports
         .events

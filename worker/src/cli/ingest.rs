@@ -86,7 +86,8 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
                     review_timeout_secs,
                     crawl_later: false,
                 };
-                client::start_ingest(&client, &config.task_queue, input).await?
+                let summary = client::summary_for(&config.contracts, &input.key);
+                client::start_ingest_summarised(&client, &config.task_queue, input, summary).await?
             }
         };
         match &outcome {
