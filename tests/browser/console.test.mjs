@@ -32,7 +32,7 @@ const CHROMIUM_FLAGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 
-let dir, dev, devLog, context, page, consoleUrl, temporalAddress;
+let dir, dev, devLog, context, page, consoleUrl, temporalAddress, uiUrl;
 
 async function freePort() {
   return new Promise((resolve, reject) => {
@@ -135,6 +135,7 @@ before(async () => {
   fs.copyFileSync(path.join(here, 'fixtures/clinic.yaml'), path.join(contracts, 'clinic.yaml'));
   const [port, uiPort, consolePort] = [await freePort(), await freePort(), await freePort()];
   temporalAddress = `127.0.0.1:${port}`;
+  uiUrl = `http://127.0.0.1:${uiPort}`;
   consoleUrl = `http://127.0.0.1:${consolePort}`;
   devLog = path.join(dir, 'dev-stdout.log');
   const out = fs.openSync(devLog, 'w');
@@ -259,9 +260,12 @@ test('a reviewer uploads, reviews and decides in the browser', async () => {
   assert.deepEqual(zone('quarantine'), []);
   assert.deepEqual(zone('landing'), []);
 
-  // The history records the signed-in reviewer, and no cell value.
+  // The history records the signed-in reviewer, and no cell value: read through the dev
+  // environment's codec server, as the Web UI reads it (payloads are stored encrypted).
+  const settings = await (await fetch(`${uiUrl}/api/v1/settings`)).json();
   const history = execFileSync(path.join(venv, 'bin/temporal'), [
     'workflow', 'show', '--workflow-id', bad1Id, '--address', temporalAddress, '--output', 'json',
+    '--codec-endpoint', settings.Codec.Endpoint,
   ], { encoding: 'utf8' });
   const decoded = Buffer.from(history.match(/"data":\s*"([^"]*)"/g)
     .map((m) => Buffer.from(m.split('"')[3], 'base64').toString()).join('\n'));

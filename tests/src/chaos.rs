@@ -642,13 +642,14 @@ pub async fn run(options: &ChaosOptions) -> anyhow::Result<ChaosReport> {
         ui_port: None,
         db_file: Some(dir.path().join("temporal.db")),
         log_file: Some(logs.join("temporal-00.log")),
+        ui_codec_endpoint: None,
     };
     let mut server = Some(start_server(server_options.clone()).await?);
     let address = server
         .as_ref()
         .map(|s| s.address().to_owned())
         .unwrap_or_default();
-    let client = client::connect_with_retry(Some(&address), Duration::from_secs(60)).await?;
+    let client = client::connect_with_retry(Some(&address), None, Duration::from_secs(60)).await?;
     let env = LakegateEnv::new(bin, &address, dir.path());
     let mut worker = WorkerProcess {
         env: env.clone(),
@@ -755,8 +756,14 @@ pub async fn run(options: &ChaosOptions) -> anyhow::Result<ChaosReport> {
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<_, _>>()?;
     log_files.sort();
-    report.leak_scan =
-        phi::scan(&client, &address, &sentinel_stems(options.seed), &log_files).await?;
+    report.leak_scan = phi::scan(
+        &client,
+        &address,
+        None,
+        &sentinel_stems(options.seed),
+        &log_files,
+    )
+    .await?;
     for leak in &report.leak_scan.leaks {
         report.problems.push(format!(
             "sentinel {} found in {}",

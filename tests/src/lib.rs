@@ -62,6 +62,7 @@ pub fn lake_config(
         task_queue: format!("lakegate-test-{}", unique_suffix()),
         venv: venv(),
         pipeline: pipeline.map_or_else(|| dir.join("no-pipeline.yaml"), Path::to_owned),
+        codec_key_file: None,
         aws,
     }
 }
@@ -87,6 +88,8 @@ pub async fn land(
 pub struct TestEnv {
     pub client: Client,
     pub config: LakeConfig,
+    /// The payload codec of the client and worker (a key generated for this test).
+    pub codec: lakegate::codec::EncryptionCodec,
     pub store: Arc<LocalObjectStore>,
     worker_stop: Option<oneshot::Sender<()>>,
     worker_thread: Option<JoinHandle<anyhow::Result<()>>>,
@@ -168,9 +171,16 @@ impl TestEnv {
         let metrics_addr = telemetry.metrics_addr();
         let dir = tempfile::tempdir()?;
         let server = start_dev_server(dir.path())?;
-        let client =
-            client::connect_with_retry(Some(server.address()), Duration::from_secs(60)).await?;
         let config = lake_config(dir.path(), contracts, pipeline, aws);
+        // As in `lakegate dev`: a generated key, so every test's payloads are encrypted.
+        let codec = config.dev_codec()?;
+        let codec_for_env = codec.clone();
+        let client = client::connect_with_retry(
+            Some(server.address()),
+            Some(&codec),
+            Duration::from_secs(60),
+        )
+        .await?;
         let store = lakegate::worker::local_store(&config);
         let (worker_stop, stopped) = oneshot::channel::<()>();
         let worker_config = config.clone();
@@ -181,7 +191,7 @@ impl TestEnv {
                 .enable_all()
                 .build()?;
             runtime.block_on(async move {
-                let client = client::connect(Some(&address)).await?;
+                let client = client::connect(Some(&address), Some(&codec)).await?;
                 lakegate::worker::run_worker_with(client, &worker_config, &telemetry, async move {
                     let _ = stopped.await;
                 })
@@ -191,6 +201,7 @@ impl TestEnv {
         Ok(Self {
             client,
             config,
+            codec: codec_for_env,
             store,
             worker_stop: Some(worker_stop),
             worker_thread: Some(worker_thread),
@@ -233,7 +244,16 @@ impl TestEnv {
         workflow_id: &str,
         run_id: Option<&str>,
     ) -> anyhow::Result<Vec<u8>> {
-        let loaded = lakegate::replay::fetch_history(&self.client, workflow_id, run_id).await?;
+        let mut loaded = lakegate::replay::fetch_history(&self.client, workflow_id, run_id).await?;
+        // Decrypted, so a recording replays without this test's throwaway key and the leak checks
+        // see what a key holder would (the stored, encrypted form is the leak scan's business).
+        temporalio_common::payload_visitor::decode_payloads(
+            &mut loaded.history,
+            &self.codec,
+            &temporalio_common::data_converters::SerializationContextData::None,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("decrypting the history of {workflow_id}: {e}"))?;
         Ok(serde_json::to_vec(&loaded.history)?)
     }
 
@@ -299,10 +319,13 @@ impl TestEnv {
         if !histories::recording() {
             return Ok(());
         }
+        // Decoded through a codec server, so the file replays without this test's key.
+        let (endpoint, _stop) = self.start_codec_server().await?;
         let output = tokio::process::Command::new(venv().join("bin/temporal"))
             .args(["workflow", "show", "--output", "json", "--address"])
             .arg(self.server_address())
             .args(["--namespace", "default", "--workflow-id", workflow_id])
+            .args(["--codec-endpoint", &endpoint])
             .output()
             .await
             .context("running the Temporal CLI")?;
@@ -319,13 +342,28 @@ impl TestEnv {
         self.server.address()
     }
 
-    /// The PHI leak scan ([`phi::scan`]) over every workflow on this test's server and the
-    /// server's own log.
+    /// `lakegate codec-server` with this test's key on a free loopback port, on the current
+    /// runtime, until the returned sender is dropped. Returns its URL.
+    pub async fn start_codec_server(&self) -> anyhow::Result<(String, oneshot::Sender<()>)> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = lakegate::codec_server::CodecServer::new(self.codec.clone(), Vec::new(), None);
+        tokio::spawn(server.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        Ok((url, stop))
+    }
+
+    /// The PHI leak scan ([`phi::scan`]) over every workflow on this test's server, as stored
+    /// and decoded through this test's codec server, and the server's own log.
     pub async fn scan_for_leaks(&self, sentinels: &[String]) -> anyhow::Result<phi::LeakScan> {
         let server_log = self.config.data_dir.join("temporal.log");
+        let (endpoint, _stop) = self.start_codec_server().await?;
         phi::scan(
             &self.client,
             self.server_address(),
+            Some(&endpoint),
             sentinels,
             &[server_log],
         )

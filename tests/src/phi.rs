@@ -1,6 +1,7 @@
 //! The PHI leak scan: every workflow history on a server, as the Temporal CLI dumps it
-//! (`temporal workflow show --output json`, payloads decoded), and the given log files, searched
-//! for sentinel values that were planted in data files. A sentinel found anywhere means a cell
+//! (`temporal workflow show --output json`, payloads base64-decoded) both as the server stores it
+//! and, with a codec server, decrypted, and the given log files, searched for sentinel values that
+//! were planted in data files. A sentinel found anywhere means a cell
 //! value left the file; the scan names where and which sentinel, never what surrounds it.
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,8 @@ pub struct LeakScan {
     pub histories: usize,
     /// Payloads decoded from those histories (inputs, results, search attributes, failures...).
     pub payloads: usize,
+    /// Of those, payloads the server stores encrypted (each decrypted through the codec server).
+    pub encrypted: usize,
     pub log_files: usize,
     /// Bytes searched: history JSON, decoded payloads and logs.
     pub bytes: u64,
@@ -55,9 +58,11 @@ impl std::fmt::Display for LeakScan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} workflow histories ({} payloads decoded) and {} log files, {:.1} MB searched: {}",
+            "{} workflow histories ({} payloads decoded, {} of them stored encrypted) and {} log \
+             files, {:.1} MB searched: {}",
             self.histories,
             self.payloads,
+            self.encrypted,
             self.log_files,
             self.bytes as f64 / 1e6,
             if self.leaks.is_empty() {
@@ -79,9 +84,13 @@ const PARALLEL_DUMPS: usize = 4;
 ///
 /// Errors (rather than passing) when there is nothing to search: no workflow on the server, or
 /// a history without a single payload, would make a clean result meaningless.
+///
+/// With `codec_endpoint`, each history is also dumped through that codec server and searched
+/// decrypted, and the scan fails unless every encrypted payload decrypted there.
 pub async fn scan(
     client: &Client,
     address: &str,
+    codec_endpoint: Option<&str>,
     sentinels: &[String],
     logs: &[PathBuf],
 ) -> anyhow::Result<LeakScan> {
@@ -101,8 +110,14 @@ pub async fn scan(
     let dumps = futures::stream::iter(runs.into_iter().map(|(id, run)| {
         let temporal = temporal.clone();
         async move {
-            let json = dump_history(&temporal, address, &id, &run).await?;
-            anyhow::Ok((id, run, json))
+            let json = dump_history(&temporal, address, None, &id, &run).await?;
+            let decrypted = match codec_endpoint {
+                Some(endpoint) => {
+                    Some(dump_history(&temporal, address, Some(endpoint), &id, &run).await?)
+                }
+                None => None,
+            };
+            anyhow::Ok((id, run, json, decrypted))
         }
     }))
     .buffer_unordered(PARALLEL_DUMPS);
@@ -110,25 +125,25 @@ pub async fn scan(
 
     let mut report = LeakScan::default();
     while let Some(dump) = dumps.next().await {
-        let (id, run, json) = dump?;
-        let value: serde_json::Value = serde_json::from_slice(&json)
-            .with_context(|| format!("history of {id} run {run} is not JSON"))?;
-        let mut text = String::from_utf8_lossy(&json).into_owned();
-        let mut decoded = 0;
-        crate::decode_payloads(&value, &mut text, &mut decoded);
-        anyhow::ensure!(
-            decoded > 0,
-            "no payloads found in the history of {id} run {run}"
-        );
+        let (id, run, json, decrypted) = dump?;
+        let place = format!("workflow {id} run {run}");
+        let (text, decoded, encrypted) = searchable(&json, &place)?;
+        anyhow::ensure!(decoded > 0, "no payloads found in the history of {place}");
         report.histories += 1;
         report.payloads += decoded;
+        report.encrypted += encrypted;
         report.bytes += text.len() as u64;
-        find(
-            &text,
-            sentinels,
-            &format!("workflow {id} run {run}"),
-            &mut report.leaks,
-        );
+        find(&text, sentinels, &place, &mut report.leaks);
+        if let Some(decrypted) = decrypted {
+            let place = format!("{place} (decrypted)");
+            let (text, _, left) = searchable(&decrypted, &place)?;
+            anyhow::ensure!(
+                left == 0,
+                "{left} payloads of {place} did not decrypt through the codec server"
+            );
+            report.bytes += text.len() as u64;
+            find(&text, sentinels, &place, &mut report.leaks);
+        }
     }
     for log in logs {
         let bytes = std::fs::read(log).with_context(|| format!("reading {}", log.display()))?;
@@ -144,13 +159,30 @@ pub async fn scan(
     Ok(report)
 }
 
+/// The dump's text with every payload's data base64-decoded, how many payloads it has and how many
+/// of them are encrypted.
+fn searchable(json: &[u8], place: &str) -> anyhow::Result<(String, usize, usize)> {
+    let value: serde_json::Value =
+        serde_json::from_slice(json).with_context(|| format!("history of {place} is not JSON"))?;
+    let mut text = String::from_utf8_lossy(json).into_owned();
+    let mut decoded = 0;
+    crate::decode_payloads(&value, &mut text, &mut decoded);
+    // `binary/encrypted` as the dump spells a payload's encoding (base64 of the metadata value).
+    let encrypted = text.matches("\"YmluYXJ5L2VuY3J5cHRlZA==\"").count();
+    Ok((text, decoded, encrypted))
+}
+
 async fn dump_history(
     temporal: &Path,
     address: &str,
+    codec_endpoint: Option<&str>,
     workflow_id: &str,
     run_id: &str,
 ) -> anyhow::Result<Vec<u8>> {
     let mut command = tokio::process::Command::new(temporal);
+    if let Some(endpoint) = codec_endpoint {
+        command.args(["--codec-endpoint", endpoint]);
+    }
     command
         .args(["workflow", "show", "--output", "json", "--address", address])
         .args(["--namespace", "default", "--workflow-id", workflow_id])

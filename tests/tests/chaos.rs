@@ -73,9 +73,11 @@ async fn the_leak_scan_finds_a_sentinel_in_a_history_and_in_a_log() {
     let log = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(log.path(), format!("INFO name={sentinel}-2 row=3\n")).unwrap();
 
+    let (endpoint, _stop) = env.start_codec_server().await.unwrap();
     let scan = lakegate_tests::phi::scan(
         &env.client,
         env.server_address(),
+        Some(&endpoint),
         std::slice::from_ref(&sentinel),
         &[log.path().to_owned()],
     )
@@ -92,6 +94,9 @@ async fn the_leak_scan_finds_a_sentinel_in_a_history_and_in_a_log() {
         "{found:?}"
     );
     assert_eq!(found[0].1, "ZZLEAK-scan-sanity-1");
+    // Encrypted as stored: only the dump through the codec server shows it.
+    assert!(found[0].0.ends_with("(decrypted)"), "{found:?}");
+    assert!(scan.encrypted > 0, "{scan}");
     assert_eq!(
         found[1],
         (

@@ -135,9 +135,14 @@ fn ingest_histories_from_before_and_after_the_one_round_trip_patch_are_committed
     }
     for path in ["promoted", "quarantined_approved", "review_timed_out"] {
         let file = format!("IngestFileWorkflow/{path}.json");
-        assert!(before.contains(&file), "{file} predates the patch: {before:?}");
         assert!(
-            after.iter().any(|a| a.starts_with(&format!("IngestFileWorkflow/{path}."))),
+            before.contains(&file),
+            "{file} predates the patch: {before:?}"
+        );
+        assert!(
+            after
+                .iter()
+                .any(|a| a.starts_with(&format!("IngestFileWorkflow/{path}."))),
             "no {path} history recorded with {patch}: {after:?}"
         );
     }

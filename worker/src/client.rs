@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::codec::EncryptionCodec;
 use anyhow::{Context, bail};
 use lakegate_activities::ports::{IngestStarter, StartError, StartOutcome};
 use lakegate_models::{
@@ -17,15 +18,23 @@ use temporalio_client::{
 
 /// Connects with Temporal's standard client configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
 /// TEMPORAL_API_KEY, TLS settings, temporal.toml profiles via TEMPORAL_PROFILE and
-/// TEMPORAL_CONFIG_FILE). `address` overrides the configured address (the dev server's).
-pub async fn connect(address: Option<&str>) -> anyhow::Result<Client> {
-    let (mut connection, options) =
+/// TEMPORAL_CONFIG_FILE). `address` overrides the configured address (the dev server's). With a
+/// `codec`, every payload this client (and a worker built on it) sends is encrypted, and encrypted
+/// payloads it receives are decrypted.
+pub async fn connect(
+    address: Option<&str>,
+    codec: Option<&EncryptionCodec>,
+) -> anyhow::Result<Client> {
+    let (mut connection, mut options) =
         ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
             // ConfigError is not Send, so it is rendered here rather than wrapped.
             .map_err(|e| anyhow::anyhow!("loading Temporal client configuration: {e}"))?;
     if let Some(address) = address {
         connection.target = Url::parse(&format!("http://{address}"))
             .with_context(|| format!("bad Temporal address {address}"))?;
+    }
+    if let Some(codec) = codec {
+        options.data_converter = codec.data_converter();
     }
     let target = connection.target.to_string();
     let connection = Connection::connect(connection)
@@ -37,11 +46,12 @@ pub async fn connect(address: Option<&str>) -> anyhow::Result<Client> {
 /// [`connect`], retried until `timeout`: a server that was just started takes a moment.
 pub async fn connect_with_retry(
     address: Option<&str>,
+    codec: Option<&EncryptionCodec>,
     timeout: Duration,
 ) -> anyhow::Result<Client> {
     let deadline = Instant::now() + timeout;
     loop {
-        match connect(address).await {
+        match connect(address, codec).await {
             Ok(client) => return Ok(client),
             Err(e) if Instant::now() >= deadline => return Err(e),
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,

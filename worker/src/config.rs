@@ -8,6 +8,8 @@ use clap::Args;
 use lakegate_activities::PipelineSettings;
 use lakegate_local::LocalConfig;
 
+use crate::codec::{self, EncryptionCodec, PayloadKeys};
+
 #[derive(Debug, Clone, Args)]
 pub struct LakeConfig {
     /// Local state: the lake folder, the dev server's database, logs.
@@ -44,6 +46,11 @@ pub struct LakeConfig {
         global = true
     )]
     pub pipeline: PathBuf,
+    /// Payload encryption keys: a file of `<key id> <base64 of 32 bytes>` lines, the first of
+    /// which encrypts (docs/production.md). Unset: the keys in LAKEGATE_CODEC_KEYS, else
+    /// <data-dir>/codec.keys if it exists (`lakegate dev` writes one), else no encryption.
+    #[arg(long, env = "LAKEGATE_CODEC_KEY_FILE", global = true)]
+    pub codec_key_file: Option<PathBuf>,
     #[command(flatten)]
     pub aws: AwsConfig,
 }
@@ -135,6 +142,42 @@ impl LakeConfig {
         let mut local = LocalConfig::under(&data_dir, absolute(&self.venv)?);
         local.lake_dir = data_dir.join(&self.bucket);
         Ok(local)
+    }
+
+    /// The payload codec from the configured keys (see [`Self::codec_key_file`]); `None` when no
+    /// key is configured anywhere. A configured key file that cannot be read is an error, never a
+    /// silent fall back to clear payloads.
+    pub fn codec(&self) -> anyhow::Result<Option<EncryptionCodec>> {
+        let keys = if let Some(path) = &self.codec_key_file {
+            PayloadKeys::from_file(path)?
+        } else if let Ok(text) = std::env::var(codec::KEYS_ENV) {
+            PayloadKeys::parse(&text).with_context(|| format!("in {}", codec::KEYS_ENV))?
+        } else {
+            let dev = self.dev_key_file();
+            if !dev.exists() {
+                return Ok(None);
+            }
+            PayloadKeys::from_file(&dev)?
+        };
+        Ok(Some(EncryptionCodec::new(keys)))
+    }
+
+    /// [`Self::codec`] for `lakegate dev`: with no key configured anywhere, a fresh local key is
+    /// generated in the data directory first, so a dev setup never sends clear payloads.
+    pub fn dev_codec(&self) -> anyhow::Result<EncryptionCodec> {
+        if self.codec_key_file.is_none() && std::env::var_os(codec::KEYS_ENV).is_none() {
+            std::fs::create_dir_all(&self.data_dir)?;
+            let path = self.dev_key_file();
+            PayloadKeys::ensure_file(&path, "local")
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        self.codec()?
+            .context("no payload keys after generating the dev key file")
+    }
+
+    /// Where `lakegate dev` keeps its generated payload key.
+    pub fn dev_key_file(&self) -> PathBuf {
+        self.data_dir.join(codec::DEV_KEY_FILE)
     }
 
     /// The local bucket's folder.

@@ -22,6 +22,8 @@ pub struct DevServerOptions {
     pub db_file: Option<PathBuf>,
     /// Where the server's output goes; `None` discards it.
     pub log_file: Option<PathBuf>,
+    /// A codec server the Web UI decodes payloads through (`--ui-codec-endpoint`).
+    pub ui_codec_endpoint: Option<String>,
 }
 
 impl DevServerOptions {
@@ -33,6 +35,7 @@ impl DevServerOptions {
             ui_port: None,
             db_file: None,
             log_file: Some(log_file),
+            ui_codec_endpoint: None,
         }
     }
 }
@@ -79,6 +82,9 @@ impl DevServer {
             Some(ui) => command.args(["--ui-port", &ui.to_string()]),
             None => command.arg("--headless"),
         };
+        if let Some(endpoint) = &options.ui_codec_endpoint {
+            command.args(["--ui-codec-endpoint", endpoint]);
+        }
         if let Some(db) = &options.db_file {
             if let Some(dir) = db.parent() {
                 std::fs::create_dir_all(dir)?;

@@ -5,6 +5,8 @@
 #[cfg(feature = "aws")]
 mod aws_backend;
 pub mod client;
+pub mod codec;
+pub mod codec_server;
 pub mod config;
 pub mod console;
 pub mod dev_server;

@@ -25,6 +25,8 @@ use temporalio_sdk::workflow_replayer::{
 };
 use tracing::instrument::WithSubscriber;
 
+use crate::codec::EncryptionCodec;
+
 /// Temporal's API descriptors, as compiled by temporalio-protos (see build.rs).
 static DESCRIPTORS: &[u8] = include_bytes!(env!("LAKEGATE_TEMPORAL_DESCRIPTORS"));
 const HISTORY_MESSAGE: &str = "temporal.api.history.v1.History";
@@ -206,8 +208,20 @@ fn history_descriptor() -> prost_reflect::MessageDescriptor {
 
 /// A replayer with every workflow the lakegate worker registers (see `worker::options`).
 pub fn lakegate_replayer() -> Result<WorkflowReplayer, ReplayError> {
+    lakegate_replayer_with(None)
+}
+
+/// [`lakegate_replayer`] decrypting payloads with `codec`: histories of encrypted runs carry
+/// their inputs, results and signals encrypted, and the workflow code needs them in clear.
+pub fn lakegate_replayer_with(
+    codec: Option<&EncryptionCodec>,
+) -> Result<WorkflowReplayer, ReplayError> {
+    let data_converter = codec
+        .map(EncryptionCodec::data_converter)
+        .unwrap_or_default();
     let registered = || -> Result<WorkflowReplayerOptions, Box<dyn std::error::Error>> {
         Ok(WorkflowReplayerOptions::new()
+            .data_converter(data_converter)
             .register_workflow::<IngestFileWorkflow>()?
             .register_workflow::<CrawlWorkflow>()?
             .register_workflow::<TransformWorkflow>()?
@@ -294,7 +308,19 @@ pub async fn fetch_history(
 /// anything else is a workflow id whose history is fetched from the cluster (`address` overrides
 /// the configured one, as for the other client commands). Prints one line and returns the exit
 /// code: 0 compatible, 1 incompatible, 2 unreadable input or no connection.
-pub async fn run_cli(target: &str, run_id: Option<&str>, address: Option<&str>) -> u8 {
+pub async fn run_cli(
+    target: &str,
+    run_id: Option<&str>,
+    address: Option<&str>,
+    codec: Option<&EncryptionCodec>,
+) -> u8 {
+    let replayer = match lakegate_replayer_with(codec) {
+        Ok(replayer) => replayer,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
     let path = std::path::Path::new(target);
     let outcome = if path.exists() {
         if run_id.is_some() {
@@ -302,16 +328,16 @@ pub async fn run_cli(target: &str, run_id: Option<&str>, address: Option<&str>) 
             return 2;
         }
         match std::fs::read(path) {
-            Ok(json) => replay_json(&json)
+            Ok(json) => replay_json_with(&replayer, &json)
                 .await
                 .map_err(|e| anyhow::Error::new(e).context(target.to_owned())),
             Err(e) => Err(anyhow::Error::new(e).context(target.to_owned())),
         }
     } else {
         async {
-            let client = crate::client::connect(address).await?;
+            let client = crate::client::connect(address, codec).await?;
             let loaded = fetch_history(&client, target, run_id).await?;
-            Ok(replay(&lakegate_replayer()?, loaded).await?)
+            Ok(replay(&replayer, loaded).await?)
         }
         .await
     };

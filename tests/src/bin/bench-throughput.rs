@@ -162,7 +162,7 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let mut config = lake_config(&data_dir, &contracts, None, AwsConfig::default());
     config.task_queue = task_queue;
-    let client = client::connect_with_retry(Some(&address), Duration::from_secs(60)).await?;
+    let client = client::connect_with_retry(Some(&address), None, Duration::from_secs(60)).await?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // A plain thread: tokio's stdin needs a feature nothing else uses.
@@ -252,7 +252,7 @@ async fn bench(files: usize, concurrency: usize, open: usize) -> anyhow::Result<
     let dir = tempfile::tempdir()?;
     let server = start_dev_server(dir.path())?;
     let client =
-        client::connect_with_retry(Some(server.address()), Duration::from_secs(60)).await?;
+        client::connect_with_retry(Some(server.address()), None, Duration::from_secs(60)).await?;
     let config = lake_config(
         dir.path(),
         &repo_root().join("tests/fixtures/contracts"),

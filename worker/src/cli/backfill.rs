@@ -26,7 +26,7 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
         max_in_flight,
         no_wait,
     } = args;
-    let client = client::connect(dev_address(config).as_deref()).await?;
+    let client = client::connect(dev_address(config).as_deref(), config.codec()?.as_ref()).await?;
     let input = lakegate_models::BackfillInput::new(prefix.clone(), max_in_flight);
     let id = client::start_backfill(&client, &config.task_queue, input).await?;
     println!("backfill of {prefix}: {id}");

@@ -15,7 +15,7 @@ pub struct Args {
 
 pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
     let shutdown = super::shutdown_signal();
-    let client = client::connect(dev_address(config).as_deref()).await?;
+    let client = client::connect(dev_address(config).as_deref(), config.codec()?.as_ref()).await?;
     let running = lakegate::console::start(config, &args.console, client).await?;
     print(&running);
     shutdown.await;

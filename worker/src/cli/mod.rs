@@ -83,6 +83,9 @@ pub enum Command {
     Replay(replay::Args),
     /// Approve or reject a quarantined file (the `review` signal).
     Review(review::Args),
+    /// Serve Temporal's codec server protocol (POST /encode, /decode) with the payload keys, for
+    /// the Web UI's codec endpoint and `temporal ... --codec-endpoint`.
+    CodecServer(lakegate::codec_server::CodecServerArgs),
 }
 
 /// `--output` of the commands that print a result.
@@ -108,6 +111,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(&config, args).await,
         Command::Replay(args) => replay::run(&config, args).await,
         Command::Review(args) => review::run(&config, args).await,
+        Command::CodecServer(args) => {
+            lakegate::codec_server::run(args, &config, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

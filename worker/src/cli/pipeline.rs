@@ -36,7 +36,7 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
         );
     };
     let crawler = settings.crawler_for(dataset);
-    let client = client::connect(dev_address(config).as_deref()).await?;
+    let client = client::connect(dev_address(config).as_deref(), config.codec()?.as_ref()).await?;
     let deadline = Instant::now() + timeout;
     let spinner = ['|', '/', '-', '\\'];
     let mut tick = 0usize;

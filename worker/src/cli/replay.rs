@@ -18,7 +18,13 @@ pub struct Args {
 
 pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
     let address = dev_address(config);
-    let code =
-        lakegate::replay::run_cli(&args.target, args.run_id.as_deref(), address.as_deref()).await;
+    let codec = config.codec()?;
+    let code = lakegate::replay::run_cli(
+        &args.target,
+        args.run_id.as_deref(),
+        address.as_deref(),
+        codec.as_ref(),
+    )
+    .await;
     Ok(ExitCode::from(code))
 }

@@ -36,7 +36,7 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
         reviewer,
         reason,
     } = args;
-    let client = client::connect(dev_address(config).as_deref()).await?;
+    let client = client::connect(dev_address(config).as_deref(), config.codec()?.as_ref()).await?;
     let decision = match decision {
         DecisionArg::Approve => Decision::Approve,
         DecisionArg::Reject => Decision::Reject,

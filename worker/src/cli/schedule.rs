@@ -52,7 +52,7 @@ enum ScheduleCommand {
 }
 
 pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
-    let client = client::connect(dev_address(config).as_deref()).await?;
+    let client = client::connect(dev_address(config).as_deref(), config.codec()?.as_ref()).await?;
     match args.action {
         ScheduleCommand::Sweep {
             id,

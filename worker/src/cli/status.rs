@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
-    let client = client::connect(dev_address(config).as_deref()).await?;
+    let client = client::connect(dev_address(config).as_deref(), config.codec()?.as_ref()).await?;
     let status = client::query_status(&client, &args.workflow_id).await?;
     if args.output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&status)?);

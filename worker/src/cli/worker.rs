@@ -26,7 +26,13 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let telemetry = args.telemetry.start()?;
-    let client = client::connect(None).await?;
+    let codec = config.codec()?;
+    if codec.is_none() {
+        tracing::warn!(
+            "no payload keys configured: payloads go to Temporal unencrypted (see --codec-key-file)"
+        );
+    }
+    let client = client::connect(None, codec.as_ref()).await?;
     if let Some(addr) = telemetry.metrics_addr() {
         tracing::info!(%addr, "metrics at http://{addr}/metrics");
     }
