@@ -93,6 +93,12 @@ pub struct IngestStatus {
     /// True when the review wait ran out and the file was rejected for it.
     #[serde(default)]
     pub review_timed_out: bool,
+    /// When the file began waiting for review (Unix seconds, workflow time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting_review_since: Option<u64>,
+    /// When an undecided file will be rejected (Unix seconds, workflow time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_deadline: Option<u64>,
     /// Where the object is now.
     pub zone: Zone,
     pub key: String,
@@ -110,6 +116,8 @@ impl IngestStatus {
             report: None,
             review: None,
             review_timed_out: false,
+            awaiting_review_since: None,
+            review_deadline: None,
             zone: Zone::Landing,
             key,
             crawl_workflow_id: None,

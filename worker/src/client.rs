@@ -82,7 +82,19 @@ pub async fn start_ingest(
     task_queue: &str,
     input: IngestInput,
 ) -> anyhow::Result<StartedIngest> {
-    match lakegate_activities::start::start_ingest(client, task_queue, input).await? {
+    start_ingest_summarised(client, task_queue, input, None).await
+}
+
+/// [`start_ingest`] with the Web UI summary of the run.
+pub async fn start_ingest_summarised(
+    client: &Client,
+    task_queue: &str,
+    input: IngestInput,
+    summary: Option<String>,
+) -> anyhow::Result<StartedIngest> {
+    match lakegate_activities::start::start_ingest_summarised(client, task_queue, input, summary)
+        .await?
+    {
         StartOutcome::Started { workflow_id } => Ok(StartedIngest::Started(workflow_id)),
         StartOutcome::Duplicate { workflow_id } => Ok(StartedIngest::Duplicate(workflow_id)),
     }
@@ -149,17 +161,36 @@ pub async fn wait_for_status(
     }
 }
 
-/// The Temporal implementation of the [`IngestStarter`] port, for event sources.
+/// The Temporal implementation of the [`IngestStarter`] port, for event sources. Runs it starts
+/// are summarised in the Web UI by the dataset and table the contracts in `contracts` give.
 pub struct TemporalIngestStarter {
     pub client: Client,
     pub task_queue: String,
+    pub contracts: std::path::PathBuf,
 }
 
 #[async_trait::async_trait]
 impl IngestStarter for TemporalIngestStarter {
     async fn start_ingest(&self, input: IngestInput) -> Result<StartOutcome, StartError> {
-        lakegate_activities::start::start_ingest(&self.client, &self.task_queue, input).await
+        let summary = summary_for(&self.contracts, &input.key);
+        lakegate_activities::start::start_ingest_summarised(
+            &self.client,
+            &self.task_queue,
+            input,
+            summary,
+        )
+        .await
     }
+}
+
+/// The Web UI summary of the ingest of `key`: its contract's dataset and table, if one claims it.
+pub fn summary_for(contracts: &std::path::Path, key: &str) -> Option<String> {
+    let set = lakegate_validate::ContractSet::load_dir(contracts).ok()?;
+    let (contract, table) = set.resolve(key)?;
+    Some(lakegate_activities::start::ingest_summary(
+        &contract.dataset,
+        &table.name,
+    ))
 }
 
 /// True when a workflow with this id exists (open or closed).

@@ -8,11 +8,14 @@ pub mod client;
 pub mod codec;
 pub mod codec_server;
 pub mod config;
+pub mod console;
 pub mod dev_server;
+pub mod landing;
 pub mod progress;
 pub mod replay;
 pub mod schedules;
 pub mod telemetry;
+pub mod watch;
 pub mod worker;
 
 pub use config::LakeConfig;

@@ -22,8 +22,8 @@ fn main() -> ExitCode {
     let spans = {
         let _runtime = runtime.enter();
         match &cli.command {
-            cli::Command::Worker(telemetry) => {
-                match telemetry.start_span_export(&cli.config.task_queue) {
+            cli::Command::Worker(args) => {
+                match args.telemetry.start_span_export(&cli.config.task_queue) {
                     Ok(spans) => spans,
                     Err(e) => {
                         eprintln!("error: {e:#}");

@@ -129,15 +129,32 @@ pub async fn run_worker_with(
     telemetry: &Telemetry,
     shutdown: impl Future<Output = ()> + 'static,
 ) -> anyhow::Result<()> {
+    run_worker_watching(client, config, telemetry, None, shutdown).await
+}
+
+/// [`run_worker_with`], plus `watch` (the watched landing folder) beside the backend's own
+/// event source, stopping with the worker.
+pub async fn run_worker_watching(
+    client: Client,
+    config: &LakeConfig,
+    telemetry: &Telemetry,
+    watch: Option<EventSource>,
+    shutdown: impl Future<Output = ()> + 'static,
+) -> anyhow::Result<()> {
     let mut ports = ports(config).await?;
     let cancel = CancellationToken::new();
-    let events = ports.events.take().map(|start| {
-        let starter = Arc::new(TemporalIngestStarter {
-            client: client.clone(),
-            task_queue: config.task_queue.clone(),
-        });
-        start(starter, cancel.clone())
+    let starter: Arc<dyn IngestStarter> = Arc::new(TemporalIngestStarter {
+        client: client.clone(),
+        task_queue: config.task_queue.clone(),
+        contracts: config.contracts.clone(),
     });
+    let events: Vec<_> = ports
+        .events
+        .take()
+        .into_iter()
+        .chain(watch)
+        .map(|start| start(starter.clone(), cancel.clone()))
+        .collect();
     let runtime = Runtime::from_current_tokio(telemetry.runtime_options()?)
         .context("starting the Temporal runtime")?;
     let mut worker = Worker::new(&runtime, client, options(config, &ports, telemetry)?)
@@ -158,7 +175,7 @@ pub async fn run_worker_with(
         () = &mut shutdown => Ok(()),
     };
     cancel.cancel();
-    if let Some(events) = events {
+    for events in events {
         events
             .await
             .context("event source task")?

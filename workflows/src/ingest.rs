@@ -102,6 +102,15 @@ impl IngestFileWorkflow {
         });
         ctx.upsert_search_attributes([keyword(sa::QUARANTINE_REASON, &reason)]);
         set_phase(ctx, IngestPhase::AwaitingReview);
+        // State only (no command), so histories recorded before these fields replay unchanged.
+        let since = ctx
+            .workflow_time()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        ctx.state_mut(|s| {
+            s.status.awaiting_review_since = Some(since);
+            s.status.review_deadline = Some(since.saturating_add(input.review_timeout_secs));
+        });
 
         let deadline = Duration::from_secs(input.review_timeout_secs);
         let mut contract = contract;

@@ -24,10 +24,29 @@ pub async fn start_ingest(
     task_queue: &str,
     input: IngestInput,
 ) -> Result<StartOutcome, StartError> {
+    start_ingest_summarised(client, task_queue, input, None).await
+}
+
+/// The Web UI's one-line summary of an ingest run: dataset and table in words, never the key or
+/// the file name (the summary is stored and shown in clear).
+pub fn ingest_summary(dataset: &str, table: &str) -> String {
+    format!(
+        "Onboard one {dataset}.{table} file: validate, then promote to raw/ or quarantine for review"
+    )
+}
+
+/// [`start_ingest`] with the run's user metadata summary (see [`ingest_summary`]).
+pub async fn start_ingest_summarised(
+    client: &Client,
+    task_queue: &str,
+    input: IngestInput,
+    summary: Option<String>,
+) -> Result<StartOutcome, StartError> {
     let workflow_id = ingest_workflow_id(&input.bucket, &input.key, &input.version);
     let options = WorkflowStartOptions::new(task_queue.to_owned(), workflow_id.clone())
         .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
         .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
+        .maybe_static_summary(summary)
         .build();
     let input = RawValue::from_value(&input, &PayloadConverter::serde_json());
     match client

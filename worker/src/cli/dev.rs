@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use lakegate::console::ConsoleArgs;
 use lakegate::dev_server::{self, DevServer, DevServerOptions};
 use lakegate::{LakeConfig, client, worker};
-use lakegate_models::Zone;
+use lakegate_models::{DEFAULT_REVIEW_TIMEOUT_SECS, Zone};
 use serde::{Deserialize, Serialize};
 
 use super::outln;
@@ -29,6 +30,8 @@ pub struct Args {
     /// Stop a background `lakegate dev`.
     #[arg(long)]
     stop: bool,
+    #[command(flatten)]
+    console: ConsoleArgs,
 }
 
 pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
@@ -37,7 +40,7 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
     } else if args.detach {
         start_dev_detached(config, args.ui_port).await?;
     } else {
-        run_dev(config, args.port, args.ui_port).await?;
+        run_dev(config, args.port, args.ui_port, &args.console).await?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -156,7 +159,17 @@ fn data_dir_flag(config: &LakeConfig) -> String {
 
 const DEFAULT_DATA_DIR: &str = ".lakegate";
 
-async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result<()> {
+/// Where `lakegate dev` writes the console's sign-in link (owner-only), for `--detach` to print.
+fn console_file(config: &LakeConfig) -> PathBuf {
+    config.data_dir.join("console.url")
+}
+
+async fn run_dev(
+    config: &LakeConfig,
+    port: u16,
+    ui_port: u16,
+    console: &ConsoleArgs,
+) -> anyhow::Result<()> {
     // First, so a stop request during start-up still stops the server this starts.
     let shutdown = super::shutdown_signal();
     std::fs::create_dir_all(config.lake_root())
@@ -182,7 +195,6 @@ async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result
         Duration::from_secs(60),
     )
     .await?;
-    DevState::of(config, server.address())?.write(&ready_file(config))?;
     outln!(
         "Temporal dev server on {} (pid {})",
         server.address(),
@@ -204,16 +216,57 @@ async fn run_dev(config: &LakeConfig, port: u16, ui_port: u16) -> anyhow::Result
     if let Some(addr) = telemetry.metrics_addr() {
         outln!("Metrics: http://{addr}/metrics")?;
     }
+    // The console second: a busy port leaves the dev environment without it, not without a worker.
+    let mut console = console.clone();
+    console.ui_url = format!("http://127.0.0.1:{ui_port}");
+    let running = match lakegate::console::start(config, &console, client.clone()).await {
+        Ok(running) => {
+            super::console::print(&running);
+            write_private(
+                &console_file(config),
+                running.sign_in_url.as_deref().unwrap_or_default(),
+            )?;
+            Some(running)
+        }
+        Err(e) => {
+            outln!("No review console: {e:#}")?;
+            None
+        }
+    };
     outln!(
-        "Worker serving task queue '{}'. Ctrl-C stops everything.",
-        config.task_queue
+        "Worker serving task queue '{}', watching {} for dropped files. Ctrl-C stops everything.",
+        config.task_queue,
+        config.lake_root().join(Zone::Landing.prefix()).display()
     )?;
-    let result = worker::run_worker_with(client, config, &telemetry, shutdown).await;
+    let watch = lakegate::watch::landing_watcher(config, DEFAULT_REVIEW_TIMEOUT_SECS);
+    // Last: `--detach` returns once this exists, and prints the console link written above.
+    DevState::of(config, server.address())?.write(&ready_file(config))?;
+    let result =
+        worker::run_worker_watching(client, config, &telemetry, Some(watch), shutdown).await;
     codec_server.abort();
+    if let Some(running) = running {
+        let _ = running.stop().await;
+    }
+    let _ = std::fs::remove_file(console_file(config));
     server.stop();
     let _ = std::fs::remove_file(ready_file(config));
     let _ = std::fs::remove_file(pid_file(config));
     result
+}
+
+/// Writes `text` readable by the owner only (a sign-in link is a credential).
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
 }
 
 async fn start_dev_detached(config: &LakeConfig, ui_port: u16) -> anyhow::Result<()> {
@@ -267,6 +320,10 @@ async fn start_dev_detached(config: &LakeConfig, ui_port: u16) -> anyhow::Result
     let flag = data_dir_flag(config);
     if !flag.is_empty() {
         outln!("Client commands find it with:{flag} (or LAKEGATE_DATA_DIR)")?;
+    }
+    match std::fs::read_to_string(console_file(config)) {
+        Ok(url) if !url.is_empty() => outln!("Review console sign-in: {url}")?,
+        _ => outln!("Review console: see {}", log_path.display())?,
     }
     outln!("Stop it with: lakegate dev --stop{flag}")?;
     Ok(())

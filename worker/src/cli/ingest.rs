@@ -1,14 +1,14 @@
 //! `lakegate ingest`: place files in landing/ and start (then await) their IngestFileWorkflows.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use lakegate::client::{self, RunState, StartedIngest};
 use lakegate::config::Backend;
-use lakegate::{LakeConfig, worker};
-use lakegate_models::{DEFAULT_REVIEW_TIMEOUT_SECS, IngestInput, IngestPhase, Zone};
+use lakegate::{LakeConfig, landing, worker};
+use lakegate_models::{DEFAULT_REVIEW_TIMEOUT_SECS, IngestInput, IngestPhase};
 
 use super::{EXIT_AWAITING_REVIEW, EXIT_FAILED, dev_address, outln};
 
@@ -29,10 +29,6 @@ pub struct Args {
     /// How long a quarantined file waits for review before it is rejected (seconds).
     #[arg(long, default_value_t = DEFAULT_REVIEW_TIMEOUT_SECS)]
     review_timeout_secs: u64,
-}
-
-fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    lakegate_local::content_sha256(path).with_context(|| format!("reading {}", path.display()))
 }
 
 pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
@@ -60,35 +56,29 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
             .file_name()
             .and_then(|n| n.to_str())
             .with_context(|| format!("{} has no usable file name", file.display()))?;
-        let key = format!("{}{source}/{dataset}/{name}", Zone::Landing.prefix());
+        let key = landing::landing_key(&source, &dataset, name);
         let outcome = match &aws_store {
             None => {
-                let input = IngestInput {
-                    bucket: config.bucket.clone(),
-                    key: key.clone(),
-                    version: sha256_file(file)?,
+                let input = landing::local_input(
+                    config,
+                    &key,
+                    &landing::sha256_file(file)?,
                     review_timeout_secs,
-                    crawl_later: false,
-                };
+                );
                 let id =
                     lakegate_models::ingest_workflow_id(&input.bucket, &input.key, &input.version);
-                // The same bytes under the same key were onboarded before, or are being: answer
-                // with that run instead of leaving a second copy in landing/. A failed run is
-                // started again (the id reuse policy allows it).
-                let earlier = client::run_state(&client, &id).await?;
-                if let Some(RunState::Completed | RunState::Running) = earlier {
-                    StartedIngest::Duplicate(id)
-                } else {
-                    if earlier == Some(RunState::Failed) {
-                        outln!("{name}: the earlier run of {id} failed; starting it again")?;
-                    }
-                    // The user's own terminal: the key is named in full, not by tag.
+                if client::run_state(&client, &id).await? == Some(RunState::Failed) {
+                    outln!("{name}: the earlier run of {id} failed; starting it again")?;
+                }
+                // The user's own terminal: the key is named in full, not by tag.
+                landing::place_and_start(&client, config, input, || async {
                     worker::local_store(config)
                         .put_file(&key, file)
                         .await
                         .with_context(|| format!("cannot place {} at {key:?}", file.display()))?;
-                    client::start_ingest(&client, &config.task_queue, input).await?
-                }
+                    Ok(())
+                })
+                .await?
             }
             Some(store) => {
                 // Versioned like the S3 event the upload also causes (version id, else ETag), so
@@ -107,7 +97,8 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
                     review_timeout_secs,
                     crawl_later: false,
                 };
-                client::start_ingest(&client, &config.task_queue, input).await?
+                let summary = client::summary_for(&config.contracts, &input.key);
+                client::start_ingest_summarised(&client, &config.task_queue, input, summary).await?
             }
         };
         match &outcome {

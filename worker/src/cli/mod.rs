@@ -6,6 +6,7 @@
 //! (the message is on stderr), 2 a usage error (clap's), 141 stdout was closed early (`| head`).
 
 mod backfill;
+mod console;
 mod dev;
 mod ingest;
 mod pipeline;
@@ -88,7 +89,10 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a worker for lakegate's workflows and activities until SIGINT or SIGTERM.
-    Worker(lakegate::telemetry::TelemetryArgs),
+    Worker(worker::Args),
+    /// Serve the review console (upload, review inbox, file pages, runs, audit log) until
+    /// SIGINT or SIGTERM.
+    Console(console::Args),
     /// Start a local Temporal dev server (Web UI on :8233) and a worker; Ctrl-C stops both.
     Dev(dev::Args),
     /// Place files in landing/ and start their IngestFileWorkflows.
@@ -212,6 +216,7 @@ pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCod
     }
     match cli.command {
         Command::Worker(args) => worker::run(&config, args).await,
+        Command::Console(args) => console::run(&config, args).await,
         Command::Dev(args) => dev::run(&config, args).await,
         Command::Ingest(args) => ingest::run(&config, args).await,
         Command::Status(args) => status::run(&config, args).await,

@@ -2,12 +2,30 @@
 
 use std::process::ExitCode;
 
+use anyhow::bail;
+use lakegate::config::Backend;
 use lakegate::telemetry::TelemetryArgs;
 use lakegate::{LakeConfig, client};
+use lakegate_models::DEFAULT_REVIEW_TIMEOUT_SECS;
 
-pub async fn run(config: &LakeConfig, telemetry: TelemetryArgs) -> anyhow::Result<ExitCode> {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+    /// Local backend: start the workflow of every file dropped into landing/ (rsync, SFTP, cp)
+    /// once its size holds still, under the id an event would use.
+    #[arg(long)]
+    pub watch_landing: bool,
+}
+
+pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
     let shutdown = super::shutdown_signal();
-    let telemetry = telemetry.start()?;
+    if args.watch_landing && config.aws.backend != Backend::Local {
+        bail!(
+            "--watch-landing watches the local backend's folder; on AWS, S3 events start ingests"
+        );
+    }
+    let telemetry = args.telemetry.start()?;
     let codec = config.codec()?;
     if codec.is_none() {
         tracing::warn!(
@@ -18,8 +36,11 @@ pub async fn run(config: &LakeConfig, telemetry: TelemetryArgs) -> anyhow::Resul
     if let Some(addr) = telemetry.metrics_addr() {
         tracing::info!(%addr, "metrics at http://{addr}/metrics");
     }
-    tracing::info!(task_queue = %config.task_queue, "worker started");
-    lakegate::worker::run_worker_with(client, config, &telemetry, shutdown).await?;
+    let watch = args
+        .watch_landing
+        .then(|| lakegate::watch::landing_watcher(config, DEFAULT_REVIEW_TIMEOUT_SECS));
+    tracing::info!(task_queue = %config.task_queue, watch_landing = args.watch_landing, "worker started");
+    lakegate::worker::run_worker_watching(client, config, &telemetry, watch, shutdown).await?;
     tracing::info!("worker stopped");
     Ok(ExitCode::SUCCESS)
 }
