@@ -93,6 +93,9 @@ pub struct IngestStatus {
     /// True when the review wait ran out and the file was rejected for it.
     #[serde(default)]
     pub review_timed_out: bool,
+    /// `review` signals that could not be read, in arrival order (field and expected shape only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected_reviews: Vec<crate::RejectedReview>,
     /// Where the object is now.
     pub zone: Zone,
     pub key: String,
@@ -110,6 +113,7 @@ impl IngestStatus {
             report: None,
             review: None,
             review_timed_out: false,
+            rejected_reviews: Vec::new(),
             zone: Zone::Landing,
             key,
             crawl_workflow_id: None,
