@@ -99,6 +99,9 @@ pub struct IngestStatus {
     /// When an undecided file will be rejected (Unix seconds, workflow time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review_deadline: Option<u64>,
+    /// `review` signals that could not be read, in arrival order (field and expected shape only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected_reviews: Vec<crate::RejectedReview>,
     /// Where the object is now.
     pub zone: Zone,
     pub key: String,
@@ -118,6 +121,7 @@ impl IngestStatus {
             review_timed_out: false,
             awaiting_review_since: None,
             review_deadline: None,
+            rejected_reviews: Vec::new(),
             zone: Zone::Landing,
             key,
             crawl_workflow_id: None,

@@ -12,6 +12,7 @@ mod ingest;
 pub mod keys;
 mod pipeline;
 mod report;
+mod review;
 mod zone;
 
 pub use ids::{ingest_workflow_id, short_hash};
@@ -26,6 +27,7 @@ pub use pipeline::{
     default_job_deadline_secs,
 };
 pub use report::{RuleOutcome, Severity, ValidationReport, Verdict};
+pub use review::{REVIEW_SHAPE, RejectedReview};
 pub use zone::{Zone, civil_date_from_unix};
 
 /// Names that other SDKs, the Temporal CLI and the UI use to address lakegate. Changing any of

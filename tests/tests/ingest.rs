@@ -399,3 +399,223 @@ async fn runs_can_be_found_by_dataset_phase_and_quarantine_reason() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The events of a run's history (SDK JSON form), for assertions on what the server stored.
+async fn events(env: &TestEnv, id: &str) -> Vec<serde_json::Value> {
+    let history: serde_json::Value =
+        serde_json::from_slice(&env.history_json(id).await.unwrap()).unwrap();
+    history["events"].as_array().cloned().unwrap_or_default()
+}
+
+fn count_events(events: &[serde_json::Value], attributes: &str) -> usize {
+    events
+        .iter()
+        .filter(|e| e["attributes"].get(attributes).is_some())
+        .count()
+}
+
+/// Approvals of a file no contract claims keep it waiting, but never move its deadline: the
+/// wait has one timer, and the run is rejected when it fires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_of_an_unclaimed_file_do_not_extend_the_review_deadline() {
+    let env = TestEnv::start().await.unwrap();
+    let mut input = env
+        .land("landing/emr/unknown/claims.csv", b"a,b\n1,2\n")
+        .await
+        .unwrap();
+    input.review_timeout_secs = 6;
+    let id = start(&env, input).await;
+    quarantined(&env, &id).await;
+    for reviewer in ["carol", "dave"] {
+        let approve = ReviewSignal {
+            decision: Decision::Approve,
+            reviewer: reviewer.into(),
+            reason: String::new(),
+        };
+        client::send_review(&env.client, &id, approve)
+            .await
+            .unwrap();
+        client::wait_for_status(&env.client, &id, WAIT, |s| {
+            s.review.as_ref().is_some_and(|r| r.reviewer == reviewer)
+                || s.phase != IngestPhase::AwaitingReview
+        })
+        .await
+        .unwrap();
+    }
+    let outcome = client::wait_outcome(&env.client, &id).await.unwrap();
+    assert!(outcome.review_timed_out);
+    assert_eq!(outcome.zone, Zone::Rejected);
+    let events = events(&env, &id).await;
+    assert_eq!(count_events(&events, "TimerStartedEventAttributes"), 1);
+    env.record_history("no_contract_approvals_timed_out", &id)
+        .await
+        .unwrap();
+}
+
+/// Any client of the namespace can start the workflow (here the `temporal` CLI, without the
+/// codec): naming a promoted file's raw/ key fails the run at once and moves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_outside_landing_fails_at_once_and_moves_nothing() {
+    let env = TestEnv::start().await.unwrap();
+    let input = env
+        .land("landing/emr/ehr/patients_2024.csv", GOOD_PATIENTS)
+        .await
+        .unwrap();
+    let promoted = client::wait_outcome(&env.client, &start(&env, input.clone()).await)
+        .await
+        .unwrap();
+    assert_eq!(promoted.zone, Zone::Raw);
+
+    let id = "ingest-zone-crossing-from-the-cli";
+    let crossing = serde_json::json!({
+        "bucket": input.bucket,
+        "key": promoted.key,
+        "version": input.version,
+    });
+    let crossing = crossing.to_string();
+    temporal_cli(
+        &env,
+        &[
+            "workflow",
+            "start",
+            "--type",
+            "IngestFileWorkflow",
+            "--task-queue",
+            &env.config.task_queue,
+            "--workflow-id",
+            id,
+            "--input",
+            &crossing,
+        ],
+    )
+    .await;
+    assert!(client::wait_outcome(&env.client, id).await.is_err());
+
+    let events = events(&env, id).await;
+    let failed = events
+        .iter()
+        .find_map(|e| e["attributes"].get("WorkflowExecutionFailedEventAttributes"))
+        .expect("the run failed");
+    let failure = &failed["failure"];
+    // The codec moves the message into the failure's (encrypted) encoded attributes; the
+    // history here is decrypted, so they read as JSON.
+    let encoded = failure["encodedAttributes"]["data"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{failure}"));
+    let attributes: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded).unwrap(),
+    )
+    .unwrap();
+    let message = attributes["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(lakegate_workflows::LANDING_ONLY_RULE),
+        "{message}"
+    );
+    assert!(message.ends_with("raw/"), "{message}");
+    assert!(!message.contains("patients"), "the key reached the failure");
+    assert!(
+        failure.to_string().contains("\"nonRetryable\":true"),
+        "{failure}"
+    );
+    assert_eq!(
+        count_events(&events, "ActivityTaskScheduledEventAttributes"),
+        0
+    );
+    assert_eq!(
+        count_events(&events, "WorkflowTaskFailedEventAttributes"),
+        0
+    );
+    assert_eq!(env.all_keys().await.unwrap(), vec![promoted.key.clone()]);
+    env.record_history("outside_landing_refused", id)
+        .await
+        .unwrap();
+}
+
+/// Runs the `temporal` CLI against the test's server, as an operator would (no codec).
+async fn temporal_cli(env: &TestEnv, args: &[&str]) {
+    let output = tokio::process::Command::new(lakegate_tests::venv().join("bin/temporal"))
+        .args(args)
+        .args(["--address", env.server_address(), "--namespace", "default"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "temporal {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Mistyped `review` signals (the Web UI's form, `temporal workflow signal`) are counted, not
+/// fatal: the run keeps answering its query, and a correct review afterwards still promotes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mistyped_review_signal_is_reported_and_the_file_can_still_be_reviewed() {
+    let env = TestEnv::start().await.unwrap();
+    let input = env
+        .land("landing/emr/ehr/patients_bad.csv", BAD_PATIENTS)
+        .await
+        .unwrap();
+    let id = start(&env, input).await;
+    quarantined(&env, &id).await;
+    let mistakes = [
+        r#"{"decision":"approved","reviewer":"alice","reason":"FREE_TEXT_4410"}"#,
+        r#"{"decision":"Approve","reviewer":"alice"}"#,
+        r#"{"decision":"approve","reason":"no reviewer"}"#,
+    ];
+    for input in mistakes {
+        temporal_cli(
+            &env,
+            &[
+                "workflow",
+                "signal",
+                "--workflow-id",
+                &id,
+                "--name",
+                "review",
+                "--input",
+                input,
+            ],
+        )
+        .await;
+    }
+    let status = client::wait_for_status(&env.client, &id, WAIT, |s| {
+        s.rejected_reviews.len() == mistakes.len()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.phase, IngestPhase::AwaitingReview);
+    assert_eq!(status.review, None);
+    let reasons: Vec<_> = status.rejected_reviews.iter().map(|r| &r.reason).collect();
+    for (reason, field) in reasons.iter().zip(["decision:", "decision:", "reviewer:"]) {
+        assert!(reason.starts_with(field), "{reasons:?}");
+        assert!(
+            !reason.contains("approved")
+                && !reason.contains("Approve")
+                && !reason.contains("FREE_TEXT"),
+            "{reason} quotes the payload"
+        );
+    }
+
+    let review = ReviewSignal {
+        decision: Decision::Approve,
+        reviewer: "alice".into(),
+        reason: "checked".into(),
+    };
+    client::send_review(&env.client, &id, review.clone())
+        .await
+        .unwrap();
+    let outcome = client::wait_outcome(&env.client, &id).await.unwrap();
+    assert_eq!(
+        (outcome.phase, outcome.review),
+        (IngestPhase::Promoted, Some(review))
+    );
+    assert_eq!(outcome.rejected_reviews.len(), mistakes.len());
+    let events = events(&env, &id).await;
+    assert_eq!(
+        count_events(&events, "WorkflowTaskFailedEventAttributes"),
+        0
+    );
+    env.record_history("mistyped_review_then_approved", &id)
+        .await
+        .unwrap();
+}

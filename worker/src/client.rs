@@ -130,7 +130,9 @@ pub async fn send_review(
     handle
         .signal(
             IngestFileWorkflow::review,
-            review,
+            // The handler reads the signal raw (see `IngestFileWorkflow::review`); the bytes
+            // sent are the same JSON as before.
+            serde_json::to_value(review).context("encoding the review")?,
             WorkflowSignalOptions::default(),
         )
         .await

@@ -26,6 +26,9 @@ pub const NO_CONTRACT_REASON: &str = "no contract matches";
 /// there now were never validated, so a person decides.
 pub const CHANGED_REASON: &str = "changed during validation";
 
+/// The rule a start outside landing/ breaks (the start of its failure message).
+pub const LANDING_ONLY_RULE: &str = "IngestFileWorkflow moves only keys under landing/";
+
 #[workflow]
 pub struct IngestFileWorkflow {
     input: IngestInput,
@@ -49,6 +52,13 @@ impl IngestFileWorkflow {
     #[run(name = names::INGEST_FILE_WORKFLOW)]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<IngestOutcome> {
         let input = ctx.state(|s| s.input.clone());
+        // The trust boundary: only landing/ is this workflow's to take from. `patched` is called
+        // on the refusing branch alone, so a landing key's history gets no marker (unchanged
+        // command sequence) and a run recorded before the check replays down its old path.
+        let zone = Zone::of_key(&input.key);
+        if zone != Some(Zone::Landing) && ctx.patched(patches::INGEST_LANDING_ONLY) {
+            return Err(ApplicationFailure::non_retryable(outside_landing(zone)).into());
+        }
         // Workflow time is replay-safe; the partition date is the day the run started.
         let started = ctx.workflow_time().unwrap_or(UNIX_EPOCH);
         let ingest_date = civil_date_from_unix(
@@ -113,11 +123,27 @@ impl IngestFileWorkflow {
         });
 
         let deadline = Duration::from_secs(input.review_timeout_secs);
+        // One timer for the whole wait (see the patch); runs recorded before it re-armed the
+        // timer on every iteration and must keep doing so to replay.
+        // The timer lives across iterations, while `ctx` is lent to activities: it borrows a
+        // clone of the context (a handle to the same run).
+        let timer_ctx = ctx.clone();
+        let mut whole_wait = ctx
+            .patched(patches::INGEST_ONE_REVIEW_DEADLINE)
+            .then(|| Box::pin(timer_ctx.timer(deadline)));
         let mut contract = contract;
         loop {
-            let decided = temporalio_sdk::workflows::select! {
-                _ = ctx.wait_condition(|s| s.pending_review.is_some()) => true,
-                _ = ctx.timer(deadline) => false,
+            let decided = if let Some(whole_wait) = whole_wait.as_mut() {
+                let mut whole_wait = whole_wait.as_mut();
+                temporalio_sdk::workflows::select! {
+                    _ = ctx.wait_condition(|s| s.pending_review.is_some()) => true,
+                    _ = whole_wait => false,
+                }
+            } else {
+                temporalio_sdk::workflows::select! {
+                    _ = ctx.wait_condition(|s| s.pending_review.is_some()) => true,
+                    _ = ctx.timer(deadline) => false,
+                }
             };
             let review = ctx.state_mut(|s| s.pending_review.take());
             match review {
@@ -182,9 +208,21 @@ impl IngestFileWorkflow {
     }
 
     /// Approve or reject a quarantined file. Only the first decision counts; later ones are
-    /// ignored (they stay visible in the history).
+    /// ignored (they stay visible in the history). One that arrives while the file is still
+    /// resolving or validating is kept and applied once the file reaches quarantine.
+    ///
+    /// The payload is read raw and checked by hand: a typed handler fails every workflow task of
+    /// the run when a hand-typed signal does not decode (`"approved"`), wedging it. A signal that
+    /// cannot be read is counted in the status with the field it got wrong, never its text.
     #[signal(name = names::REVIEW_SIGNAL)]
-    pub fn review(&mut self, _ctx: &mut SyncWorkflowContext<Self>, signal: ReviewSignal) {
+    pub fn review(&mut self, _ctx: &mut SyncWorkflowContext<Self>, signal: serde_json::Value) {
+        let signal = match ReviewSignal::from_raw(&signal) {
+            Ok(signal) => signal,
+            Err(rejected) => {
+                self.status.rejected_reviews.push(rejected);
+                return;
+            }
+        };
         if self.pending_review.is_none()
             && matches!(
                 self.status.phase,
@@ -444,6 +482,13 @@ async fn move_to(
         }
     };
     Ok(Some(to))
+}
+
+/// Why a start outside landing/ is refused: the rule and the zone, never the key (a key can
+/// hold a name).
+fn outside_landing(zone: Option<Zone>) -> String {
+    let zone = zone.map_or("no known zone", Zone::prefix);
+    format!("{LANDING_ONLY_RULE}; the start's key is in {zone}")
 }
 
 /// The key an unconditional move reached (it cannot report a changed source).

@@ -12,6 +12,6 @@ mod transform;
 
 pub use backfill::OnboardDatasetWorkflow;
 pub use crawl::CrawlWorkflow;
-pub use ingest::{CHANGED_REASON, IngestFileWorkflow, NO_CONTRACT_REASON};
+pub use ingest::{CHANGED_REASON, IngestFileWorkflow, LANDING_ONLY_RULE, NO_CONTRACT_REASON};
 pub use sweep::LandingSweepWorkflow;
 pub use transform::TransformWorkflow;

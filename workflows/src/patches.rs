@@ -25,3 +25,13 @@ pub const CONTRACT_CATALOG: &str = "catalog-from-contract";
 /// TransformWorkflow (December 2026, issue 13): a SQL check's query is wrapped in
 /// `select count(*)`, so every violating row is counted, not the first result page.
 pub const CHECK_COUNTS_EVERY_ROW: &str = "check-counts-every-row";
+/// IngestFileWorkflow (December 2026): one review deadline for the whole wait in quarantine. The
+/// old loop started a fresh `review_timeout_secs` timer on every iteration, so each approval of a
+/// file no contract claims extended the deadline; the new loop waits on the one timer it started.
+pub const INGEST_ONE_REVIEW_DEADLINE: &str = "ingest-one-review-deadline";
+
+/// IngestFileWorkflow (December 2026): a start whose key is not under landing/ fails at once,
+/// non-retryably, before any activity (a client of the namespace must not pull a file out of
+/// raw/, quarantine/ or rejected/). Checked only on that branch, so a run for a landing key
+/// records no marker and its command sequence is unchanged.
+pub const INGEST_LANDING_ONLY: &str = "ingest-landing-only";
