@@ -68,6 +68,10 @@ pub struct TableContract {
     /// Overrides the dataset's `catalog` for this table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog: Option<CatalogSource>,
+    /// NDJSON/FHIR: what a declared column path that no line of the file has means. Such a path
+    /// is usually a typo (`birthdate` for `birthDate`), whose values would all count as null.
+    #[serde(default, skip_serializing_if = "UnseenPaths::is_default")]
+    pub unseen_paths: UnseenPaths,
     #[serde(skip)]
     #[schemars(skip)]
     pub(crate) matchers: Vec<GlobMatcher>,
@@ -89,6 +93,25 @@ impl TableContract {
 
     pub fn column(&self, name: &str) -> Option<&ColumnSpec> {
         self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// The severity of the built-in `declared_paths` rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnseenPaths {
+    /// Noted in the report; the file still passes.
+    #[default]
+    Warn,
+    /// Quarantines the file.
+    Error,
+    /// No check (for optional fields a sample may well lack).
+    Off,
+}
+
+impl UnseenPaths {
+    fn is_default(&self) -> bool {
+        *self == Self::Warn
     }
 }
 
@@ -181,16 +204,30 @@ pub struct ColumnSpec {
     pub name: String,
     #[serde(default, rename = "type")]
     pub kind: ColumnType,
-    /// strftime-style format for `date` and `timestamp` columns (`%Y %m %d %H %M %S %f %z`, literals).
+    /// strftime-style format for `date` and `timestamp` columns (`%Y %m %d %H %M %S %f %z`,
+    /// `%.f` for an optional `.fraction`, literals).
     /// Defaults: `%Y-%m-%d` for dates, `%Y-%m-%dT%H:%M:%S` for timestamps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// More accepted formats for a `date` or `timestamp` column, tried in order after `format`;
+    /// a value is valid when any of them matches it exactly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub formats: Vec<String>,
     /// Not null and not empty in every row (a shorthand for a `required` rule with severity error).
     #[serde(default)]
     pub required: bool,
-    /// The column holds identifiers on purpose (patient id, MRN): PHI detection skips it.
+    /// The column holds identifiers on purpose (patient id, MRN): PHI detection skips it,
+    /// except for the detectors named in `scan`.
     #[serde(default)]
     pub identifier: bool,
+    /// Detectors that still run on an `identifier: true` column, e.g. `[ssn]`: an SSN pasted
+    /// into the MRN column is the classic mistake.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scan: Vec<PhiDetector>,
+    /// The `scan` detectors, compiled on first use.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub(crate) scanner: std::sync::OnceLock<Option<crate::phi::Scanner>>,
     /// Whether values that look like HIPAA Safe Harbor identifiers may appear here.
     /// Unset: scanned only when the table has a `phi` rule (and the column is not an identifier).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -210,6 +247,22 @@ pub enum ColumnType {
     Boolean,
     Date,
     Timestamp,
+    /// FHIR `date`: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`. Compared by the start of the period.
+    FhirDate,
+    /// FHIR `dateTime`: a FHIR date, or `YYYY-MM-DDThh:mm:ss` with an optional fraction and a
+    /// zone (`Z` or `+hh:mm`), required when a time is given.
+    #[serde(rename = "fhir_datetime")]
+    FhirDateTime,
+}
+
+impl ColumnType {
+    /// Whether values are points in time (`date_range`, `compare` as times, no `dob` scan).
+    pub fn is_temporal(self) -> bool {
+        matches!(
+            self,
+            Self::Date | Self::Timestamp | Self::FhirDate | Self::FhirDateTime
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -270,6 +323,56 @@ pub enum PhiDetector {
     Mrn,
     /// Calendar dates (`1984-03-07`, `03/07/1984`) in a column not declared as a date or timestamp.
     Dob,
+}
+
+/// Restricts a rule to the rows where `column` holds one of `in` (exact, case-sensitive), e.g.
+/// a code pattern that only holds for one code system.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    pub column: String,
+    #[serde(rename = "in")]
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum CompareOp {
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = "==")]
+    Eq,
+    #[serde(rename = "!=")]
+    Ne,
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = ">")]
+    Gt,
+}
+
+impl CompareOp {
+    pub fn holds(self, a: f64, b: f64) -> bool {
+        match self {
+            Self::Lt => a < b,
+            Self::Le => a <= b,
+            Self::Eq => a == b,
+            Self::Ne => a != b,
+            Self::Ge => a >= b,
+            Self::Gt => a > b,
+        }
+    }
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::Lt => "<",
+            Self::Le => "<=",
+            Self::Eq => "==",
+            Self::Ne => "!=",
+            Self::Ge => ">=",
+            Self::Gt => ">",
+        }
+    }
 }
 
 /// One check. `rule` names it; `severity` defaults to `error`. Rules on a column must name a
@@ -337,18 +440,27 @@ pub enum RuleSpec {
     /// Not null and not blank.
     Required {
         column: String,
+        /// Only rows where another column has one of the given values.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        when: Option<When>,
         #[serde(default)]
         severity: Level,
     },
     /// Not null (missing, JSON null, empty or a `null_values` token).
     NotNull {
         column: String,
+        /// Only rows where another column has one of the given values.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        when: Option<When>,
         #[serde(default)]
         severity: Level,
     },
     /// Not null and not whitespace only.
     NotBlank {
         column: String,
+        /// Only rows where another column has one of the given values.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        when: Option<When>,
         #[serde(default)]
         severity: Level,
     },
@@ -362,6 +474,9 @@ pub enum RuleSpec {
     Regex {
         column: String,
         pattern: String,
+        /// Only rows where another column has one of the given values.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        when: Option<When>,
         #[serde(default)]
         severity: Level,
     },
@@ -371,6 +486,9 @@ pub enum RuleSpec {
         values: Vec<String>,
         #[serde(default)]
         case: CaseRule,
+        /// Only rows where another column has one of the given values.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        when: Option<When>,
         #[serde(default)]
         severity: Level,
     },
@@ -381,6 +499,9 @@ pub enum RuleSpec {
         min: Option<f64>,
         #[serde(default)]
         max: Option<f64>,
+        /// Only rows where another column has one of the given values.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        when: Option<When>,
         #[serde(default)]
         severity: Level,
     },
@@ -392,6 +513,9 @@ pub enum RuleSpec {
         min: Option<String>,
         #[serde(default)]
         max: Option<String>,
+        /// Only rows where another column has one of the given values.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        when: Option<When>,
         #[serde(default)]
         severity: Level,
     },
@@ -399,6 +523,9 @@ pub enum RuleSpec {
     MaxLength {
         column: String,
         max: u64,
+        /// Only rows where another column has one of the given values.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        when: Option<When>,
         #[serde(default)]
         severity: Level,
     },
@@ -416,6 +543,19 @@ pub enum RuleSpec {
     Completeness {
         column: String,
         min_ratio: f64,
+        #[serde(default)]
+        severity: Level,
+    },
+    /// Non-null values of `column` stand in relation `op` to those of `other` in the same row,
+    /// e.g. `end_date >= start_date`. Both columns are numeric, or both dates/timestamps; rows
+    /// where either is null or unparsable are skipped (the type rule reports those).
+    Compare {
+        column: String,
+        op: CompareOp,
+        other: String,
+        /// Only rows where another column has one of the given values.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        when: Option<When>,
         #[serde(default)]
         severity: Level,
     },
@@ -471,6 +611,7 @@ impl RuleSpec {
             Self::ColumnCount { .. } => "column_count",
             Self::FhirResource { .. } => "fhir_resource",
             Self::Phi { .. } => "phi",
+            Self::Compare { .. } => "compare",
         }
     }
 
@@ -497,7 +638,8 @@ impl RuleSpec {
             | Self::Completeness { severity, .. }
             | Self::ColumnCount { severity }
             | Self::FhirResource { severity }
-            | Self::Phi { severity, .. } => *severity,
+            | Self::Phi { severity, .. }
+            | Self::Compare { severity, .. } => *severity,
         }
     }
 
@@ -514,7 +656,24 @@ impl RuleSpec {
             | Self::DateRange { column, .. }
             | Self::MaxLength { column, .. }
             | Self::Unique { column, .. }
-            | Self::Completeness { column, .. } => Some(column),
+            | Self::Completeness { column, .. }
+            | Self::Compare { column, .. } => Some(column),
+            _ => None,
+        }
+    }
+
+    /// The condition a column rule is restricted to, if any.
+    pub fn when(&self) -> Option<&When> {
+        match self {
+            Self::Required { when, .. }
+            | Self::NotNull { when, .. }
+            | Self::NotBlank { when, .. }
+            | Self::Regex { when, .. }
+            | Self::AllowedValues { when, .. }
+            | Self::Range { when, .. }
+            | Self::DateRange { when, .. }
+            | Self::MaxLength { when, .. }
+            | Self::Compare { when, .. } => when.as_ref(),
             _ => None,
         }
     }
@@ -705,22 +864,28 @@ fn check_table(table: &mut TableContract, text: &str, rule_base: usize) -> Resul
         if !seen.insert(col.name.as_str()) {
             return Err((line(), format!("column {} is declared twice", col.name)));
         }
-        match (col.kind, &col.format) {
-            (ColumnType::Date | ColumnType::Timestamp, Some(fmt)) => {
-                DateFormat::parse(fmt)
-                    .map_err(|e| (line(), format!("column {}: format: {e}", col.name)))?;
-            }
-            (ColumnType::Date | ColumnType::Timestamp, None) => {}
-            (_, Some(_)) => {
-                return Err((
-                    line(),
-                    format!(
-                        "column {}: format only applies to date and timestamp columns",
-                        col.name
-                    ),
-                ));
-            }
-            _ => {}
+        let formats: Vec<&String> = col.format.iter().chain(&col.formats).collect();
+        if !formats.is_empty() && !matches!(col.kind, ColumnType::Date | ColumnType::Timestamp) {
+            return Err((
+                line(),
+                format!(
+                    "column {}: format only applies to date and timestamp columns",
+                    col.name
+                ),
+            ));
+        }
+        for fmt in formats {
+            DateFormat::parse(fmt)
+                .map_err(|e| (line(), format!("column {}: format {fmt}: {e}", col.name)))?;
+        }
+        if !col.scan.is_empty() && !col.identifier {
+            return Err((
+                line(),
+                format!(
+                    "column {}: scan only applies to identifier columns (others are scanned by the phi rule)",
+                    col.name
+                ),
+            ));
         }
     }
     for (i, rule) in table.rules.iter().enumerate() {
@@ -733,6 +898,40 @@ fn check_table(table: &mut TableContract, text: &str, rule_base: usize) -> Resul
                 )));
             };
             check_column_rule(rule, col).map_err(err)?;
+            if let RuleSpec::Compare { other, .. } = rule {
+                let Some(o) = table.column(other) else {
+                    return Err(err(format!("column {other} is not declared in this table")));
+                };
+                if col
+                    .name
+                    .split('.')
+                    .chain(other.split('.'))
+                    .any(|s| s == "*")
+                {
+                    return Err(err("compare needs one value per row: no `*` paths".into()));
+                }
+                let numeric =
+                    |k: ColumnType| matches!(k, ColumnType::Integer | ColumnType::Decimal);
+                let comparable = (numeric(col.kind) && numeric(o.kind))
+                    || (col.kind.is_temporal() && o.kind.is_temporal());
+                if !comparable {
+                    return Err(err(format!(
+                        "compare needs two numeric or two date/timestamp columns, {} is {:?} and {other} is {:?}",
+                        col.name, col.kind, o.kind
+                    )));
+                }
+            }
+        }
+        if let Some(when) = rule.when() {
+            if table.column(&when.column).is_none() {
+                return Err(err(format!(
+                    "when: column {} is not declared in this table",
+                    when.column
+                )));
+            }
+            if when.values.is_empty() {
+                return Err(err("when: `in` lists no values".into()));
+            }
         }
         check_rule(rule, &table.format).map_err(err)?;
     }
@@ -758,9 +957,9 @@ fn check_column_rule(rule: &RuleSpec, col: &ColumnSpec) -> Result<(), String> {
             }
         }
         RuleSpec::DateRange { min, max, .. } => {
-            if !matches!(col.kind, ColumnType::Date | ColumnType::Timestamp) {
+            if !col.kind.is_temporal() {
                 return Err(format!(
-                    "date_range needs a date or timestamp column, {} is not",
+                    "date_range needs a date or timestamp column (or a FHIR date/dateTime), {} is not",
                     col.name
                 ));
             }

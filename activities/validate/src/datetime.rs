@@ -12,6 +12,8 @@ enum Item {
     Second,
     /// Fraction of a second, 1 to 9 digits.
     Fraction,
+    /// `%.f`: an optional `.` and 1 to 9 digits, for sources that drop a zero fraction.
+    OptionalFraction,
     /// `Z`, `+HH:MM`, `+HHMM` or `+HH`.
     Offset,
     Literal(u8),
@@ -35,6 +37,10 @@ impl DateFormat {
                 continue;
             }
             items.push(match bytes.next() {
+                Some(b'.') => match bytes.next() {
+                    Some(b'f') => Item::OptionalFraction,
+                    _ => return Err("%. must be followed by f (%.f: optional fraction)".into()),
+                },
                 Some(b'Y') => Item::Year,
                 Some(b'm') => Item::Month,
                 Some(b'd') => Item::Day,
@@ -46,7 +52,7 @@ impl DateFormat {
                 Some(b'%') => Item::Literal(b'%'),
                 Some(other) => {
                     return Err(format!(
-                        "unsupported directive %{} (supported: %Y %m %d %H %M %S %f %z %%)",
+                        "unsupported directive %{} (supported: %Y %m %d %H %M %S %f %.f %z %%)",
                         other as char
                     ));
                 }
@@ -77,6 +83,12 @@ impl DateFormat {
                 Item::Fraction => {
                     digits(v, &mut at, 1, 9)?;
                 }
+                Item::OptionalFraction => {
+                    if v.get(at) == Some(&b'.') {
+                        at += 1;
+                        digits(v, &mut at, 1, 9)?;
+                    }
+                }
                 Item::Offset => off = offset(v, &mut at)?,
                 Item::Literal(c) => {
                     if v.get(at) != Some(c) {
@@ -94,6 +106,83 @@ impl DateFormat {
         }
         Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - off)
     }
+}
+
+/// How a date/timestamp column's values are read: one or more formats (any may match), or
+/// FHIR's own date and dateTime grammars.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TimeParser {
+    Formats(Vec<DateFormat>),
+    FhirDate,
+    FhirDateTime,
+}
+
+impl TimeParser {
+    /// Seconds since the epoch of the value (the start of the period for a partial FHIR date).
+    pub(crate) fn eval(&self, v: &[u8]) -> Option<i64> {
+        match self {
+            Self::Formats(fs) => fs.iter().find_map(|f| f.eval(v)),
+            Self::FhirDate => fhir(v, false),
+            Self::FhirDateTime => fhir(v, true),
+        }
+    }
+}
+
+/// FHIR R4 `date` (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`) and `dateTime` (those, or a full date with
+/// `Thh:mm:ss`, an optional fraction and a mandatory zone `Z` / `+hh:mm` / `-hh:mm`).
+fn fhir(v: &[u8], time_allowed: bool) -> Option<i64> {
+    let mut at = 0;
+    let y = fixed(v, &mut at, 4)?;
+    let (mut mo, mut d) = (1, 1);
+    if at < v.len() {
+        lit(v, &mut at, b'-')?;
+        mo = fixed(v, &mut at, 2)?;
+        if at < v.len() {
+            lit(v, &mut at, b'-')?;
+            d = fixed(v, &mut at, 2)?;
+        }
+    }
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) {
+        return None;
+    }
+    let mut secs = days_from_civil(y, mo, d) * 86_400;
+    if at < v.len() {
+        // A time needs a full date, and in FHIR a zone.
+        if !time_allowed || at != 10 {
+            return None;
+        }
+        lit(v, &mut at, b'T')?;
+        let h = fixed(v, &mut at, 2)?;
+        lit(v, &mut at, b':')?;
+        let mi = fixed(v, &mut at, 2)?;
+        lit(v, &mut at, b':')?;
+        let s = fixed(v, &mut at, 2)?;
+        if v.get(at) == Some(&b'.') {
+            at += 1;
+            digits(v, &mut at, 1, 9)?;
+        }
+        // `offset` also takes `+hh` and `+hhmm`; FHIR wants `+hh:mm`.
+        let zone = v.get(at..)?;
+        if !(zone == b"Z" || (zone.len() == 6 && zone[3] == b':')) {
+            return None;
+        }
+        let off = offset(v, &mut at)?;
+        if at != v.len() || h > 23 || mi > 59 || s > 60 {
+            return None;
+        }
+        secs += h * 3600 + mi * 60 + s - off;
+    }
+    Some(secs)
+}
+
+fn fixed(v: &[u8], at: &mut usize, n: usize) -> Option<i64> {
+    let n = digits(v, at, n, n)?;
+    // `digits` stops at `max`; a longer run of digits is not this field.
+    v.get(*at).is_none_or(|b| !b.is_ascii_digit()).then_some(n)
+}
+
+fn lit(v: &[u8], at: &mut usize, c: u8) -> Option<()> {
+    (v.get(*at) == Some(&c)).then(|| *at += 1)
 }
 
 fn digits(v: &[u8], at: &mut usize, min: usize, max: usize) -> Option<i64> {
@@ -192,5 +281,52 @@ mod tests {
         assert_eq!(f.eval(b"1970-01-01T00:00:00.123Z"), Some(0));
         assert!(f.eval(b"1970-01-01T24:00:00.1Z").is_none());
         assert!(DateFormat::parse("%H:%M").is_err());
+    }
+
+    #[test]
+    fn optional_fraction_and_several_formats() {
+        let f = DateFormat::parse("%Y-%m-%dT%H:%M:%S%.f%z").unwrap();
+        assert_eq!(f.eval(b"1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(f.eval(b"1970-01-01T00:00:00.123456Z"), Some(0));
+        assert!(f.eval(b"1970-01-01T00:00:00.Z").is_none());
+        let p = TimeParser::Formats(vec![
+            DateFormat::parse("%Y-%m-%d").unwrap(),
+            DateFormat::parse("%m/%d/%Y").unwrap(),
+        ]);
+        assert_eq!(p.eval(b"01/02/1970"), Some(86_400));
+        assert_eq!(p.eval(b"1970-01-02"), Some(86_400));
+        assert!(p.eval(b"1970/01/02").is_none());
+    }
+
+    #[test]
+    fn fhir_dates_and_datetimes() {
+        let d = TimeParser::FhirDate;
+        let dt = TimeParser::FhirDateTime;
+        assert_eq!(d.eval(b"1970"), Some(0));
+        assert_eq!(d.eval(b"1970-02"), Some(31 * 86_400));
+        assert_eq!(d.eval(b"1970-01-02"), Some(86_400));
+        for bad in [
+            &b"197"[..],
+            b"19700",
+            b"1970-1",
+            b"1970-13",
+            b"1970-02-30",
+            b"1970-01-01T00:00:00Z",
+        ] {
+            assert!(d.eval(bad).is_none(), "{bad:?}");
+        }
+        assert_eq!(dt.eval(b"1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(dt.eval(b"1970-01-01T00:00:00.123456Z"), Some(0));
+        assert_eq!(dt.eval(b"1970"), Some(0));
+        for bad in [
+            &b"1970-01-01T00:00:00"[..],
+            b"1970-01-01T00:00Z",
+            b"1970-01T00:00:00Z",
+            b"1970-01-01T00:00:00+0100",
+            b"1970-01-01T25:00:00Z",
+            b"1970-01-01 00:00:00Z",
+        ] {
+            assert!(dt.eval(bad).is_none(), "{bad:?}");
+        }
     }
 }

@@ -14,9 +14,9 @@ mod offline;
 mod phi;
 
 pub use contract::{
-    CaseRule, CatalogSource, ColumnSpec, ColumnType, Compression, Contract, ContractError,
-    ContractSet, Encoding, FormatKind, FormatSpec, HeaderMode, Level, PhiDetector, PhiPolicy,
-    RuleSpec, TableContract,
+    CaseRule, CatalogSource, ColumnSpec, ColumnType, CompareOp, Compression, Contract,
+    ContractError, ContractSet, Encoding, FormatKind, FormatSpec, HeaderMode, Level, PhiDetector,
+    PhiPolicy, RuleSpec, TableContract, UnseenPaths, When,
 };
 pub use engine::{
     DEFAULT_MAX_DISTINCT, Limits, MAX_ROWS_PER_RULE, ValidateError, ValidateOptions, validate,

@@ -5,7 +5,7 @@ use std::hash::Hasher;
 
 use super::plan::{CellCheck, State};
 use crate::contract::ColumnType;
-use crate::datetime::DateFormat;
+use crate::datetime::TimeParser;
 
 /// Parsed form of a non-null cell, computed once per cell for every check that needs it.
 struct Typed {
@@ -22,7 +22,10 @@ impl State<'_> {
         let v = match v {
             Some(v) if !v.is_empty() && !self.null_values.iter().any(|n| n == v) => v,
             _ => {
-                for (check, s) in &plan.checks {
+                for (check, s, when) in &plan.checks {
+                    if when.is_some_and(|w| !self.conds[w].holds) {
+                        continue;
+                    }
                     if matches!(
                         check,
                         CellCheck::Required | CellCheck::NotNull | CellCheck::NotBlank
@@ -47,7 +50,15 @@ impl State<'_> {
         } else {
             parse_typed(plan.kind, plan.date.as_ref(), v, plan.needs_number)
         };
-        for (check, s) in &mut plan.checks {
+        if let Some(i) = plan.row_value
+            && typed.ok
+        {
+            self.row_values[i] = typed.time.map(|t| t as f64).or(typed.number);
+        }
+        for (check, s, when) in &mut plan.checks {
+            if when.is_some_and(|w| !self.conds[w].holds) {
+                continue;
+            }
             let failed = match check {
                 CellCheck::Required | CellCheck::NotBlank => v.iter().all(u8::is_ascii_whitespace),
                 CellCheck::NotNull => false,
@@ -89,8 +100,13 @@ impl State<'_> {
                         false
                     }
                 }
-                CellCheck::Completeness { present, .. } => {
-                    *present += 1;
+                CellCheck::Completeness {
+                    present, last_row, ..
+                } => {
+                    if *last_row != row {
+                        *last_row = row;
+                        *present += 1;
+                    }
                     false
                 }
             };
@@ -99,10 +115,11 @@ impl State<'_> {
             }
         }
         // A value that parsed as the declared non-string type cannot be a free-text identifier.
-        if let (Some(s), Some(scanner)) = (plan.phi, self.scanner)
+        if let Some(s) = plan.phi
             && !(plan.kind != ColumnType::String && typed.ok)
         {
-            let skip_dob = matches!(plan.kind, ColumnType::Date | ColumnType::Timestamp);
+            let scanner = self.scanners[plan.scanner];
+            let skip_dob = plan.kind.is_temporal();
             if scanner.scan(v, skip_dob, &mut plan.phi_hits) {
                 self.slots[s].hit(row, k);
             }
@@ -110,7 +127,7 @@ impl State<'_> {
     }
 }
 
-fn parse_typed(kind: ColumnType, date: Option<&DateFormat>, v: &[u8], needs_number: bool) -> Typed {
+fn parse_typed(kind: ColumnType, date: Option<&TimeParser>, v: &[u8], needs_number: bool) -> Typed {
     match kind {
         ColumnType::Integer => {
             let n = parse_i64(v);
@@ -133,7 +150,10 @@ fn parse_typed(kind: ColumnType, date: Option<&DateFormat>, v: &[u8], needs_numb
             number: None,
             time: None,
         },
-        ColumnType::Date | ColumnType::Timestamp => {
+        ColumnType::Date
+        | ColumnType::Timestamp
+        | ColumnType::FhirDate
+        | ColumnType::FhirDateTime => {
             let time = date.and_then(|f| f.eval(v));
             Typed {
                 ok: time.is_some(),

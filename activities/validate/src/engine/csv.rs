@@ -181,6 +181,15 @@ impl State<'_> {
         {
             self.slots[s].hit(row, k);
         }
+        if !self.conds.is_empty() {
+            self.begin_row(|p| {
+                if p.absent {
+                    None
+                } else {
+                    p.index.and_then(field)
+                }
+            });
+        }
         for c in 0..self.cols.len() {
             if self.cols[c].absent {
                 continue;
@@ -188,6 +197,7 @@ impl State<'_> {
             let v = self.cols[c].index.and_then(field);
             self.check_cell(c, v, row);
         }
+        self.end_row(row);
     }
 
     fn check_header(&mut self, names: &[String]) {

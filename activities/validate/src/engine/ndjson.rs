@@ -99,19 +99,54 @@ impl State<'_> {
                 self.slots[s].hit(number, k);
             }
         }
-        for c in 0..self.cols.len() {
-            let cell = lookup(&value, &self.cols[c].path);
-            let bytes: Option<std::borrow::Cow<[u8]>> = match cell {
-                None | Some(serde_json::Value::Null) => None,
-                Some(serde_json::Value::String(s)) => Some(s.as_bytes().into()),
-                Some(serde_json::Value::Bool(b)) => {
-                    Some(if *b { &b"true"[..] } else { &b"false"[..] }.into())
-                }
-                Some(serde_json::Value::Number(n)) => Some(n.to_string().into_bytes().into()),
-                Some(other) => Some(other.to_string().into_bytes().into()),
-            };
-            self.check_cell(c, bytes.as_deref(), number);
+        if !self.conds.is_empty() {
+            // A condition on an array path holds when any element has one of the values.
+            let conds: Vec<bool> =
+                self.conds
+                    .iter()
+                    .map(|cond| {
+                        let mut found = Vec::new();
+                        lookup_all(&value, &self.cols[cond.col].path, false, &mut found);
+                        found.iter().flatten().any(|v| {
+                            scalar(v).is_some_and(|b| cond.values.iter().any(|a| a[..] == *b))
+                        })
+                    })
+                    .collect();
+            for (cond, holds) in self.conds.iter_mut().zip(conds) {
+                cond.holds = holds;
+            }
         }
+        let mut found = Vec::new();
+        for c in 0..self.cols.len() {
+            if self.cols[c].wildcard {
+                // Every element is a value of the column; a line without any is one null.
+                found.clear();
+                lookup_all(&value, &self.cols[c].path, false, &mut found);
+                self.cols[c].seen |= found.iter().any(Option::is_some);
+                if found.is_empty() {
+                    self.check_cell(c, None, number);
+                }
+                for v in &found {
+                    self.check_cell(c, v.and_then(scalar).as_deref(), number);
+                }
+                continue;
+            }
+            let cell = lookup(&value, &self.cols[c].path);
+            self.cols[c].seen |= cell.is_some();
+            self.check_cell(c, cell.and_then(scalar).as_deref(), number);
+        }
+        self.end_row(number);
+    }
+}
+
+/// A JSON value as the bytes the cell checks see; None for null.
+fn scalar(v: &serde_json::Value) -> Option<std::borrow::Cow<'_, [u8]>> {
+    match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.as_bytes().into()),
+        serde_json::Value::Bool(b) => Some(if *b { &b"true"[..] } else { &b"false"[..] }.into()),
+        serde_json::Value::Number(n) => Some(n.to_string().into_bytes().into()),
+        other => Some(other.to_string().into_bytes().into()),
     }
 }
 
@@ -125,4 +160,37 @@ fn lookup<'v>(value: &'v serde_json::Value, path: &[String]) -> Option<&'v serde
         };
     }
     Some(v)
+}
+
+/// Every value at `path`, where a `*` segment stands for each element of an array (or each
+/// value of an object). Below a `*`, an element without the rest of the path is a `None`, so
+/// `required` sees it; `None`s alone do not make the path seen.
+fn lookup_all<'v>(
+    value: &'v serde_json::Value,
+    path: &[String],
+    under_star: bool,
+    out: &mut Vec<Option<&'v serde_json::Value>>,
+) {
+    let Some((seg, rest)) = path.split_first() else {
+        out.push(Some(value));
+        return;
+    };
+    let next = match (value, seg.as_str()) {
+        (serde_json::Value::Array(a), "*") => {
+            a.iter().for_each(|e| lookup_all(e, rest, true, out));
+            return;
+        }
+        (serde_json::Value::Object(m), "*") => {
+            m.values().for_each(|e| lookup_all(e, rest, true, out));
+            return;
+        }
+        (serde_json::Value::Object(m), _) => m.get(seg),
+        (serde_json::Value::Array(a), _) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => None,
+    };
+    match next {
+        Some(e) => lookup_all(e, rest, under_star, out),
+        None if under_star => out.push(None),
+        None => {}
+    }
 }

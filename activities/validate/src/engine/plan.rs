@@ -11,9 +11,10 @@ use super::report::show;
 use super::{DEFAULT_MAX_DISTINCT, Limits, ValidateOptions};
 use crate::TableContract;
 use crate::contract::{
-    CaseRule, ColumnSpec, ColumnType, Encoding, FormatKind, HeaderMode, Level, PhiPolicy, RuleSpec,
+    CaseRule, ColumnSpec, ColumnType, CompareOp, Encoding, FormatKind, HeaderMode, Level,
+    PhiPolicy, RuleSpec, UnseenPaths, When,
 };
-use crate::datetime::{self, DateFormat};
+use crate::datetime::{self, DateFormat, TimeParser};
 use crate::phi::{self, Scanner};
 
 /// One rule being evaluated: failures are counted in full, row numbers kept up to K.
@@ -27,6 +28,8 @@ pub(super) struct Slot {
     pub(super) detail: String,
     /// Set when passing is decided by something other than "no failing row" (completeness).
     pub(super) decided: Option<bool>,
+    /// The row last counted: a row fails a rule once, however many array elements fail it.
+    last_row: u64,
 }
 
 impl Slot {
@@ -39,11 +42,16 @@ impl Slot {
             first_rows: Vec::new(),
             detail: String::new(),
             decided: None,
+            last_row: u64::MAX,
         }
     }
 
     #[inline]
     pub(super) fn hit(&mut self, row: u64, k: usize) {
+        if self.last_row == row {
+            return;
+        }
+        self.last_row = row;
         self.failures += 1;
         if self.first_rows.len() < k {
             self.first_rows.push(row);
@@ -98,7 +106,28 @@ pub(super) enum CellCheck {
     Completeness {
         min_ratio: f64,
         present: u64,
+        /// The last row counted, so an array path counts a line once however many elements.
+        last_row: u64,
     },
+}
+
+/// A `when` clause, evaluated once per row before its cells are checked.
+#[derive(Debug)]
+pub(super) struct Cond {
+    /// Index into `State::cols` of the deciding column.
+    pub(super) col: usize,
+    pub(super) values: Vec<Vec<u8>>,
+    pub(super) holds: bool,
+}
+
+/// A `compare` rule, evaluated at the end of each row from the parsed values it kept.
+#[derive(Debug)]
+pub(super) struct Compare {
+    pub(super) a: usize,
+    pub(super) b: usize,
+    pub(super) op: CompareOp,
+    pub(super) when: Option<usize>,
+    pub(super) slot: usize,
 }
 
 #[derive(Debug)]
@@ -107,12 +136,21 @@ pub(super) struct ColPlan {
     /// JSON path segments for NDJSON.
     pub(super) path: Vec<String>,
     pub(super) kind: ColumnType,
-    pub(super) date: Option<DateFormat>,
+    pub(super) date: Option<TimeParser>,
+    /// The path has a `*` segment: every element of the array there is a value.
+    pub(super) wildcard: bool,
+    /// Some line had this path (NDJSON), for the `declared_paths` check.
+    pub(super) seen: bool,
+    /// Slot in `State::row_values` where this cell's parsed value is kept for `compare`.
+    pub(super) row_value: Option<usize>,
     /// Field position in the record; None when the header lacks the column.
     pub(super) index: Option<usize>,
     pub(super) absent: bool,
-    pub(super) checks: Vec<(CellCheck, usize)>,
+    /// Each check with its slot and its `when` condition (index into `State::conds`).
+    pub(super) checks: Vec<(CellCheck, usize, Option<usize>)>,
     pub(super) phi: Option<usize>,
+    /// Index into `State::scanners` (meaningful when `phi` is set).
+    pub(super) scanner: usize,
     pub(super) phi_hits: [u64; 5],
     pub(super) needs_number: bool,
 }
@@ -126,7 +164,8 @@ pub(super) struct State<'a> {
     pub(super) slots: Vec<Slot>,
     pub(super) file_checks: Vec<(FileCheck, usize)>,
     pub(super) cols: Vec<ColPlan>,
-    pub(super) scanner: Option<&'a Scanner>,
+    /// The PHI scanners in use, indexed by `ColPlan::scanner`.
+    pub(super) scanners: Vec<&'a Scanner>,
     /// Per-run key for the uniqueness hash, so crafted collisions cannot be planned.
     pub(super) seed: u64,
     pub(super) null_values: Vec<Vec<u8>>,
@@ -138,6 +177,10 @@ pub(super) struct State<'a> {
     pub(super) nul: usize,
     pub(super) record_length: usize,
     pub(super) fhir: Option<usize>,
+    pub(super) declared_paths: Option<usize>,
+    pub(super) conds: Vec<Cond>,
+    pub(super) compares: Vec<Compare>,
+    pub(super) row_values: Vec<Option<f64>>,
     pub(super) gzip: Option<Slot>,
     pub(super) limit: Option<Slot>,
     pub(super) rows: u64,
@@ -159,7 +202,7 @@ impl<'a> State<'a> {
             slots: Vec::new(),
             file_checks: Vec::new(),
             cols: Vec::new(),
-            scanner: None,
+            scanners: Vec::new(),
             seed: RandomState::new().hash_one(0x5eed_u64) | 1,
             null_values: f
                 .null_values
@@ -173,6 +216,10 @@ impl<'a> State<'a> {
             nul: 0,
             record_length: 0,
             fhir: None,
+            declared_paths: None,
+            conds: Vec::new(),
+            compares: Vec::new(),
+            row_values: Vec::new(),
             gzip: None,
             limit: None,
             rows: 0,
@@ -218,6 +265,17 @@ impl<'a> State<'a> {
                 if f.kind == FormatKind::Fhir {
                     st.fhir = Some(add(&mut st, "fhir_resource", None));
                 }
+                let level = match table.unseen_paths {
+                    UnseenPaths::Warn => Some(Level::Warn),
+                    UnseenPaths::Error => Some(Level::Error),
+                    UnseenPaths::Off => None,
+                };
+                if let Some(level) = level
+                    && !table.columns.is_empty()
+                {
+                    st.slots.push(Slot::new("declared_paths", None, level));
+                    st.declared_paths = Some(st.slots.len() - 1);
+                }
             }
         }
         let phi_rule = table.rules.iter().find_map(|r| match r {
@@ -234,28 +292,33 @@ impl<'a> State<'a> {
                 path: c.name.split('.').map(str::to_owned).collect(),
                 kind: c.kind,
                 date: date_format(c),
+                wildcard: c.name.split('.').any(|s| s == "*"),
+                seen: false,
+                row_value: None,
                 index: (!f.header || f.kind != FormatKind::Csv).then_some(position),
                 absent: false,
                 checks: Vec::new(),
                 phi: None,
+                scanner: 0,
                 phi_hits: [0; 5],
                 needs_number: false,
             };
             if c.required {
                 let s = add(&mut st, "required", Some(&c.name));
-                plan.checks.push((CellCheck::Required, s));
+                plan.checks.push((CellCheck::Required, s, None));
             }
             if c.kind != ColumnType::String {
                 let s = add(&mut st, "type", Some(&c.name));
                 st.slots[s].detail = format!("values that do not parse as {}", type_label(c));
-                plan.checks.push((CellCheck::Type, s));
+                plan.checks.push((CellCheck::Type, s, None));
             }
-            let scanned = !c.identifier
-                && match c.phi {
-                    Some(PhiPolicy::Allowed) => false,
-                    Some(PhiPolicy::Forbidden) => true,
-                    None => phi_rule.is_some(),
-                };
+            // An identifier column runs only the detectors it opted into with `scan`.
+            let scanned = match (c.phi, c.identifier) {
+                (Some(PhiPolicy::Allowed), _) => false,
+                (_, true) => !c.scan.is_empty(),
+                (Some(PhiPolicy::Forbidden), false) => true,
+                (None, false) => phi_rule.is_some(),
+            };
             if scanned {
                 let (detectors, mrn, severity) = match phi_rule {
                     Some((d, m, s)) => {
@@ -263,15 +326,21 @@ impl<'a> State<'a> {
                     }
                     None => (phi::ALL.to_vec(), None, Level::Error),
                 };
-                // One configuration per table (the phi rule's, or the defaults), compiled once.
-                let scanner = table
-                    .phi_scanner
-                    .get_or_init(|| Scanner::new(&detectors, mrn.as_deref()).ok())
-                    .as_ref();
-                st.scanner = scanner;
+                // Identifier columns run only their opted-in detectors, with a scanner of their
+                // own; every other column shares the table's (compiled once per table).
+                let scanner = if c.identifier {
+                    c.scanner.get_or_init(|| Scanner::new(&c.scan, None).ok())
+                } else {
+                    table
+                        .phi_scanner
+                        .get_or_init(|| Scanner::new(&detectors, mrn.as_deref()).ok())
+                }
+                .as_ref();
                 st.slots.push(Slot::new("phi", Some(&c.name), severity));
-                if scanner.is_some() {
+                if let Some(scanner) = scanner {
                     plan.phi = Some(st.slots.len() - 1);
+                    plan.scanner = st.scanners.len();
+                    st.scanners.push(scanner);
                 } else {
                     // Only a contract built in code, not parsed, can carry a bad mrn_pattern.
                     let slot = st.slots.len() - 1;
@@ -319,6 +388,23 @@ impl<'a> State<'a> {
             };
             if let Some(fc) = file_check {
                 st.file_checks.push((fc, s));
+                continue;
+            }
+            let when = rule.when().and_then(|w| st.cond(w));
+            if let RuleSpec::Compare {
+                column, op, other, ..
+            } = rule
+            {
+                st.slots[s].detail = format!("rows where not {column} {} {other}", op.symbol());
+                if let (Some(a), Some(b)) = (st.row_value(column), st.row_value(other)) {
+                    st.compares.push(Compare {
+                        a,
+                        b,
+                        op: *op,
+                        when,
+                        slot: s,
+                    });
+                }
                 continue;
             }
             let Some(plan) = column.and_then(|n| st.cols.iter_mut().find(|p| p.spec_name == n))
@@ -373,12 +459,64 @@ impl<'a> State<'a> {
                 RuleSpec::Completeness { min_ratio, .. } => CellCheck::Completeness {
                     min_ratio: *min_ratio,
                     present: 0,
+                    last_row: u64::MAX,
                 },
                 _ => continue,
             };
-            plan.checks.push((check, s));
+            plan.checks.push((check, s, when));
         }
         st
+    }
+
+    /// The per-row condition for a `when` clause; None for a column the table lacks (only a
+    /// contract built in code can say so; `Contract::parse` rejects it).
+    fn cond(&mut self, w: &When) -> Option<usize> {
+        let col = self.cols.iter().position(|p| p.spec_name == w.column)?;
+        self.conds.push(Cond {
+            col,
+            values: w.values.iter().map(|v| v.as_bytes().to_vec()).collect(),
+            holds: false,
+        });
+        Some(self.conds.len() - 1)
+    }
+
+    /// The `row_values` slot where a column's parsed value is kept for `compare`.
+    fn row_value(&mut self, column: &str) -> Option<usize> {
+        let plan = self.cols.iter_mut().find(|p| p.spec_name == column)?;
+        if plan.row_value.is_none() {
+            plan.needs_number = true;
+            plan.row_value = Some(self.row_values.len());
+            self.row_values.push(None);
+        }
+        plan.row_value
+    }
+
+    /// Decides the row's `when` conditions from its raw cells, before any cell is checked.
+    #[inline]
+    pub(super) fn begin_row<'v>(&mut self, cell: impl Fn(&ColPlan) -> Option<&'v [u8]>) {
+        for cond in &mut self.conds {
+            let v = cell(&self.cols[cond.col]);
+            cond.holds = v.is_some_and(|v| cond.values.iter().any(|a| a == v));
+        }
+    }
+
+    /// Evaluates the row's `compare` rules from the values its cells kept.
+    #[inline]
+    pub(super) fn end_row(&mut self, row: u64) {
+        if self.compares.is_empty() {
+            return;
+        }
+        for c in &self.compares {
+            if c.when.is_some_and(|w| !self.conds[w].holds) {
+                continue;
+            }
+            if let (Some(a), Some(b)) = (self.row_values[c.a], self.row_values[c.b])
+                && !c.op.holds(a, b)
+            {
+                self.slots[c.slot].hit(row, self.k);
+            }
+        }
+        self.row_values.fill(None);
     }
 }
 
@@ -389,22 +527,47 @@ fn bad_pattern(slot: &mut Slot) {
     slot.detail = "the contract's pattern does not compile".into();
 }
 
-fn date_format(c: &ColumnSpec) -> Option<DateFormat> {
+fn date_format(c: &ColumnSpec) -> Option<TimeParser> {
     let default = match c.kind {
         ColumnType::Date => datetime::DEFAULT_DATE,
         ColumnType::Timestamp => datetime::DEFAULT_TIMESTAMP,
+        ColumnType::FhirDate => return Some(TimeParser::FhirDate),
+        ColumnType::FhirDateTime => return Some(TimeParser::FhirDateTime),
         _ => return None,
     };
-    DateFormat::parse(c.format.as_deref().unwrap_or(default)).ok()
+    let mut formats: Vec<DateFormat> = formats_of(c)
+        .filter_map(|f| DateFormat::parse(f).ok())
+        .collect();
+    if c.format.is_none() && c.formats.is_empty() {
+        formats.extend(DateFormat::parse(default).ok());
+    }
+    Some(TimeParser::Formats(formats))
 }
 
+fn formats_of(c: &ColumnSpec) -> impl Iterator<Item = &str> {
+    c.format.iter().chain(&c.formats).map(String::as_str)
+}
+
+/// The type as the contract says it, formats as written (a steward searching the contract for
+/// `%Y-%m-%dT%H:%M:%S%z` must find it).
 fn type_label(c: &ColumnSpec) -> String {
-    match (c.kind, &c.format) {
-        (ColumnType::Date | ColumnType::Timestamp, Some(f)) => {
-            format!("{:?} {f}", c.kind).to_lowercase()
+    let kind = match c.kind {
+        ColumnType::String => "string",
+        ColumnType::Integer => "integer",
+        ColumnType::Decimal => "decimal",
+        ColumnType::Boolean => "boolean",
+        ColumnType::Date => "date",
+        ColumnType::Timestamp => "timestamp",
+        ColumnType::FhirDate => return "FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)".into(),
+        ColumnType::FhirDateTime => return "FHIR dateTime".into(),
+    };
+    let formats: Vec<&str> = formats_of(c).collect();
+    match (c.kind, formats.is_empty()) {
+        (ColumnType::Date, true) => format!("date {}", datetime::DEFAULT_DATE),
+        (ColumnType::Timestamp, true) => format!("timestamp {}", datetime::DEFAULT_TIMESTAMP),
+        (ColumnType::Date | ColumnType::Timestamp, false) => {
+            format!("{kind} {}", formats.join(" or "))
         }
-        (ColumnType::Date, None) => format!("date {}", datetime::DEFAULT_DATE),
-        (ColumnType::Timestamp, None) => format!("timestamp {}", datetime::DEFAULT_TIMESTAMP),
-        (kind, _) => format!("{kind:?}").to_lowercase(),
+        _ => kind.into(),
     }
 }

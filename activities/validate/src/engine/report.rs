@@ -65,10 +65,12 @@ impl State<'_> {
             slot.detail = detail;
         }
         for plan in &mut self.cols {
-            for (check, s) in &plan.checks {
+            for (check, s, _) in &plan.checks {
                 let slot = &mut self.slots[*s];
                 match check {
-                    CellCheck::Completeness { min_ratio, present } => {
+                    CellCheck::Completeness {
+                        min_ratio, present, ..
+                    } => {
                         let ratio = if rows == 0 {
                             1.0
                         } else {
@@ -119,7 +121,7 @@ impl State<'_> {
                 let slots: Vec<usize> = plan
                     .checks
                     .iter()
-                    .map(|(_, s)| *s)
+                    .map(|(_, s, _)| *s)
                     .chain(plan.phi)
                     .collect();
                 for s in slots {
@@ -128,6 +130,28 @@ impl State<'_> {
                     slot.detail = "column is missing from the file".into();
                 }
             }
+        }
+        if let Some(s) = self.declared_paths {
+            let unseen: Vec<&str> = self
+                .cols
+                .iter()
+                .filter(|p| !p.seen)
+                .map(|p| p.spec_name.as_str())
+                .collect();
+            let slot = &mut self.slots[s];
+            if rows == 0 || unseen.is_empty() {
+                slot.detail = "every declared path is in some line".into();
+            } else {
+                slot.failures = unseen.len() as u64;
+                slot.detail = format!(
+                    "declared paths that no line has (a typo?): {}",
+                    unseen.join(", ")
+                );
+            }
+        }
+        for c in &self.compares {
+            let slot = &mut self.slots[c.slot];
+            slot.detail = format!("{} {}", slot.failures, slot.detail);
         }
         if let Some((slot, ..)) = self.header
             && !self.header_seen
