@@ -50,6 +50,11 @@ pub fn sql_type(kind: ColumnType) -> SqlType {
         ColumnType::Boolean => t("boolean", "boolean", "BOOLEAN", Parse::Boolean),
         ColumnType::Date => t("date", "string", "DATE", Parse::Date),
         ColumnType::Timestamp => t("timestamp", "string", "TIMESTAMP", Parse::Timestamp),
+        // FHIR's partial precisions (`2025`, `2025-06`) are no SQL date: kept as written, so
+        // nothing valid reads as NULL; models cast what they need.
+        ColumnType::FhirDate | ColumnType::FhirDateTime => {
+            t("string", "string", "VARCHAR", Parse::Text)
+        }
     }
 }
 
