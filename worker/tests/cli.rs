@@ -583,9 +583,13 @@ fn dev_encrypts_payloads_and_its_codec_server_decodes_them_for_the_cli_and_web_u
     // A landing key with a name in it, quarantined (no id), so a review is still to come.
     let file = dir.path().join("patients_ZZSENT-Moore.csv");
     std::fs::write(&file, "id,birthdate,gender\n,1980-01-02,F\n").unwrap();
-    let out = run(lakegate(&data)
-        .args(["ingest", "--dataset", "ehr"])
-        .arg(&file));
+    // Exit code 3: the file waits for review.
+    let out = run_expecting(
+        lakegate(&data)
+            .args(["ingest", "--dataset", "ehr"])
+            .arg(&file),
+        3,
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let id = stdout
         .split_whitespace()
