@@ -30,7 +30,8 @@ async fn a_failed_crawl_activity_keeps_the_prefix_pending_and_the_workflow_runni
             crawl_deadline_secs: 60,
             crawls_per_run: 20,
         },
-        pending: vec!["raw/ehr/patients/".into()],
+        // A prefix no contract claims: the catalog step leaves it to the crawler, which fails.
+        pending: vec!["raw/untyped/files/".into()],
         crawls_done: 0,
         known_tables: Default::default(),
         failures: 0,
@@ -60,7 +61,7 @@ async fn a_failed_crawl_activity_keeps_the_prefix_pending_and_the_workflow_runni
     assert_eq!(status.pending_prefixes, 1, "{status:?}");
     let last = status.last.unwrap();
     assert_eq!(last.status, "ACTIVITY_FAILED");
-    assert_eq!(last.prefixes, ["raw/ehr/patients/"]);
+    assert_eq!(last.prefixes, ["raw/untyped/files/"]);
     env.record_history("activity_failed_kept_pending", &id)
         .await
         .unwrap();
