@@ -149,7 +149,7 @@ before(async () => {
   dev.on('exit', (code, signal) => fs.appendFileSync(devLog, `\n[dev exited: ${code ?? signal}]\n`));
   await until('the console to answer', async () => {
     if (dev.exitCode !== null) throw new Error('lakegate dev exited');
-    return (await fetch(`${consoleUrl}/login`)).ok && fs.existsSync(path.join(dir, 'dev.ready'));
+    return (await fetch(`${consoleUrl}/login`)).ok && fs.existsSync(path.join(dir, 'dev.json'));
   }, 120_000);
   // Fails (not skips) when chromium is missing.
   context = await chromium.launchPersistentContext(path.join(dir, 'chromium-profile'), {
