@@ -82,27 +82,11 @@ impl CrawlWorkflow {
             } else {
                 crawl_step(ctx, &input, crawls_done, prefixes, &mut known_tables).await?
             };
-            if record.status == "SUCCEEDED"
-                && let Some(transform) = &input.transform
-            {
-                ctx.state_mut(|s| s.phase = "transforming");
-                let id = names::transform_workflow_id(&input.crawler, crawls_done);
-                record.transform_workflow_id = Some(id.clone());
-                let started = ctx
-                    .start_child_workflow(
-                        TransformWorkflow::run,
-                        transform.clone(),
-                        ChildWorkflowOptions::workflow_id(id),
-                    )
-                    .await;
-                // A failed transform is recorded, not raised: the crawler keeps serving. (A
-                // crawl or list_tables activity that fails for good does end a run without
+            if record.status == "SUCCEEDED" {
+                // A crawl or list_tables activity that fails for good does end a run without
                 // the crawl-keep-pending patch; the next promoted file's signal-with-start
-                // begins a new one.)
-                record.transform_succeeded = Some(match started {
-                    Ok(child) => child.result().await.is_ok_and(|r| r.succeeded),
-                    Err(_) => false,
-                });
+                // begins a new one.
+                transform(ctx, &input, crawls_done, &mut record).await;
             }
             ctx.state_mut(|s| {
                 if record.status != "SUCCEEDED" {
@@ -216,22 +200,7 @@ async fn run_keeping_pending(
                 }
                 s.failures = 0;
             });
-            if let Some(transform) = &input.transform {
-                ctx.state_mut(|s| s.phase = "transforming");
-                let id = names::transform_workflow_id(&input.crawler, crawls_done);
-                record.transform_workflow_id = Some(id.clone());
-                let started = ctx
-                    .start_child_workflow(
-                        TransformWorkflow::run,
-                        transform.clone(),
-                        ChildWorkflowOptions::workflow_id(id),
-                    )
-                    .await;
-                record.transform_succeeded = Some(match started {
-                    Ok(child) => child.result().await.is_ok_and(|r| r.succeeded),
-                    Err(_) => false,
-                });
-            }
+            transform(ctx, &input, crawls_done, &mut record).await;
         } else {
             ctx.state_mut(|s| s.failures = s.failures.saturating_add(1));
         }
@@ -246,6 +215,34 @@ async fn run_keeping_pending(
             return continue_as_new(ctx, &input, crawls_done, known_tables);
         }
     }
+}
+
+/// Runs the dataset's transform (if it has one) as a child after crawl number `number`, noting
+/// its id and outcome in `record`. A failed transform is recorded, not raised: the crawler keeps
+/// serving.
+async fn transform(
+    ctx: &mut WorkflowContext<CrawlWorkflow>,
+    input: &CrawlInput,
+    number: u64,
+    record: &mut CrawlRecord,
+) {
+    let Some(transform) = &input.transform else {
+        return;
+    };
+    ctx.state_mut(|s| s.phase = "transforming");
+    let id = names::transform_workflow_id(&input.crawler, number);
+    record.transform_workflow_id = Some(id.clone());
+    let started = ctx
+        .start_child_workflow(
+            TransformWorkflow::run,
+            transform.clone(),
+            ChildWorkflowOptions::workflow_id(id),
+        )
+        .await;
+    record.transform_succeeded = Some(match started {
+        Ok(child) => child.result().await.is_ok_and(|r| r.succeeded),
+        Err(_) => false,
+    });
 }
 
 /// What a crawl whose activity failed (after its retries) leaves in the record. The activity's
