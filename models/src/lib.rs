@@ -12,6 +12,7 @@ mod ingest;
 pub mod keys;
 mod pipeline;
 mod report;
+mod retract;
 mod review;
 mod zone;
 
@@ -27,6 +28,7 @@ pub use pipeline::{
     default_job_deadline_secs,
 };
 pub use report::{RuleOutcome, Severity, ValidationReport, Verdict};
+pub use retract::{PromotedRun, RETRACT_SHAPE, RetractInput, RetractPhase, RetractStatus};
 pub use review::{REVIEW_SHAPE, RejectedReview};
 pub use zone::{Zone, civil_date_from_unix};
 
@@ -74,6 +76,17 @@ pub mod names {
     pub const START_QUERY_ACTIVITY: &str = "start_query";
     pub const QUERY_STATE_ACTIVITY: &str = "query_state";
     pub const QUERY_SUMMARY_ACTIVITY: &str = "query_summary";
+
+    /// Takes a promoted file back: raw/ to rejected/, catalog and transform refreshed.
+    pub const RETRACT_WORKFLOW: &str = "RetractWorkflow";
+    /// Reads an ingest run's result and finds its promoted file in raw/.
+    pub const INSPECT_PROMOTED_ACTIVITY: &str = "inspect_promoted";
+
+    /// The id of the one retract an ingest run's file may have: a second retract of the same
+    /// run meets the first instead of moving anything again.
+    pub fn retract_workflow_id(ingest_workflow_id: &str) -> String {
+        format!("retract-{ingest_workflow_id}")
+    }
 
     /// The id of the crawl workflow that owns `crawler`: one per crawler, so signal-with-start
     /// from every ingest lands in the same run.

@@ -29,6 +29,10 @@ const REQUIRED: &[&str] = &[
     "TransformWorkflow/dbt_retry.json",
     "OnboardDatasetWorkflow/continued_as_new.json",
     "LandingSweepWorkflow/swept.json",
+    "RetractWorkflow/retracted.json",
+    "RetractWorkflow/refused_not_promoted.json",
+    "RetractWorkflow/refused_already_retracted.json",
+    "RetractWorkflow/bad_input.json",
 ];
 
 /// The id prefix each workflow type's ids start with.
@@ -38,6 +42,7 @@ fn id_prefix(workflow_type: &str) -> &'static str {
         names::CRAWL_WORKFLOW => "crawl-",
         names::TRANSFORM_WORKFLOW => "transform-",
         names::ONBOARD_DATASET_WORKFLOW => "backfill-",
+        names::RETRACT_WORKFLOW => "retract-",
         _ => "",
     }
 }

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use lakegate_workflows::{
     CrawlWorkflow, IngestFileWorkflow, LandingSweepWorkflow, OnboardDatasetWorkflow,
-    TransformWorkflow,
+    RetractWorkflow, TransformWorkflow,
 };
 use prost::Message;
 use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage};
@@ -227,6 +227,7 @@ pub fn lakegate_replayer_with(
             .register_workflow::<TransformWorkflow>()?
             .register_workflow::<LandingSweepWorkflow>()?
             .register_workflow::<OnboardDatasetWorkflow>()?
+            .register_workflow::<RetractWorkflow>()?
             .build())
     };
     let options = registered().map_err(|e| ReplayError::Replayer(e.to_string()))?;

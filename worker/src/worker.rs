@@ -9,12 +9,13 @@ use lakegate_activities::ports::{
     Catalog, Crawler, IngestStarter, JobRunner, ObjectStore, QueryEngine,
 };
 use lakegate_activities::{
-    CrawlActivities, IngestActivities, NotifyActivities, SweepActivities, TransformActivities,
+    CrawlActivities, IngestActivities, NotifyActivities, RetractActivities, SweepActivities,
+    TransformActivities,
 };
 use lakegate_local::{LocalCrawler, LocalJobRunner, LocalObjectStore, LocalQueryEngine};
 use lakegate_workflows::{
     CrawlWorkflow, IngestFileWorkflow, LandingSweepWorkflow, OnboardDatasetWorkflow,
-    TransformWorkflow,
+    RetractWorkflow, TransformWorkflow,
 };
 use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -91,6 +92,8 @@ fn options(
         .register_workflow::<TransformWorkflow>()?
         .register_workflow::<LandingSweepWorkflow>()?
         .register_workflow::<OnboardDatasetWorkflow>()?
+        .register_workflow::<RetractWorkflow>()?
+        .register_activities(RetractActivities::new(ports.store.clone()))
         .register_activities(
             IngestActivities::new(ports.store.clone(), config.contracts.clone())
                 .with_metrics(metrics.clone())

@@ -7,11 +7,13 @@ mod crawl;
 mod ingest;
 pub mod options;
 pub mod patches;
+mod retract;
 mod sweep;
 mod transform;
 
 pub use backfill::OnboardDatasetWorkflow;
 pub use crawl::CrawlWorkflow;
 pub use ingest::{CHANGED_REASON, IngestFileWorkflow, LANDING_ONLY_RULE, NO_CONTRACT_REASON};
+pub use retract::RetractWorkflow;
 pub use sweep::LandingSweepWorkflow;
 pub use transform::TransformWorkflow;

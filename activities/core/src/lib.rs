@@ -12,6 +12,7 @@ pub mod pipeline;
 #[cfg(feature = "testing")]
 pub mod port_suites;
 pub mod ports;
+pub mod retract;
 pub mod start;
 pub mod sweep;
 
@@ -23,4 +24,5 @@ pub use pipeline::{
     CatalogRequest, CatalogStep, CrawlActivities, DescribeJob, NotifyActivities, PipelineSettings,
     QuerySummary, StartQuery, TerminateJob, TransformActivities,
 };
+pub use retract::{RetractActivities, RetractStart, start_retract};
 pub use sweep::{PageRequest, SettledIngest, StartRequest, Started, SweepActivities};

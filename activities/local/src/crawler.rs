@@ -123,7 +123,9 @@ impl LocalCrawler {
     async fn crawl_table(&self, schema: &str, dataset: &str, table: &str) -> Result<(), String> {
         let dir = self.lake_dir.join("raw").join(dataset).join(table);
         let layout = scan_table(&dir)?;
-        let Some(layout) = layout else { return Ok(()) };
+        let Some(layout) = layout else {
+            return self.empty_table(schema, dataset, table, &dir).await;
+        };
         let globs: Vec<String> = layout
             .extensions
             .iter()
@@ -177,6 +179,68 @@ impl LocalCrawler {
              COMMIT;",
             schema_q = quote_ident(schema),
             meta_q = quote_literal(&meta),
+        );
+        self.db
+            .query(&sql)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl LocalCrawler {
+    /// A crawled table whose every file was retracted keeps the columns it had and reads as
+    /// empty, as a Glue table whose files are gone does: its view over the now empty folder
+    /// would fail every query ("No files found"). No table yet: nothing to keep.
+    async fn empty_table(
+        &self,
+        schema: &str,
+        dataset: &str,
+        table: &str,
+        dir: &Path,
+    ) -> Result<(), String> {
+        let name = view_name(dataset, table);
+        let known = self
+            .db
+            .query(&format!(
+                "SELECT c.column_name, c.data_type, v.comment \
+                 FROM duckdb_views() v JOIN information_schema.columns c \
+                   ON c.table_schema = v.schema_name AND c.table_name = v.view_name \
+                 WHERE v.schema_name = {} AND v.view_name = {} \
+                   AND v.database_name = current_database() \
+                 ORDER BY c.ordinal_position;",
+                quote_literal(schema),
+                quote_literal(&name)
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut meta = None;
+        let mut exprs = Vec::new();
+        for row in &known.rows {
+            let [Some(column), Some(data_type), Some(comment)] = &row[..] else {
+                continue;
+            };
+            meta = meta.or_else(|| serde_json::from_str::<TableMeta>(comment).ok());
+            exprs.push(format!(
+                "CAST(NULL AS {data_type}) AS {}",
+                quote_ident(column)
+            ));
+        }
+        // Only a view this crawler made, whose columns it knows.
+        let Some(mut meta) = meta.filter(|m| m.marker == MARKER && !exprs.is_empty()) else {
+            return Ok(());
+        };
+        meta.location = format!("{}/", dir.display());
+        meta.partitions.clear();
+        let meta = serde_json::to_string(&meta).map_err(|e| e.to_string())?;
+        let view = format!("{}.{}", quote_ident(schema), quote_ident(&name));
+        let sql = format!(
+            "BEGIN;\n\
+             CREATE OR REPLACE VIEW {view} AS SELECT {} WHERE false;\n\
+             COMMENT ON VIEW {view} IS {};\n\
+             COMMIT;",
+            exprs.join(", "),
+            quote_literal(&meta)
         );
         self.db
             .query(&sql)

@@ -239,3 +239,43 @@ async fn a_crawl_of_an_empty_prefix_succeeds_with_no_tables_and_foreign_prefixes
     .await;
     assert!(reason.contains("not under raw/"), "{reason}");
 }
+
+/// Every file of a crawled table retracted (moved out of raw/): the next crawl keeps the table
+/// with its columns, empty, as a Glue table whose files are gone reads, instead of leaving a view
+/// that fails every query.
+#[tokio::test]
+async fn a_crawled_table_whose_files_were_all_retracted_stays_empty_and_queryable() {
+    let (_dir, config) = common::config();
+    patients_files(&config);
+    let crawler = LocalCrawler::new(&config);
+    crawler
+        .start_crawl(&request("r", &["raw/ehr/patients/"]))
+        .await
+        .unwrap();
+    let first = port_suites::wait_for_crawl(&crawler, "r", 0, WITHIN).await;
+    assert_eq!(first.status, "SUCCEEDED", "{:?}", first.error_message);
+    let before = crawler.list_tables("raw").await.unwrap();
+
+    std::fs::remove_dir_all(config.lake_dir.join("raw/ehr/patients")).unwrap();
+    std::fs::create_dir_all(config.lake_dir.join("raw/ehr/patients")).unwrap();
+    crawler
+        .start_crawl(&request("r", &["raw/ehr/patients/ingest_date=2026-01-01/"]))
+        .await
+        .unwrap();
+    let since = first.started_at.unwrap_or_default();
+    let second = port_suites::wait_for_crawl(&crawler, "r", since, WITHIN).await;
+    assert_eq!(second.status, "SUCCEEDED", "{:?}", second.error_message);
+    let after = crawler.list_tables("raw").await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].columns, before[0].columns);
+    assert!(after[0].partitions.is_empty(), "{:?}", after[0].partitions);
+    let engine = LocalQueryEngine::new(&config);
+    let (_, rows, _) = port_suites::run_query(
+        &engine,
+        "SELECT count(*), count(ingest_date) FROM raw.ehr_patients",
+        "empty",
+        WITHIN,
+    )
+    .await;
+    assert_eq!(rows[0], vec![Some("0".into()), Some("0".into())]);
+}

@@ -13,6 +13,7 @@ mod pipeline;
 mod query;
 mod render;
 mod replay;
+mod retract;
 mod review;
 mod schedule;
 mod status;
@@ -26,8 +27,8 @@ use lakegate::LakeConfig;
 
 /// Some files wait for review (`ingest`).
 pub const EXIT_AWAITING_REVIEW: u8 = 3;
-/// Some files were rejected or their workflow failed (`ingest`), or a crawl or transform failed
-/// (`pipeline`).
+/// Some files were rejected or their workflow failed (`ingest`), a crawl or transform failed
+/// (`pipeline`), or a retract was refused (`retract`).
 pub const EXIT_FAILED: u8 = 4;
 /// What a process killed by SIGPIPE reports to its shell: stdout was closed before the output
 /// was written, and the command stopped quietly.
@@ -68,7 +69,7 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
         While `lakegate dev` runs, client commands find its server and settings by themselves \
         (from <data-dir>/dev.json).\n\n\
         Exit codes: 0 success, 1 error, 2 usage error, 141 stdout closed early; ingest, \
-        pipeline, validate and replay name more in their help."
+        pipeline, validate, replay and retract name more in their help."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -124,6 +125,14 @@ pub enum Command {
     Replay(replay::Args),
     /// Approve or reject a quarantined file (the `review` signal).
     Review(review::Args),
+    /// Take a promoted file back (RetractWorkflow): move it from raw/ to rejected/, record who
+    /// and why, refresh its table in the catalog and rerun the transform.
+    ///
+    /// The file is named by the IngestFileWorkflow that promoted it. Exit code 0 when the file
+    /// was retracted (with --no-wait: once the retract started), 4 when the retract was refused
+    /// (the run did not promote, its file is no longer in raw/, or it was retracted already),
+    /// 1 for an error.
+    Retract(retract::Args),
     /// Serve Temporal's codec server protocol (POST /encode, /decode) with the payload keys, for
     /// the Web UI's codec endpoint and `temporal ... --codec-endpoint`.
     CodecServer(lakegate::codec_server::CodecServerArgs),
@@ -172,6 +181,7 @@ const CONFIG_FLAGS: &[(&str, Option<&[&str]>)] = &[
     ("validate", Some(&[])),
     ("replay", Some(&["data_dir"])),
     ("review", Some(&["data_dir"])),
+    ("retract", Some(&["data_dir", "task_queue"])),
 ];
 
 /// The clap command with each subcommand's help trimmed to the configuration flags it reads.
@@ -227,6 +237,7 @@ pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCod
         Command::Validate(args) => validate::run(&config, args).await,
         Command::Replay(args) => replay::run(&config, args).await,
         Command::Review(args) => review::run(&config, args).await,
+        Command::Retract(args) => retract::run(&config, args).await,
         Command::CodecServer(args) => {
             lakegate::codec_server::run(args, &config, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)

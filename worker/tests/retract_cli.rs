@@ -1,0 +1,225 @@
+//! `lakegate retract` as a user runs it against `lakegate dev --detach`: a promoted file taken
+//! back, the second retract and a quarantined run's retract refused with exit code 4, and a help
+//! that lists only the command's own flags.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use lakegate::dev_server::free_port;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// `lakegate` with a private lake, the test contracts and no pipeline.
+fn lakegate(data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lakegate"));
+    command
+        .env("LAKEGATE_DATA_DIR", data_dir)
+        .env(
+            "LAKEGATE_CONTRACTS",
+            repo_root().join("tests/fixtures/contracts"),
+        )
+        .env("LAKEGATE_PIPELINE", data_dir.join("no-pipeline.yaml"))
+        .env(
+            "LAKEGATE_VENV",
+            lakegate_local::LocalConfig::venv_from_env(repo_root()),
+        )
+        .env_remove("TEMPORAL_ADDRESS")
+        .env_remove("TEMPORAL_PROFILE")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs `command` and asserts its exit code.
+fn run_expecting(command: &mut Command, code: i32) -> Output {
+    let output = command.output().expect("lakegate runs");
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{command:?}: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Stops a detached `lakegate dev` even when the test fails half-way.
+struct DevGuard(PathBuf);
+
+impl Drop for DevGuard {
+    fn drop(&mut self) {
+        let _ = lakegate(&self.0).args(["dev", "--stop"]).output();
+    }
+}
+
+/// The workflow id `ingest` printed for `name` (`<name>: started <id>`).
+fn started_id(stdout: &str, name: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: started ")))
+        .unwrap_or_else(|| panic!("no start of {name} in {stdout}"))
+        .trim()
+        .to_owned()
+}
+
+/// Every file under `dir`, relative to it, sorted.
+fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn retract_takes_a_promoted_file_back_once_and_refuses_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("state");
+    let (port, ui_port) = (free_port().unwrap(), free_port().unwrap());
+    let _guard = DevGuard(data.clone());
+    run_expecting(
+        lakegate(&data).args([
+            "dev",
+            "--detach",
+            "--port",
+            &port.to_string(),
+            "--ui-port",
+            &ui_port.to_string(),
+        ]),
+        0,
+    );
+
+    let good = dir.path().join("patients_good.csv");
+    std::fs::write(&good, "id,birthdate,gender\np1,1980-01-02,F\n").unwrap();
+    let bad = dir.path().join("patients_bad.csv");
+    std::fs::write(&bad, "id,birthdate,gender\n,1980-01-02,F\n").unwrap();
+    let out = run_expecting(
+        lakegate(&data)
+            .args(["ingest", "--dataset", "ehr"])
+            .arg(&good)
+            .arg(&bad),
+        3,
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let (promoted, quarantined) = (
+        started_id(&stdout, "patients_good.csv"),
+        started_id(&stdout, "patients_bad.csv"),
+    );
+
+    // The reviewer defaults to the OS user.
+    let out = run_expecting(
+        lakegate(&data)
+            .env("USER", "carol")
+            .args(["retract", &promoted, "--reason", "wrong site"]),
+        0,
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!("workflow:  retract-{promoted}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("reviewer:  carol"), "{stdout}");
+    assert!(stdout.contains("reason:    wrong site"), "{stdout}");
+    assert!(
+        stdout.contains("-> rejected/ehr/patients/ingest_date="),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no pipeline configured"), "{stdout}");
+    let lake = files_under(&data.join("lake"));
+    let good_files: Vec<&String> = lake
+        .iter()
+        .filter(|f| f.ends_with("patients_good.csv"))
+        .collect();
+    assert_eq!(good_files.len(), 1, "{lake:?}");
+    assert!(
+        good_files[0].starts_with("rejected/ehr/patients/"),
+        "{lake:?}"
+    );
+
+    // Twice: refused, naming the retract that did it and who.
+    let out = run_expecting(
+        lakegate(&data).args([
+            "retract",
+            &promoted,
+            "--reason",
+            "again",
+            "--reviewer",
+            "dave",
+        ]),
+        4,
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("already retracted by retract-{promoted}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("reviewer carol"), "{stderr}");
+    assert_eq!(files_under(&data.join("lake")), lake, "nothing moved");
+
+    // A quarantined run promoted nothing.
+    let out = run_expecting(
+        lakegate(&data).args([
+            "retract",
+            &quarantined,
+            "--reason",
+            "bad",
+            "--reviewer",
+            "dave",
+            "--output",
+            "json",
+        ]),
+        4,
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("refused:"), "{stderr}");
+    assert!(stderr.contains("awaiting_review"), "{stderr}");
+    assert_eq!(files_under(&data.join("lake")), lake, "nothing moved");
+
+    run_expecting(lakegate(&data).args(["dev", "--stop"]), 0);
+}
+
+#[test]
+fn retract_needs_a_reason_and_lists_only_its_flags() {
+    let out = run_expecting(
+        Command::new(env!("CARGO_BIN_EXE_lakegate")).args(["retract", "--help"]),
+        0,
+    );
+    let help = String::from_utf8(out.stdout).unwrap();
+    for shown in [
+        "--reason",
+        "--reviewer",
+        "--no-wait",
+        "--data-dir",
+        "--task-queue",
+        "Exit code",
+    ] {
+        assert!(help.contains(shown), "{shown}: {help}");
+    }
+    for hidden in ["--backend", "--pipeline", "--athena-workgroup", "--venv"] {
+        assert!(!help.contains(hidden), "{hidden}: {help}");
+    }
+    run_expecting(
+        Command::new(env!("CARGO_BIN_EXE_lakegate")).args(["retract", "ingest-x"]),
+        2,
+    );
+    run_expecting(
+        Command::new(env!("CARGO_BIN_EXE_lakegate")).args(["retract", "ingest-x", "--reason", ""]),
+        2,
+    );
+}
