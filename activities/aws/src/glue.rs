@@ -216,12 +216,21 @@ impl Crawler for GlueCrawler {
                 tracing::info!(crawler = name, targets = wanted.len(), "crawler started");
                 Ok(CrawlStart::Started)
             }
+            // The crawler was READY a moment ago and its targets are now exactly the wanted
+            // ones (a running crawler refuses UpdateCrawler, so nobody can have started it on
+            // other targets since): the run that is going covers these prefixes. Usually it is
+            // this very StartCrawler, retried by the SDK after Glue started the crawl but the
+            // answer was lost. Reporting it joined would make the workflow wait for it and
+            // then crawl the same prefixes a second time.
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_crawler_running_exception()) =>
             {
-                tracing::info!(crawler = name, "crawler already running: joining that run");
-                Ok(CrawlStart::JoinedRunning)
+                tracing::info!(
+                    crawler = name,
+                    "crawler already running on these targets: that run is this crawl"
+                );
+                Ok(CrawlStart::Started)
             }
             Err(e)
                 if e.as_service_error()
