@@ -19,8 +19,8 @@
 //!   reads the answer (`world.rs`, `play_the_services`);
 //! - Athena's answers: a row count of 2 for ehr_patients, then 1 violating row for the SQL check,
 //!   queued through moto's `/moto-api/static/athena/query-results` before the run;
-//! - the crawler's output: while moto's crawl is RUNNING the test creates the labs_results table
-//!   and its partition, as the Glue crawler would have;
+//! - the crawler's output: when moto accepts the labs crawler's StartCrawler, the test creates the
+//!   labs_results table and its partition, as the Glue crawler would while it runs;
 //! - the labs crawler itself, with its targets already the promoted file's prefix (moto has no
 //!   UpdateCrawler), as the deployment creates crawlers.
 //!
@@ -41,7 +41,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use lakegate::client;
 use lakegate::config::{AwsConfig, Backend};
 use lakegate_aws::testing::{Counts, queue_depth, redeliver_first};
-use lakegate_models::{IngestPhase, Zone, civil_date_from_unix, ingest_workflow_id, names};
+use lakegate_models::{IngestPhase, Zone, ingest_workflow_id, names};
 use lakegate_tests::TestEnv;
 use temporalio_client::WorkflowCountOptions;
 use world::{ATHENA_COUNTS, BUCKET, DATABASE, EHR_KEY, LABS_KEY, STAGES, World};
@@ -159,14 +159,7 @@ async fn end_to_end(per_mille: u64) -> Run {
     let clients = world.moto.clients().await;
     let (s3, sqs, glue) = (&clients.s3, &clients.sqs, &clients.glue);
 
-    // The labs file's partition: today (UTC), as the ingest workflow will date it.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let today = civil_date_from_unix(now as i64);
-    let labs_prefix = format!("raw/labs/results/ingest_date={today}/");
-    world.create_labs_crawler(&labs_prefix).await;
+    let labs_prefix = world.labs_prefix.clone();
 
     let ehr_etag = put(
         &world,
@@ -231,22 +224,6 @@ async fn end_to_end(per_mille: u64) -> Run {
         "the labs file was dated {} (midnight UTC passed during the test? run it again)",
         raw_keys[LABS_KEY]
     );
-
-    // Crawler mode: moto's crawl goes RUNNING, then READY. While it runs, the test writes what the
-    // crawler would have (the table and partition), since moto's crawler reads nothing.
-    until("moto's labs crawl to be RUNNING", || async {
-        let state = glue
-            .get_crawler()
-            .name("lakegate-labs")
-            .send()
-            .await
-            .unwrap()
-            .crawler()
-            .and_then(|c| c.state().cloned());
-        (state == Some(aws_sdk_glue::types::CrawlerState::Running)).then_some(())
-    })
-    .await;
-    world.place_crawled_table(&labs_prefix, &today).await;
 
     let settled = |crawler: &'static str| {
         let client = env.client.clone();
@@ -321,13 +298,36 @@ async fn end_to_end(per_mille: u64) -> Run {
     assert!(labs.last_failure.is_none(), "{labs:?}");
     assert_eq!(crawl.prefixes, std::slice::from_ref(&labs_prefix));
     assert_eq!(crawl.tables_created, ["labs_results"]);
+    // The workflow waited through moto's transition: RUNNING first, READY at the end.
+    let states = world.seen.lock().unwrap().labs_states.clone();
+    assert!(
+        states.first().map(String::as_str) == Some("READY")
+            && states.contains(&"RUNNING".to_owned())
+            && states.last().map(String::as_str) == Some("READY"),
+        "the labs crawler's states as the worker read them: {states:?}"
+    );
+    assert_eq!(
+        world.seen.lock().unwrap().crawls_started,
+        ["lakegate-labs"],
+        "one StartCrawler moto accepted"
+    );
     let crawls = glue
         .list_crawls()
         .crawler_name("lakegate-labs")
         .send()
         .await
         .unwrap();
-    assert_eq!(crawls.crawls().len(), 1, "one crawl: {crawls:?}");
+    assert_eq!(
+        crawls.crawls().len(),
+        1,
+        "one crawl: {crawls:?}; glue calls: {:?}",
+        world
+            .proxy
+            .operations()
+            .into_iter()
+            .filter(|((s, _), _)| s == "glue")
+            .collect::<Vec<_>>(),
+    );
 
     // The transform: one Batch job per stage, node results from the artifacts the container left,
     // and the checks' verdicts on the counts Athena "returned".

@@ -70,6 +70,10 @@ pub struct Seen {
     pub jobs: Vec<(SubmittedJob, i32)>,
     /// StartQueryExecution calls moto got: (ClientRequestToken, query execution id).
     pub queries: Vec<(String, String)>,
+    /// StartCrawler calls moto accepted, by crawler.
+    pub crawls_started: Vec<String>,
+    /// The labs crawler's State in each GetCrawler answer the worker got, in order.
+    pub labs_states: Vec<String>,
 }
 
 /// moto, the proxy the worker's AWS clients go through, and what the test set up around them.
@@ -80,17 +84,39 @@ pub struct World {
     pub queue_url: String,
     pub contracts: PathBuf,
     pub pipeline: PathBuf,
+    /// Where the labs file will be promoted: today's partition (UTC), as the ingest dates it.
+    pub labs_prefix: String,
     _dir: tempfile::TempDir,
+}
+
+fn labs_prefix_today() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let today = lakegate_models::civil_date_from_unix(now as i64);
+    format!("raw/labs/results/ingest_date={today}/")
 }
 
 impl World {
     /// moto with the bucket, its S3 → SQS notifications, the Glue database, the Batch queue and
     /// job definition; a proxy failing `per_mille` of the S3, Glue, Batch and Athena calls.
     /// With `lost_answers`, half the injected faults (the internal errors) come after moto did
-    /// the work (see [`ProxyOptions::lost_answers`]).
+    /// the work (see [`ProxyOptions::lost_answers`]), and so does one for the first SubmitJob and
+    /// the first StartCrawler.
     pub async fn start(per_mille: u64, seed: u64, lost_answers: bool) -> Self {
         let moto = Moto::start().await.unwrap();
         let clients = moto.clients().await;
+        let labs_prefix = labs_prefix_today();
+        // A crawl stays RUNNING for 5 s (the harness's 2 s is for joining tests): real crawls
+        // take a minute or more, so a StartCrawler retried after a lost answer always meets the
+        // crawl it started, and the workflow's 1 s polls see it RUNNING.
+        moto.post_json(
+            "/moto-api/state-manager/set-transition",
+            r#"{"model_name":"glue::crawl","transition":{"progression":"time","seconds":5}}"#,
+        )
+        .await
+        .unwrap();
         clients
             .s3
             .create_bucket()
@@ -130,7 +156,13 @@ impl World {
         std::fs::write(&pipeline, pipeline_yaml(dir.path())).unwrap();
 
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let hook = play_the_services(&moto.endpoint, bin, dir.path().join("jobs"), seen.clone());
+        let hook = play_the_services(
+            &moto.endpoint,
+            bin,
+            dir.path().join("jobs"),
+            labs_prefix.clone(),
+            seen.clone(),
+        );
         let proxy = FaultProxy::start_with(
             moto.port,
             ProxyOptions {
@@ -141,26 +173,40 @@ impl World {
                 // moto ignores ClientRequestToken: a lost StartQueryExecution answer would make a
                 // second query in moto where Athena returns the first one's id.
                 answers_kept: vec![("athena".into(), "StartQueryExecution".into())],
+                // The worst places for a lost answer, hit for sure rather than by the dice:
+                // calls that create something (a job, a crawl) and have no idempotency token.
+                lose_first: if lost_answers {
+                    vec![
+                        ("batch".into(), "submitjob".into()),
+                        ("glue".into(), "StartCrawler".into()),
+                    ]
+                } else {
+                    Vec::new()
+                },
                 hook: Some(hook),
             },
         )
         .await
         .unwrap();
-        Self {
+        let world = Self {
             moto,
             proxy,
             seen,
+            labs_prefix,
             queue_url,
             contracts,
             pipeline,
             _dir: dir,
-        }
+        };
+        world.create_labs_crawler().await;
+        world
     }
 
     /// The labs dataset's crawler, as the deployment creates it. moto 5.2.5 has no UpdateCrawler,
     /// so its targets are already the one prefix the labs file will be promoted to (the adapter
     /// then skips the update, as it does on AWS when the targets match).
-    pub async fn create_labs_crawler(&self, prefix: &str) {
+    async fn create_labs_crawler(&self) {
+        let prefix = &self.labs_prefix;
         let glue = self.moto.clients().await.glue;
         glue.create_crawler()
             .name("lakegate-labs")
@@ -185,56 +231,72 @@ impl World {
             .await
             .unwrap();
     }
+}
 
-    /// What the Glue crawler would have written while crawling `prefix` (moto's crawler reads no
-    /// S3 and writes nothing): the labs table and the crawled partition, placed by the test.
-    pub async fn place_crawled_table(&self, prefix: &str, ingest_date: &str) {
-        let glue = self.moto.clients().await.glue;
-        let columns = ["id", "patient", "value"]
-            .map(|c| Column::builder().name(c).r#type("string").build().unwrap());
-        let table_location = format!("s3://{BUCKET}/raw/labs/results/");
-        glue.create_table()
-            .database_name(DATABASE)
-            .table_input(
-                TableInput::builder()
-                    .name("labs_results")
-                    .table_type("EXTERNAL_TABLE")
-                    .storage_descriptor(
-                        StorageDescriptor::builder()
-                            .location(&table_location)
-                            .set_columns(Some(columns.to_vec()))
-                            .build(),
-                    )
-                    .partition_keys(
-                        Column::builder()
-                            .name("ingest_date")
-                            .r#type("string")
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
-        glue.create_partition()
-            .database_name(DATABASE)
-            .table_name("labs_results")
-            .partition_input(
-                PartitionInput::builder()
-                    .values(ingest_date)
-                    .storage_descriptor(
-                        StorageDescriptor::builder()
-                            .location(format!("s3://{BUCKET}/{prefix}"))
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+/// What the Glue crawler would have written while crawling `prefix` (moto's crawler reads no S3
+/// and writes nothing): the labs table and the crawled partition, placed by the test.
+async fn place_crawled_table(moto_endpoint: &str, prefix: &str) {
+    let ingest_date = prefix
+        .split('/')
+        .find_map(|p| p.strip_prefix("ingest_date="))
+        .unwrap();
+    let settings = lakegate_aws::AwsSettings::emulator(moto_endpoint);
+    let glue = lakegate_aws::AwsClients::load(&settings).await.glue;
+    // A second crawl of the same prefix would write the same table and partition again.
+    if glue
+        .get_table()
+        .database_name(DATABASE)
+        .name("labs_results")
+        .send()
+        .await
+        .is_ok()
+    {
+        return;
     }
+    let columns = ["id", "patient", "value"]
+        .map(|c| Column::builder().name(c).r#type("string").build().unwrap());
+    let table_location = format!("s3://{BUCKET}/raw/labs/results/");
+    glue.create_table()
+        .database_name(DATABASE)
+        .table_input(
+            TableInput::builder()
+                .name("labs_results")
+                .table_type("EXTERNAL_TABLE")
+                .storage_descriptor(
+                    StorageDescriptor::builder()
+                        .location(&table_location)
+                        .set_columns(Some(columns.to_vec()))
+                        .build(),
+                )
+                .partition_keys(
+                    Column::builder()
+                        .name("ingest_date")
+                        .r#type("string")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    glue.create_partition()
+        .database_name(DATABASE)
+        .table_name("labs_results")
+        .partition_input(
+            PartitionInput::builder()
+                .values(ingest_date)
+                .storage_descriptor(
+                    StorageDescriptor::builder()
+                        .location(format!("s3://{BUCKET}/{prefix}"))
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
 }
 
 fn pipeline_yaml(dir: &Path) -> String {
@@ -276,18 +338,28 @@ transforms:
 ///   image's real entrypoint with the job's command and environment (the stand-in dbt inside),
 ///   which uploads run_results.json and manifest.json to `jobs/<job name>/target/` in moto's S3,
 ///   where the container would have left them by the time the job reads SUCCEEDED.
+/// - Glue's crawler: moto's crawl reads nothing and writes nothing. When moto accepts the labs
+///   crawler's StartCrawler, the test writes the table and partition the crawl would have
+///   written, before its RUNNING → READY transition ends. GetCrawler answers are recorded to show
+///   the workflow waited through that transition.
 /// - Athena: nothing to play here (the results were queued up front); the hook only records
 ///   each StartQueryExecution moto got, to count queries.
 fn play_the_services(
     moto_endpoint: &str,
     bin: PathBuf,
     scratch: PathBuf,
+    labs_prefix: String,
     seen: Arc<Mutex<Seen>>,
 ) -> Hook {
     let endpoint = moto_endpoint.to_owned();
     Arc::new(move |call: Call| {
-        let (endpoint, bin, scratch, seen) =
-            (endpoint.clone(), bin.clone(), scratch.clone(), seen.clone());
+        let (endpoint, bin, scratch, labs_prefix, seen) = (
+            endpoint.clone(),
+            bin.clone(),
+            scratch.clone(),
+            labs_prefix.clone(),
+            seen.clone(),
+        );
         Box::pin(async move {
             if call.status != 200 {
                 return;
@@ -300,6 +372,21 @@ fn play_the_services(
                             .await
                             .unwrap();
                     seen.lock().unwrap().jobs.push((job, code));
+                }
+                ("glue", "StartCrawler") => {
+                    let request: serde_json::Value = serde_json::from_slice(&call.request).unwrap();
+                    let name = request["Name"].as_str().unwrap_or_default().to_owned();
+                    if name == "lakegate-labs" {
+                        place_crawled_table(&endpoint, &labs_prefix).await;
+                    }
+                    seen.lock().unwrap().crawls_started.push(name);
+                }
+                ("glue", "GetCrawler") => {
+                    let answer: serde_json::Value = serde_json::from_slice(&call.response).unwrap();
+                    if answer["Crawler"]["Name"] == "lakegate-labs" {
+                        let state = answer["Crawler"]["State"].as_str().unwrap_or_default();
+                        seen.lock().unwrap().labs_states.push(state.to_owned());
+                    }
                 }
                 ("athena", "StartQueryExecution") => {
                     let request: serde_json::Value = serde_json::from_slice(&call.request).unwrap();

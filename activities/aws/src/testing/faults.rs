@@ -58,6 +58,9 @@ pub struct ProxyOptions {
     /// moto cannot play what the real service does on a retry of them (moto ignores Athena's
     /// ClientRequestToken, so a second StartQueryExecution would be a second query there).
     pub answers_kept: Vec<(String, String)>,
+    /// (service, operation) pairs whose first call loses its answer, whatever the dice say: the
+    /// one place a test wants a lost answer for sure (a SubmitJob, a StartCrawler).
+    pub lose_first: Vec<(String, String)>,
     pub hook: Option<Hook>,
 }
 
@@ -68,6 +71,7 @@ struct State {
     services: Option<Vec<String>>,
     lost_answers: bool,
     answers_kept: Vec<(String, String)>,
+    lose_first: Vec<(String, String)>,
     counts: BTreeMap<String, Counts>,
     operations: BTreeMap<(String, String), Counts>,
 }
@@ -128,6 +132,7 @@ impl FaultProxy {
                 services: options.services,
                 lost_answers: options.lost_answers,
                 answers_kept: options.answers_kept,
+                lose_first: options.lose_first,
                 counts: BTreeMap::new(),
                 operations: BTreeMap::new(),
             }),
@@ -282,7 +287,15 @@ async fn serve(client: TcpStream, upstream_port: u16, shared: &Shared) -> Result
             }
             other => other,
         };
-        let fault = (targeted && roll % 1000 < st.per_mille).then_some(kind);
+        let mut fault = (targeted && roll % 1000 < st.per_mille).then_some(kind);
+        if let Some(i) = st
+            .lose_first
+            .iter()
+            .position(|(s, o)| *s == service && *o == op)
+        {
+            st.lose_first.remove(i);
+            fault = Some(Fault::LostAnswer);
+        }
         for counts in [
             st.counts.entry(service.clone()).or_default(),
             st.operations
@@ -429,6 +442,7 @@ mod tests {
             services: None,
             lost_answers: false,
             answers_kept: Vec::new(),
+            lose_first: Vec::new(),
             counts: BTreeMap::new(),
             operations: BTreeMap::new(),
         };
