@@ -234,23 +234,61 @@ impl JobRunner for BatchRunner {
             .set_command((!spec.command.is_empty()).then(|| spec.command.clone()))
             .set_environment((!environment.is_empty()).then_some(environment))
             .build();
-        let out = self
-            .batch
-            .submit_job()
-            .job_name(&job_name)
-            .job_queue(&self.job_queue)
-            .job_definition(&self.job_definition)
-            .container_overrides(overrides)
-            .send()
-            .await
-            .map_err(|e| backend(&e))?;
-        tracing::info!(job_name, job_id = out.job_id(), "job submitted");
-        out.job_id()
-            .map(str::to_owned)
-            .ok_or_else(|| JobError::Backend {
-                message: "SubmitJob returned no job id".into(),
-                retryable: true,
-            })
+        // SubmitJob has no idempotency token: the SDK retrying a 5xx that Batch sent after it had
+        // created the job (or a timeout after it did) would create a second job of the same
+        // name, a second dbt run. So the SDK does not retry it; after a retryable failure the
+        // job is looked up by name first, and submitted again only if it is not there.
+        let mut attempt = 1;
+        loop {
+            let sent = self
+                .batch
+                .submit_job()
+                .job_name(&job_name)
+                .job_queue(&self.job_queue)
+                .job_definition(&self.job_definition)
+                .container_overrides(overrides.clone())
+                .customize()
+                .config_override(
+                    aws_sdk_batch::config::Builder::default()
+                        .retry_config(aws_sdk_batch::config::retry::RetryConfig::disabled()),
+                )
+                .send()
+                .await;
+            let err = match sent {
+                Ok(out) => {
+                    tracing::info!(job_name, job_id = out.job_id(), "job submitted");
+                    return out
+                        .job_id()
+                        .map(str::to_owned)
+                        .ok_or_else(|| JobError::Backend {
+                            message: "SubmitJob returned no job id".into(),
+                            retryable: true,
+                        });
+                }
+                Err(e) => backend(&e),
+            };
+            let retryable = matches!(
+                err,
+                JobError::Backend {
+                    retryable: true,
+                    ..
+                }
+            );
+            if !retryable || attempt >= crate::config::SDK_MAX_ATTEMPTS {
+                return Err(err);
+            }
+            // The SDK's own backoff would be about this; a throttle needs it.
+            tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+            if let Some(existing) = self.find_job(&job_name).await? {
+                tracing::info!(
+                    job_name,
+                    job_id = existing,
+                    "SubmitJob failed after the job was created: reconnecting"
+                );
+                return Ok(existing);
+            }
+            attempt += 1;
+        }
     }
 
     async fn describe(&self, job_id: &str) -> Result<JobStatus, JobError> {

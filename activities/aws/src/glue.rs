@@ -77,6 +77,27 @@ fn state_of(state: Option<&GlueState>) -> CrawlerState {
     }
 }
 
+/// The port's vocabulary for how a crawl ended: `SUCCEEDED`, `CANCELLED` or `FAILED`, the values
+/// of `LastCrawlInfo.Status`. Glue names the same three outcomes differently in its crawl history
+/// (`CrawlerHistory.State` of ListCrawls: `COMPLETED`, `STOPPED`, `FAILED`), and a Glue-compatible
+/// service may answer GetCrawler in that vocabulary (moto 5.2.5 does): a finished crawl must not
+/// read as "not succeeded" for it, or its prefixes would be crawled again forever. Any other value
+/// is kept as given, and only `SUCCEEDED` counts as success.
+fn last_crawl_status(status: &aws_sdk_glue::types::LastCrawlStatus) -> String {
+    use aws_sdk_glue::types::{CrawlerHistoryState, LastCrawlStatus};
+    match status {
+        LastCrawlStatus::Succeeded | LastCrawlStatus::Cancelled | LastCrawlStatus::Failed => {
+            status.as_str().to_owned()
+        }
+        other => match CrawlerHistoryState::from(other.as_str()) {
+            CrawlerHistoryState::Completed => LastCrawlStatus::Succeeded.as_str().to_owned(),
+            CrawlerHistoryState::Stopped => LastCrawlStatus::Cancelled.as_str().to_owned(),
+            CrawlerHistoryState::Failed => LastCrawlStatus::Failed.as_str().to_owned(),
+            _ => other.as_str().to_owned(),
+        },
+    }
+}
+
 #[async_trait]
 impl Crawler for GlueCrawler {
     async fn start_crawl(&self, request: &CrawlRequest) -> Result<CrawlStart, CrawlError> {
@@ -195,12 +216,21 @@ impl Crawler for GlueCrawler {
                 tracing::info!(crawler = name, targets = wanted.len(), "crawler started");
                 Ok(CrawlStart::Started)
             }
+            // The crawler was READY a moment ago and its targets are now exactly the wanted
+            // ones (a running crawler refuses UpdateCrawler, so nobody can have started it on
+            // other targets since): the run that is going covers these prefixes. Usually it is
+            // this very StartCrawler, retried by the SDK after Glue started the crawl but the
+            // answer was lost. Reporting it joined would make the workflow wait for it and
+            // then crawl the same prefixes a second time.
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_crawler_running_exception()) =>
             {
-                tracing::info!(crawler = name, "crawler already running: joining that run");
-                Ok(CrawlStart::JoinedRunning)
+                tracing::info!(
+                    crawler = name,
+                    "crawler already running on these targets: that run is this crawl"
+                );
+                Ok(CrawlStart::Started)
             }
             Err(e)
                 if e.as_service_error()
@@ -234,12 +264,7 @@ impl Crawler for GlueCrawler {
         Ok(CrawlerStatus {
             state: state_of(c.state()),
             last_crawl: c.last_crawl().map(|l| LastCrawl {
-                // Kept as Glue's string: emulators (moto says COMPLETED) and future API versions
-                // may use values outside today's enum.
-                status: l
-                    .status()
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_default(),
+                status: l.status().map(last_crawl_status).unwrap_or_default(),
                 error_message: l.error_message().map(str::to_owned),
                 log_group: l.log_group().map(str::to_owned),
                 log_stream: l.log_stream().map(str::to_owned),
@@ -383,6 +408,24 @@ mod tests {
             adapter().target_paths(&prefixes),
             ["s3://lake/raw/emr/a/", "s3://lake/raw/emr/b/"]
         );
+    }
+
+    #[test]
+    fn crawl_history_states_read_as_the_last_crawl_outcome_they_name() {
+        use aws_sdk_glue::types::LastCrawlStatus;
+        let read = |s: &str| last_crawl_status(&LastCrawlStatus::from(s));
+        for (given, read_as) in [
+            ("SUCCEEDED", "SUCCEEDED"),
+            ("CANCELLED", "CANCELLED"),
+            ("FAILED", "FAILED"),
+            ("COMPLETED", "SUCCEEDED"),
+            ("STOPPED", "CANCELLED"),
+            // Still running is no outcome: kept, so it is never taken for success.
+            ("RUNNING", "RUNNING"),
+            ("SOMETHING_NEW", "SOMETHING_NEW"),
+        ] {
+            assert_eq!(read(given), read_as, "{given}");
+        }
     }
 
     #[tokio::test]

@@ -4,8 +4,9 @@
 //! Behind the `testing` feature so the workspace's end-to-end tests use the same harness.
 
 mod faults;
+pub mod play;
 
-pub use faults::{Counts, FaultProxy};
+pub use faults::{Call, Counts, FaultProxy, Hook, ProxyOptions};
 
 use std::net::TcpListener;
 use std::path::PathBuf;

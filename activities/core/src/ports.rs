@@ -291,7 +291,8 @@ pub enum CrawlerState {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastCrawl {
-    /// SUCCEEDED, CANCELLED or FAILED (moto may report other strings: kept as given).
+    /// SUCCEEDED, CANCELLED or FAILED; adapters translate their service's other names for these
+    /// outcomes, and keep any other value as given (never success).
     pub status: String,
     #[serde(default)]
     pub error_message: Option<String>,

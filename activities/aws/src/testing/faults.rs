@@ -8,6 +8,8 @@
 //! `Connection: close` it carries makes the client open a new connection for its next call.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
@@ -22,12 +24,56 @@ pub struct Counts {
     pub faults: u64,
 }
 
-#[derive(Debug)]
+/// One call the proxy forwarded, as its hook sees it once moto answered and before the client
+/// gets the answer: a test plays a service's part here (the container a Batch job would run, say)
+/// at exactly the moment the real service would have done it.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// As in the request's credential scope: `s3`, `glue`, `batch`, `athena`, ...
+    pub service: String,
+    /// What the call does: the `X-Amz-Target` operation (`CreateTable`), the last path segment of
+    /// Batch's REST path (`submitjob`), or for S3 the method and its object (`PUT copy`).
+    pub operation: String,
+    pub request: Vec<u8>,
+    pub status: u16,
+    pub response: Vec<u8>,
+}
+
+/// Runs on every forwarded call before its answer is relayed.
+pub type Hook = Arc<dyn Fn(Call) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// What [`FaultProxy::start_with`] does besides forwarding.
+#[derive(Clone, Default)]
+pub struct ProxyOptions {
+    /// Faults per 1,000 calls.
+    pub per_mille: u64,
+    pub seed: u64,
+    /// Only these services' calls fail; `None`: every service's.
+    pub services: Option<Vec<String>>,
+    /// Internal errors hit after moto did the work: the call is forwarded, moto acts, and the
+    /// client gets a 500 instead of the answer, as when a service fails after committing (or the
+    /// answer is lost on the way). Throttles always come before the work, as AWS's do.
+    pub lost_answers: bool,
+    /// (service, operation) pairs whose internal errors still come before the work, because
+    /// moto cannot play what the real service does on a retry of them (moto ignores Athena's
+    /// ClientRequestToken, so a second StartQueryExecution would be a second query there).
+    pub answers_kept: Vec<(String, String)>,
+    /// (service, operation) pairs whose first call loses its answer, whatever the dice say: the
+    /// one place a test wants a lost answer for sure (a SubmitJob, a StartCrawler).
+    pub lose_first: Vec<(String, String)>,
+    pub hook: Option<Hook>,
+}
+
 struct State {
     /// Faults per 1,000 calls.
     per_mille: u64,
     rng: u64,
+    services: Option<Vec<String>>,
+    lost_answers: bool,
+    answers_kept: Vec<(String, String)>,
+    lose_first: Vec<(String, String)>,
     counts: BTreeMap<String, Counts>,
+    operations: BTreeMap<(String, String), Counts>,
 }
 
 impl State {
@@ -44,32 +90,60 @@ impl State {
 /// The proxy; stops accepting when dropped.
 pub struct FaultProxy {
     pub endpoint: String,
-    state: Arc<Mutex<State>>,
+    shared: Arc<Shared>,
     accept: JoinHandle<()>,
 }
 
-#[derive(Debug, Clone, Copy)]
+struct Shared {
+    state: Mutex<State>,
+    hook: Option<Hook>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
     Throttle,
     Internal,
+    /// An internal error returned after moto did the work.
+    LostAnswer,
 }
 
 impl FaultProxy {
     /// Forwards to 127.0.0.1:`upstream_port`, failing `per_mille` of every 1,000 calls.
     pub async fn start(upstream_port: u16, per_mille: u64, seed: u64) -> Result<Self> {
+        Self::start_with(
+            upstream_port,
+            ProxyOptions {
+                per_mille,
+                seed,
+                ..ProxyOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// Forwards to 127.0.0.1:`upstream_port` as `options` say.
+    pub async fn start_with(upstream_port: u16, options: ProxyOptions) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
-        let state = Arc::new(Mutex::new(State {
-            per_mille,
-            rng: seed,
-            counts: BTreeMap::new(),
-        }));
-        let shared = state.clone();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                per_mille: options.per_mille,
+                rng: options.seed,
+                services: options.services,
+                lost_answers: options.lost_answers,
+                answers_kept: options.answers_kept,
+                lose_first: options.lose_first,
+                counts: BTreeMap::new(),
+                operations: BTreeMap::new(),
+            }),
+            hook: options.hook,
+        });
+        let accepting = shared.clone();
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let state = shared.clone();
+                let shared = accepting.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = serve(client, upstream_port, &state).await {
+                    if let Err(e) = serve(client, upstream_port, &shared).await {
                         eprintln!("fault proxy: {e:#}");
                     }
                 });
@@ -77,14 +151,29 @@ impl FaultProxy {
         });
         Ok(Self {
             endpoint,
-            state,
+            shared,
             accept,
         })
     }
 
     /// Per service (`s3`, `sqs`, `glue`, ...): calls received and faults injected so far.
     pub fn counts(&self) -> BTreeMap<String, Counts> {
-        self.state.lock().expect("proxy state").counts.clone()
+        self.shared
+            .state
+            .lock()
+            .expect("proxy state")
+            .counts
+            .clone()
+    }
+
+    /// Per service and operation (see [`Call::operation`]): calls received and faults injected.
+    pub fn operations(&self) -> BTreeMap<(String, String), Counts> {
+        self.shared
+            .state
+            .lock()
+            .expect("proxy state")
+            .operations
+            .clone()
     }
 
     /// The sum over all services.
@@ -104,8 +193,31 @@ impl Drop for FaultProxy {
     }
 }
 
+/// A name for what a call does: the operation of `X-Amz-Target` (the JSON services), the last
+/// path segment of Batch's REST paths, and for S3 the method and what it acts on (`PUT copy`
+/// for a CopyObject, `GET bucket` for a listing).
+fn operation(service: &str, method: &str, path: &str, target: Option<&str>, copy: bool) -> String {
+    if let Some(target) = target {
+        return target.rsplit('.').next().unwrap_or(target).to_owned();
+    }
+    let path = path.split('?').next().unwrap_or_default();
+    match service {
+        "s3" => {
+            let on = if copy {
+                "copy"
+            } else if path.trim_matches('/').contains('/') {
+                "object"
+            } else {
+                "bucket"
+            };
+            format!("{method} {on}")
+        }
+        _ => path.rsplit('/').next().unwrap_or_default().to_owned(),
+    }
+}
+
 /// One request: read it, fail it or forward it, relay the answer, close.
-async fn serve(client: TcpStream, upstream_port: u16, state: &Mutex<State>) -> Result<()> {
+async fn serve(client: TcpStream, upstream_port: u16, shared: &Shared) -> Result<()> {
     let mut client = BufReader::new(client);
     let Some(text) = read_head(&mut client).await? else {
         // The client closed an idle connection.
@@ -113,13 +225,13 @@ async fn serve(client: TcpStream, upstream_port: u16, state: &Mutex<State>) -> R
     };
     let mut lines = text.split("\r\n");
     let request_line = lines.next().unwrap_or_default().to_owned();
-    let method = request_line
-        .split(' ')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let mut parts = request_line.split(' ');
+    let method = parts.next().unwrap_or_default().to_owned();
+    let path = parts.next().unwrap_or_default().to_owned();
     let mut content_length = 0usize;
     let mut service = None;
+    let mut target = None;
+    let mut copy = false;
     let mut forwarded = format!("{request_line}\r\n");
     for line in lines.filter(|l| !l.is_empty()) {
         let Some((name, value)) = line.split_once(':') else {
@@ -139,6 +251,8 @@ async fn serve(client: TcpStream, upstream_port: u16, state: &Mutex<State>) -> R
                     .and_then(|c| c.split('/').nth(3))
                     .map(str::to_owned);
             }
+            "x-amz-target" => target = Some(value.to_owned()),
+            "x-amz-copy-source" => copy = true,
             "connection" | "keep-alive" => continue,
             _ => {}
         }
@@ -150,22 +264,51 @@ async fn serve(client: TcpStream, upstream_port: u16, state: &Mutex<State>) -> R
     client.read_exact(&mut body).await?;
 
     let service = service.unwrap_or_else(|| "other".into());
+    let op = operation(&service, &method, &path, target.as_deref(), copy);
     let fault = {
-        let mut st = state.lock().expect("proxy state");
+        let mut guard = shared.state.lock().expect("proxy state");
+        let st = &mut *guard;
         let roll = st.next();
         let kind = if (roll >> 32).is_multiple_of(2) {
             Fault::Throttle
         } else {
             Fault::Internal
         };
-        let fault = (roll % 1000 < st.per_mille).then_some(kind);
-        let counts = st.counts.entry(service.clone()).or_default();
-        counts.calls += 1;
-        counts.faults += u64::from(fault.is_some());
+        let targeted = st.services.as_ref().is_none_or(|s| s.contains(&service));
+        let kind = match kind {
+            Fault::Internal
+                if st.lost_answers
+                    && !st
+                        .answers_kept
+                        .iter()
+                        .any(|(s, o)| *s == service && *o == op) =>
+            {
+                Fault::LostAnswer
+            }
+            other => other,
+        };
+        let mut fault = (targeted && roll % 1000 < st.per_mille).then_some(kind);
+        if let Some(i) = st
+            .lose_first
+            .iter()
+            .position(|(s, o)| *s == service && *o == op)
+        {
+            st.lose_first.remove(i);
+            fault = Some(Fault::LostAnswer);
+        }
+        for counts in [
+            st.counts.entry(service.clone()).or_default(),
+            st.operations
+                .entry((service.clone(), op.clone()))
+                .or_default(),
+        ] {
+            counts.calls += 1;
+            counts.faults += u64::from(fault.is_some());
+        }
         fault
     };
     let mut client = client.into_inner();
-    if let Some(fault) = fault {
+    if let Some(fault) = fault.filter(|f| *f != Fault::LostAnswer) {
         let answer = fault_response(&service, fault, method == "HEAD");
         client.write_all(answer.as_bytes()).await?;
         client.shutdown().await?;
@@ -179,6 +322,31 @@ async fn serve(client: TcpStream, upstream_port: u16, state: &Mutex<State>) -> R
     let head = read_head(&mut upstream)
         .await?
         .context("moto closed the connection without answering")?;
+    // The whole answer, so a hook sees it before the client does (moto closes after it).
+    let mut answer = Vec::new();
+    upstream.read_to_end(&mut answer).await?;
+    let service_of_fault = service.clone();
+    if let Some(hook) = &shared.hook {
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_default();
+        hook(Call {
+            service,
+            operation: op,
+            request: body,
+            status,
+            response: answer.clone(),
+        })
+        .await;
+    }
+    if fault == Some(Fault::LostAnswer) {
+        let answer = fault_response(&service_of_fault, Fault::Internal, method == "HEAD");
+        client.write_all(answer.as_bytes()).await?;
+        client.shutdown().await?;
+        return Ok(());
+    }
     let mut relayed: String = head
         .split("\r\n")
         .filter(|l| {
@@ -191,7 +359,7 @@ async fn serve(client: TcpStream, upstream_port: u16, state: &Mutex<State>) -> R
         .collect();
     relayed.push_str("Connection: close\r\n\r\n");
     client.write_all(relayed.as_bytes()).await?;
-    tokio::io::copy_buf(&mut upstream, &mut client).await?;
+    client.write_all(&answer).await?;
     client.shutdown().await?;
     Ok(())
 }
@@ -218,6 +386,7 @@ async fn read_head<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R) -> Result
 /// A HEAD answer has no body, as S3's has none.
 fn fault_response(service: &str, fault: Fault, head: bool) -> String {
     let (status, content_type, error_header, body) = match (service, fault) {
+        (_, Fault::LostAnswer) => unreachable!("answered as an internal error"),
         ("s3", Fault::Throttle) => (
             "503 Slow Down",
             "application/xml",
@@ -270,7 +439,12 @@ mod tests {
         let mut st = State {
             per_mille: 200,
             rng: 7,
+            services: None,
+            lost_answers: false,
+            answers_kept: Vec::new(),
+            lose_first: Vec::new(),
             counts: BTreeMap::new(),
+            operations: BTreeMap::new(),
         };
         let faults = (0..10_000).filter(|_| st.next() % 1000 < 200).count();
         assert!((1800..2200).contains(&faults), "{faults}");

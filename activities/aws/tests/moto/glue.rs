@@ -73,10 +73,10 @@ async fn a_crawl_starts_joins_when_already_running_and_ends_ready() -> Result<()
     )
     .await?;
     let last = status.last_crawl.expect("a finished crawl has LastCrawl");
-    // moto gap: LastCrawl.Status is "COMPLETED" in moto, outside Glue's SUCCEEDED | CANCELLED |
-    // FAILED. The adapter keeps the string as given; the workflow treats anything but FAILED and
-    // CANCELLED as success.
-    assert_eq!(last.status, "COMPLETED");
+    // moto gap: GetCrawler's LastCrawl.Status is "COMPLETED" in moto (the crawl-history name),
+    // outside LastCrawlInfo's SUCCEEDED | CANCELLED | FAILED. The adapter reads the crawl-history
+    // names as the outcomes they stand for, so the workflow sees the success it checks for.
+    assert_eq!(last.status, "SUCCEEDED");
     assert_eq!(last.log_group.as_deref(), Some("/aws-glue/crawlers"));
     assert_eq!(last.log_stream.as_deref(), Some("emr"));
     assert!(last.started_at.is_some());
