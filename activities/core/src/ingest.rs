@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use lakegate_models::{ContractMatch, PromotedFile, ValidationReport, Verdict, keys, names};
-use lakegate_validate::{ContractSet, ValidateOptions, validate_with};
+use lakegate_validate::{ContractSet, ValidateOptions, Validated, validate_full};
 use serde::{Deserialize, Serialize};
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::activities;
@@ -151,7 +151,7 @@ impl IngestActivities {
         key: &str,
         contract: &ContractMatch,
         progress: &PromoteProgress,
-    ) -> Result<ValidationReport, ActivityError> {
+    ) -> Result<Validated, ActivityError> {
         let contracts = self.contracts()?;
         let Some((contract, table)) = contracts.table(&contract.dataset, &contract.table) else {
             // The contract was removed between resolve and validate. No retry brings it back, so
@@ -177,12 +177,15 @@ impl IngestActivities {
         let options = ValidateOptions {
             name: Some(key.to_owned()),
             size: Some(meta.size),
+            // What the lake's indexes need (history, references); the report is unchanged.
+            index_columns: table.referenced_columns(&contract),
+            check_references: true,
             ..ValidateOptions::default()
         };
         // The engine is synchronous and CPU-bound: run it off the async threads, reading the
         // object as it streams in.
         let mut validation = tokio::task::spawn_blocking(move || {
-            validate_with(&contract, &table, SyncIoBridge::new(stream), &options)
+            validate_full(&contract, &table, SyncIoBridge::new(stream), &options)
         });
         let progress = PromoteProgress {
             etag: meta.etag.clone(),
@@ -200,16 +203,15 @@ impl IngestActivities {
                 }
             }
         };
-        let report = joined
+        let mut validated = joined
             .map_err(|e| ApplicationFailure::new(format!("validator task failed: {e}")))?
             .map_err(|e| {
                 ApplicationFailure::new(format!("reading {} failed: {e}", KeyTag(key.to_owned())))
             })?;
-        self.metrics.bytes_validated(&dataset, report.bytes);
-        Ok(ValidationReport {
-            etag: meta.etag,
-            ..report
-        })
+        self.metrics
+            .bytes_validated(&dataset, validated.report.bytes);
+        validated.report.etag = meta.etag;
+        Ok(validated)
     }
 
     async fn do_move(&self, request: &MoveRequest) -> Result<MoveResult, ActivityError> {
@@ -289,6 +291,7 @@ impl IngestActivities {
             &PromoteProgress::default(),
         )
         .await
+        .map(|v| v.report)
     }
 
     #[activity(name = names::MOVE_ACTIVITY)]
@@ -330,14 +333,27 @@ impl IngestActivities {
             .is_none()
             && let Some(key) = self.promoted_earlier(&progress, [&to, &tagged]).await?
         {
-            // The same bytes, so the same report, read from where they are now.
-            let report = self.validate(&ctx, &key, &contract, &progress).await?;
-            return self.promoted(&ctx, &request, contract, report, key).await;
+            // The same bytes, so the same report, read from where they are now. The history
+            // rules were decided before the move; recording the index again is a no-op.
+            let validated = self.validate(&ctx, &key, &contract, &progress).await?;
+            return self
+                .promoted(&ctx, &request, contract, validated, key)
+                .await;
         }
 
-        let report = self
+        let mut validated = self
             .validate(&ctx, &request.key, &contract, &progress)
             .await?;
+        crate::index::check_file(
+            &self.store,
+            &self.contracts()?,
+            &request.key,
+            &[&to, &tagged],
+            &mut validated,
+        )
+        .await
+        .map_err(port_failure)?;
+        let report = validated.report.clone();
         if report.verdict == Verdict::Fail {
             return Ok(FirstPass::Failed { contract, report });
         }
@@ -367,7 +383,8 @@ impl IngestActivities {
         let key = promoted.unwrap_or(tagged);
         progress.promoted_to = Some(key.clone());
         let _ = ctx.record_heartbeat(progress).await;
-        self.promoted(&ctx, &request, contract, report, key).await
+        self.promoted(&ctx, &request, contract, validated, key)
+            .await
     }
 }
 
@@ -377,9 +394,24 @@ impl IngestActivities {
         ctx: &ActivityContext,
         request: &ValidateAndPromoteRequest,
         contract: ContractMatch,
-        report: ValidationReport,
+        validated: Validated,
         key: String,
     ) -> Result<FirstPass, ActivityError> {
+        // Before the crawl hears of it: a file the next validation should see is indexed first.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        crate::index::record(
+            self.store.as_ref(),
+            &contract.dataset,
+            &contract.table,
+            &crate::index::entry_of(&validated, &key),
+            &validated.keys,
+            now_ms,
+        )
+        .await
+        .map_err(port_failure)?;
+        let report = validated.report;
         let crawl_workflow_id = match (&self.pipeline, request.notify_crawl) {
             (Some(settings), true) => {
                 Some(signal_crawl(ctx, settings, PromotedFile::new(&contract, &key)).await?)

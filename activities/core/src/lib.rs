@@ -6,6 +6,7 @@
 //! workflows crate (which depends on this one for activity signatures) free of them too.
 
 pub mod catalog;
+pub mod index;
 pub mod ingest;
 pub mod metrics;
 pub mod pipeline;

@@ -9,17 +9,21 @@ mod contract;
 #[cfg(feature = "testing")]
 pub mod corpus;
 mod datetime;
+mod draft;
 mod engine;
+pub mod history;
 mod offline;
 mod phi;
 
 pub use contract::{
     CaseRule, CatalogSource, ColumnSpec, ColumnType, CompareOp, Compression, Contract,
     ContractError, ContractSet, Encoding, FormatKind, FormatSpec, HeaderMode, Level, PhiDetector,
-    PhiPolicy, RuleSpec, TableContract, UnseenPaths, When,
+    PhiPolicy, Reference, RuleSpec, TableContract, UnseenPaths, When,
 };
+pub use draft::{DraftError, DraftOptions, MAX_PATHS, draft};
 pub use engine::{
-    DEFAULT_MAX_DISTINCT, Limits, MAX_ROWS_PER_RULE, ValidateError, ValidateOptions, validate,
-    validate_with,
+    CollectedKeys, DEFAULT_MAX_DISTINCT, Limits, MAX_INDEXED_KEYS, MAX_ROWS_PER_RULE,
+    ReferenceProbe, ValidateError, ValidateOptions, Validated, key_hash, set_outcome, validate,
+    validate_full, validate_with,
 };
 pub use offline::{render_table, run_offline};

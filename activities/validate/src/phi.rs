@@ -5,18 +5,46 @@ use regex::bytes::{Regex, RegexSet};
 
 use crate::contract::PhiDetector;
 
-pub(crate) const ALL: [PhiDetector; 5] = [
+pub(crate) const ALL: [PhiDetector; DETECTORS] = [
     PhiDetector::Ssn,
     PhiDetector::Phone,
     PhiDetector::Email,
     PhiDetector::Mrn,
     PhiDetector::Dob,
+    PhiDetector::Zip,
+    PhiDetector::Address,
 ];
+
+/// How many detectors there are: the length of every per-column hit counter.
+pub(crate) const DETECTORS: usize = 7;
+
+/// USPS state and territory codes, for a ZIP written after one (`Boston, MA 02139`).
+const STATES: &str = "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI|AS|MP";
+
+/// Street suffixes (USPS's common ones, full and abbreviated) that end a street address.
+const SUFFIXES: &str = "Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Drive|Dr|Lane|Ln|Way|Court|Ct|Place|Pl|Terrace|Ter|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Square|Sq|Trail|Trl";
 
 /// ASCII-only patterns (`(?-u)`): the lazy DFA then never falls back to a slower engine on
 /// non-ASCII cells, which keeps the per-cell cost flat.
-fn pattern(d: PhiDetector) -> &'static str {
+fn pattern(d: PhiDetector) -> String {
     match d {
+        // A bare five-digit number is a lab value or a code as often as a ZIP: only the ZIP+4
+        // shape, or five digits that a state code or the word ZIP introduces, count.
+        PhiDetector::Zip => format!(
+            r"(?-u)(?:(?:^|[^0-9A-Za-z-])[0-9]{{5}}-[0-9]{{4}}(?:$|[^0-9A-Za-z-])|(?:^|[^A-Za-z])(?:{STATES}),? +[0-9]{{5}}(?:-[0-9]{{4}})?(?:$|[^0-9])|(?i:zip|postal)(?i: ?code)?[:#. ]*[0-9]{{5}}(?:$|[^0-9]))"
+        ),
+        // Words of a street name start with a capital: "2 tablets by mouth" is no address, and
+        // a number with a suffix right after it ("5 St") is too short to be one.
+        PhiDetector::Address => format!(
+            r"(?-u)(?:(?:^|[^0-9A-Za-z])[0-9]{{1,6}}[A-Za-z]? +(?:[A-Z][A-Za-z'-]*\.? +){{1,4}}(?:{SUFFIXES})\.?(?:$|[^A-Za-z])|(?i:\bP\.? ?O\.? *Box +[0-9]+))"
+        ),
+        other => base_pattern(other).to_owned(),
+    }
+}
+
+fn base_pattern(d: PhiDetector) -> &'static str {
+    match d {
+        PhiDetector::Zip | PhiDetector::Address => unreachable!("built by pattern()"),
         PhiDetector::Ssn => {
             r"(?-u)(?:^|[^0-9A-Za-z-])[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}(?:$|[^0-9A-Za-z-])"
         }
@@ -40,6 +68,8 @@ pub(crate) fn name(d: PhiDetector) -> &'static str {
         PhiDetector::Email => "email",
         PhiDetector::Mrn => "mrn",
         PhiDetector::Dob => "dob",
+        PhiDetector::Zip => "zip",
+        PhiDetector::Address => "address",
     }
 }
 
@@ -49,6 +79,9 @@ pub(crate) struct Scanner {
     detectors: Vec<PhiDetector>,
     /// A custom MRN pattern may match cells with few digits, so the cheap prefilter is off.
     prefilter: bool,
+    /// Digits a cell needs before the regexes run: five for every detector but `address`,
+    /// whose house number may be a single digit.
+    min_digits: u32,
 }
 
 impl Scanner {
@@ -60,7 +93,7 @@ impl Scanner {
             .iter()
             .map(|&d| match (d, mrn_pattern) {
                 (PhiDetector::Mrn, Some(p)) => p.to_owned(),
-                _ => pattern(d).to_owned(),
+                _ => pattern(d),
             })
             .collect();
         // Validate a custom pattern on its own so its error is not lost among the others.
@@ -71,13 +104,18 @@ impl Scanner {
             set: RegexSet::new(patterns)?,
             detectors: detectors.to_vec(),
             prefilter: mrn_pattern.is_none() || !detectors.contains(&PhiDetector::Mrn),
+            min_digits: if detectors.contains(&PhiDetector::Address) {
+                1
+            } else {
+                5
+            },
         })
     }
 
     /// Adds one to `hits[i]` for every detector `i` (index into [`ALL`]) that fires on `v`;
     /// returns whether any did. `skip_dob` is set for columns declared as dates.
-    pub(crate) fn scan(&self, v: &[u8], skip_dob: bool, hits: &mut [u64; 5]) -> bool {
-        if self.prefilter && !worth_scanning(v) {
+    pub(crate) fn scan(&self, v: &[u8], skip_dob: bool, hits: &mut [u64; DETECTORS]) -> bool {
+        if self.prefilter && !worth_scanning(v, self.min_digits) {
             return false;
         }
         // Most cells match nothing: an early-exit search is much cheaper than asking which
@@ -99,10 +137,10 @@ impl Scanner {
     }
 }
 
-/// Every default detector needs either an `@` or at least five digits (an MRN; a date has six,
-/// an SSN nine, a phone number ten); most cells have neither, and this byte loop is far cheaper
-/// than running the regex set.
-fn worth_scanning(v: &[u8]) -> bool {
+/// Every default detector needs either an `@` or at least five digits (an MRN or a ZIP; a date
+/// has six, an SSN nine, a phone number ten), `address` one; most cells have neither, and this
+/// byte loop is far cheaper than running the regex set.
+fn worth_scanning(v: &[u8], min_digits: u32) -> bool {
     // Eight bytes at a time (SWAR): flag the ASCII digits and the `@`s of a word exactly, so a
     // long free-text cell costs a few operations per word instead of one branch per byte.
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -122,14 +160,14 @@ fn worth_scanning(v: &[u8]) -> bool {
             return true;
         }
         digits += digit.count_ones();
-        if digits >= 5 {
+        if digits >= min_digits {
             return true;
         }
     }
     for &b in words.remainder() {
         if b.is_ascii_digit() {
             digits += 1;
-            if digits >= 5 {
+            if digits >= min_digits {
                 return true;
             }
         } else if b == b'@' {
@@ -145,7 +183,7 @@ mod tests {
 
     fn fired(v: &str) -> Vec<&'static str> {
         let s = Scanner::new(&ALL, None).unwrap();
-        let mut hits = [0; 5];
+        let mut hits = [0; DETECTORS];
         s.scan(v.as_bytes(), false, &mut hits);
         ALL.iter()
             .zip(hits)
@@ -198,15 +236,71 @@ mod tests {
                         alphabet[(state % alphabet.len() as u64) as usize]
                     })
                     .collect();
-                assert_eq!(worth_scanning(&v), naive(&v), "{v:?}");
+                assert_eq!(worth_scanning(&v, 5), naive(&v), "{v:?}");
             }
         }
     }
 
     #[test]
+    fn zip_codes_in_free_text() {
+        assert_eq!(fired("Boston, MA 02139"), ["zip"]);
+        assert_eq!(fired("moved to TX 75001 last year"), ["zip"]);
+        assert_eq!(fired("zip 02139"), ["zip"]);
+        assert_eq!(fired("Postal code: 94110"), ["zip"]);
+        assert_eq!(fired("02139-4307"), ["zip"]);
+        assert_eq!(fired("mail to NY 10001-2345"), ["zip"]);
+    }
+
+    #[test]
+    fn street_addresses_in_free_text() {
+        assert_eq!(fired("lives at 12 Elm Street"), ["address"]);
+        assert_eq!(fired("4500 N Main St."), ["address"]);
+        assert_eq!(fired("1600 Pennsylvania Ave, Washington"), ["address"]);
+        assert_eq!(fired("221B Baker St"), ["address"]);
+        assert_eq!(fired("PO Box 1234"), ["address"]);
+        assert_eq!(fired("p.o. box 77"), ["address"]);
+        let both = fired("12 Elm Street, Springfield, IL 62704");
+        assert_eq!(both, ["zip", "address"]);
+    }
+
+    #[test]
+    fn zip_and_address_shapes_that_are_not_identifiers() {
+        for v in [
+            // A lab value, an order number, a bare five-digit code: no context says ZIP.
+            "12345",
+            "result 54321 U/L",
+            "glucose 10245",
+            // Codes with a dash: not the 5-4 shape.
+            "1234-5678-9",
+            "12345-678",
+            "123456-7890",
+            // Dosing and measurements: a number and words, but no street suffix.
+            "take 2 tablets by mouth daily",
+            "Take 2 Tablets Daily",
+            "5 St",
+            "Room 1204",
+            "Stage 3 Cancer",
+            // A state code without five digits, five digits glued to letters.
+            "MA 0213",
+            "IDX12345",
+        ] {
+            assert!(fired(v).is_empty(), "{v} fired {:?}", fired(v));
+        }
+    }
+
+    #[test]
+    fn the_prefilter_lets_short_house_numbers_through_only_for_address() {
+        let zip_only = Scanner::new(&[PhiDetector::Zip], None).unwrap();
+        let address = Scanner::new(&[PhiDetector::Address], None).unwrap();
+        let mut hits = [0; DETECTORS];
+        assert!(!zip_only.scan(b"7 Elm Street", false, &mut hits));
+        assert!(address.scan(b"7 Elm Street", false, &mut hits));
+    }
+
+    #[test]
     fn custom_mrn_pattern() {
         let s = Scanner::new(&[PhiDetector::Mrn], Some(r"^AB[0-9]{3}$")).unwrap();
-        let mut hits = [0; 5];
+        let mut hits = [0; DETECTORS];
         assert!(s.scan(b"AB123", false, &mut hits));
         assert!(!s.scan(b"AB12", false, &mut hits));
     }

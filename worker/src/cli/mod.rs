@@ -7,6 +7,7 @@
 
 mod backfill;
 mod console;
+mod contract;
 mod dev;
 mod ingest;
 mod pipeline;
@@ -120,6 +121,8 @@ pub enum Command {
     /// Check files against a contract offline, with the same engine as the ingest workflow.
     /// Exit code 0 when all pass, 1 when a file fails, 2 for a bad contract or unreadable file.
     Validate(validate::Args),
+    /// Write contracts: `contract draft` infers one from sample files.
+    Contract(contract::Args),
     /// Replay a workflow history against this build: is it safe to deploy while such runs are
     /// open? Exit code 0 when compatible, 1 when not, 2 for unreadable input or no connection.
     Replay(replay::Args),
@@ -179,6 +182,7 @@ const CONFIG_FLAGS: &[(&str, Option<&[&str]>)] = &[
     ("backfill", Some(&["data_dir", "task_queue"])),
     ("schedule", Some(&["data_dir", "task_queue", "pipeline"])),
     ("validate", Some(&[])),
+    ("contract", Some(&[])),
     ("replay", Some(&["data_dir"])),
     ("review", Some(&["data_dir"])),
     ("retract", Some(&["data_dir", "task_queue"])),
@@ -235,6 +239,7 @@ pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCod
         Command::Backfill(args) => backfill::run(&config, args).await,
         Command::Schedule(args) => schedule::run(&config, args).await,
         Command::Validate(args) => validate::run(&config, args).await,
+        Command::Contract(args) => contract::run(&config, args).await,
         Command::Replay(args) => replay::run(&config, args).await,
         Command::Review(args) => review::run(&config, args).await,
         Command::Retract(args) => retract::run(&config, args).await,

@@ -36,6 +36,12 @@ impl State<'_> {
                 return;
             }
         };
+        if let Some(i) = plan.collect {
+            self.collected[i].add(v);
+        }
+        if let Some(i) = plan.reference {
+            self.probes[i].add(v, row);
+        }
         let typed = if plan.kind == ColumnType::String {
             let number = if plan.needs_number {
                 parse_f64(v)
@@ -171,7 +177,7 @@ fn parse_typed(kind: ColumnType, date: Option<&TimeParser>, v: &[u8], needs_numb
 
 /// Sign and digits that fit in an i64; parsed by hand because the float parser it replaces
 /// took a twentieth of the validator's time on integer range checks.
-fn parse_i64(v: &[u8]) -> Option<i64> {
+pub(crate) fn parse_i64(v: &[u8]) -> Option<i64> {
     let (negative, digits) = match v.first() {
         Some(b'-') => (true, &v[1..]),
         Some(b'+') => (false, &v[1..]),
@@ -191,7 +197,7 @@ fn parse_i64(v: &[u8]) -> Option<i64> {
     if negative { Some(n) } else { n.checked_neg() }
 }
 
-fn is_decimal(v: &[u8]) -> bool {
+pub(crate) fn is_decimal(v: &[u8]) -> bool {
     let body = match v.first() {
         Some(b'+' | b'-') => &v[1..],
         _ => v,
@@ -208,7 +214,7 @@ fn is_decimal(v: &[u8]) -> bool {
     digits > 0
 }
 
-fn is_bool(v: &[u8]) -> bool {
+pub(crate) fn is_bool(v: &[u8]) -> bool {
     const WORDS: [&[u8]; 10] = [
         b"true", b"false", b"t", b"f", b"yes", b"no", b"y", b"n", b"1", b"0",
     ];
@@ -228,7 +234,7 @@ fn parse_f64(v: &[u8]) -> Option<f64> {
 /// multiply-fold mix (the folded-multiply construction of wyhash/foldhash). SipHash cost a
 /// tenth of the validator's time; two distinct values collide with probability about 2^-64,
 /// which would report one false duplicate.
-fn hash_value(seed: u64, v: &[u8]) -> u64 {
+pub(super) fn hash_value(seed: u64, v: &[u8]) -> u64 {
     const P: u64 = 0x9E37_79B9_7F4A_7C15;
     let fold = |a: u64, b: u64| {
         let m = u128::from(a) * u128::from(b);

@@ -174,6 +174,7 @@ impl State<'_> {
                 .collect();
             self.expected_fields = names.len();
             self.check_header(&names);
+            self.header_names = Some(names);
             return;
         }
         if let Some(s) = self.column_count

@@ -10,8 +10,10 @@
 //! `report` turns the slots into rule outcomes.
 
 mod cells;
+pub(crate) use cells::{is_bool, is_decimal, parse_i64};
 mod csv;
 mod input;
+mod keys;
 mod ndjson;
 mod plan;
 mod report;
@@ -28,6 +30,7 @@ use sha2::Digest;
 
 use crate::contract::Level;
 use crate::{Contract, TableContract};
+pub use keys::{CollectedKeys, MAX_INDEXED_KEYS, ReferenceProbe, key_hash, set_outcome};
 use plan::{FileCheck, State};
 use stored::StoredBytes;
 
@@ -88,6 +91,12 @@ pub struct ValidateOptions {
     /// K: failing row numbers kept per rule.
     pub max_rows_per_rule: usize,
     pub limits: Limits,
+    /// Columns whose values [`validate_full`] hands back hashed, for the lake's key index
+    /// (the columns other tables reference).
+    pub index_columns: Vec<String>,
+    /// Track the values of `references` columns for the caller to probe ([`validate_full`]).
+    /// Off, `references` is not checked (offline there is no index to check it against).
+    pub check_references: bool,
 }
 
 impl Default for ValidateOptions {
@@ -98,6 +107,8 @@ impl Default for ValidateOptions {
             known_checksums: BTreeSet::new(),
             max_rows_per_rule: MAX_ROWS_PER_RULE,
             limits: Limits::default(),
+            index_columns: Vec::new(),
+            check_references: false,
         }
     }
 }
@@ -120,6 +131,30 @@ pub fn validate_with<R: Read>(
     reader: R,
     opts: &ValidateOptions,
 ) -> Result<ValidationReport, ValidateError> {
+    validate_inner(contract, table, reader, opts, true).map(|v| v.report)
+}
+
+/// What [`validate_full`] gives besides the report: what the lake's indexes need, which never
+/// enters a payload (hashed key values, the header as read).
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub report: ValidationReport,
+    /// One entry per `index_columns` column the table declares.
+    pub keys: Vec<CollectedKeys>,
+    /// One per `references` column, when `check_references` is set: probe them with the
+    /// referenced table's key runs, then turn them into outcomes.
+    pub references: Vec<ReferenceProbe>,
+    /// The CSV header as read (None for NDJSON or a header-less format).
+    pub header: Option<Vec<String>>,
+}
+
+/// [`validate_with`], also collecting what the history and cross-file rules need.
+pub fn validate_full<R: Read>(
+    contract: &Contract,
+    table: &TableContract,
+    reader: R,
+    opts: &ValidateOptions,
+) -> Result<Validated, ValidateError> {
     validate_inner(contract, table, reader, opts, true)
 }
 
@@ -130,7 +165,7 @@ fn validate_inner<R: Read>(
     reader: R,
     opts: &ValidateOptions,
     overlap: bool,
-) -> Result<ValidationReport, ValidateError> {
+) -> Result<Validated, ValidateError> {
     let started = Instant::now();
     let mut stored = StoredBytes::new(reader, overlap);
     let mut st = State::new(table, opts);
@@ -147,7 +182,7 @@ fn validate_inner<R: Read>(
         for r in &mut rules {
             r.detail.push_str("; refused before reading");
         }
-        return Ok(ValidationReport {
+        let report = ValidationReport {
             dataset: contract.dataset.clone(),
             table: table.name.clone(),
             verdict: Verdict::Fail,
@@ -158,6 +193,12 @@ fn validate_inner<R: Read>(
             sha256: String::new(),
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             etag: None,
+        };
+        return Ok(Validated {
+            report,
+            keys: Vec::new(),
+            references: Vec::new(),
+            header: None,
         });
     }
     input::decode(&mut st, &mut stored, table, opts)?;
@@ -182,15 +223,22 @@ fn validate_inner<R: Read>(
     } else {
         Verdict::Pass
     };
-    Ok(ValidationReport {
-        dataset: contract.dataset.clone(),
-        table: table.name.clone(),
-        verdict,
-        rules,
-        bytes,
-        rows: st.rows,
-        sha256,
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        etag: None,
+    let mut keys = std::mem::take(&mut st.collected);
+    keys.iter_mut().for_each(CollectedKeys::finish);
+    Ok(Validated {
+        report: ValidationReport {
+            dataset: contract.dataset.clone(),
+            table: table.name.clone(),
+            verdict,
+            rules,
+            bytes,
+            rows: st.rows,
+            sha256,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            etag: None,
+        },
+        keys,
+        references: std::mem::take(&mut st.probes),
+        header: st.header_names.take(),
     })
 }

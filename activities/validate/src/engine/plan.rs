@@ -7,6 +7,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, RandomState};
 use lakegate_models::RuleOutcome;
 
 use super::cells::PassThrough;
+use super::keys::{CollectedKeys, ReferenceProbe};
 use super::report::show;
 use super::{DEFAULT_MAX_DISTINCT, Limits, ValidateOptions};
 use crate::TableContract;
@@ -151,8 +152,12 @@ pub(super) struct ColPlan {
     pub(super) phi: Option<usize>,
     /// Index into `State::scanners` (meaningful when `phi` is set).
     pub(super) scanner: usize,
-    pub(super) phi_hits: [u64; 5],
+    pub(super) phi_hits: [u64; crate::phi::DETECTORS],
     pub(super) needs_number: bool,
+    /// Index into `State::collected`: the column's values feed the key index.
+    pub(super) collect: Option<usize>,
+    /// Index into `State::probes`: the column `references` another table's.
+    pub(super) reference: Option<usize>,
 }
 
 pub(super) struct State<'a> {
@@ -188,6 +193,10 @@ pub(super) struct State<'a> {
     /// Off only in tests, to compare the fast CSV path with csv-core alone.
     pub(super) fast_csv: bool,
     pub(super) expected_fields: usize,
+    pub(super) collected: Vec<CollectedKeys>,
+    pub(super) probes: Vec<ReferenceProbe>,
+    /// The CSV header as read, for `schema_drift` (checked by the caller).
+    pub(super) header_names: Option<Vec<String>>,
 }
 
 impl<'a> State<'a> {
@@ -226,6 +235,9 @@ impl<'a> State<'a> {
             header_seen: false,
             fast_csv: true,
             expected_fields: table.columns.len(),
+            collected: Vec::new(),
+            probes: Vec::new(),
+            header_names: None,
         };
         // Built-in rules first; an explicit rule with the same id (and column) overrides one.
         let explicit = |id: &str, column: Option<&str>| {
@@ -300,9 +312,21 @@ impl<'a> State<'a> {
                 checks: Vec::new(),
                 phi: None,
                 scanner: 0,
-                phi_hits: [0; 5],
+                phi_hits: [0; crate::phi::DETECTORS],
                 needs_number: false,
+                collect: None,
+                reference: None,
             };
+            if opts.index_columns.contains(&c.name) {
+                plan.collect = Some(st.collected.len());
+                st.collected.push(CollectedKeys::new(&c.name));
+            }
+            if opts.check_references
+                && let Some(r) = &c.references
+            {
+                plan.reference = Some(st.probes.len());
+                st.probes.push(ReferenceProbe::new(&c.name, r));
+            }
             if c.required {
                 let s = add(&mut st, "required", Some(&c.name));
                 plan.checks.push((CellCheck::Required, s, None));
@@ -362,7 +386,9 @@ impl<'a> State<'a> {
                 && column
                     .and_then(|n| table.column(n))
                     .is_some_and(|c| c.required))
-                || id == "type";
+                || id == "type"
+                // History rules need the lake's index: the ingest activity decides them.
+                || matches!(id, "row_count_anomaly" | "schema_drift");
             if builtin {
                 continue;
             }
