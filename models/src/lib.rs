@@ -24,7 +24,7 @@ pub use pipeline::{
     BackfillInput, BackfillProgress, Check, CheckResult, CrawlInput, CrawlRecord, CrawlStatus,
     CrawlTiming, IngestFile, LandingPage, NewData, NodeResult, PromotedFile, StageResult,
     SweepInput, SweepResult, TableChange, TableFingerprint, TransformInput, TransformResult,
-    default_job_deadline_secs,
+    default_job_deadline_secs, default_query_deadline_secs,
 };
 pub use report::{RuleOutcome, Severity, ValidationReport, Verdict};
 pub use review::{REVIEW_SHAPE, RejectedReview};
@@ -74,6 +74,7 @@ pub mod names {
     pub const START_QUERY_ACTIVITY: &str = "start_query";
     pub const QUERY_STATE_ACTIVITY: &str = "query_state";
     pub const QUERY_SUMMARY_ACTIVITY: &str = "query_summary";
+    pub const STOP_QUERY_ACTIVITY: &str = "stop_query";
 
     /// The id of the crawl workflow that owns `crawler`: one per crawler, so signal-with-start
     /// from every ingest lands in the same run.

@@ -21,6 +21,6 @@ pub use ingest::{
 };
 pub use pipeline::{
     CatalogRequest, CatalogStep, CrawlActivities, DescribeJob, NotifyActivities, PipelineSettings,
-    QuerySummary, StartQuery, TerminateJob, TransformActivities,
+    QuerySummary, StartQuery, StopQuery, TerminateJob, TransformActivities,
 };
 pub use sweep::{PageRequest, SettledIngest, StartRequest, Started, SweepActivities};
