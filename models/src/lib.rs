@@ -25,7 +25,7 @@ pub use pipeline::{
     BackfillInput, BackfillProgress, Check, CheckResult, CrawlInput, CrawlRecord, CrawlStatus,
     CrawlTiming, IngestFile, LandingPage, NewData, NodeResult, PromotedFile, StageResult,
     SweepInput, SweepResult, TableChange, TableFingerprint, TransformInput, TransformResult,
-    default_job_deadline_secs,
+    default_job_deadline_secs, default_query_deadline_secs,
 };
 pub use report::{RuleOutcome, Severity, ValidationReport, Verdict};
 pub use retract::{PromotedRun, RETRACT_SHAPE, RetractInput, RetractPhase, RetractStatus};
@@ -76,6 +76,7 @@ pub mod names {
     pub const START_QUERY_ACTIVITY: &str = "start_query";
     pub const QUERY_STATE_ACTIVITY: &str = "query_state";
     pub const QUERY_SUMMARY_ACTIVITY: &str = "query_summary";
+    pub const STOP_QUERY_ACTIVITY: &str = "stop_query";
 
     /// Takes a promoted file back: raw/ to rejected/, catalog and transform refreshed.
     pub const RETRACT_WORKFLOW: &str = "RetractWorkflow";

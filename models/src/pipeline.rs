@@ -195,12 +195,22 @@ pub struct TransformInput {
     /// before the workflow terminates it and fails the stage.
     #[serde(default = "default_job_deadline_secs")]
     pub job_deadline_secs: u64,
+    /// How long one check's query may run, queueing included, before the workflow stops it
+    /// (Athena StopQueryExecution, the local DuckDB process killed) and fails the check.
+    #[serde(default = "default_query_deadline_secs")]
+    pub query_deadline_secs: u64,
 }
 
 /// Six hours: far beyond a dbt stage on the example project, short enough that a job stuck
 /// RUNNABLE on a queue without capacity fails the same working day.
 pub fn default_job_deadline_secs() -> u64 {
     6 * 3600
+}
+
+/// One hour: Athena's own default DML timeout is 30 minutes, so a check query that runs longer
+/// is stuck or scanning far more than a check should, and the transform must not wait on it.
+pub fn default_query_deadline_secs() -> u64 {
+    3600
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

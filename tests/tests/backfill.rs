@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use lakegate::client;
-use lakegate_models::{BackfillInput, Zone};
+use lakegate_models::{BackfillInput, IngestInput, Zone};
 use lakegate_tests::TestEnv;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,4 +116,133 @@ async fn a_backfill_onboards_every_file_a_bounded_number_at_a_time_then_crawls_o
     env.record_run_history("continued_as_new", &id, Some(&first_run))
         .await
         .unwrap();
+}
+
+/// `lakegate backfill` with the test's server, lake, key and task queue.
+fn backfill_cli(env: &TestEnv, prefix: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(lakegate_tests::chaos::lakegate_bin().unwrap());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("TEMPORAL_") || name.starts_with("LAKEGATE_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("TEMPORAL_ADDRESS", env.server_address())
+        .env("LAKEGATE_DATA_DIR", &env.config.data_dir)
+        .env("LAKEGATE_TASK_QUEUE", &env.config.task_queue)
+        .env("LAKEGATE_CONTRACTS", &env.config.contracts)
+        .env("LAKEGATE_PIPELINE", &env.config.pipeline)
+        .args(["backfill", prefix, "--max-in-flight", "3"])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// An ingest that is terminated mid-backfill is counted as failed, not as onboarded: the
+/// progress says so, `lakegate backfill` names it and exits 4, and the same backfill again
+/// onboards the file it left in landing/ and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminated_ingest_is_counted_failed_and_the_backfill_exits_non_zero() {
+    use lakegate_activities::ports::ObjectStore;
+    use temporalio_client::{WorkflowStartOptions, WorkflowTerminateOptions};
+
+    let env = TestEnv::start().await.unwrap();
+    let prefix = "landing/emr/ehr/";
+    for n in 0..4 {
+        let body = format!("id,birthdate,gender\nf{n},1980-01-02,F\n");
+        env.land(&format!("{prefix}patients_{n}.csv"), body.as_bytes())
+            .await
+            .unwrap();
+    }
+    // One file's ingest already runs where no worker polls (an event got there first, and its
+    // worker is gone): the backfill waits for it until it is terminated.
+    let stuck_key = format!("{prefix}patients_2.csv");
+    let version = env.store.version_of(&stuck_key).await.unwrap();
+    let stuck = IngestInput {
+        bucket: env.config.bucket.clone(),
+        key: stuck_key.clone(),
+        version,
+        review_timeout_secs: 3600,
+        crawl_later: false,
+    };
+    let stuck_id = lakegate_models::ingest_workflow_id(&stuck.bucket, &stuck.key, &stuck.version);
+    env.client
+        .start_workflow(
+            lakegate_workflows::IngestFileWorkflow::run,
+            stuck,
+            WorkflowStartOptions::new("nobody-polls-this", stuck_id.clone()).build(),
+        )
+        .await
+        .unwrap();
+
+    let cli = backfill_cli(&env, prefix)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = format!("backfill-{}", lakegate_models::short_hash(prefix));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(p) = client::backfill_progress(&env.client, &id).await
+            && p.files == 4
+            && p.settled == 3
+        {
+            assert_eq!((p.already_known, p.failed, p.done), (1, 0, false), "{p:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the three other files did not settle"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    env.client
+        .get_workflow_handle::<lakegate_workflows::IngestFileWorkflow>(stuck_id.clone())
+        .terminate(WorkflowTerminateOptions::builder().reason("test").build())
+        .await
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(120), cli.wait_with_output())
+        .await
+        .expect("the backfill CLI ended")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert!(stdout.contains("1 FAILED"), "{stdout}");
+    let progress = client::backfill_progress(&env.client, &id).await.unwrap();
+    assert_eq!(
+        (
+            progress.files,
+            progress.settled,
+            progress.failed,
+            progress.done
+        ),
+        (4, 4, 1, true)
+    );
+    let keys = env.all_keys().await.unwrap();
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with(Zone::Raw.prefix()))
+            .count(),
+        3,
+        "{keys:?}"
+    );
+    assert!(keys.contains(&stuck_key), "{keys:?}");
+
+    // Again: the failed run is started afresh, here with a worker, and the file is onboarded.
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        backfill_cli(&env, prefix).output(),
+    )
+    .await
+    .expect("the second backfill ended")
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let keys = env.all_keys().await.unwrap();
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with(Zone::Raw.prefix()))
+            .count(),
+        4,
+        "{keys:?}"
+    );
 }

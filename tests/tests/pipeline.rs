@@ -271,6 +271,7 @@ async fn a_failed_model_is_retried_and_failed_tests_are_not() {
         poll_max_secs: 2,
         checks: Vec::new(),
         job_deadline_secs: lakegate_models::default_job_deadline_secs(),
+        query_deadline_secs: lakegate_models::default_query_deadline_secs(),
     };
     let id = format!(
         "transform-test-{}",

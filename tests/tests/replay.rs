@@ -27,6 +27,7 @@ const REQUIRED: &[&str] = &[
     "CrawlWorkflow/coalesced.json",
     "CrawlWorkflow/continued_as_new.json",
     "TransformWorkflow/dbt_retry.json",
+    "TransformWorkflow/check_deadline.json",
     "OnboardDatasetWorkflow/continued_as_new.json",
     "LandingSweepWorkflow/swept.json",
     "RetractWorkflow/retracted.json",

@@ -30,6 +30,7 @@ fn stuck_input(deadline_secs: u64) -> TransformInput {
         poll_max_secs: 2,
         checks: Vec::new(),
         job_deadline_secs: deadline_secs,
+        query_deadline_secs: lakegate_models::default_query_deadline_secs(),
     }
 }
 

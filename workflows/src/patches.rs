@@ -25,6 +25,12 @@ pub const CONTRACT_CATALOG: &str = "catalog-from-contract";
 /// TransformWorkflow (December 2026, issue 13): a SQL check's query is wrapped in
 /// `select count(*)`, so every violating row is counted, not the first result page.
 pub const CHECK_COUNTS_EVERY_ROW: &str = "check-counts-every-row";
+/// TransformWorkflow (December 2026, issue 14): a check's query has a deadline
+/// (`query_deadline_secs`, counted from its start); past it, or when the workflow is cancelled,
+/// the query is stopped (`stop_query`: Athena StopQueryExecution, the local DuckDB process
+/// killed) and the check fails saying which query and after how long. The start and polls get a
+/// cancellation token of their own, and the poll timer is raced against the cancellation.
+pub const CHECK_QUERY_DEADLINE: &str = "check-query-deadline";
 /// IngestFileWorkflow (December 2026): one review deadline for the whole wait in quarantine. The
 /// old loop started a fresh `review_timeout_secs` timer on every iteration, so each approval of a
 /// file no contract claims extended the deadline; the new loop waits on the one timer it started.

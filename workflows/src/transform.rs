@@ -6,7 +6,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use lakegate_activities::ports::{JobSpec, JobState, QueryState};
-use lakegate_activities::{DescribeJob, StartQuery, TerminateJob, TransformActivities};
+use lakegate_activities::{DescribeJob, StartQuery, StopQuery, TerminateJob, TransformActivities};
 use lakegate_models::names;
 use lakegate_models::{
     Check, CheckResult, NodeResult, StageResult, TransformInput, TransformResult,
@@ -322,6 +322,26 @@ async fn terminate(
     Ok(())
 }
 
+/// Stops a check's query, also from a cancelled workflow (the activity has a token of its own).
+async fn stop_query(
+    ctx: &mut WorkflowContext<TransformWorkflow>,
+    query_id: &str,
+    reason: &str,
+) -> WorkflowResult<()> {
+    let mut opts = options::short();
+    opts.cancellation_token = Some(WorkflowCancellationToken::new());
+    ctx.execute_activity(
+        TransformActivities::stop_query,
+        StopQuery {
+            query_id: query_id.to_owned(),
+            reason: reason.to_owned(),
+        },
+        opts,
+    )
+    .await?;
+    Ok(())
+}
+
 /// `select count(*)` over a check's query. The newline keeps a trailing `--` comment from
 /// swallowing the closing parenthesis; a trailing `;` would end the statement early.
 fn count_rows_sql(sql: &str) -> String {
@@ -336,7 +356,7 @@ async fn run_check(
     token: String,
 ) -> WorkflowResult<CheckResult> {
     let counted =
-        matches!(check, Check::Sql { .. }) && ctx.patched(crate::patches::CHECK_COUNTS_EVERY_ROW);
+        matches!(check, Check::Sql { .. }) && ctx.patched(patches::CHECK_COUNTS_EVERY_ROW);
     let sql = match check {
         Check::RowCount { table } => format!("select count(*) from {table}"),
         Check::Freshness { table, column, .. } => format!(
@@ -353,13 +373,26 @@ async fn run_check(
         observed: String::new(),
         error: None,
     };
+    let with_deadline = ctx.patched(patches::CHECK_QUERY_DEADLINE);
+    // With the deadline, a cancellation is handled at the timer below (stop the query, then end
+    // cancelled): a start or poll in flight when it arrives must finish, so the query it started
+    // is known and can be stopped.
+    let own_token = || {
+        let mut opts = options::short();
+        if with_deadline {
+            opts.cancellation_token = Some(WorkflowCancellationToken::new());
+        }
+        opts
+    };
     let query_id = ctx
         .execute_activity(
             TransformActivities::start_query,
             StartQuery { sql, token },
-            options::short(),
+            own_token(),
         )
         .await?;
+    let started = now(ctx);
+    let deadline = Duration::from_secs(input.query_deadline_secs.max(1));
     let mut gap = Duration::from_secs(input.poll_initial_secs.max(1));
     let max_gap = Duration::from_secs(input.poll_max_secs.max(1));
     loop {
@@ -367,20 +400,50 @@ async fn run_check(
             .execute_activity(
                 TransformActivities::query_state,
                 query_id.clone(),
-                options::short(),
+                own_token(),
             )
             .await?;
-        match state {
+        let still = match state {
             QueryState::Succeeded => break,
             QueryState::Failed { reason } | QueryState::Cancelled { reason } => {
                 result.error = Some(reason);
                 return Ok(result);
             }
-            QueryState::Queued | QueryState::Running => {
-                ctx.timer(gap).await;
-                gap = (gap * 2).min(max_gap);
-            }
+            QueryState::Queued => "QUEUED",
+            QueryState::Running => "RUNNING",
+        };
+        if !with_deadline {
+            ctx.timer(gap).await;
+            gap = (gap * 2).min(max_gap);
+            continue;
         }
+        let waited = now(ctx).saturating_sub(started);
+        if waited >= deadline {
+            let why = format!(
+                "check {} stopped: its query {query_id} was still {still} {} s after it started (query_deadline_secs {})",
+                result.name,
+                waited.as_secs(),
+                deadline.as_secs()
+            );
+            stop_query(ctx, &query_id, &why).await?;
+            result.error = Some(why);
+            return Ok(result);
+        }
+        let wait = gap.min(deadline - waited);
+        let cancelled = temporalio_sdk::workflows::select! {
+            _ = ctx.cancelled() => true,
+            _ = ctx.timer(wait) => false,
+        };
+        if cancelled {
+            let why = format!(
+                "check {} stopped: the transform was cancelled {} s after its query {query_id} started",
+                result.name,
+                now(ctx).saturating_sub(started).as_secs()
+            );
+            stop_query(ctx, &query_id, &why).await?;
+            return Err(WorkflowTermination::Cancelled { details: None });
+        }
+        gap = (gap * 2).min(max_gap);
     }
     let summary = ctx
         .execute_activity(

@@ -4,7 +4,8 @@
 //! answers a second StartQueryExecution with the same token (within its idempotency window) with
 //! the first query's id instead of running the SQL again, so a retried activity reconnects to its
 //! query. Waiting is the workflow's job (a durable timer between `query_state` calls); nothing
-//! here sleeps.
+//! here sleeps. A query the workflow gives up on (its deadline, a cancelled transform) is stopped
+//! with StopQueryExecution, so it stops scanning (and costing) at once.
 
 use async_trait::async_trait;
 use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultConfiguration};
@@ -253,6 +254,19 @@ impl QueryEngine for AthenaEngine {
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned),
         })
+    }
+
+    /// StopQueryExecution. Athena takes no reason (the query's state change reason becomes
+    /// "Query cancelled by user"); the workflow's failure carries ours. Stopping a query that
+    /// already finished succeeds and leaves its state alone, so a retried stop is harmless.
+    async fn stop_query(&self, query_id: &str, _reason: &str) -> Result<(), QueryError> {
+        self.athena
+            .stop_query_execution()
+            .query_execution_id(query_id)
+            .send()
+            .await
+            .map_err(|e| backend(&e))?;
+        Ok(())
     }
 }
 

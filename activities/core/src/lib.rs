@@ -23,7 +23,7 @@ pub use ingest::{
 };
 pub use pipeline::{
     CatalogRequest, CatalogStep, CrawlActivities, DescribeJob, NotifyActivities, PipelineSettings,
-    QuerySummary, StartQuery, TerminateJob, TransformActivities,
+    QuerySummary, StartQuery, StopQuery, TerminateJob, TransformActivities,
 };
 pub use retract::{RetractActivities, RetractStart, start_retract};
 pub use sweep::{PageRequest, SettledIngest, StartRequest, Started, SweepActivities};

@@ -272,6 +272,14 @@ pub struct QuerySummary {
     pub first_integer: Option<i64>,
 }
 
+/// A query the workflow gave up on: past its deadline, or its transform was cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopQuery {
+    pub query_id: String,
+    /// Why, for the engine's own record (the local engine reports it as the CANCELLED reason).
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TerminateJob {
     pub job_id: String,
@@ -451,6 +459,19 @@ impl TransformActivities {
             },
             other => other,
         })
+    }
+
+    /// Stopping a finished query is a no-op, so a retried stop is harmless.
+    #[activity(name = names::STOP_QUERY_ACTIVITY)]
+    pub async fn stop_query(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        request: StopQuery,
+    ) -> Result<(), ActivityError> {
+        self.query
+            .stop_query(&request.query_id, &request.reason)
+            .await
+            .map_err(port_failure)
     }
 
     /// What a check needs of a result, and nothing a check's SQL might select: a violation

@@ -444,6 +444,10 @@ pub trait QueryEngine: Send + Sync + 'static {
         query_id: &str,
         next_token: Option<&str>,
     ) -> Result<ResultPage, QueryError>;
+    /// Stops a query that has not finished (Athena StopQueryExecution; the local engine kills
+    /// its DuckDB process), so a check past its deadline or in a cancelled transform stops
+    /// costing. A finished query is left as it is; a stopped one reports CANCELLED afterwards.
+    async fn stop_query(&self, query_id: &str, reason: &str) -> Result<(), QueryError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

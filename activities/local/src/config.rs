@@ -20,6 +20,9 @@ pub struct LocalConfig {
     pub jobs_dir: PathBuf,
     /// Where crawlers remember their last crawl across a worker restart.
     pub crawlers_dir: PathBuf,
+    /// One folder per query (`<queries_dir>/<query id>/`): its SQL, owner and outcome, so a
+    /// worker restart neither loses a running check's query nor its result.
+    pub queries_dir: PathBuf,
     /// Working directory of jobs (the repository root, so `examples/ehr/dbt` resolves).
     pub job_workdir: PathBuf,
     /// How long a DuckDB call waits for another process (dbt, say) to release the database file.
@@ -32,8 +35,8 @@ pub struct LocalConfig {
 
 impl LocalConfig {
     /// The conventional layout under one data folder: `lake/` is the bucket, `lake.duckdb` the
-    /// catalog and query database, `jobs/` and `crawlers/` the runners' state. The lake folder is a
-    /// sibling of the state folders so listing the bucket never shows job logs.
+    /// catalog and query database, `jobs/`, `crawlers/` and `queries/` the runners' state. The
+    /// lake folder is a sibling of the state folders so listing the bucket never shows job logs.
     pub fn under(data_dir: impl AsRef<Path>, venv: impl Into<PathBuf>) -> Self {
         let data_dir = data_dir.as_ref();
         Self {
@@ -42,6 +45,7 @@ impl LocalConfig {
             duckdb_path: data_dir.join("lake.duckdb"),
             jobs_dir: data_dir.join("jobs"),
             crawlers_dir: data_dir.join("crawlers"),
+            queries_dir: data_dir.join("queries"),
             job_workdir: std::env::current_dir().unwrap_or_else(|_| data_dir.to_owned()),
             lock_wait: Duration::from_secs(120),
             page_size: 1000,

@@ -97,19 +97,31 @@ impl DuckDbCli {
         &self.db
     }
 
+    /// The CLI this runs.
+    pub fn cli(&self) -> &Path {
+        &self.cli
+    }
+
     /// Runs `sql` (one or more statements, stopping at the first error) and returns the output of
     /// the last statement that produced rows, as text.
     pub async fn query(&self, sql: &str) -> Result<Rows, DuckDbError> {
-        let stdout = self.run(sql).await?;
+        let stdout = self.run(sql, None).await?;
+        parse_csv(&stdout)
+    }
+
+    /// As [`Self::query`], writing the CLI's process group id to `pid_file` each time it starts
+    /// one, so another process can stop the query ([`kill_cli_group`]).
+    pub async fn query_recording(&self, sql: &str, pid_file: &Path) -> Result<Rows, DuckDbError> {
+        let stdout = self.run(sql, Some(pid_file)).await?;
         parse_csv(&stdout)
     }
 
     /// Runs `sql` for its effect.
     pub async fn execute(&self, sql: &str) -> Result<(), DuckDbError> {
-        self.run(sql).await.map(drop)
+        self.run(sql, None).await.map(drop)
     }
 
-    async fn run(&self, sql: &str) -> Result<Vec<u8>, DuckDbError> {
+    async fn run(&self, sql: &str, pid_file: Option<&Path>) -> Result<Vec<u8>, DuckDbError> {
         let _guard = self.lock.lock().await;
         if let Some(parent) = self.db.parent() {
             tokio::fs::create_dir_all(parent)
@@ -122,7 +134,7 @@ impl DuckDbCli {
         let started = Instant::now();
         let mut backoff = Duration::from_millis(50);
         loop {
-            let output = self.run_once(sql).await?;
+            let output = self.run_once(sql, pid_file).await?;
             if output.status.success() {
                 return Ok(output.stdout);
             }
@@ -143,7 +155,11 @@ impl DuckDbCli {
         }
     }
 
-    async fn run_once(&self, sql: &str) -> Result<std::process::Output, DuckDbError> {
+    async fn run_once(
+        &self,
+        sql: &str,
+        pid_file: Option<&Path>,
+    ) -> Result<std::process::Output, DuckDbError> {
         let spawn_err = |source| DuckDbError::Spawn {
             cli: self.cli.clone(),
             source,
@@ -157,8 +173,18 @@ impl DuckDbCli {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
+            // Its own group, killed whole when the call is dropped (a stopped query): the CLI on
+            // PATH may be a wrapper (PyPI's duckdb-cli is a Python script running the binary
+            // as its child), and killing the wrapper alone would leave the query running.
+            .process_group(0)
             .spawn()
             .map_err(spawn_err)?;
+        let mut group = GroupGuard(child.id().and_then(|p| i32::try_from(p).ok()));
+        if let (Some(path), Some(pgid)) = (pid_file, group.0) {
+            let tmp = path.with_extension("tmp");
+            let _ = std::fs::write(&tmp, format!("{pgid}\n"))
+                .and_then(|()| std::fs::rename(&tmp, path));
+        }
         // SQL goes through stdin: no argv length limit, and it never shows up in `ps`.
         let mut stdin = child.stdin.take().expect("stdin is piped");
         let script = sql.to_owned();
@@ -167,9 +193,55 @@ impl DuckDbCli {
             let _ = stdin.write_all(b"\n").await;
         });
         let output = child.wait_with_output().await.map_err(spawn_err)?;
+        group.0 = None;
         let _ = writer.await;
         Ok(output)
     }
+}
+
+/// Kills a CLI's process group unless disarmed (the CLI ended by itself).
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(group) = self.0.and_then(rustix::process::Pid::from_raw) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// Kills the DuckDB CLI process group `pgid` (see [`DuckDbCli::query_recording`]) if a process
+/// in it is still named like `cli`: a recorded group id can outlive its processes and come back
+/// for an unrelated one. True when it killed something.
+pub fn kill_cli_group(pgid: i32, cli: &Path) -> bool {
+    let Some(name) = cli.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    // The kernel keeps 15 bytes of a command name.
+    let name = &name[..name.len().min(15)];
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    let member = entries.flatten().any(|entry| {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        // "pid (comm) state ppid pgrp ...": comm may contain spaces and parentheses.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            return false;
+        };
+        let comm = &stat[open + 1..close];
+        let mut fields = stat[close + 1..].split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
+        pgrp == Some(pgid) && comm == name && !matches!(state, Some("Z") | Some("X"))
+    });
+    if !member {
+        return false;
+    }
+    rustix::process::Pid::from_raw(pgid).is_some_and(|group| {
+        rustix::process::kill_process_group(group, rustix::process::Signal::KILL).is_ok()
+    })
 }
 
 fn parse_csv(stdout: &[u8]) -> Result<Rows, DuckDbError> {

@@ -1,12 +1,15 @@
 //! `lakegate backfill`: onboard every file under a landing prefix (OnboardDatasetWorkflow), with
-//! a progress line.
+//! a progress line. Files whose ingest failed, was terminated, cancelled or timed out are settled
+//! but not onboarded: the summary names them and the exit code is [`EXIT_FAILED`].
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use lakegate::{LakeConfig, client};
+use anyhow::bail;
+use lakegate::LakeConfig;
+use lakegate::client::{self, RunState};
 
-use super::{dev_address, outln};
+use super::{EXIT_FAILED, dev_address, outln};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -59,7 +62,21 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
                 began.elapsed().as_secs(),
                 progress.already_known
             )?;
+            if progress.failed > 0 {
+                outln!(
+                    "{} FAILED: their ingest workflows failed, were terminated, cancelled or \
+                     timed out, so those files were not onboarded (the Web UI says why; the same \
+                     backfill again retries the ones still in landing/)",
+                    progress.failed
+                )?;
+                return Ok(ExitCode::from(EXIT_FAILED));
+            }
             return Ok(ExitCode::SUCCESS);
+        }
+        // A backfill that was terminated or failed never reports done: say so instead of
+        // waiting for ever.
+        if client::run_state(&client, &id).await? == Some(RunState::Failed) {
+            bail!("the backfill workflow {id} ended before every file settled (see the Web UI)");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

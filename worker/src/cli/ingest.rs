@@ -103,13 +103,15 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
         };
         match &outcome {
             StartedIngest::Started(id) => outln!("{name}: started {id}")?,
-            StartedIngest::Duplicate(id) => {
-                if client::run_state(&client, id).await? == Some(RunState::Running) {
-                    outln!("{name}: already being onboarded as {id}")?
-                } else {
-                    outln!("{name}: already onboarded as {id}")?
+            // A duplicate is a run that is open or completed (the reuse policy restarts failed
+            // ones), but it may have ended since: only a completed run counts as onboarded.
+            StartedIngest::Duplicate(id) => match client::run_state(&client, id).await? {
+                Some(RunState::Running) => outln!("{name}: already being onboarded as {id}")?,
+                Some(RunState::Completed) => outln!("{name}: already onboarded as {id}")?,
+                Some(RunState::Failed) | None => {
+                    outln!("{name}: the run {id} ended without onboarding it (see the Web UI)")?
                 }
-            }
+            },
         }
         started.push((name.to_owned(), outcome));
     }

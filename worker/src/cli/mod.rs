@@ -28,8 +28,9 @@ use lakegate::LakeConfig;
 
 /// Some files wait for review (`ingest`).
 pub const EXIT_AWAITING_REVIEW: u8 = 3;
-/// Some files were rejected or their workflow failed (`ingest`), a crawl or transform failed
-/// (`pipeline`), or a retract was refused (`retract`).
+/// Some files were rejected or their workflow failed (`ingest`), some ingests of a backfill
+/// failed (`backfill`), a crawl or transform failed (`pipeline`), or a retract was refused
+/// (`retract`).
 pub const EXIT_FAILED: u8 = 4;
 /// What a process killed by SIGPIPE reports to its shell: stdout was closed before the output
 /// was written, and the command stopped quietly.
@@ -70,7 +71,7 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
         While `lakegate dev` runs, client commands find its server and settings by themselves \
         (from <data-dir>/dev.json).\n\n\
         Exit codes: 0 success, 1 error, 2 usage error, 141 stdout closed early; ingest, \
-        pipeline, validate, replay and retract name more in their help."
+        backfill, pipeline, validate, replay and retract name more in their help."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -114,6 +115,10 @@ pub enum Command {
     Query(query::Args),
     /// Onboard every file already under a landing prefix (OnboardDatasetWorkflow), a bounded
     /// number at a time, with a progress bar.
+    ///
+    /// Exit code 0 when every file settled (promoted, rejected or waiting for review), 4 when
+    /// some ingest workflows failed, were terminated, cancelled or timed out, 1 for an error
+    /// (the backfill workflow itself ended early, say). With --no-wait: 0 once it is started.
     Backfill(backfill::Args),
     /// Temporal Schedules: a landing sweep (the safety net for lost S3 events) and nightly
     /// transforms.
