@@ -7,11 +7,13 @@ mod crawl;
 mod ingest;
 pub mod options;
 pub mod patches;
+mod start;
 mod sweep;
 mod transform;
 
 pub use backfill::OnboardDatasetWorkflow;
 pub use crawl::CrawlWorkflow;
 pub use ingest::{CHANGED_REASON, IngestFileWorkflow, LANDING_ONLY_RULE, NO_CONTRACT_REASON};
+pub use start::{MALFORMED_INPUT, malformed_input};
 pub use sweep::LandingSweepWorkflow;
 pub use transform::TransformWorkflow;
