@@ -66,20 +66,27 @@ fn count_events(events: &[serde_json::Value], attributes: &str) -> usize {
 }
 
 /// `temporal workflow update execute`, as an operator types it: the exit status and stderr.
-async fn temporal_update(env: &TestEnv, id: &str, input: &str, codec: &str) -> (bool, String) {
-    let output = tokio::process::Command::new(lakegate_tests::venv().join("bin/temporal"))
+async fn temporal_update(
+    env: &TestEnv,
+    id: &str,
+    input: &str,
+    codec: Option<&str>,
+) -> (bool, String) {
+    let mut command = tokio::process::Command::new(lakegate_tests::venv().join("bin/temporal"));
+    command
         .args(["workflow", "update", "execute", "--workflow-id", id])
         .args(["--name", "review", "--input", input])
-        .args(["--address", env.server_address(), "--namespace", "default"])
-        .args(["--codec-endpoint", codec])
-        .output()
-        .await
-        .unwrap();
+        .args(["--address", env.server_address(), "--namespace", "default"]);
+    if let Some(codec) = codec {
+        command.args(["--codec-endpoint", codec]);
+    }
+    let output = command.output().await.unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    eprintln!("temporal workflow update execute {input}: {text}");
     (output.status.success(), text)
 }
 
@@ -170,15 +177,15 @@ async fn refused_reviews_leave_the_file_reviewable() {
             "{refused} quotes the payload"
         );
     }
-    // From the `temporal` CLI (through the codec server, as an operator with the key reads it).
+    // From the `temporal` CLI, as an operator types it: refused, and never a success. Without
+    // the codec the worker's failure message is encrypted like every payload; through the codec
+    // server, as an operator with the key reads it, it is the validator's.
+    let mistyped = r#"{"decision": "Approve", "reviewer": "carol", "reason": "FREE_TEXT_4410"}"#;
+    let (ok, text) = temporal_update(&env, &id, mistyped, None).await;
+    assert!(!ok, "the CLI reported success: {text}");
+    assert!(!text.contains("FREE_TEXT"), "{text}");
     let (codec, _stop) = env.start_codec_server().await.unwrap();
-    let (ok, text) = temporal_update(
-        &env,
-        &id,
-        r#"{"decision": "Approve", "reviewer": "carol", "reason": "FREE_TEXT_4410"}"#,
-        &codec,
-    )
-    .await;
+    let (ok, text) = temporal_update(&env, &id, mistyped, Some(&codec)).await;
     assert!(!ok, "the CLI reported success: {text}");
     assert!(
         text.contains(r#"decision: expected "approve" or "reject""#),
@@ -207,7 +214,7 @@ async fn refused_reviews_leave_the_file_reviewable() {
         &env,
         &id,
         r#"{"decision": "reject", "reviewer": "carol", "reason": "wrong extract"}"#,
-        &codec,
+        Some(&codec),
     )
     .await;
     assert!(ok, "{text}");
@@ -229,7 +236,9 @@ async fn refused_reviews_leave_the_file_reviewable() {
         .unwrap();
 }
 
-/// Two reviewers at once: one decides, the other is told why not; the file moves once.
+/// Two reviewers at once: one decides, the other is told why not; the file moves once. (Sent
+/// together, both often reach one workflow task, where both validators pass: the second handler
+/// then refuses with the validator's words.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_simultaneous_reviews_one_decides() {
     let env = TestEnv::start().await.unwrap();
@@ -257,6 +266,9 @@ async fn of_two_simultaneous_reviews_one_decides() {
         other => panic!("{other:?}"),
     }
     assert_eq!(env.all_keys().await.unwrap(), vec![result.key]);
+    env.record_history("two_reviews_at_once", &id)
+        .await
+        .unwrap();
 }
 
 /// An approval of a file no contract claims answers "still waiting" and why; the file stays

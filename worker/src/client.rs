@@ -14,8 +14,9 @@ use lakegate_workflows::{CrawlWorkflow, IngestFileWorkflow, TransformWorkflow};
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
 use temporalio_client::errors::{WorkflowInteractionError, WorkflowUpdateError};
 use temporalio_client::{
-    Client, ClientOptions, Connection, Url, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions,
-    WorkflowExecutionStatus, WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowSignalOptions,
+    Client, ClientOptions, Connection, NamespacedClient, Url, WorkflowDescribeOptions,
+    WorkflowExecuteUpdateOptions, WorkflowExecutionStatus, WorkflowGetResultOptions,
+    WorkflowQueryOptions, WorkflowSignalOptions,
 };
 use temporalio_common::data_converters::SerializationContextData;
 use temporalio_common::protos::temporal::api::failure::v1::Failure;

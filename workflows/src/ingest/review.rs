@@ -11,6 +11,10 @@
 
 use lakegate_models::{IngestPhase, IngestStatus, ReviewOutcome, ReviewSignal};
 
+/// Why a review is refused while another is pending or being acted on.
+const BUSY: &str = "a review is already being acted on: query get_status, and review again if \
+                    the file still awaits review";
+
 /// The reviews of one run.
 #[derive(Debug, Default)]
 pub(crate) struct Reviews {
@@ -102,11 +106,7 @@ impl Reviews {
                  review (phase awaiting_review)",
                 phase.as_str()
             )),
-            IngestPhase::AwaitingReview if self.busy() => Err(
-                "a review is already being acted on: query get_status, and review again if \
-                 the file still awaits review"
-                    .to_owned(),
-            ),
+            IngestPhase::AwaitingReview if self.busy() => Err(BUSY.to_owned()),
             IngestPhase::AwaitingReview => Ok(review),
             decided => Err(format!(
                 "already decided: the file is {} ({}); a file is reviewed once",
@@ -117,11 +117,12 @@ impl Reviews {
     }
 
     /// The Update's handler: holds its review for the main loop and returns its ticket (see
-    /// [`Self::answer_to`]). Refused only if a signal slipped in between the validator and the
-    /// handler (both in one workflow task).
+    /// [`Self::answer_to`]). Validators run before any handler of the same workflow task, so
+    /// two reviews arriving together both pass theirs; the second is refused here, with the
+    /// validator's words (it is then an accepted Update that failed).
     pub fn hold_update(&mut self, review: ReviewSignal) -> Result<usize, String> {
         if self.busy() {
-            return Err("another review (a signal) came first and is being acted on".to_owned());
+            return Err(BUSY.to_owned());
         }
         self.pending = Some(review);
         self.pending_early = None;
