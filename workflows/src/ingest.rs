@@ -1,25 +1,27 @@
 //! `IngestFileWorkflow`: one file version from landing/ to raw/ (or, through quarantine and a
 //! person's decision, to raw/ or rejected/).
 
+mod in_steps;
 mod review;
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use lakegate_activities::{
     FirstPass, IngestActivities, MoveRequest, MoveResult, NotifyActivities,
-    ValidateAndPromoteRequest, ValidateRequest,
+    ValidateAndPromoteRequest,
 };
 use lakegate_models::keys::{fitted, raw_destination, version_tagged};
 use lakegate_models::names::{self, search_attributes as sa};
 use lakegate_models::{
     ContractMatch, Decision, IgnoredReview, IngestInput, IngestOutcome, IngestPhase, IngestStatus,
-    PromotedFile, ReviewOutcome, ReviewSignal, Verdict, WorkflowInput, Zone, civil_date_from_unix,
+    PromotedFile, ReviewOutcome, ReviewSignal, WorkflowInput, Zone, civil_date_from_unix,
 };
 use temporalio_common::error::ApplicationFailure;
 use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributeUpdate};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
 
+use self::in_steps::first_pass_in_steps;
 use self::review::Reviews;
 use crate::{options, patches};
 
@@ -412,67 +414,6 @@ async fn first_pass(
     });
     Ok(Start::Quarantine {
         contract: Some(contract),
-        reason,
-        read_etag,
-    })
-}
-
-/// The first pass as runs recorded before [`patches::INGEST_ONE_ROUND_TRIP`] took it: resolve,
-/// validate, move and notify as separate activities. Kept exactly so those runs replay.
-async fn first_pass_in_steps(
-    ctx: &mut WorkflowContext<IngestFileWorkflow>,
-    input: &IngestInput,
-    ingest_date: &str,
-) -> WorkflowResult<Start> {
-    set_phase(ctx, IngestPhase::Resolving);
-
-    let contract = resolve(ctx, &input.key).await?;
-    let mut read_etag = None;
-    let verdict = match &contract {
-        None => Err(NO_CONTRACT_REASON.to_owned()),
-        Some(contract) => {
-            set_phase(ctx, IngestPhase::Validating);
-            let report = ctx
-                .execute_activity(
-                    IngestActivities::validate_object,
-                    ValidateRequest {
-                        key: input.key.clone(),
-                        contract: contract.clone(),
-                    },
-                    options::validate_file(),
-                )
-                .await?;
-            let verdict = match report.verdict {
-                Verdict::Pass => Ok(()),
-                Verdict::Fail => Err(report.quarantine_reason()),
-            };
-            read_etag = report.etag.clone();
-            ctx.state_mut(|s| s.status.report = Some(report));
-            verdict
-        }
-    };
-
-    let reason = match (verdict, &contract) {
-        (Ok(()), Some(contract)) => {
-            if promote(
-                ctx,
-                input,
-                &input.key,
-                contract,
-                ingest_date,
-                read_etag.as_deref(),
-                !input.crawl_later,
-            )
-            .await?
-            {
-                return Ok(Start::Promoted);
-            }
-            CHANGED_REASON.to_owned()
-        }
-        (verdict, _) => verdict.err().unwrap_or_default(),
-    };
-    Ok(Start::Quarantine {
-        contract,
         reason,
         read_etag,
     })
