@@ -4,8 +4,9 @@ use crate::{ValidationReport, Zone};
 
 pub const DEFAULT_REVIEW_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 
-/// Input of `IngestFileWorkflow`: one object version in landing/.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Input of `IngestFileWorkflow`: one object version in landing/. (`Default` is only the
+/// placeholder state of a run whose input did not decode, see [`crate::WorkflowInput`].)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IngestInput {
     pub bucket: String,
     pub key: String,
@@ -39,7 +40,7 @@ pub enum IngestPhase {
     Resolving,
     Validating,
     Promoting,
-    /// In quarantine/, waiting for a `review` signal.
+    /// In quarantine/, waiting for a review (the `review` Update or signal).
     AwaitingReview,
     Rejecting,
     Promoted,
@@ -102,6 +103,10 @@ pub struct IngestStatus {
     /// `review` signals that could not be read, in arrival order (field and expected shape only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejected_reviews: Vec<crate::RejectedReview>,
+    /// `review` signals that were read but not acted on, in arrival order, each with why (it
+    /// came before quarantine, while another review was pending, or after the decision).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_reviews: Vec<crate::IgnoredReview>,
     /// Where the object is now.
     pub zone: Zone,
     pub key: String,
@@ -122,6 +127,7 @@ impl IngestStatus {
             awaiting_review_since: None,
             review_deadline: None,
             rejected_reviews: Vec::new(),
+            ignored_reviews: Vec::new(),
             zone: Zone::Landing,
             key,
             crawl_workflow_id: None,

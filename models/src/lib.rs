@@ -14,6 +14,7 @@ mod pipeline;
 mod report;
 mod retract;
 mod review;
+mod start;
 mod zone;
 
 pub use ids::{ingest_workflow_id, short_hash};
@@ -29,7 +30,8 @@ pub use pipeline::{
 };
 pub use report::{RuleOutcome, Severity, ValidationReport, Verdict};
 pub use retract::{PromotedRun, RETRACT_SHAPE, RetractInput, RetractPhase, RetractStatus};
-pub use review::{REVIEW_SHAPE, RejectedReview};
+pub use review::{IgnoredReview, REVIEW_SHAPE, RejectedReview, ReviewOutcome};
+pub use start::{WorkflowInput, decode as decode_input};
 pub use zone::{Zone, civil_date_from_unix};
 
 /// Names that other SDKs, the Temporal CLI and the UI use to address lakegate. Changing any of
@@ -40,6 +42,10 @@ pub mod names {
     pub const INGEST_FILE_WORKFLOW: &str = "IngestFileWorkflow";
     /// Signal carrying a [`crate::ReviewSignal`].
     pub const REVIEW_SIGNAL: &str = "review";
+    /// Update carrying a [`crate::ReviewSignal`] and answering a [`crate::ReviewOutcome`]. The
+    /// same name as the signal: Temporal keeps signal and update names apart, so the Web UI's
+    /// signal form and older clients keep working while new clients get an answer.
+    pub const REVIEW_UPDATE: &str = "review";
     /// Query answering an [`crate::IngestStatus`].
     pub const STATUS_QUERY: &str = "get_status";
 

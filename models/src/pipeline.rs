@@ -35,7 +35,7 @@ impl PromotedFile {
 
 /// Input of `CrawlWorkflow`, one long-lived workflow per crawler. The counters and `pending` are
 /// carried across continue-as-new.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CrawlInput {
     pub crawler: String,
     /// The dataset whose raw/<dataset>/ folders this crawler covers; catalog tables elsewhere
@@ -70,7 +70,7 @@ fn is_zero(n: &u32) -> bool {
 
 /// How a crawl workflow coalesces, waits and rolls over: the same fields in the pipeline settings
 /// file and in the workflow's input.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrawlTiming {
     /// A crawl starts once no new prefix arrived for this long...
     pub quiet_period_secs: u64,
@@ -171,7 +171,7 @@ pub struct CrawlStatus {
 }
 
 /// Input of `TransformWorkflow`: a dbt project run stage by stage as jobs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransformInput {
     pub dataset: String,
     /// dbt project and profiles directories as the job sees them.
@@ -282,7 +282,7 @@ pub struct TransformResult {
 }
 
 /// Input of `LandingSweepWorkflow`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SweepInput {
     /// Files younger than this are left to their events (which may still be on the way).
     pub older_than_secs: u64,
@@ -305,7 +305,7 @@ pub struct SweepResult {
 /// Input of `OnboardDatasetWorkflow`: every file under a landing prefix, at most `max_in_flight`
 /// of them unsettled at any time. The cursor, the files in flight and the counts are carried
 /// across continue-as-new.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackfillInput {
     /// A prefix under landing/, e.g. `landing/synthea/ehr/`.
     pub prefix: String,

@@ -242,6 +242,20 @@ test('a reviewer uploads, reviews and decides in the browser', async () => {
   await until('the rejection', async () => (await page.locator('#phase').innerText()).includes('rejected')
     || (await page.reload(), false));
   assert.match(await page.locator('#decision').innerText(), new RegExp(`reject by ${USER.replace('.', '\\.')}`));
+  // The decision went through the `review` Update: the page shows what the workflow answered.
+  assert.match(await page.locator('#answer').innerText(), /rejected \(patients_bad2\.csv moved out of quarantine\)/);
+  // Deciding the same file again is refused by the workflow, and the console says why.
+  const again = await page.evaluate(async (filePath) => {
+    const csrf = document.querySelector('input[name=csrf]').value;
+    const response = await fetch(`${filePath}/review`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `csrf=${encodeURIComponent(csrf)}&decision=approve&reason=again`,
+    });
+    return { status: response.status, text: await response.text() };
+  }, new URL(page.url()).pathname);
+  assert.equal(again.status, 409);
+  assert.match(again.text, /Not decided\. The workflow answered: already decided/);
 
   // Bulk-reject the last two.
   await inboxRow('patients_bad3.csv');

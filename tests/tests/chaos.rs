@@ -49,7 +49,7 @@ async fn the_leak_scan_finds_a_sentinel_in_a_history_and_in_a_log() {
     env.client
         .start_workflow(
             IngestFileWorkflow::run,
-            input,
+            input.into(),
             WorkflowStartOptions::new("nobody-polls-this", "phi-scan-sanity").build(),
         )
         .await

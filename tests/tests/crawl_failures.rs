@@ -42,7 +42,7 @@ async fn a_failed_crawl_activity_keeps_the_prefix_pending_and_the_workflow_runni
         .client
         .start_workflow(
             CrawlWorkflow::run,
-            input,
+            input.into(),
             WorkflowStartOptions::new(env.config.task_queue.clone(), id.clone()).build(),
         )
         .await

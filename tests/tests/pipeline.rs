@@ -281,7 +281,7 @@ async fn a_failed_model_is_retried_and_failed_tests_are_not() {
         .client
         .start_workflow(
             TransformWorkflow::run,
-            input,
+            input.into(),
             WorkflowStartOptions::new(env.config.task_queue.clone(), id.clone()).build(),
         )
         .await

@@ -27,7 +27,7 @@ async fn sweep_once(env: &TestEnv, workflow_id: &str, older_than_secs: u64) -> S
     let options = WorkflowStartOptions::new(env.config.task_queue.clone(), workflow_id).build();
     let handle = env
         .client
-        .start_workflow(LandingSweepWorkflow::run, input, options)
+        .start_workflow(LandingSweepWorkflow::run, input.into(), options)
         .await
         .unwrap();
     handle

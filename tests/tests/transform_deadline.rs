@@ -77,7 +77,7 @@ async fn a_stuck_job_is_terminated_at_its_deadline_and_not_retried() {
         .client
         .start_workflow(
             TransformWorkflow::run,
-            stuck_input(20),
+            stuck_input(20).into(),
             WorkflowStartOptions::new(env.config.task_queue.clone(), id.clone()).build(),
         )
         .await
@@ -123,7 +123,7 @@ async fn cancelling_a_transform_terminates_its_job() {
         .client
         .start_workflow(
             TransformWorkflow::run,
-            stuck_input(3600),
+            stuck_input(3600).into(),
             WorkflowStartOptions::new(env.config.task_queue.clone(), id.clone()).build(),
         )
         .await

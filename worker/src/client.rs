@@ -1,4 +1,5 @@
-//! Client-side calls: connect to Temporal and start, watch, query and signal ingest workflows.
+//! Client-side calls: connect to Temporal and start, watch, query, review and signal ingest
+//! workflows.
 
 use std::time::{Duration, Instant};
 
@@ -6,15 +7,19 @@ use crate::codec::EncryptionCodec;
 use anyhow::{Context, bail};
 use lakegate_activities::ports::{IngestStarter, StartError, StartOutcome};
 use lakegate_models::{
-    CrawlStatus, IngestInput, IngestOutcome, IngestStatus, ReviewSignal, TransformResult,
+    CrawlStatus, IngestInput, IngestOutcome, IngestStatus, ReviewOutcome, ReviewSignal,
+    TransformResult,
 };
 use lakegate_workflows::{CrawlWorkflow, IngestFileWorkflow, TransformWorkflow};
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
-use temporalio_client::errors::WorkflowInteractionError;
+use temporalio_client::errors::{WorkflowInteractionError, WorkflowUpdateError};
 use temporalio_client::{
-    Client, ClientOptions, Connection, Url, WorkflowDescribeOptions, WorkflowExecutionStatus,
-    WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowSignalOptions,
+    Client, ClientOptions, Connection, NamespacedClient, Url, WorkflowDescribeOptions,
+    WorkflowExecuteUpdateOptions, WorkflowExecutionStatus, WorkflowGetResultOptions,
+    WorkflowQueryOptions, WorkflowSignalOptions,
 };
+use temporalio_common::data_converters::SerializationContextData;
+use temporalio_common::protos::temporal::api::failure::v1::Failure;
 
 /// Connects with Temporal's standard client configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
 /// TEMPORAL_API_KEY, TLS settings, temporal.toml profiles via TEMPORAL_PROFILE and
@@ -119,6 +124,79 @@ pub async fn query_status(client: &Client, workflow_id: &str) -> anyhow::Result<
         )
         .await
         .with_context(|| format!("querying {workflow_id}"))
+}
+
+/// Decides a quarantined file through the `review` Update and waits for what came of it. The
+/// inner `Err` is the workflow's refusal (its validator's message: a field that does not read, a
+/// file not in quarantine yet or already decided, another review first), for the reviewer; the
+/// outer one is a failure to ask at all.
+pub async fn review(
+    client: &Client,
+    workflow_id: &str,
+    review: &ReviewSignal,
+) -> anyhow::Result<Result<ReviewOutcome, String>> {
+    review_raw(
+        client,
+        workflow_id,
+        serde_json::to_value(review).context("encoding the review")?,
+    )
+    .await
+}
+
+/// [`review`] with any JSON (what a form or another SDK might send), for tests of the validator.
+pub async fn review_raw(
+    client: &Client,
+    workflow_id: &str,
+    review: serde_json::Value,
+) -> anyhow::Result<Result<ReviewOutcome, String>> {
+    let handle = client.get_workflow_handle::<IngestFileWorkflow>(workflow_id.to_owned());
+    let sent = handle
+        .execute_update(
+            IngestFileWorkflow::review_update,
+            review,
+            WorkflowExecuteUpdateOptions::default(),
+        )
+        .await;
+    match sent {
+        Ok(outcome) => Ok(Ok(outcome)),
+        Err(WorkflowUpdateError::Failed(failure)) => {
+            Ok(Err(failure_message(client, *failure).await))
+        }
+        // Updates reach running workflows only; a settled file says how it was decided.
+        Err(WorkflowUpdateError::NotFound(_)) if workflow_exists(client, workflow_id).await? => {
+            let status = query_status(client, workflow_id).await?;
+            Ok(Err(format!(
+                "already decided: the file is {} and its run has ended",
+                status.phase.as_str()
+            )))
+        }
+        Err(WorkflowUpdateError::NotFound(_)) => bail!("no workflow {workflow_id}"),
+        Err(e) => Err(e).with_context(|| format!("reviewing {workflow_id}")),
+    }
+}
+
+/// The message of a failure the workflow sent back. With the payload codec on, the worker moves
+/// messages into the failure's encrypted attributes ("Encoded failure" on the wire); they are
+/// decrypted here.
+async fn failure_message(client: &Client, mut failure: Failure) -> String {
+    let converter = client.data_converter();
+    let context = SerializationContextData::Workflow(
+        temporalio_common::data_converters::WorkflowSerializationContext::new(),
+    );
+    if temporalio_common::payload_visitor::decode_payloads(
+        &mut failure,
+        converter.codec(),
+        &context,
+    )
+    .await
+    .is_ok()
+        && let Some(attributes) = &failure.encoded_attributes
+        && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&attributes.data)
+        && let Some(message) = value.get("message").and_then(|m| m.as_str())
+    {
+        return message.to_owned();
+    }
+    failure.message
 }
 
 pub async fn send_review(
@@ -272,7 +350,7 @@ pub async fn start_backfill(
     match client
         .start_workflow(
             lakegate_workflows::OnboardDatasetWorkflow::run,
-            input,
+            input.into(),
             options,
         )
         .await

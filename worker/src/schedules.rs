@@ -32,7 +32,7 @@ pub async fn create_sweep(
     };
     let action = ScheduleAction::start_workflow(
         LandingSweepWorkflow::run,
-        input,
+        input.into(),
         config.task_queue.clone(),
         format!("{schedule_id}-run"),
     );
@@ -66,7 +66,7 @@ pub async fn create_transform(
         .build();
     let action = ScheduleAction::start_workflow(
         TransformWorkflow::run,
-        transform,
+        transform.into(),
         config.task_queue.clone(),
         format!("{schedule_id}-run"),
     );

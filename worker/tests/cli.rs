@@ -172,7 +172,23 @@ fn dev_ingest_review_status_and_stop_work_as_the_readme_says() {
         "--reason",
         "fixed",
     ]));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("phase:     promoted"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The `review` Update answers with what the workflow did, then the status follows.
+    assert!(
+        stdout.contains("outcome:   promoted to raw/ehr/patients/"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("phase:     promoted"), "{stdout}");
+    // A second review of a decided file is refused: exit 1, the workflow's reason on stderr.
+    let out = run_expecting(
+        lakegate(&data).args(["review", &id, "reject", "--reviewer", "bob"]),
+        1,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("review refused: already decided"),
+        "{stderr}"
+    );
     let out = run(lakegate(&data).args(["status", &id, "--output", "json"]));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["phase"], "promoted");

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use lakegate_activities::{NotifyActivities, PageRequest, StartRequest, SweepActivities};
-use lakegate_models::{BackfillInput, BackfillProgress, names};
+use lakegate_models::{BackfillInput, BackfillProgress, WorkflowInput, names};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ContinueAsNewOptions, WorkflowContext, WorkflowContextView, WorkflowResult};
 
@@ -22,19 +22,29 @@ const MAX_POLL: Duration = Duration::from_secs(30);
 #[workflow]
 pub struct OnboardDatasetWorkflow {
     input: BackfillInput,
+    /// Why the start input did not decode (the run fails at once; see `crate::start`).
+    malformed: Option<String>,
     progress: BackfillProgress,
 }
 
 #[workflow_methods]
 impl OnboardDatasetWorkflow {
     #[init]
-    fn new(_ctx: &WorkflowContextView, input: BackfillInput) -> Self {
+    fn new(_ctx: &WorkflowContextView, input: WorkflowInput<BackfillInput>) -> Self {
+        let (input, malformed) = input.split();
         let progress = input.progress.clone();
-        Self { input, progress }
+        Self {
+            input,
+            malformed,
+            progress,
+        }
     }
 
     #[run(name = names::ONBOARD_DATASET_WORKFLOW)]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<BackfillProgress> {
+        if let Some(why) = ctx.state(|s| s.malformed.clone()) {
+            return Err(crate::malformed_input(names::ONBOARD_DATASET_WORKFLOW, &why).into());
+        }
         let input = ctx.state(|s| s.input.clone());
         let max_in_flight = input.max_in_flight.max(1) as usize;
         let mut cursor = input.cursor.clone();
@@ -145,7 +155,7 @@ impl OnboardDatasetWorkflow {
             progress: ctx.state(|s| s.progress.clone()),
             ..input
         };
-        ctx.continue_as_new(next, ContinueAsNewOptions::default())?;
+        ctx.continue_as_new(next.into(), ContinueAsNewOptions::default())?;
         unreachable!("continue_as_new always returns an error")
     }
 

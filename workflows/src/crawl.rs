@@ -11,7 +11,7 @@ use lakegate_activities::ports::{CrawlRequest, CrawlStart, CrawlerState, TableIn
 use lakegate_activities::{CatalogRequest, CrawlActivities};
 use lakegate_models::names;
 use lakegate_models::{
-    CrawlInput, CrawlRecord, CrawlStatus, NewData, TableChange, TableFingerprint,
+    CrawlInput, CrawlRecord, CrawlStatus, NewData, TableChange, TableFingerprint, WorkflowInput,
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
@@ -28,6 +28,8 @@ const MAX_JOINS: u32 = 3;
 #[workflow]
 pub struct CrawlWorkflow {
     input: CrawlInput,
+    /// Why the start input did not decode (the run fails at once; see `crate::start`).
+    malformed: Option<String>,
     pending: BTreeSet<String>,
     /// Counts signals, so the quiet period restarts on every arrival, even of a known prefix.
     arrivals: u64,
@@ -42,13 +44,15 @@ pub struct CrawlWorkflow {
 #[workflow_methods]
 impl CrawlWorkflow {
     #[init]
-    fn new(_ctx: &WorkflowContextView, input: CrawlInput) -> Self {
+    fn new(_ctx: &WorkflowContextView, input: WorkflowInput<CrawlInput>) -> Self {
+        let (input, malformed) = input.split();
         let pending = input.pending.iter().cloned().collect();
         let crawls_done = input.crawls_done;
         let failures = input.failures;
         let last_failure = input.last_failure.clone();
         Self {
             input,
+            malformed,
             pending,
             arrivals: 0,
             phase: "waiting",
@@ -61,6 +65,9 @@ impl CrawlWorkflow {
 
     #[run(name = names::CRAWL_WORKFLOW)]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
+        if let Some(why) = ctx.state(|s| s.malformed.clone()) {
+            return Err(crate::malformed_input(names::CRAWL_WORKFLOW, &why).into());
+        }
         let input = ctx.state(|s| s.input.clone());
         let mut crawls_done = input.crawls_done;
         let mut known_tables = input.known_tables.clone();
@@ -107,7 +114,7 @@ impl CrawlWorkflow {
                     last_failure: ctx.state(|s| s.last_failure.clone()),
                     ..input
                 };
-                ctx.continue_as_new(next, ContinueAsNewOptions::default())?;
+                ctx.continue_as_new(next.into(), ContinueAsNewOptions::default())?;
                 unreachable!("continue_as_new always returns an error");
             }
         }
@@ -315,7 +322,7 @@ fn continue_as_new(
         last_failure: ctx.state(|s| s.last_failure.clone()),
         ..input.clone()
     };
-    ctx.continue_as_new(next, ContinueAsNewOptions::default())?;
+    ctx.continue_as_new(next.into(), ContinueAsNewOptions::default())?;
     unreachable!("continue_as_new always returns an error")
 }
 

@@ -1,23 +1,28 @@
 //! `IngestFileWorkflow`: one file version from landing/ to raw/ (or, through quarantine and a
 //! person's decision, to raw/ or rejected/).
 
+mod in_steps;
+mod review;
+
 use std::time::{Duration, UNIX_EPOCH};
 
 use lakegate_activities::{
     FirstPass, IngestActivities, MoveRequest, MoveResult, NotifyActivities,
-    ValidateAndPromoteRequest, ValidateRequest,
+    ValidateAndPromoteRequest,
 };
 use lakegate_models::keys::{fitted, raw_destination, version_tagged};
 use lakegate_models::names::{self, search_attributes as sa};
 use lakegate_models::{
-    ContractMatch, Decision, IngestInput, IngestOutcome, IngestPhase, IngestStatus, PromotedFile,
-    ReviewSignal, Verdict, Zone, civil_date_from_unix,
+    ContractMatch, Decision, IgnoredReview, IngestInput, IngestOutcome, IngestPhase, IngestStatus,
+    PromotedFile, ReviewOutcome, ReviewSignal, WorkflowInput, Zone, civil_date_from_unix,
 };
 use temporalio_common::error::ApplicationFailure;
 use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributeUpdate};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
 
+use self::in_steps::first_pass_in_steps;
+use self::review::Reviews;
 use crate::{options, patches};
 
 /// Reason recorded when no contract claims a landing key.
@@ -32,25 +37,31 @@ pub const LANDING_ONLY_RULE: &str = "IngestFileWorkflow moves only keys under la
 #[workflow]
 pub struct IngestFileWorkflow {
     input: IngestInput,
+    /// Why the start input did not decode (then `input` is a placeholder and the run fails).
+    malformed: Option<String>,
     status: IngestStatus,
-    /// The first `review` signal not yet acted on.
-    pending_review: Option<ReviewSignal>,
+    reviews: Reviews,
 }
 
 #[workflow_methods]
 impl IngestFileWorkflow {
     #[init]
-    fn new(_ctx: &WorkflowContextView, input: IngestInput) -> Self {
+    fn new(_ctx: &WorkflowContextView, input: WorkflowInput<IngestInput>) -> Self {
+        let (input, malformed) = input.split();
         let status = IngestStatus::new(input.key.clone());
         Self {
             input,
+            malformed,
             status,
-            pending_review: None,
+            reviews: Reviews::default(),
         }
     }
 
     #[run(name = names::INGEST_FILE_WORKFLOW)]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<IngestOutcome> {
+        if let Some(why) = ctx.state(|s| s.malformed.clone()) {
+            return Err(crate::malformed_input(names::INGEST_FILE_WORKFLOW, &why).into());
+        }
         let input = ctx.state(|s| s.input.clone());
         // The trust boundary: only landing/ is this workflow's to take from. `patched` is called
         // on the refusing branch alone, so a landing key's history gets no marker (unchanged
@@ -72,7 +83,19 @@ impl IngestFileWorkflow {
             first_pass_in_steps(ctx, &input, &ingest_date).await?
         };
         let (contract, mut reason, read_etag) = match first {
-            Start::Promoted => return Ok(ctx.state(|s| s.status.clone())),
+            Start::Promoted => {
+                ctx.state_mut(|s| {
+                    if let Some(phase) = s.reviews.pending_early() {
+                        s.status.ignored_reviews.push(IgnoredReview {
+                            reason: format!(
+                                "it came while the file was {}, and the file passed validation",
+                                phase.as_str()
+                            ),
+                        });
+                    }
+                });
+                return Ok(ctx.state(|s| s.status.clone()));
+            }
             Start::Quarantine {
                 contract,
                 reason,
@@ -121,6 +144,22 @@ impl IngestFileWorkflow {
             s.status.awaiting_review_since = Some(since);
             s.status.review_deadline = Some(since.saturating_add(input.review_timeout_secs));
         });
+        // A signal sent before there was a report to read must not decide: the reviewer has to
+        // see what failed. Runs recorded before the patch applied it here.
+        if let Some(early) = ctx.state(|s| s.reviews.pending_early())
+            && ctx.patched(patches::INGEST_REVIEW_IN_QUARANTINE_ONLY)
+        {
+            ctx.state_mut(|s| {
+                s.reviews.drop_early();
+                s.status.ignored_reviews.push(IgnoredReview {
+                    reason: format!(
+                        "it came while the file was {}, before there was a report to review; \
+                         review it now that it awaits review",
+                        early.as_str()
+                    ),
+                });
+            });
+        }
 
         let deadline = Duration::from_secs(input.review_timeout_secs);
         // One timer for the whole wait (see the patch); runs recorded before it re-armed the
@@ -132,20 +171,22 @@ impl IngestFileWorkflow {
             .patched(patches::INGEST_ONE_REVIEW_DEADLINE)
             .then(|| Box::pin(timer_ctx.timer(deadline)));
         let mut contract = contract;
+        // Rejected by a reviewer rather than by the deadline: the review gets an answer.
+        let mut by_review = false;
         loop {
             let decided = if let Some(whole_wait) = whole_wait.as_mut() {
                 let mut whole_wait = whole_wait.as_mut();
                 temporalio_sdk::workflows::select! {
-                    _ = ctx.wait_condition(|s| s.pending_review.is_some()) => true,
+                    _ = ctx.wait_condition(|s| s.reviews.has_pending()) => true,
                     _ = whole_wait => false,
                 }
             } else {
                 temporalio_sdk::workflows::select! {
-                    _ = ctx.wait_condition(|s| s.pending_review.is_some()) => true,
+                    _ = ctx.wait_condition(|s| s.reviews.has_pending()) => true,
                     _ = ctx.timer(deadline) => false,
                 }
             };
-            let review = ctx.state_mut(|s| s.pending_review.take());
+            let review = ctx.state_mut(|s| s.reviews.take());
             match review {
                 None if !decided => {
                     ctx.state_mut(|s| s.status.review_timed_out = true);
@@ -156,6 +197,7 @@ impl IngestFileWorkflow {
                     let approve = review.decision == Decision::Approve;
                     ctx.state_mut(|s| s.status.review = Some(review));
                     if !approve {
+                        by_review = true;
                         break;
                     }
                     // A file no contract claimed can only be promoted once one does: resolve
@@ -168,6 +210,12 @@ impl IngestFileWorkflow {
                             s.status.quarantine_reason = Some(format!(
                                 "{NO_CONTRACT_REASON}; approval needs a contract for this key"
                             ));
+                            s.reviews.answer(ReviewOutcome::Waiting {
+                                reason: format!(
+                                    "approved, but {NO_CONTRACT_REASON} this key yet: add one \
+                                     and approve again, or reject (the deadline stands)"
+                                ),
+                            });
                         });
                         continue;
                     };
@@ -182,6 +230,11 @@ impl IngestFileWorkflow {
                         true,
                     )
                     .await?;
+                    ctx.state_mut(|s| {
+                        let key = s.status.key.clone();
+                        s.reviews.answer(ReviewOutcome::Promoted { key });
+                    });
+                    handlers_done(ctx).await;
                     return Ok(ctx.state(|s| s.status.clone()));
                 }
             }
@@ -201,19 +254,32 @@ impl IngestFileWorkflow {
         )?;
         ctx.state_mut(|s| {
             s.status.zone = Zone::Rejected;
+            if by_review {
+                s.reviews.answer(ReviewOutcome::Rejected {
+                    key: rejected.clone(),
+                });
+            }
             s.status.key = rejected;
         });
         set_phase(ctx, IngestPhase::Rejected);
+        handlers_done(ctx).await;
         Ok(ctx.state(|s| s.status.clone()))
     }
 
-    /// Approve or reject a quarantined file. Only the first decision counts; later ones are
-    /// ignored (they stay visible in the history). One that arrives while the file is still
-    /// resolving or validating is kept and applied once the file reaches quarantine.
+    /// Approve or reject a quarantined file, for the Web UI's signal form and older clients (new
+    /// clients use the `review` Update, which answers). A signal cannot answer, so the status
+    /// says what became of each one:
+    /// - the first readable one while the file awaits review decides;
+    /// - one that arrives while the file still resolves or validates is held, and at quarantine
+    ///   ignored (there was no report to review yet; runs recorded before the patch
+    ///   `ingest-review-in-quarantine-only` applied it) or, if the file passes, ignored too;
+    /// - one while another is held, or once the file is promoting, rejecting or settled, is
+    ///   ignored;
+    /// - ignored ones are listed in `ignored_reviews` with why, never dropped silently.
     ///
     /// The payload is read raw and checked by hand: a typed handler fails every workflow task of
     /// the run when a hand-typed signal does not decode (`"approved"`), wedging it. A signal that
-    /// cannot be read is counted in the status with the field it got wrong, never its text.
+    /// cannot be read is counted in `rejected_reviews` with the field it got wrong, never its text.
     #[signal(name = names::REVIEW_SIGNAL)]
     pub fn review(&mut self, _ctx: &mut SyncWorkflowContext<Self>, signal: serde_json::Value) {
         let signal = match ReviewSignal::from_raw(&signal) {
@@ -223,14 +289,40 @@ impl IngestFileWorkflow {
                 return;
             }
         };
-        if self.pending_review.is_none()
-            && matches!(
-                self.status.phase,
-                IngestPhase::AwaitingReview | IngestPhase::Validating | IngestPhase::Resolving
-            )
-        {
-            self.pending_review = Some(signal);
+        if let Err(reason) = self.reviews.offer_signal(signal, self.status.phase) {
+            self.status.ignored_reviews.push(IgnoredReview { reason });
         }
+    }
+
+    /// Approve or reject a quarantined file and get what came of it ([`ReviewOutcome`]), once
+    /// the file has moved (or, approved without a contract, is known to keep waiting). The
+    /// validator refuses, with a message naming the field or the rule, a review that does not
+    /// read, one before the file is in quarantine, one while another is being acted on and one
+    /// after the decision; a refused Update leaves no trace in the history and the file stays
+    /// reviewable.
+    #[update(name = names::REVIEW_UPDATE)]
+    pub async fn review_update(
+        ctx: &mut WorkflowContext<Self>,
+        review: serde_json::Value,
+    ) -> Result<ReviewOutcome, Box<dyn std::error::Error + Send + Sync>> {
+        // The validator read it already; replay skips validators, so it is read again here.
+        let review = ReviewSignal::from_update(&review).map_err(|rejected| rejected.reason)?;
+        let ticket = ctx.state_mut(|s| s.reviews.hold_update(review))?;
+        ctx.wait_condition(|s| s.reviews.answer_to(ticket).is_some())
+            .await?;
+        ctx.state(|s| s.reviews.answer_to(ticket).cloned())
+            .ok_or_else(|| "the review was not answered".into())
+    }
+
+    /// Raw JSON, so a mistyped decision is refused here with a message, never by a decode error.
+    #[update_validator(review_update)]
+    pub fn validate_review(
+        &self,
+        _ctx: &WorkflowContextView,
+        review: &serde_json::Value,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.reviews.check_update(&self.status, review)?;
+        Ok(())
     }
 
     #[query(name = names::STATUS_QUERY)]
@@ -322,67 +414,6 @@ async fn first_pass(
     });
     Ok(Start::Quarantine {
         contract: Some(contract),
-        reason,
-        read_etag,
-    })
-}
-
-/// The first pass as runs recorded before [`patches::INGEST_ONE_ROUND_TRIP`] took it: resolve,
-/// validate, move and notify as separate activities. Kept exactly so those runs replay.
-async fn first_pass_in_steps(
-    ctx: &mut WorkflowContext<IngestFileWorkflow>,
-    input: &IngestInput,
-    ingest_date: &str,
-) -> WorkflowResult<Start> {
-    set_phase(ctx, IngestPhase::Resolving);
-
-    let contract = resolve(ctx, &input.key).await?;
-    let mut read_etag = None;
-    let verdict = match &contract {
-        None => Err(NO_CONTRACT_REASON.to_owned()),
-        Some(contract) => {
-            set_phase(ctx, IngestPhase::Validating);
-            let report = ctx
-                .execute_activity(
-                    IngestActivities::validate_object,
-                    ValidateRequest {
-                        key: input.key.clone(),
-                        contract: contract.clone(),
-                    },
-                    options::validate_file(),
-                )
-                .await?;
-            let verdict = match report.verdict {
-                Verdict::Pass => Ok(()),
-                Verdict::Fail => Err(report.quarantine_reason()),
-            };
-            read_etag = report.etag.clone();
-            ctx.state_mut(|s| s.status.report = Some(report));
-            verdict
-        }
-    };
-
-    let reason = match (verdict, &contract) {
-        (Ok(()), Some(contract)) => {
-            if promote(
-                ctx,
-                input,
-                &input.key,
-                contract,
-                ingest_date,
-                read_etag.as_deref(),
-                !input.crawl_later,
-            )
-            .await?
-            {
-                return Ok(Start::Promoted);
-            }
-            CHANGED_REASON.to_owned()
-        }
-        (verdict, _) => verdict.err().unwrap_or_default(),
-    };
-    Ok(Start::Quarantine {
-        contract,
         reason,
         read_etag,
     })
@@ -496,6 +527,17 @@ fn moved(key: Option<String>) -> WorkflowResult<String> {
     key.ok_or_else(|| {
         ApplicationFailure::non_retryable("an unconditional move reported a changed source").into()
     })
+}
+
+/// Waits until every `review` Update handler has returned its answer: a run that completed first
+/// would leave its caller with "workflow completed" instead of the outcome. No command, so runs
+/// recorded before the Update replay unchanged.
+async fn handlers_done(ctx: &mut WorkflowContext<IngestFileWorkflow>) {
+    let view = ctx.clone();
+    // Cancellation ends the wait as well; the run completes either way.
+    let _ = ctx
+        .wait_condition(move |_| view.all_handlers_finished())
+        .await;
 }
 
 fn set_phase(ctx: &mut WorkflowContext<IngestFileWorkflow>, phase: IngestPhase) {

@@ -8,6 +8,7 @@ mod ingest;
 pub mod options;
 pub mod patches;
 mod retract;
+mod start;
 mod sweep;
 mod transform;
 
@@ -15,5 +16,6 @@ pub use backfill::OnboardDatasetWorkflow;
 pub use crawl::CrawlWorkflow;
 pub use ingest::{CHANGED_REASON, IngestFileWorkflow, LANDING_ONLY_RULE, NO_CONTRACT_REASON};
 pub use retract::RetractWorkflow;
+pub use start::{MALFORMED_INPUT, malformed_input};
 pub use sweep::LandingSweepWorkflow;
 pub use transform::TransformWorkflow;

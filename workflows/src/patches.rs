@@ -41,3 +41,10 @@ pub const INGEST_ONE_REVIEW_DEADLINE: &str = "ingest-one-review-deadline";
 /// raw/, quarantine/ or rejected/). Checked only on that branch, so a run for a landing key
 /// records no marker and its command sequence is unchanged.
 pub const INGEST_LANDING_ONLY: &str = "ingest-landing-only";
+
+/// IngestFileWorkflow (December 2026, issue 12): a `review` signal that arrives before the file is
+/// in quarantine (while it resolves or validates) is ignored and listed in the status's
+/// `ignored_reviews`, instead of being applied once the file reaches quarantine (an approval sent
+/// before any report existed pre-approved the file). Checked only when such a signal is held, so
+/// runs without one record no marker.
+pub const INGEST_REVIEW_IN_QUARANTINE_ONLY: &str = "ingest-review-in-quarantine-only";

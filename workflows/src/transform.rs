@@ -9,7 +9,7 @@ use lakegate_activities::ports::{JobSpec, JobState, QueryState};
 use lakegate_activities::{DescribeJob, StartQuery, StopQuery, TerminateJob, TransformActivities};
 use lakegate_models::names;
 use lakegate_models::{
-    Check, CheckResult, NodeResult, StageResult, TransformInput, TransformResult,
+    Check, CheckResult, NodeResult, StageResult, TransformInput, TransformResult, WorkflowInput,
 };
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
@@ -23,20 +23,27 @@ use crate::{options, patches};
 #[workflow]
 pub struct TransformWorkflow {
     input: TransformInput,
+    /// Why the start input did not decode (the run fails at once; see `crate::start`).
+    malformed: Option<String>,
     result: TransformResult,
 }
 
 #[workflow_methods]
 impl TransformWorkflow {
     #[init]
-    fn new(_ctx: &WorkflowContextView, input: TransformInput) -> Self {
+    fn new(_ctx: &WorkflowContextView, input: WorkflowInput<TransformInput>) -> Self {
+        let (input, malformed) = input.split();
         let result = TransformResult {
             dataset: input.dataset.clone(),
             succeeded: false,
             stages: Vec::new(),
             checks: Vec::new(),
         };
-        Self { input, result }
+        Self {
+            input,
+            malformed,
+            result,
+        }
     }
 
     /// Fails (with the stage, the failed nodes and the log tail in the message) when a stage
@@ -44,6 +51,9 @@ impl TransformWorkflow {
     /// returns the full result either way.
     #[run(name = names::TRANSFORM_WORKFLOW)]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<TransformResult> {
+        if let Some(why) = ctx.state(|s| s.malformed.clone()) {
+            return Err(crate::malformed_input(names::TRANSFORM_WORKFLOW, &why).into());
+        }
         let input = ctx.state(|s| s.input.clone());
         // Job names must be unique per run: a re-run under the same workflow id must not find the
         // previous run's jobs by name.

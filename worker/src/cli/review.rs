@@ -1,15 +1,16 @@
-//! `lakegate review`: approve or reject a quarantined file (the `review` signal), then show the
-//! outcome.
+//! `lakegate review`: approve or reject a quarantined file through the `review` Update, which
+//! answers once the workflow has acted: promoted, rejected, or still waiting and why. A review
+//! the workflow refuses (not in quarantine yet, already decided, another review first) exits 1
+//! with the workflow's message, and nothing was decided.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::bail;
 use clap::ValueEnum;
 use lakegate::{LakeConfig, client};
-use lakegate_models::{Decision, IngestPhase, ReviewSignal};
+use lakegate_models::{Decision, ReviewSignal};
 
-use super::{dev_address, render};
+use super::{dev_address, outln, render};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -41,28 +42,17 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
         DecisionArg::Approve => Decision::Approve,
         DecisionArg::Reject => Decision::Reject,
     };
-    let before = client::query_status(&client, &workflow_id).await?;
-    if before.phase != IngestPhase::AwaitingReview {
-        bail!(
-            "{workflow_id} is not waiting for review (phase: {})",
-            before.phase.as_str()
-        );
-    }
-    client::send_review(
-        &client,
-        &workflow_id,
-        ReviewSignal {
-            decision,
-            reviewer,
-            reason,
-        },
-    )
-    .await?;
-    let status = client::wait_for_status(&client, &workflow_id, Duration::from_secs(120), |s| {
-        matches!(s.phase, IngestPhase::Promoted | IngestPhase::Rejected)
-            || (s.phase == IngestPhase::AwaitingReview && s.review.is_some())
-    })
-    .await?;
+    let review = ReviewSignal {
+        decision,
+        reviewer,
+        reason,
+    };
+    let outcome = match client::review(&client, &workflow_id, &review).await? {
+        Ok(outcome) => outcome,
+        Err(refused) => bail!("{workflow_id}: review refused: {refused}"),
+    };
+    outln!("outcome:   {outcome}")?;
+    let status = client::query_status(&client, &workflow_id).await?;
     render::print_status(&workflow_id, &status)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,5 @@
-//! A file's page: what validation found, the decision form, and the first failing rows on
-//! demand. Those rows are read here, straight from the quarantined object, and shown to the
+//! A file's page: what validation found, the decision form (through the `review` Update, whose
+//! answer or refusal the reviewer sees), and the first failing rows on demand. Those rows are read here, straight from the quarantined object, and shown to the
 //! signed-in reviewer only; they never pass through Temporal or a log, and every view is written
 //! to the audit log in the lake (`audit/console/`).
 
@@ -8,11 +8,11 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use bytes::Bytes;
-use lakegate_models::{Decision, IngestPhase, IngestStatus, ReviewSignal, Zone};
+use lakegate_models::{Decision, IngestPhase, IngestStatus, ReviewOutcome, ReviewSignal, Zone};
 use lakegate_validate::{Compression, ContractSet, FormatKind, FormatSpec};
 use serde::{Deserialize, Serialize};
 use temporalio_client::WorkflowListOptions;
@@ -47,7 +47,7 @@ async fn run_id(app: &App, id: &str) -> Option<String> {
     runs.next().await?.ok().map(|w| w.run_id().to_owned())
 }
 
-pub async fn page_of(app: &App, reviewer: &Reviewer, id: &str) -> Response {
+pub async fn page_of(app: &App, reviewer: &Reviewer, id: &str, answered: Option<&str>) -> Response {
     if !valid_workflow_id(id) {
         return error_page(StatusCode::NOT_FOUND, reviewer, "no such file");
     }
@@ -71,6 +71,30 @@ pub async fn page_of(app: &App, reviewer: &Reviewer, id: &str) -> Response {
             esc(status.zone.prefix()),
         ]],
     ));
+    // After a decision made here (the redirect names the outcome's kind; the words come from
+    // the status, so no key travels in a URL).
+    if let Some(kind) = answered {
+        let words = match (kind, status.phase) {
+            ("promoted", IngestPhase::Promoted) => Some(answer_words(&ReviewOutcome::Promoted {
+                key: status.key.clone(),
+            })),
+            ("rejected", IngestPhase::Rejected) => Some(answer_words(&ReviewOutcome::Rejected {
+                key: status.key.clone(),
+            })),
+            ("waiting", IngestPhase::AwaitingReview) => status
+                .quarantine_reason
+                .as_ref()
+                .map(|reason| format!("still waiting: {reason}")),
+            _ => None,
+        };
+        if let Some(words) = words {
+            body.push_str(&format!(
+                "<p class=\"note\" id=\"answer\" role=\"status\">The workflow answered: \
+                 <strong>{}</strong></p>",
+                esc(&words)
+            ));
+        }
+    }
     if let Some(review) = &status.review {
         body.push_str(&format!(
             "<p class=\"note\" id=\"decision\">Decided: <strong>{}</strong> by <strong>{}</strong>{}</p>",
@@ -129,7 +153,8 @@ pub async fn page_of(app: &App, reviewer: &Reviewer, id: &str) -> Response {
             &rows,
         ));
     }
-    if status.phase == IngestPhase::AwaitingReview && status.review.is_none() {
+    // Also after an approval that could not promote (no contract yet): the file stays reviewable.
+    if status.phase == IngestPhase::AwaitingReview {
         body.push_str(&format!(
             "<form method=\"post\" action=\"/files/{id}/review\"><fieldset><legend>Decide</legend>{}\
              <label for=\"reason\">Reason (recorded in the history)</label>\
@@ -158,12 +183,20 @@ pub async fn page_of(app: &App, reviewer: &Reviewer, id: &str) -> Response {
     render(reviewer, file_of(&status.key), &body)
 }
 
+#[derive(Deserialize, Default)]
+pub struct PageQuery {
+    /// Set by the redirect after a decision: `promoted`, `rejected` or `waiting`.
+    #[serde(default)]
+    answer: Option<String>,
+}
+
 pub async fn page(
     State(app): State<Arc<App>>,
     reviewer: Reviewer,
     Path(id): Path<String>,
+    Query(query): Query<PageQuery>,
 ) -> Response {
-    page_of(&app, &reviewer, &id).await
+    page_of(&app, &reviewer, &id, query.answer.as_deref()).await
 }
 
 #[derive(Deserialize)]
@@ -192,8 +225,20 @@ pub async fn review(
         );
     };
     match decide(&app, &reviewer, &id, decision, &form.reason).await {
-        Ok(_) => Redirect::to(&format!("/files/{id}")).into_response(),
-        Err(e) => error_page(StatusCode::CONFLICT, &reviewer, &e),
+        // Post/redirect/get: a reload shows the page, it does not decide again.
+        Ok(outcome) => {
+            let kind = match outcome {
+                ReviewOutcome::Promoted { .. } => "promoted",
+                ReviewOutcome::Rejected { .. } => "rejected",
+                ReviewOutcome::Waiting { .. } => "waiting",
+            };
+            Redirect::to(&format!("/files/{id}?answer={kind}")).into_response()
+        }
+        Err(e) => error_page(
+            StatusCode::CONFLICT,
+            &reviewer,
+            &format!("Not decided. The workflow answered: {e}"),
+        ),
     }
 }
 
@@ -205,45 +250,39 @@ pub fn parse_decision(text: &str) -> Option<Decision> {
     }
 }
 
-/// Sends the signed-in reviewer's decision and waits for the workflow to act on it: the answer
-/// in words, or why it was not taken.
+/// Decides through the `review` Update as the signed-in reviewer and returns what the workflow
+/// answered once it acted, or its refusal (the validator's message: not in quarantine yet,
+/// already decided, another review first), which names a rule, never a value.
 pub async fn decide(
     app: &App,
     reviewer: &Reviewer,
     id: &str,
     decision: Decision,
     reason: &str,
-) -> Result<String, String> {
+) -> Result<ReviewOutcome, String> {
     if !valid_workflow_id(id) {
         return Err("no such file".into());
-    }
-    let client = &app.client;
-    let before = crate::client::query_status(client, id)
-        .await
-        .map_err(|_| "no such file".to_owned())?;
-    if before.phase != IngestPhase::AwaitingReview || before.review.is_some() {
-        return Err(format!(
-            "{} is not waiting for review ({})",
-            file_of(&before.key),
-            phase_words(&before)
-        ));
     }
     let review = ReviewSignal {
         decision,
         reviewer: reviewer.name.clone(),
         reason: reason.to_owned(),
     };
-    crate::client::send_review(client, id, review)
+    crate::client::review(&app.client, id, &review)
         .await
-        .map_err(|e| format!("{e:#}"))?;
-    let after =
-        crate::client::wait_for_status(client, id, std::time::Duration::from_secs(60), |s| {
-            matches!(s.phase, IngestPhase::Promoted | IngestPhase::Rejected)
-                || (s.phase == IngestPhase::AwaitingReview && s.review.is_some())
-        })
-        .await
-        .map_err(|e| format!("{e:#}"))?;
-    Ok(phase_words(&after))
+        .map_err(|e| format!("{e:#}"))?
+}
+
+/// A review's outcome in the console's words (the file name only: the page already says where).
+pub fn answer_words(outcome: &ReviewOutcome) -> String {
+    match outcome {
+        ReviewOutcome::Promoted { key } => format!("promoted to {key}"),
+        // Said once: the bulk answers page is read for the word.
+        ReviewOutcome::Rejected { key } => {
+            format!("rejected ({} moved out of quarantine)", file_of(key))
+        }
+        ReviewOutcome::Waiting { reason } => format!("still waiting: {reason}"),
+    }
 }
 
 /// One audit record: who saw which file's failing rows, when. Lives in the lake only.

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use temporalio_client::WorkflowListOptions;
 
 use super::auth::Reviewer;
-use super::file::{decide as decide_one, parse_decision};
+use super::file::{answer_words, decide as decide_one, parse_decision};
 use super::html::{self, Chrome, esc};
 use super::upload::file_of;
 use super::{App, error_page, valid_workflow_id};
@@ -267,8 +267,8 @@ pub async fn decide(State(app): State<Arc<App>>, reviewer: Reviewer, body: Bytes
         .zip(answers)
         .map(|(id, answer)| {
             let (class, text) = match answer {
-                Ok(text) => ("pass", text),
-                Err(text) => ("fail", text),
+                Ok(outcome) => ("pass", answer_words(&outcome)),
+                Err(refused) => ("fail", format!("not decided: {refused}")),
             };
             vec![
                 format!("<a href=\"/files/{0}\">{0}</a>", esc(id)),
