@@ -1,3 +1,4 @@
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{ValidationReport, Zone};
@@ -5,12 +6,13 @@ use crate::{ValidationReport, Zone};
 pub const DEFAULT_REVIEW_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 
 /// Input of `IngestFileWorkflow`: one object version in landing/.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IngestInput {
     pub bucket: String,
     pub key: String,
-    /// S3 version id, or the content SHA-256 where the store has no versions. Part of the
-    /// workflow id, so the same bytes are onboarded once.
+    /// S3's version id (its ETag, unquoted, in an unversioned bucket), or the content SHA-256
+    /// on the local backend (docs/clients.md). Part of the workflow id, so the same bytes are
+    /// onboarded once.
     pub version: String,
     /// How long a quarantined file waits for a `review` signal before it is rejected.
     #[serde(default = "default_review_timeout")]
@@ -27,13 +29,13 @@ pub(crate) fn default_review_timeout() -> u64 {
 }
 
 /// Which contract and table a landing key belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ContractMatch {
     pub dataset: String,
     pub table: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IngestPhase {
     Resolving,
@@ -60,7 +62,7 @@ impl IngestPhase {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Approve,
@@ -69,7 +71,7 @@ pub enum Decision {
 
 /// The `review` signal. Small enough to type into the Temporal UI's signal form:
 /// `{"decision": "approve", "reviewer": "alice", "reason": "header fixed upstream"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReviewSignal {
     pub decision: Decision,
     pub reviewer: String,
@@ -78,7 +80,7 @@ pub struct ReviewSignal {
 }
 
 /// Answer of the `get_status` query, and the bulk of the workflow's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IngestStatus {
     pub phase: IngestPhase,
     #[serde(default, skip_serializing_if = "Option::is_none")]

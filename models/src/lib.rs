@@ -13,6 +13,7 @@ pub mod keys;
 mod pipeline;
 mod report;
 mod review;
+pub mod schema;
 mod zone;
 
 pub use ids::{ingest_workflow_id, short_hash};

@@ -2,6 +2,7 @@
 //! `temporal workflow signal`), so a mistake must be reported, not fail every workflow task of the
 //! run (which is what a typed handler does when the payload does not decode).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -13,7 +14,7 @@ pub const REVIEW_SHAPE: &str =
 
 /// A `review` signal the workflow could not read. `reason` names the field and the expected
 /// shape, never the value sent (a reviewer may paste anything into the form).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RejectedReview {
     pub reason: String,
 }
