@@ -64,6 +64,16 @@ async def wait_settled(handle, deadline: float) -> dict:
         await asyncio.sleep(0.2)
 
 
+async def in_inbox(client, dataset: str | None, workflow_id: str) -> bool:
+    """Whether the run shows in its dataset's review inbox within a few seconds."""
+    deadline = time.monotonic() + 10
+    while workflow_id not in await lg.review_inbox(client, dataset):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.2)
+    return True
+
+
 async def main() -> int:
     args = parse_args()
     version = args.version or lg.local_version(args.data_dir / args.bucket / args.key)
@@ -83,6 +93,8 @@ async def main() -> int:
             "contract": status.get("contract"),
         }
         if status["phase"] == "awaiting_review":
+            dataset = (status.get("contract") or {}).get("dataset")
+            report["in_review_inbox"] = await in_inbox(client, dataset, started.workflow_id)
             review = {"decision": args.decision, "reviewer": args.reviewer, "reason": args.reason}
             if args.via == "signal":
                 await started.handle.signal(lg.REVIEW_SIGNAL, review)

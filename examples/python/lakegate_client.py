@@ -36,6 +36,9 @@ REVIEW_SIGNAL = "review"
 # The Update of the same name (validated: a wrong review is refused with a message, not recorded).
 REVIEW_UPDATE = "review"
 STATUS_QUERY = "get_status"
+# Custom search attributes (Keyword) the ingest workflow sets; clients read, never set them.
+SA_DATASET = "LakegateDataset"
+SA_PHASE = "LakegatePhase"
 # Phases after which a run waits for nothing (IngestPhase).
 SETTLED_PHASES = ("awaiting_review", "promoted", "rejected")
 
@@ -257,3 +260,15 @@ async def review_with_update(handle: WorkflowHandle, review: dict) -> dict:
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         raise ReviewRefused(getattr(cause, "message", None) or str(cause)) from None
+
+
+async def review_inbox(client: Client, dataset: str | None = None, limit: int = 100) -> list[str]:
+    """Ids of the ingests waiting for review (of one dataset), found by search attributes.
+    Visibility is eventually consistent: a run that just reached quarantine may not be listed yet."""
+    query = f"WorkflowType = '{INGEST_FILE_WORKFLOW}' AND {SA_PHASE} = 'awaiting_review'"
+    if dataset is not None:
+        # Dataset names are identifiers from contracts; anything else is refused, not escaped.
+        if not dataset.replace("_", "").replace("-", "").isalnum():
+            raise ValueError("a dataset name is letters, digits, '_' and '-'")
+        query += f" AND {SA_DATASET} = '{dataset}'"
+    return [run.id async for run in client.list_workflows(query, limit=limit)]

@@ -111,6 +111,8 @@ async fn python_client_starts_queries_and_reviews_an_ingest() {
     assert_eq!(status["zone"], "quarantine", "{report}");
     assert_eq!(status["quarantine_reason"], "required(id)", "{report}");
     assert_eq!(status["contract"]["dataset"], "ehr", "{report}");
+    // Found again by the search attributes the workflow set.
+    assert_eq!(report["in_review_inbox"], true, "{report}");
     assert_eq!(report["reviewed"]["decision"], "approve", "{report}");
     assert_eq!(report["outcome"]["phase"], "promoted", "{report}");
     assert_eq!(report["outcome"]["review"]["reviewer"], "py-reviewer");
