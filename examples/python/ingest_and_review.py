@@ -11,7 +11,8 @@ Against `lakegate dev` (in the repository root, after `scripts/bootstrap`):
 On the local backend the version is the SHA-256 of <data dir>/<bucket>/<key>; on AWS pass
 `--version` (the S3 version id, or the ETag without quotes on an unversioned bucket).
 Prints one JSON object on stdout (no file contents, only ids, phases and zones); exits 0 once
-the run has settled, 1 on a timeout, 2 when the `review` Update refused the review.
+the run has settled, 1 when it did not in time or its answers could not be read, 2 when the
+`review` Update refused the review.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -108,8 +110,10 @@ async def main() -> int:
             report["reviewed"] = review
         remaining = max(deadline - time.monotonic(), 1.0)
         outcome = await asyncio.wait_for(started.handle.result(), remaining)
-    except (TimeoutError, asyncio.TimeoutError) as e:
-        report["error"] = str(e)
+    except Exception as e:
+        # A timeout, or answers that do not decode (encrypted by the workers, and this client has
+        # no keys): said in the report, which names types and ids, never payload contents.
+        report["error"] = f"{type(e).__name__}: {e}"
         print(json.dumps(report))
         return 1
     report["outcome"] = {
@@ -122,4 +126,10 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    code = asyncio.run(main())
+    # The SDK's Rust threads can outlive the event loop and abort the interpreter's teardown of a
+    # short-lived client (temporalio/sdk-python#300: "PyGILState_Release ... finalizing",
+    # SIGABRT), after the work is done: end the process without that teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -26,20 +26,28 @@ async fn run_example(env: &TestEnv, review: &[&str]) -> serde_json::Value {
     report
 }
 
-/// Runs `ingest_and_review.py` for [`KEY`]; returns its exit code and the JSON it printed.
+/// Runs `ingest_and_review.py` for [`KEY`] with the worker's keys; returns its exit code and the
+/// JSON it printed.
 async fn run_example_for_code(env: &TestEnv, review: &[&str]) -> (i32, serde_json::Value) {
+    let mut args = vec![
+        "--data-dir".to_owned(),
+        env.config.data_dir.display().to_string(),
+        "--codec-key-file".to_owned(),
+        env.config.dev_key_file().display().to_string(),
+    ];
+    args.extend(review.iter().map(|a| a.to_string()));
+    run_script(env, &args).await
+}
+
+async fn run_script(env: &TestEnv, extra: &[String]) -> (i32, serde_json::Value) {
     let mut command = tokio::process::Command::new(venv().join("bin/python"));
     command
         .arg(repo_root().join("examples/python/ingest_and_review.py"))
         .args(["--address", env.server_address()])
         .args(["--task-queue", &env.config.task_queue])
         .args(["--bucket", &env.config.bucket, "--key", KEY])
-        .arg("--data-dir")
-        .arg(&env.config.data_dir)
-        .arg("--codec-key-file")
-        .arg(env.config.dev_key_file())
         .args(["--wait-secs", "60"])
-        .args(review)
+        .args(extra)
         // The example reads Temporal's standard client settings: none may point elsewhere.
         .env_remove("TEMPORAL_ADDRESS")
         .env_remove("TEMPORAL_PROFILE")
@@ -55,7 +63,7 @@ async fn run_example_for_code(env: &TestEnv, review: &[&str]) -> (i32, serde_jso
     let stderr = String::from_utf8_lossy(&output.stderr);
     let code = output.status.code().unwrap_or(-1);
     assert!(
-        code == 0 || code == 2,
+        (0..=2).contains(&code),
         "the Python example failed ({}):\n{stdout}\n{stderr}",
         output.status
     );
@@ -167,6 +175,55 @@ async fn python_client_starts_queries_and_reviews_an_ingest() {
     assert_eq!(again["status"]["phase"], "promoted", "{again}");
     assert!(again.get("reviewed").is_none(), "{again}");
     assert_eq!(again["outcome"]["review"]["decision"], "approve", "{again}");
+}
+
+/// A client without the keys: the worker reads its plain start input (the run gets to
+/// quarantine), but the answers come back encrypted and the client cannot read them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_without_keys_starts_but_cannot_read_the_answers() {
+    let env = TestEnv::start().await.unwrap();
+    let (version, expected_id) = land_unstarted(&env).await;
+    let no_keys = tempfile::tempdir().unwrap();
+    let (code, report) = run_script(
+        &env,
+        &[
+            "--data-dir".to_owned(),
+            no_keys.path().display().to_string(),
+            "--version".to_owned(),
+            version,
+            "--wait-secs".to_owned(),
+            "5".to_owned(),
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["started"], true, "{report}");
+    assert!(report.get("status").is_none(), "{report}");
+    let error = report["error"].as_str().unwrap_or_default();
+    assert!(error.contains("binary/encrypted"), "{report}");
+    let status = client::wait_for_status(&env.client, &expected_id, RUN_LIMIT, |s| {
+        s.phase == IngestPhase::AwaitingReview
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.quarantine_reason.as_deref(), Some("required(id)"));
+    let stored = lakegate::replay::fetch_history(&env.client, &expected_id, None)
+        .await
+        .unwrap();
+    let start = stored
+        .history
+        .events
+        .iter()
+        .find_map(|e| match &e.attributes {
+            Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => a.input.clone(),
+            _ => None,
+        });
+    let encodings: Vec<String> = start
+        .iter()
+        .flat_map(|p| &p.payloads)
+        .map(encoding)
+        .collect();
+    assert_eq!(encodings, ["json/plain"]);
 }
 
 /// The `review` Update from Python: a review the validator refuses is answered with the field it
