@@ -232,7 +232,7 @@ async fn a_client_without_keys_starts_but_cannot_read_the_answers() {
 #[ignore = "needs the review Update of issue 12 (branch review): remove this line once merged"]
 async fn python_client_reviews_with_the_update() {
     let env = TestEnv::start().await.unwrap();
-    let (_, expected_id) = land_unstarted(&env).await;
+    let (version, expected_id) = land_unstarted(&env).await;
 
     let (code, refused) = run_example_for_code(&env, &["--via", "update", "--reviewer", " "]).await;
     assert_eq!(code, 2, "{refused}");
@@ -244,9 +244,12 @@ async fn python_client_reviews_with_the_update() {
         .unwrap();
     assert_eq!(status.phase, IngestPhase::AwaitingReview);
 
+    // In quarantine/ now: named by its version.
     let report = run_example(
         &env,
         &[
+            "--version",
+            &version,
             "--via",
             "update",
             "--decision",
