@@ -1,3 +1,4 @@
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{ValidationReport, Zone};
@@ -6,12 +7,13 @@ pub const DEFAULT_REVIEW_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 
 /// Input of `IngestFileWorkflow`: one object version in landing/. (`Default` is only the
 /// placeholder state of a run whose input did not decode, see [`crate::WorkflowInput`].)
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IngestInput {
     pub bucket: String,
     pub key: String,
-    /// S3 version id, or the content SHA-256 where the store has no versions. Part of the
-    /// workflow id, so the same bytes are onboarded once.
+    /// S3's version id (its ETag, unquoted, in an unversioned bucket), or the content SHA-256
+    /// on the local backend (docs/clients.md). Part of the workflow id, so the same bytes are
+    /// onboarded once.
     pub version: String,
     /// How long a quarantined file waits for a `review` signal before it is rejected.
     #[serde(default = "default_review_timeout")]
@@ -28,13 +30,13 @@ pub(crate) fn default_review_timeout() -> u64 {
 }
 
 /// Which contract and table a landing key belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ContractMatch {
     pub dataset: String,
     pub table: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IngestPhase {
     Resolving,
@@ -61,7 +63,7 @@ impl IngestPhase {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Approve,
@@ -70,7 +72,7 @@ pub enum Decision {
 
 /// The `review` signal. Small enough to type into the Temporal UI's signal form:
 /// `{"decision": "approve", "reviewer": "alice", "reason": "header fixed upstream"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReviewSignal {
     pub decision: Decision,
     pub reviewer: String,
@@ -79,7 +81,7 @@ pub struct ReviewSignal {
 }
 
 /// Answer of the `get_status` query, and the bulk of the workflow's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IngestStatus {
     pub phase: IngestPhase,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -15,6 +15,7 @@ mod report;
 mod retract;
 mod review;
 mod start;
+pub mod schema;
 mod zone;
 
 pub use ids::{ingest_workflow_id, short_hash};

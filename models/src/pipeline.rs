@@ -2,16 +2,17 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Signal-with-start payload: raw prefixes with new data for a crawler.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct NewData {
     pub prefixes: Vec<String>,
 }
 
 /// What `IngestFileWorkflow` tells the pipeline after promoting a file.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct PromotedFile {
     pub dataset: String,
     pub table: String,
@@ -35,7 +36,7 @@ impl PromotedFile {
 
 /// Input of `CrawlWorkflow`, one long-lived workflow per crawler. The counters and `pending` are
 /// carried across continue-as-new.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CrawlInput {
     pub crawler: String,
     /// The dataset whose raw/<dataset>/ folders this crawler covers; catalog tables elsewhere
@@ -70,7 +71,7 @@ fn is_zero(n: &u32) -> bool {
 
 /// How a crawl workflow coalesces, waits and rolls over: the same fields in the pipeline settings
 /// file and in the workflow's input.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CrawlTiming {
     /// A crawl starts once no new prefix arrived for this long...
     pub quiet_period_secs: u64,
@@ -91,13 +92,13 @@ fn default_crawls_per_run() -> u32 {
 }
 
 /// Enough of a catalog table to tell whether a crawl changed it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TableFingerprint {
     pub columns: Vec<String>,
     pub partitions: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CrawlRecord {
     /// Sequence number of the crawl over the workflow's lifetime (1-based).
     pub number: u64,
@@ -121,7 +122,7 @@ pub struct CrawlRecord {
 }
 
 /// One catalog table's change in a catalog step.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TableChange {
     pub table: String,
     pub created: bool,
@@ -153,7 +154,7 @@ impl TableChange {
 }
 
 /// Answer of the crawl workflow's `get_status` query.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CrawlStatus {
     /// `waiting` (for data or the quiet period), `crawling` or `transforming`.
     pub phase: String,
@@ -171,7 +172,7 @@ pub struct CrawlStatus {
 }
 
 /// Input of `TransformWorkflow`: a dbt project run stage by stage as jobs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TransformInput {
     pub dataset: String,
     /// dbt project and profiles directories as the job sees them.
@@ -213,7 +214,7 @@ pub fn default_query_deadline_secs() -> u64 {
     3600
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Check {
     /// Passes when the table has at least one row.
@@ -238,7 +239,7 @@ impl Check {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CheckResult {
     pub name: String,
     pub passed: bool,
@@ -249,7 +250,7 @@ pub struct CheckResult {
 }
 
 /// One dbt node's result, from run_results.json.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NodeResult {
     pub unique_id: String,
     /// dbt's status: success, error, fail, warn, skipped, pass.
@@ -258,7 +259,7 @@ pub struct NodeResult {
     pub execution_time_secs: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StageResult {
     pub stage: String,
     /// Job ids, one per attempt (the first `dbt build`, then `dbt retry`s).
@@ -273,7 +274,7 @@ pub struct StageResult {
     pub failure: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TransformResult {
     pub dataset: String,
     pub succeeded: bool,
@@ -282,7 +283,7 @@ pub struct TransformResult {
 }
 
 /// Input of `LandingSweepWorkflow`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SweepInput {
     /// Files younger than this are left to their events (which may still be on the way).
     pub older_than_secs: u64,
@@ -290,7 +291,7 @@ pub struct SweepInput {
     pub review_timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SweepResult {
     /// Files in landing/.
     pub seen: u64,
@@ -305,7 +306,7 @@ pub struct SweepResult {
 /// Input of `OnboardDatasetWorkflow`: every file under a landing prefix, at most `max_in_flight`
 /// of them unsettled at any time. The cursor, the files in flight and the counts are carried
 /// across continue-as-new.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BackfillInput {
     /// A prefix under landing/, e.g. `landing/synthea/ehr/`.
     pub prefix: String,
@@ -354,7 +355,7 @@ fn default_rounds_per_run() -> u32 {
     50
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BackfillProgress {
     /// Files under the prefix when the backfill began (files landing later are onboarded too,
     /// so `files` can pass it).

@@ -1,6 +1,7 @@
 //! `RetractWorkflow`'s input and status: taking a promoted file back out of raw/ into rejected/,
 //! with who asked and why.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -13,7 +14,7 @@ pub const RETRACT_SHAPE: &str =
 /// Input of `RetractWorkflow`. The file is named by the ingest run that promoted it, never by a
 /// key: the workflow reads the promoted key from that run's result, so no client can point a
 /// retract at an object of its choosing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RetractInput {
     pub ingest_workflow_id: String,
     /// Who retracted (the OS user or `--reviewer`).
@@ -47,7 +48,7 @@ impl RetractInput {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RetractPhase {
     /// Reading the ingest run's result and finding its file in raw/.
@@ -74,7 +75,7 @@ impl RetractPhase {
 }
 
 /// Answer of `RetractWorkflow`'s `get_status` query, and its result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RetractStatus {
     pub phase: RetractPhase,
     pub ingest_workflow_id: String,
@@ -116,7 +117,7 @@ impl RetractStatus {
 }
 
 /// What the retract's first activity found about the ingest run and its file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PromotedRun {
     /// The run completed with its file in raw/, and the file is still there.

@@ -15,7 +15,7 @@ pub const REVIEW_SHAPE: &str =
 
 /// A `review` signal the workflow could not read. `reason` names the field and the expected
 /// shape, never the value sent (a reviewer may paste anything into the form).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RejectedReview {
     pub reason: String,
 }
