@@ -7,6 +7,7 @@
 //! workflow must know which object to move), so ids and search attributes use hashes and dataset
 //! names instead.
 
+mod alert;
 mod ids;
 mod ingest;
 pub mod keys;
@@ -15,6 +16,7 @@ mod report;
 mod review;
 mod zone;
 
+pub use alert::{Alert, AlertKind, AlertReceipt};
 pub use ids::{ingest_workflow_id, short_hash};
 pub use ingest::{
     ContractMatch, DEFAULT_REVIEW_TIMEOUT_SECS, Decision, IngestInput, IngestOutcome, IngestPhase,
@@ -28,7 +30,7 @@ pub use pipeline::{
 };
 pub use report::{RuleOutcome, Severity, ValidationReport, Verdict};
 pub use review::{REVIEW_SHAPE, RejectedReview};
-pub use zone::{Zone, civil_date_from_unix};
+pub use zone::{Zone, civil_date_from_unix, civil_datetime_from_unix};
 
 /// Names that other SDKs, the Temporal CLI and the UI use to address lakegate. Changing any of
 /// them breaks running workflows and callers, so they are spelled out once, here.
@@ -74,6 +76,8 @@ pub mod names {
     pub const START_QUERY_ACTIVITY: &str = "start_query";
     pub const QUERY_STATE_ACTIVITY: &str = "query_state";
     pub const QUERY_SUMMARY_ACTIVITY: &str = "query_summary";
+    /// Posts an [`crate::Alert`] to the webhooks of pipeline.yaml that subscribe to its kind.
+    pub const SEND_ALERT_ACTIVITY: &str = "send_alert";
 
     /// The id of the crawl workflow that owns `crawler`: one per crawler, so signal-with-start
     /// from every ingest lands in the same run.

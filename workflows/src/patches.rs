@@ -35,3 +35,8 @@ pub const INGEST_ONE_REVIEW_DEADLINE: &str = "ingest-one-review-deadline";
 /// raw/, quarantine/ or rejected/). Checked only on that branch, so a run for a landing key
 /// records no marker and its command sequence is unchanged.
 pub const INGEST_LANDING_ONLY: &str = "ingest-landing-only";
+
+/// TransformWorkflow (December 2026, issue 15): a failed stage sends `transform_failed` and failed
+/// checks send `check_failed` through the `send_alert` activity. Checked on the failing branches
+/// only, so a successful run's history is unchanged.
+pub const TRANSFORM_ALERTS: &str = "transform-alerts";
