@@ -7,6 +7,7 @@
 //! workflow must know which object to move), so ids and search attributes use hashes and dataset
 //! names instead.
 
+mod alert;
 mod ids;
 mod ingest;
 pub mod keys;
@@ -18,6 +19,7 @@ mod start;
 pub mod schema;
 mod zone;
 
+pub use alert::{Alert, AlertKind, AlertReceipt};
 pub use ids::{ingest_workflow_id, short_hash};
 pub use ingest::{
     ContractMatch, DEFAULT_REVIEW_TIMEOUT_SECS, Decision, IngestInput, IngestOutcome, IngestPhase,
@@ -33,7 +35,7 @@ pub use report::{RuleOutcome, Severity, ValidationReport, Verdict};
 pub use retract::{PromotedRun, RETRACT_SHAPE, RetractInput, RetractPhase, RetractStatus};
 pub use review::{IgnoredReview, REVIEW_SHAPE, RejectedReview, ReviewOutcome};
 pub use start::{WorkflowInput, decode as decode_input};
-pub use zone::{Zone, civil_date_from_unix};
+pub use zone::{Zone, civil_date_from_unix, civil_datetime_from_unix};
 
 /// Names that other SDKs, the Temporal CLI and the UI use to address lakegate. Changing any of
 /// them breaks running workflows and callers, so they are spelled out once, here.
@@ -95,6 +97,8 @@ pub mod names {
     pub fn retract_workflow_id(ingest_workflow_id: &str) -> String {
         format!("retract-{ingest_workflow_id}")
     }
+    /// Posts an [`crate::Alert`] to the webhooks of pipeline.yaml that subscribe to its kind.
+    pub const SEND_ALERT_ACTIVITY: &str = "send_alert";
 
     /// The id of the crawl workflow that owns `crawler`: one per crawler, so signal-with-start
     /// from every ingest lands in the same run.

@@ -51,6 +51,18 @@ pub fn civil_date_from_unix(secs: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of a Unix time, for messages people read.
+pub fn civil_datetime_from_unix(secs: i64) -> String {
+    let time = secs.rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02}:{:02}",
+        civil_date_from_unix(secs),
+        time / 3600,
+        time / 60 % 60,
+        time % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +73,10 @@ mod tests {
         assert_eq!(civil_date_from_unix(951_782_400), "2000-02-29");
         assert_eq!(civil_date_from_unix(1_795_651_200), "2026-11-26");
         assert_eq!(civil_date_from_unix(-86_400), "1969-12-31");
+        assert_eq!(
+            civil_datetime_from_unix(1_795_654_861),
+            "2026-11-26 01:01:01"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod replay;
 pub mod schedules;
 pub mod telemetry;
 pub mod watch;
+pub mod webhook;
 pub mod worker;
 
 pub use config::LakeConfig;

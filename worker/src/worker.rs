@@ -9,7 +9,7 @@ use lakegate_activities::ports::{
     Catalog, Crawler, IngestStarter, JobRunner, ObjectStore, QueryEngine,
 };
 use lakegate_activities::{
-    CrawlActivities, IngestActivities, NotifyActivities, RetractActivities, SweepActivities,
+    AlertActivities, CrawlActivities, IngestActivities, NotifyActivities, RetractActivities, SweepActivities,
     TransformActivities,
 };
 use lakegate_local::{LocalCrawler, LocalJobRunner, LocalObjectStore, LocalQueryEngine};
@@ -82,6 +82,10 @@ fn options(
 ) -> anyhow::Result<WorkerOptions> {
     let pipeline = config.pipeline_settings()?;
     let metrics = telemetry.metrics();
+    let alerts = pipeline
+        .as_ref()
+        .map(|p| p.alerts.clone())
+        .unwrap_or_default();
     let crawler_prefix = pipeline
         .as_ref()
         .map(|p| p.crawler_prefix.clone())
@@ -100,6 +104,10 @@ fn options(
                 .with_pipeline(pipeline.clone()),
         )
         .register_activities(NotifyActivities::new(pipeline))
+        .register_activities(AlertActivities::new(
+            alerts,
+            Arc::new(crate::webhook::HttpWebhooks::new()?),
+        ))
         .register_activities(SweepActivities::new(ports.store.clone()))
         .register_activities(
             CrawlActivities::new(ports.crawler.clone(), ports.catalog.clone())

@@ -2,6 +2,7 @@
 //! randomness itself (activities and the SDK's timers and conditions do), so every run replays
 //! the same way from its history. The AWS SDK and dbt never enter this crate.
 
+mod alerts;
 mod backfill;
 mod crawl;
 mod ingest;

@@ -51,3 +51,20 @@ pub fn validate_file() -> ActivityOptions {
 /// How long a heartbeating activity may go silent before Temporal retries it on another worker.
 /// The activity beats every [`lakegate_activities::ingest::HEARTBEAT_EVERY`].
 pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An alert webhook post: a receiver that is down is retried for an hour, then the alert is
+/// given up on (the workflow counts it; a run never waits on its alerts).
+pub fn alert() -> ActivityOptions {
+    ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
+        schedule_to_close: Duration::from_secs(3600),
+        start_to_close: Duration::from_secs(60),
+    })
+    .retry_policy(
+        RetryPolicy::builder()
+            .initial_interval(Duration::from_secs(1))
+            .backoff_coefficient(2.0)
+            .maximum_interval(Duration::from_secs(5 * 60))
+            .build(),
+    )
+    .build()
+}

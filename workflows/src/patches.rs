@@ -48,3 +48,8 @@ pub const INGEST_LANDING_ONLY: &str = "ingest-landing-only";
 /// before any report existed pre-approved the file). Checked only when such a signal is held, so
 /// runs without one record no marker.
 pub const INGEST_REVIEW_IN_QUARANTINE_ONLY: &str = "ingest-review-in-quarantine-only";
+
+/// TransformWorkflow (December 2026, issue 15): a failed stage sends `transform_failed` and failed
+/// checks send `check_failed` through the `send_alert` activity. Checked on the failing branches
+/// only, so a successful run's history is unchanged.
+pub const TRANSFORM_ALERTS: &str = "transform-alerts";

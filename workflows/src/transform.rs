@@ -9,7 +9,7 @@ use lakegate_activities::ports::{JobSpec, JobState, QueryState};
 use lakegate_activities::{DescribeJob, StartQuery, StopQuery, TerminateJob, TransformActivities};
 use lakegate_models::names;
 use lakegate_models::{
-    Check, CheckResult, NodeResult, StageResult, TransformInput, TransformResult, WorkflowInput,
+    Alert, AlertKind, Check, CheckResult, NodeResult, StageResult, TransformInput, TransformResult, WorkflowInput,
 };
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
@@ -18,7 +18,7 @@ use temporalio_sdk::{
     WorkflowTermination,
 };
 
-use crate::{options, patches};
+use crate::{alerts, options, patches};
 
 #[workflow]
 pub struct TransformWorkflow {
@@ -65,9 +65,26 @@ impl TransformWorkflow {
             .collect();
         let job_prefix = format!("{}-{run_tag}", ctx.workflow_id());
         for stage in &input.stages {
-            let result = run_stage(ctx, &input, &job_prefix, stage).await?;
+            let result = match run_stage(ctx, &input, &job_prefix, stage).await {
+                Ok(result) => result,
+                Err(e) => {
+                    // Only on the failing branch, so a successful run's commands are unchanged;
+                    // a cancelled or evicted run sends nothing.
+                    if matches!(e, WorkflowTermination::Failed(_))
+                        && ctx.patched(patches::TRANSFORM_ALERTS)
+                    {
+                        let alert = stage_alert(ctx, &input.dataset, stage, &[]);
+                        alerts::send(ctx, alert).await;
+                    }
+                    return Err(e);
+                }
+            };
             let failed = !result.succeeded;
             let message = failed.then(|| stage_failure_message(&result));
+            if failed && ctx.patched(patches::TRANSFORM_ALERTS) {
+                let alert = stage_alert(ctx, &input.dataset, stage, &result.nodes);
+                alerts::send(ctx, alert).await;
+            }
             ctx.state_mut(|s| s.result.stages.push(result));
             if let Some(message) = message {
                 return Err(ApplicationFailure::non_retryable(message).into());
@@ -79,6 +96,23 @@ impl TransformWorkflow {
             ctx.state_mut(|s| s.result.checks.push(result));
         }
         ctx.state_mut(|s| s.result.succeeded = s.result.checks.iter().all(|c| c.passed));
+        let failed_checks: Vec<String> = ctx.state(|s| {
+            s.result
+                .checks
+                .iter()
+                .filter(|c| !c.passed)
+                .map(|c| c.name.clone())
+                .collect()
+        });
+        if !failed_checks.is_empty() && ctx.patched(patches::TRANSFORM_ALERTS) {
+            let mut alert = Alert::new(AlertKind::CheckFailed, ctx.workflow_id());
+            alert.dataset = Some(input.dataset.clone());
+            alert
+                .counts
+                .insert("failed_checks".into(), failed_checks.len() as u64);
+            alert.rules = failed_checks;
+            alerts::send(ctx, alert).await;
+        }
         Ok(ctx.state(|s| s.result.clone()))
     }
 
@@ -219,6 +253,29 @@ fn merge_nodes(all: &mut Vec<NodeResult>, latest: &[NodeResult]) {
             None => all.push(node.clone()),
         }
     }
+}
+
+/// `transform_failed` for `stage`: the failed nodes' ids (dbt's, PHI-free) and how many.
+fn stage_alert(
+    ctx: &WorkflowContext<TransformWorkflow>,
+    dataset: &str,
+    stage: &str,
+    nodes: &[NodeResult],
+) -> Alert {
+    let mut alert = Alert::new(AlertKind::TransformFailed, ctx.workflow_id());
+    alert.dataset = Some(dataset.to_owned());
+    alert.rules = std::iter::once(format!("stage {stage}"))
+        .chain(
+            nodes
+                .iter()
+                .filter(|n| matches!(n.status.as_str(), "error" | "fail"))
+                .map(|n| n.unique_id.clone()),
+        )
+        .collect();
+    alert
+        .counts
+        .insert("failed_nodes".into(), alert.rules.len() as u64 - 1);
+    alert
 }
 
 fn stage_failure_message(stage: &StageResult) -> String {

@@ -5,6 +5,7 @@
 //! local processes) and on AWS. Nothing in this crate depends on a cloud SDK, which keeps the
 //! workflows crate (which depends on this one for activity signatures) free of them too.
 
+pub mod alerts;
 pub mod catalog;
 pub mod index;
 pub mod ingest;
@@ -17,6 +18,9 @@ pub mod retract;
 pub mod start;
 pub mod sweep;
 
+pub use alerts::{
+    AlertActivities, AlertSettings, PostOutcome, Webhook, WebhookFormat, WebhookPoster,
+};
 pub use ingest::{
     FirstPass, IngestActivities, MoveRequest, MoveResult, ValidateAndPromoteRequest,
     ValidateRequest,

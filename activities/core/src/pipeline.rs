@@ -33,6 +33,10 @@ pub struct PipelineSettings {
     pub timing: CrawlTiming,
     /// The transform to run after each crawl, by dataset.
     pub transforms: BTreeMap<String, TransformInput>,
+    /// Webhooks told when a file is quarantined, a review deadline nears or passes, a check or
+    /// a transform fails.
+    #[serde(default)]
+    pub alerts: crate::alerts::AlertSettings,
 }
 
 impl PipelineSettings {
