@@ -1,6 +1,7 @@
 //! `IngestFileWorkflow`: one file version from landing/ to raw/ (or, through quarantine and a
 //! person's decision, to raw/ or rejected/).
 
+mod alerting;
 mod in_steps;
 mod review;
 
@@ -13,7 +14,7 @@ use lakegate_activities::{
 use lakegate_models::keys::{fitted, raw_destination, version_tagged};
 use lakegate_models::names::{self, search_attributes as sa};
 use lakegate_models::{
-    ContractMatch, Decision, IgnoredReview, IngestInput, IngestOutcome, IngestPhase, IngestStatus,
+    AlertKind, ContractMatch, Decision, IgnoredReview, IngestInput, IngestOutcome, IngestPhase, IngestStatus,
     PromotedFile, ReviewOutcome, ReviewSignal, WorkflowInput, Zone, civil_date_from_unix,
 };
 use temporalio_common::error::ApplicationFailure;
@@ -23,7 +24,7 @@ use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, 
 
 use self::in_steps::first_pass_in_steps;
 use self::review::Reviews;
-use crate::{options, patches};
+use crate::{alerts, options, patches};
 
 /// Reason recorded when no contract claims a landing key.
 pub const NO_CONTRACT_REASON: &str = "no contract matches";
@@ -162,6 +163,19 @@ impl IngestFileWorkflow {
         }
 
         let deadline = Duration::from_secs(input.review_timeout_secs);
+        // Tell the reviewers (see the patch). The webhooks may be down for a while: the wait's
+        // timers then count from the quarantine, not from when the alert got through.
+        let alerting = ctx.patched(patches::INGEST_ALERTS);
+        let (mut remaining, mut warn_after) = (deadline, None);
+        if alerting {
+            let alert = alerting::about(ctx, AlertKind::FileQuarantined);
+            let lead = alerts::send(ctx, alert)
+                .await
+                .and_then(|receipt| receipt.review_warning_secs);
+            let elapsed = alerting::now_secs(ctx).saturating_sub(since);
+            remaining = deadline.saturating_sub(Duration::from_secs(elapsed));
+            warn_after = alerting::warning_after(input.review_timeout_secs, lead, elapsed);
+        }
         // One timer for the whole wait (see the patch); runs recorded before it re-armed the
         // timer on every iteration and must keep doing so to replay.
         // The timer lives across iterations, while `ctx` is lent to activities: it borrows a
@@ -169,16 +183,34 @@ impl IngestFileWorkflow {
         let timer_ctx = ctx.clone();
         let mut whole_wait = ctx
             .patched(patches::INGEST_ONE_REVIEW_DEADLINE)
-            .then(|| Box::pin(timer_ctx.timer(deadline)));
+            .then(|| Box::pin(timer_ctx.timer(remaining)));
+        let warning_ctx = ctx.clone();
+        let mut warning = warn_after.map(|after| Box::pin(warning_ctx.timer(after)));
         let mut contract = contract;
         // Rejected by a reviewer rather than by the deadline: the review gets an answer.
         let mut by_review = false;
         loop {
             let decided = if let Some(whole_wait) = whole_wait.as_mut() {
                 let mut whole_wait = whole_wait.as_mut();
-                temporalio_sdk::workflows::select! {
-                    _ = ctx.wait_condition(|s| s.reviews.has_pending()) => true,
-                    _ = whole_wait => false,
+                if let Some(warn) = warning.as_mut() {
+                    let mut warn = warn.as_mut();
+                    let woke = temporalio_sdk::workflows::select! {
+                        _ = ctx.wait_condition(|s| s.reviews.has_pending()) => Some(true),
+                        _ = whole_wait => Some(false),
+                        _ = warn => None,
+                    };
+                    let Some(decided) = woke else {
+                        warning = None;
+                        let alert = alerting::about(ctx, AlertKind::ReviewDeadlineNear);
+                        alerts::send(ctx, alert).await;
+                        continue;
+                    };
+                    decided
+                } else {
+                    temporalio_sdk::workflows::select! {
+                        _ = ctx.wait_condition(|s| s.reviews.has_pending()) => true,
+                        _ = whole_wait => false,
+                    }
                 }
             } else {
                 temporalio_sdk::workflows::select! {
@@ -190,6 +222,10 @@ impl IngestFileWorkflow {
             match review {
                 None if !decided => {
                     ctx.state_mut(|s| s.status.review_timed_out = true);
+                    if alerting {
+                        let alert = alerting::about(ctx, AlertKind::ReviewTimedOut);
+                        alerts::send(ctx, alert).await;
+                    }
                     break;
                 }
                 None => continue,

@@ -53,3 +53,9 @@ pub const INGEST_REVIEW_IN_QUARANTINE_ONLY: &str = "ingest-review-in-quarantine-
 /// checks send `check_failed` through the `send_alert` activity. Checked on the failing branches
 /// only, so a successful run's history is unchanged.
 pub const TRANSFORM_ALERTS: &str = "transform-alerts";
+
+/// IngestFileWorkflow (December 2026, issue 15): a quarantined file sends `file_quarantined`
+/// through the `send_alert` activity, `review_deadline_near` on a timer the receipt asks for, and
+/// `review_timed_out` at the deadline. The wait's timers count from the quarantine. Checked once
+/// the file is in quarantine, so a promoted file's history is unchanged.
+pub const INGEST_ALERTS: &str = "ingest-alerts";
