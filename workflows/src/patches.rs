@@ -35,3 +35,8 @@ pub const INGEST_ONE_REVIEW_DEADLINE: &str = "ingest-one-review-deadline";
 /// raw/, quarantine/ or rejected/). Checked only on that branch, so a run for a landing key
 /// records no marker and its command sequence is unchanged.
 pub const INGEST_LANDING_ONLY: &str = "ingest-landing-only";
+
+/// TransformWorkflow (December 2026, issue 12): a failed job's log is kept in the lake's log zone
+/// by `store_job_log`, and the stage records its key and error class; before, `job_log_tail`
+/// brought 40 redacted lines of dbt's output into the history.
+pub const TRANSFORM_LOGS_IN_LAKE: &str = "transform-logs-in-lake";

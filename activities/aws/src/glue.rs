@@ -241,6 +241,7 @@ impl Crawler for GlueCrawler {
                     .map(|s| s.as_str().to_owned())
                     .unwrap_or_default(),
                 error_message: l.error_message().map(str::to_owned),
+                log_key: None,
                 log_group: l.log_group().map(str::to_owned),
                 log_stream: l.log_stream().map(str::to_owned),
                 started_at: l.start_time().map(|t| t.secs()),

@@ -14,13 +14,14 @@ pub mod port_suites;
 pub mod ports;
 pub mod start;
 pub mod sweep;
+pub mod toollog;
 
 pub use ingest::{
     FirstPass, IngestActivities, MoveRequest, MoveResult, ValidateAndPromoteRequest,
     ValidateRequest,
 };
 pub use pipeline::{
-    CatalogRequest, CatalogStep, CrawlActivities, DescribeJob, NotifyActivities, PipelineSettings,
-    QuerySummary, StartQuery, TerminateJob, TransformActivities,
+    CatalogRequest, CatalogStep, CrawlActivities, DescribeJob, JobLog, NotifyActivities,
+    PipelineSettings, QuerySummary, StartQuery, StoreJobLog, TerminateJob, TransformActivities,
 };
 pub use sweep::{PageRequest, SettledIngest, StartRequest, Started, SweepActivities};

@@ -99,6 +99,40 @@ pub fn redact_line(line: &str, lake_root: Option<&str>) -> String {
     out
 }
 
+/// A stored log made safe to print, line by line with [`redact_line`], and more: once a line
+/// names an error class, the lines that continue it are blanked too (DuckDB prints the value it
+/// choked on alone on the next line, under `strptime`'s caret, after `Original Line:`...), up to
+/// the next line dbt starts with its timestamp (`12:00:01  `) or an empty line.
+pub fn redact_log<'a>(
+    lines: impl IntoIterator<Item = &'a str>,
+    lake_root: Option<&str>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_error = false;
+    for line in lines {
+        let trimmed = line.trim_start();
+        let stamped = trimmed.get(..8).is_some_and(|t| {
+            t.as_bytes()[2] == b':'
+                && t.as_bytes()[5] == b':'
+                && t.chars().all(|c| c.is_ascii_digit() || c == ':')
+        });
+        if stamped || trimmed.is_empty() {
+            in_error = false;
+        }
+        if in_error {
+            let indent = &line[..line.len() - trimmed.len()];
+            out.push(format!("{indent}…"));
+            continue;
+        }
+        let body = if stamped { &trimmed[8..] } else { trimmed };
+        if error_class_end(body.split(['"', '\'']).next().unwrap_or_default()).is_some() {
+            in_error = true;
+        }
+        out.push(redact_line(line, lake_root));
+    }
+    out
+}
+
 fn is_word(c: Option<char>) -> bool {
     c.is_some_and(|c| c.is_alphanumeric() || c == '_')
 }
@@ -301,6 +335,10 @@ pub struct LastCrawl {
     pub log_stream: Option<String>,
     #[serde(default)]
     pub started_at: Option<i64>,
+    /// Where the crawl activity kept `error_message`'s original text (the log zone); set by the
+    /// activity, never by a crawler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -396,8 +434,18 @@ pub enum QueryState {
     Queued,
     Running,
     Succeeded,
-    Failed { reason: String },
-    Cancelled { reason: String },
+    /// `reason` is the engine's text from a port, and only its error class once an activity
+    /// returns it (the text is then in the log zone at `log_key`).
+    Failed {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_key: Option<String>,
+    },
+    Cancelled {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_key: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -543,7 +591,7 @@ pub struct StartError {
 
 #[cfg(test)]
 mod redact_tests {
-    use super::redact_line;
+    use super::{redact_line, redact_log};
 
     const NAME: &str = "ZZSENT";
 
@@ -573,6 +621,32 @@ mod redact_tests {
             ),
             "Conversion Error: invalid date field format: …"
         );
+    }
+
+    #[test]
+    fn a_log_loses_the_lines_that_continue_an_error() {
+        let log = "12:00:01    Runtime Error in model bad (models/bad.sql)\n  \
+                   Invalid Input Error: Could not parse string \"ZZSENT\" according to format\n  \
+                   ZZSENT-1\n  ^\n\n  \
+                   Conversion Error: CSV Error on Line: 3\nOriginal Line: p2,O'ZZSENT\n\
+                   12:00:02  Done. PASS=1 ERROR=2";
+        let out = redact_log(log.lines(), None);
+        let text = out.join("\n");
+        assert!(!text.contains(NAME), "{text}");
+        assert!(text.contains("Runtime Error in model bad"), "{text}");
+        assert!(
+            text.contains("Invalid Input Error: Could not parse string"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Conversion Error: CSV Error on Line: …"),
+            "{text}"
+        );
+        assert_eq!(
+            out.last().map(String::as_str),
+            Some("12:00:02  Done. PASS=1 ERROR=2")
+        );
+        assert_eq!(out.len(), log.lines().count());
     }
 
     #[test]

@@ -117,7 +117,9 @@ impl QueryEngine for LocalQueryEngine {
         tokio::spawn(async move {
             let outcome = match db.query(&sql).await {
                 Ok(rows) => Outcome::Succeeded(Arc::new(rows)),
-                Err(e) => Outcome::Failed(e.to_string()),
+                // The engine's whole text: the query activity keeps it in the log zone and hands
+                // the workflow its error class.
+                Err(e) => Outcome::Failed(e.detail()),
             };
             tracing::debug!(query_id = %id, ok = matches!(outcome, Outcome::Succeeded(_)), "query ended");
             let mut queries = queries.lock().unwrap_or_else(|e| e.into_inner());
@@ -133,7 +135,10 @@ impl QueryEngine for LocalQueryEngine {
         Ok(match self.outcome(query_id)? {
             Outcome::Running => QueryState::Running,
             Outcome::Succeeded(_) => QueryState::Succeeded,
-            Outcome::Failed(reason) => QueryState::Failed { reason },
+            Outcome::Failed(reason) => QueryState::Failed {
+                reason,
+                log_key: None,
+            },
         })
     }
 
@@ -145,9 +150,11 @@ impl QueryEngine for LocalQueryEngine {
         let rows = match self.outcome(query_id)? {
             Outcome::Succeeded(rows) => rows,
             Outcome::Failed(reason) => {
+                // An error's message can reach an activity failure: the class line, redacted.
+                let first = reason.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
                 return Err(QueryError::Failed {
                     query_id: query_id.to_owned(),
-                    reason,
+                    reason: lakegate_activities::ports::redact_line(first, None),
                 });
             }
             Outcome::Running => {
