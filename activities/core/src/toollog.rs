@@ -21,7 +21,8 @@ pub fn error_class(text: &str) -> Option<String> {
         if let Some(class) = line_class(line) {
             return Some(class);
         }
-        dbt_test |= line.trim_start().starts_with("Failure in test ");
+        // dbt prefixes its lines with a timestamp: `12:00:01  Failure in test not_null_x (...)`.
+        dbt_test |= line.contains("Failure in test ");
     }
     dbt_test.then(|| "dbt test failed".to_owned())
 }
@@ -126,7 +127,7 @@ mod tests {
                 "INVALID_CAST_ARGUMENT",
             ),
             (
-                "Failure in test not_null_x (models/x.yml)\n  Got 1 result",
+                "12:00:01  Failure in test not_null_x (models/x.yml)\n  Got 1 result",
                 "dbt test failed",
             ),
         ] {
