@@ -12,6 +12,7 @@ pub mod pipeline;
 #[cfg(feature = "testing")]
 pub mod port_suites;
 pub mod ports;
+pub mod redact;
 pub mod start;
 pub mod sweep;
 pub mod toollog;
