@@ -35,7 +35,7 @@ pub use report::{RuleOutcome, Severity, ValidationReport, Verdict};
 pub use retract::{PromotedRun, RETRACT_SHAPE, RetractInput, RetractPhase, RetractStatus};
 pub use review::{IgnoredReview, REVIEW_SHAPE, RejectedReview, ReviewOutcome};
 pub use start::{WorkflowInput, decode as decode_input};
-pub use zone::{Zone, civil_date_from_unix, civil_datetime_from_unix};
+pub use zone::{LOG_ZONE, Zone, civil_date_from_unix, civil_datetime_from_unix, log_key};
 
 /// Names that other SDKs, the Temporal CLI and the UI use to address lakegate. Changing any of
 /// them breaks running workflows and callers, so they are spelled out once, here.
@@ -80,6 +80,7 @@ pub mod names {
     pub const SUBMIT_JOB_ACTIVITY: &str = "submit_job";
     pub const DESCRIBE_JOB_ACTIVITY: &str = "describe_job";
     pub const JOB_LOG_TAIL_ACTIVITY: &str = "job_log_tail";
+    pub const STORE_JOB_LOG_ACTIVITY: &str = "store_job_log";
     pub const DBT_RUN_RESULTS_ACTIVITY: &str = "dbt_run_results";
     pub const TERMINATE_JOB_ACTIVITY: &str = "terminate_job";
     pub const START_QUERY_ACTIVITY: &str = "start_query";

@@ -107,8 +107,13 @@ pub struct CrawlRecord {
     pub joined_running: bool,
     /// The crawler's LastCrawl status (SUCCEEDED, FAILED, CANCELLED) or TIMED_OUT.
     pub status: String,
+    /// What failed, in lakegate's words and error classes (`crawler FAILED`, `table ehr_x:
+    /// Conversion Error`); the crawler's or engine's own text is in the lake at `log_key`.
     #[serde(default)]
     pub error: Option<String>,
+    /// Where the crawler's or catalog's error text is kept (the log zone, `logs/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_key: Option<String>,
     pub tables_created: Vec<String>,
     pub tables_updated: Vec<String>,
     /// What the step changed, table by table (tables registered from their contracts, and
@@ -245,8 +250,13 @@ pub struct CheckResult {
     pub passed: bool,
     /// What was measured: a row count, an age in hours, a number of violating rows.
     pub observed: String,
+    /// Why the query did not finish: the engine's error class (`Conversion Error`,
+    /// `INVALID_CAST_ARGUMENT`). Histories before the log zone hold a redacted message here.
     #[serde(default)]
     pub error: Option<String>,
+    /// Where the engine's error text is kept (the log zone, `logs/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_key: Option<String>,
 }
 
 /// One dbt node's result, from run_results.json.
@@ -257,6 +267,9 @@ pub struct NodeResult {
     pub status: String,
     #[serde(default)]
     pub execution_time_secs: f64,
+    /// dbt's `failures`: rows a test found failing (none for models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -267,11 +280,21 @@ pub struct StageResult {
     pub succeeded: bool,
     /// Final per-node status of the stage.
     pub nodes: Vec<NodeResult>,
-    /// The failing job's log tail, when the stage failed.
-    #[serde(default)]
+    /// Histories before `transform-logs-in-lake`: the failing job's log tail, redacted. Empty
+    /// since: dbt's output stays in the lake (`log_key`), never in a history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log_tail: Vec<String>,
+    /// What failed, in lakegate's words: which job, which attempt, which tests.
     #[serde(default)]
     pub failure: Option<String>,
+    /// The failed job's log, in the lake's log zone (`logs/<workflow id>/...`). Kept when a later
+    /// attempt succeeds: it says what was recovered from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_key: Option<String>,
+    /// The error class found in that log (`Conversion Error`, `Binder Error`, `dbt test
+    /// failed`), never the error's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

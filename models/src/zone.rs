@@ -35,6 +35,30 @@ impl Zone {
     }
 }
 
+/// The lake's log zone: tool output (dbt job logs, DuckDB/Athena error text, crawler messages)
+/// that must never enter a workflow history is kept here, and histories carry only its key. Not a
+/// [`Zone`]: no data file is ever in it, and no workflow moves anything into or out of it. Its
+/// access is quarantine/'s: tool errors quote cell values.
+pub const LOG_ZONE: &str = "logs/";
+
+/// The deterministic key of a piece of tool output: `logs/<workflow id>/<name>.log`, so a retried
+/// activity rewrites the same object. Characters outside `[A-Za-z0-9._=-]` become `_` (ids are
+/// lakegate's own, but a key must not grow a folder from a stray `/`).
+pub fn log_key(workflow_id: &str, name: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '=' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    format!("{LOG_ZONE}{}/{}.log", clean(workflow_id), clean(name))
+}
+
 /// `YYYY-MM-DD` (UTC) of a Unix timestamp, without pulling a date crate into workflow code
 /// (Howard Hinnant's civil-from-days algorithm).
 pub fn civil_date_from_unix(secs: i64) -> String {
@@ -91,5 +115,14 @@ mod tests {
         );
         assert_eq!(Zone::of_key("raw/a"), Some(Zone::Raw));
         assert_eq!(Zone::of_key("elsewhere/a"), None);
+    }
+
+    #[test]
+    fn log_keys_are_one_folder_per_workflow() {
+        assert_eq!(
+            log_key("transform-lakegate-ehr-3", "staging-job/1"),
+            "logs/transform-lakegate-ehr-3/staging-job_1.log"
+        );
+        assert_eq!(Zone::of_key(&log_key("a", "b")), None);
     }
 }

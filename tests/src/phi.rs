@@ -202,6 +202,89 @@ async fn dump_history(
     Ok(output.stdout)
 }
 
+/// The sentinels in `text`, named by `place`: for output a test captured itself (a CLI's).
+pub fn find_in(text: &str, sentinels: &[String], place: &str) -> Vec<Leak> {
+    let mut leaks = Vec::new();
+    find(text, sentinels, place, &mut leaks);
+    leaks
+}
+
+/// What the server's visibility store shows of every workflow, as an auditor would list it:
+/// `temporal workflow list --output json` (search attributes, memo, types, ids) and each run's
+/// `temporal workflow describe --output json` (pending activities, their last failures too),
+/// without a codec, every payload base64-decoded; searched for the sentinels. Search attributes
+/// are indexed in clear, whatever the codec does, so nothing in them may be PHI.
+pub async fn scan_visibility(address: &str, sentinels: &[String]) -> anyhow::Result<LeakScan> {
+    let temporal = crate::venv().join("bin/temporal");
+    let run = |args: Vec<String>| {
+        let temporal = temporal.clone();
+        async move {
+            let output = tokio::time::timeout(
+                Duration::from_secs(120),
+                tokio::process::Command::new(&temporal)
+                    .args(&args)
+                    .kill_on_drop(true)
+                    .output(),
+            )
+            .await
+            .context("temporal timed out")??;
+            anyhow::ensure!(
+                output.status.success(),
+                "temporal {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            anyhow::Ok(output.stdout)
+        }
+    };
+    let base = |verb: &str| -> Vec<String> {
+        ["workflow", verb, "--output", "json", "--address", address]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(["--namespace".into(), "default".into()])
+            .collect()
+    };
+    let listing = run(base("list")).await?;
+    let mut report = LeakScan::default();
+    let mut texts = vec![("workflow list".to_owned(), listing.clone())];
+    let listed: Vec<serde_json::Value> = match serde_json::from_slice(&listing) {
+        Ok(serde_json::Value::Array(items)) => items,
+        _ => String::from_utf8_lossy(&listing)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect(),
+    };
+    anyhow::ensure!(!listed.is_empty(), "no workflows listed on {address}");
+    for item in &listed {
+        let execution = &item["execution"];
+        let (Some(id), Some(run_id)) = (
+            execution["workflowId"].as_str(),
+            execution["runId"].as_str(),
+        ) else {
+            bail!("a listed workflow without an id: {item}");
+        };
+        let mut args = base("describe");
+        args.extend([
+            "--workflow-id".into(),
+            id.into(),
+            "--run-id".into(),
+            run_id.into(),
+        ]);
+        texts.push((format!("describe {id} run {run_id}"), run(args).await?));
+    }
+    for (place, bytes) in texts {
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::Value::String(String::new()));
+        let mut text = String::from_utf8_lossy(&bytes).into_owned();
+        let mut decoded = 0;
+        crate::decode_payloads(&value, &mut text, &mut decoded);
+        report.histories += 1;
+        report.payloads += decoded;
+        report.bytes += text.len() as u64;
+        find(&text, sentinels, &place, &mut report.leaks);
+    }
+    Ok(report)
+}
+
 fn find(text: &str, sentinels: &[String], place: &str, leaks: &mut Vec<Leak>) {
     for sentinel in sentinels {
         for (at, _) in text.match_indices(sentinel.as_str()) {

@@ -60,7 +60,7 @@ async fn scalar(env: &TestEnv, sql: &str) -> i64 {
     loop {
         match engine.query_state(&id).await.unwrap() {
             QueryState::Succeeded => break,
-            QueryState::Failed { reason } | QueryState::Cancelled { reason } => {
+            QueryState::Failed { reason, .. } | QueryState::Cancelled { reason, .. } => {
                 panic!("{sql}: {reason}")
             }
             _ => assert!(Instant::now() < deadline, "{sql} did not finish"),
@@ -69,6 +69,16 @@ async fn scalar(env: &TestEnv, sql: &str) -> i64 {
     }
     let page = engine.results(&id, None).await.unwrap();
     page.rows[0][0].as_deref().unwrap().parse().unwrap()
+}
+
+/// An object of the lake (the log zone, here) as text.
+async fn stored(env: &TestEnv, key: &str) -> String {
+    use lakegate_activities::ports::ObjectStore;
+    use tokio::io::AsyncReadExt;
+    let mut body = env.store.get(key).await.unwrap();
+    let mut text = String::new();
+    body.read_to_string(&mut text).await.unwrap();
+    text
 }
 
 fn manifest() -> serde_json::Value {
@@ -300,14 +310,16 @@ async fn a_failed_model_is_retried_and_failed_tests_are_not() {
         2,
         "one failure, then one dbt retry: {flaky:?}"
     );
-    assert!(
-        flaky
-            .log_tail
-            .iter()
-            .any(|l| l.contains("transient failure injected")),
-        "the failed attempt's log tail is kept: {:?}",
-        flaky.log_tail
-    );
+    // The failed attempt's log is kept in the lake's log zone, its text out of the history.
+    assert!(flaky.log_tail.is_empty(), "{flaky:?}");
+    let key = flaky
+        .log_key
+        .as_deref()
+        .expect("the failed attempt's log is kept");
+    assert!(key.starts_with(&format!("logs/{id}/flaky-")), "{key}");
+    let log = stored(&env, key).await;
+    assert!(log.contains("transient failure injected"), "{log}");
+    assert_eq!(flaky.error_class.as_deref(), Some("Invalid Input Error"));
 
     let broken = &result.stages[1];
     assert!(!broken.succeeded);
@@ -320,8 +332,20 @@ async fn a_failed_model_is_retried_and_failed_tests_are_not() {
         broken.failure.as_deref().unwrap().contains("not_null"),
         "{broken:?}"
     );
-    assert!(!broken.log_tail.is_empty());
+    assert!(broken.log_tail.is_empty(), "{broken:?}");
+    assert_eq!(broken.error_class.as_deref(), Some("dbt test failed"));
+    let log = stored(&env, broken.log_key.as_deref().unwrap()).await;
+    assert!(log.contains("not_null"), "{log}");
     assert!(message.contains("broken"), "{message}");
+    assert!(
+        message.contains("error class: dbt test failed"),
+        "{message}"
+    );
+    let failed_test = broken
+        .nodes
+        .iter()
+        .find(|n| n.unique_id.starts_with("test."));
+    assert_eq!(failed_test.and_then(|n| n.failures), Some(1), "{broken:?}");
     env.record_history("dbt_retry", &id).await.unwrap();
 }
 

@@ -112,10 +112,13 @@ fn options(
         .register_activities(
             CrawlActivities::new(ports.crawler.clone(), ports.catalog.clone())
                 .with_contracts(config.contracts.clone())
-                .with_metrics(metrics.clone(), &crawler_prefix),
+                .with_metrics(metrics.clone(), &crawler_prefix)
+                .with_logs(ports.store.clone()),
         )
         .register_activities(
-            TransformActivities::new(ports.jobs.clone(), ports.query.clone()).with_metrics(metrics),
+            TransformActivities::new(ports.jobs.clone(), ports.query.clone())
+                .with_metrics(metrics)
+                .with_logs(ports.store.clone()),
         )
         .build())
 }

@@ -266,6 +266,7 @@ fn failed_record(number: u64, prefixes: Vec<String>) -> CrawlRecord {
         changes: Vec::new(),
         transform_workflow_id: None,
         transform_succeeded: None,
+        log_key: None,
     }
 }
 
@@ -433,6 +434,7 @@ async fn catalog_step(
             changes: Vec::new(),
             transform_workflow_id: None,
             transform_succeeded: None,
+            log_key: None,
         }
     } else {
         crawl_step(ctx, input, number, step.crawl, known_tables).await?
@@ -460,6 +462,7 @@ async fn catalog_step(
     record.changes.extend(crawled);
     if let Some(error) = step.error {
         record.status = "FAILED".to_owned();
+        record.log_key = record.log_key.or(step.log_key);
         record.error = Some(match record.error.take() {
             Some(crawl_error) => format!("{error}; crawl: {crawl_error}"),
             None => error,
@@ -495,15 +498,16 @@ async fn crawl(
             joined_running = true;
             continue;
         }
-        let (status, error) = match finished {
+        let (status, error, log_key) = match finished {
             None => (
                 "TIMED_OUT".to_owned(),
                 Some(format!(
                     "still running after {} s",
                     input.timing.crawl_deadline_secs
                 )),
+                None,
             ),
-            Some(last) => (last.status, last.error_message),
+            Some(last) => (last.status, last.error_message, last.log_key),
         };
         return Ok(CrawlRecord {
             number,
@@ -511,6 +515,7 @@ async fn crawl(
             joined_running,
             status,
             error,
+            log_key,
             tables_created: Vec::new(),
             tables_updated: Vec::new(),
             changes: Vec::new(),
@@ -546,6 +551,7 @@ async fn wait_until_ready(
                     log_group: None,
                     log_stream: None,
                     started_at: None,
+                    log_key: None,
                 },
             )));
         }

@@ -59,3 +59,8 @@ pub const TRANSFORM_ALERTS: &str = "transform-alerts";
 /// `review_timed_out` at the deadline. The wait's timers count from the quarantine. Checked once
 /// the file is in quarantine, so a promoted file's history is unchanged.
 pub const INGEST_ALERTS: &str = "ingest-alerts";
+
+/// TransformWorkflow (December 2026, issue 12): a failed job's log is kept in the lake's log zone
+/// by `store_job_log`, and the stage records its key and error class; before, `job_log_tail`
+/// brought 40 redacted lines of dbt's output into the history.
+pub const TRANSFORM_LOGS_IN_LAKE: &str = "transform-logs-in-lake";

@@ -6,7 +6,9 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use lakegate_activities::ports::{JobSpec, JobState, QueryState};
-use lakegate_activities::{DescribeJob, StartQuery, StopQuery, TerminateJob, TransformActivities};
+use lakegate_activities::{
+    DescribeJob, StartQuery, StopQuery, StoreJobLog, TerminateJob, TransformActivities,
+};
 use lakegate_models::names;
 use lakegate_models::{
     Alert, AlertKind, Check, CheckResult, NodeResult, StageResult, TransformInput, TransformResult, WorkflowInput,
@@ -46,8 +48,8 @@ impl TransformWorkflow {
         }
     }
 
-    /// Fails (with the stage, the failed nodes and the log tail in the message) when a stage
-    /// fails; completes with `succeeded: false` when only checks failed. The `get_status` query
+    /// Fails (with the stage, the failed nodes, the error class and the log's key in the lake
+    /// in the message; never the log's text) when a stage fails; completes with `succeeded: false` when only checks failed. The `get_status` query
     /// returns the full result either way.
     #[run(name = names::TRANSFORM_WORKFLOW)]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<TransformResult> {
@@ -146,6 +148,8 @@ async fn run_stage(
         nodes: Vec::new(),
         log_tail: Vec::new(),
         failure: None,
+        log_key: None,
+        error_class: None,
     };
     let mut resume_from: Option<String> = None;
     for attempt in 1..=input.max_attempts.max(1) {
@@ -188,13 +192,7 @@ async fn run_stage(
                 // A stage that hit its deadline is not retried: a job stuck RUNNABLE on a queue
                 // without capacity would be stuck again, and every attempt would cost the
                 // deadline once more.
-                result.log_tail = ctx
-                    .execute_activity(
-                        TransformActivities::job_log_tail,
-                        job_id.clone(),
-                        options::short(),
-                    )
-                    .await?;
+                keep_log(ctx, &mut result, &job_id).await?;
                 result.failure = Some(why);
                 return Ok(result);
             }
@@ -213,13 +211,7 @@ async fn run_stage(
             result.failure = None;
             return Ok(result);
         }
-        result.log_tail = ctx
-            .execute_activity(
-                TransformActivities::job_log_tail,
-                job_id.clone(),
-                options::short(),
-            )
-            .await?;
+        keep_log(ctx, &mut result, &job_id).await?;
         let failed_tests: Vec<&NodeResult> = result
             .nodes
             .iter()
@@ -278,6 +270,41 @@ fn stage_alert(
     alert
 }
 
+/// The failed job's log: kept in the lake's log zone, the stage recording its key and error
+/// class (`transform-logs-in-lake`); before, its redacted tail went into the history.
+async fn keep_log(
+    ctx: &mut WorkflowContext<TransformWorkflow>,
+    result: &mut StageResult,
+    job_id: &str,
+) -> WorkflowResult<()> {
+    if !ctx.patched(patches::TRANSFORM_LOGS_IN_LAKE) {
+        result.log_tail = ctx
+            .execute_activity(
+                TransformActivities::job_log_tail,
+                job_id.to_owned(),
+                options::short(),
+            )
+            .await?;
+        return Ok(());
+    }
+    let request = StoreJobLog {
+        job_id: job_id.to_owned(),
+        stage: result.stage.clone(),
+    };
+    let log = ctx
+        .execute_activity(
+            TransformActivities::store_job_log,
+            request,
+            options::short(),
+        )
+        .await?;
+    result.log_key = log.log_key;
+    result.error_class = log.error_class;
+    Ok(())
+}
+
+/// Names, statuses, counts, classes and a key: no log text, which would put dbt's and the
+/// engine's words (and the values they quote) into the failure.
 fn stage_failure_message(stage: &StageResult) -> String {
     let failed: Vec<&str> = stage
         .nodes
@@ -286,11 +313,12 @@ fn stage_failure_message(stage: &StageResult) -> String {
         .map(|n| n.unique_id.as_str())
         .collect();
     format!(
-        "stage {} failed: {}; failed nodes: [{}]; log tail:\n{}",
+        "stage {} failed: {}; failed nodes: [{}]; error class: {}; log: {}",
         stage.stage,
         stage.failure.as_deref().unwrap_or("unknown"),
         failed.join(", "),
-        stage.log_tail.join("\n")
+        stage.error_class.as_deref().unwrap_or("none"),
+        stage.log_key.as_deref().unwrap_or("not kept")
     )
 }
 
@@ -439,6 +467,7 @@ async fn run_check(
         passed: false,
         observed: String::new(),
         error: None,
+        log_key: None,
     };
     let with_deadline = ctx.patched(patches::CHECK_QUERY_DEADLINE);
     // With the deadline, a cancellation is handled at the timer below (stop the query, then end
@@ -472,8 +501,9 @@ async fn run_check(
             .await?;
         let still = match state {
             QueryState::Succeeded => break,
-            QueryState::Failed { reason } | QueryState::Cancelled { reason } => {
+            QueryState::Failed { reason, log_key } | QueryState::Cancelled { reason, log_key } => {
                 result.error = Some(reason);
+                result.log_key = log_key;
                 return Ok(result);
             }
             QueryState::Queued => "QUEUED",

@@ -158,9 +158,11 @@ impl QueryEngine for AthenaEngine {
             Some(QueryExecutionState::Succeeded) => QueryState::Succeeded,
             Some(QueryExecutionState::Failed) => QueryState::Failed {
                 reason: reason_of(status),
+                log_key: None,
             },
             Some(QueryExecutionState::Cancelled) => QueryState::Cancelled {
                 reason: reason_of(status),
+                log_key: None,
             },
             Some(other) => {
                 return Err(QueryError::Backend {
@@ -193,13 +195,13 @@ impl QueryEngine for AthenaEngine {
                     .is_some_and(|s| s.is_invalid_request_exception())
                 {
                     match self.query_state(query_id).await {
-                        Ok(QueryState::Failed { reason }) => {
+                        Ok(QueryState::Failed { reason, .. }) => {
                             return Err(QueryError::Failed {
                                 query_id: query_id.to_owned(),
                                 reason,
                             });
                         }
-                        Ok(QueryState::Cancelled { reason }) => {
+                        Ok(QueryState::Cancelled { reason, .. }) => {
                             return Err(QueryError::Cancelled {
                                 query_id: query_id.to_owned(),
                                 reason,

@@ -266,6 +266,7 @@ impl Crawler for GlueCrawler {
             last_crawl: c.last_crawl().map(|l| LastCrawl {
                 status: l.status().map(last_crawl_status).unwrap_or_default(),
                 error_message: l.error_message().map(str::to_owned),
+                log_key: None,
                 log_group: l.log_group().map(str::to_owned),
                 log_stream: l.log_stream().map(str::to_owned),
                 started_at: l.start_time().map(|t| t.secs()),

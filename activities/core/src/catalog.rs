@@ -249,8 +249,14 @@ pub struct CatalogStep {
     pub changes: Vec<TableChange>,
     /// Prefixes of tables without declared columns (or with `catalog: crawler`): the crawler's.
     pub crawl: Vec<String>,
-    /// Tables that could not be registered, with why (redacted); the step failed.
+    /// Tables that could not be registered, each with the error class of why; the step failed.
     pub error: Option<String>,
+    /// Where the catalog's error text is kept (the log zone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_key: Option<String>,
+    /// The catalog's error text, for the activity to keep in the log zone; never in a payload.
+    #[serde(skip)]
+    pub detail: Option<String>,
 }
 
 /// Registers every contract-typed table under `request`'s prefixes with the partitions the
@@ -283,6 +289,7 @@ pub async fn register_prefixes(
         }
     }
     let mut errors = Vec::new();
+    let mut detail = Vec::new();
     for (spec, partitions) in tables.into_values() {
         let partitions: Vec<Vec<String>> = partitions.into_iter().collect();
         match catalog
@@ -291,14 +298,20 @@ pub async fn register_prefixes(
         {
             Ok(change) => step.changes.push(change),
             Err(e) if crate::ports::PortError::is_retryable(&e) => return Err(e),
-            Err(e) => errors.push(format!(
-                "table {}: {}",
-                spec.name,
-                crate::ports::redact_line(&e.to_string(), None)
-            )),
+            Err(e) => {
+                let text = e.to_string();
+                let class = crate::toollog::error_class(&text);
+                errors.push(format!(
+                    "table {}: {}",
+                    spec.name,
+                    class.as_deref().unwrap_or("not registered")
+                ));
+                detail.push(format!("table {}: {text}", spec.name));
+            }
         }
     }
     step.error = (!errors.is_empty()).then(|| errors.join("; "));
+    step.detail = (!detail.is_empty()).then(|| detail.join("\n"));
     Ok(step)
 }
 

@@ -15,8 +15,10 @@ pub mod pipeline;
 pub mod port_suites;
 pub mod ports;
 pub mod retract;
+pub mod redact;
 pub mod start;
 pub mod sweep;
+pub mod toollog;
 
 pub use alerts::{
     AlertActivities, AlertSettings, PostOutcome, Webhook, WebhookFormat, WebhookPoster,
@@ -26,8 +28,9 @@ pub use ingest::{
     ValidateRequest,
 };
 pub use pipeline::{
-    CatalogRequest, CatalogStep, CrawlActivities, DescribeJob, NotifyActivities, PipelineSettings,
-    QuerySummary, StartQuery, StopQuery, TerminateJob, TransformActivities,
+    CatalogRequest, CatalogStep, CrawlActivities, DescribeJob, JobLog, NotifyActivities,
+    PipelineSettings, QuerySummary, StartQuery, StopQuery, StoreJobLog, TerminateJob,
+    TransformActivities,
 };
 pub use retract::{RetractActivities, RetractStart, start_retract};
 pub use sweep::{PageRequest, SettledIngest, StartRequest, Started, SweepActivities};

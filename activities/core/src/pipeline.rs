@@ -19,8 +19,9 @@ use crate::ingest::port_failure;
 use crate::metrics::{Metrics, NoMetrics};
 use crate::ports::{
     Catalog, CrawlRequest, CrawlStart, Crawler, CrawlerState, CrawlerStatus, JobRunner, JobSpec,
-    JobState, JobStatus, QueryEngine, QueryState, TableInfo, redact_line,
+    JobState, JobStatus, ObjectStore, QueryEngine, QueryState, TableInfo,
 };
+use crate::toollog::{LogZone, error_class};
 
 /// How promoted files become crawls and transforms. The worker's configuration, not workflow
 /// state: changing it affects the next crawl workflow started, never a running history.
@@ -132,6 +133,7 @@ pub struct CrawlActivities {
     /// Where the contracts are, read afresh by each catalog step (as the ingest activities do);
     /// `None` leaves every table to the crawler.
     contracts_dir: Option<std::path::PathBuf>,
+    logs: LogZone,
 }
 
 impl CrawlActivities {
@@ -143,7 +145,15 @@ impl CrawlActivities {
             crawler_prefix: String::new(),
             timed: Default::default(),
             contracts_dir: None,
+            logs: LogZone::default(),
         }
+    }
+
+    /// Crawler and catalog error text goes to the lake's log zone; without it, only its class
+    /// is reported.
+    pub fn with_logs(mut self, store: Arc<dyn ObjectStore>) -> Self {
+        self.logs = LogZone::new(store);
+        self
     }
 
     /// Tables whose contracts declare columns are registered from them, with no crawler run.
@@ -200,10 +210,13 @@ impl CrawlActivities {
             .map_err(port_failure)
     }
 
+    /// The last crawl's error message (Glue's or the local crawler's text, which can quote a
+    /// file's values) is kept in the log zone once the crawler is ready; the result carries its
+    /// key and `crawler <status>` with the engine's error class, never the message.
     #[activity(name = names::CRAWLER_STATUS_ACTIVITY)]
     pub async fn crawler_status(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         crawler: String,
     ) -> Result<CrawlerStatus, ActivityError> {
         let mut status = self
@@ -211,10 +224,25 @@ impl CrawlActivities {
             .crawler_status(&crawler)
             .await
             .map_err(port_failure)?;
-        if let Some(last) = &mut status.last_crawl {
-            last.error_message = last.error_message.as_deref().map(|m| redact_line(m, None));
-        }
         self.time_finished_crawl(&crawler, &status);
+        if let Some(last) = &mut status.last_crawl
+            && let Some(message) = last.error_message.take()
+        {
+            // While a crawl runs the workflow ignores the previous one: its text is not kept
+            // again on every poll.
+            if status.state == CrawlerState::Ready {
+                let started = last.started_at.map_or("last".to_owned(), |s| s.to_string());
+                last.log_key = self
+                    .logs
+                    .keep(&ctx, &format!("crawl-{crawler}-{started}"), &message)
+                    .await
+                    .map_err(port_failure)?;
+            }
+            last.error_message = Some(match error_class(&message) {
+                Some(class) => format!("crawler {} ({class})", last.status),
+                None => format!("crawler {}", last.status),
+            });
+        }
         Ok(status)
     }
 
@@ -236,7 +264,7 @@ impl CrawlActivities {
     #[activity(name = names::REGISTER_CATALOG_ACTIVITY)]
     pub async fn register_catalog(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         request: CatalogRequest,
     ) -> Result<CatalogStep, ActivityError> {
         let Some(dir) = &self.contracts_dir else {
@@ -254,9 +282,19 @@ impl CrawlActivities {
                 });
             }
         };
-        crate::catalog::register_prefixes(self.catalog.as_ref(), &contracts, &request)
-            .await
-            .map_err(port_failure)
+        let mut step =
+            crate::catalog::register_prefixes(self.catalog.as_ref(), &contracts, &request)
+                .await
+                .map_err(port_failure)?;
+        if let Some(detail) = step.detail.take() {
+            let name = format!("catalog-{}", lakegate_models::short_hash(&detail));
+            step.log_key = self
+                .logs
+                .keep(&ctx, &name, &detail)
+                .await
+                .map_err(port_failure)?;
+        }
+        Ok(step)
     }
 }
 
@@ -317,6 +355,7 @@ pub struct TransformActivities {
     jobs: Arc<dyn JobRunner>,
     query: Arc<dyn QueryEngine>,
     metrics: Arc<dyn Metrics>,
+    logs: LogZone,
 }
 
 impl TransformActivities {
@@ -325,6 +364,7 @@ impl TransformActivities {
             jobs,
             query,
             metrics: Arc::new(NoMetrics),
+            logs: LogZone::default(),
         }
     }
 
@@ -332,11 +372,37 @@ impl TransformActivities {
         self.metrics = metrics;
         self
     }
+
+    /// Job logs and engine error text go to the lake's log zone; without it, only their class
+    /// is reported.
+    pub fn with_logs(mut self, store: Arc<dyn ObjectStore>) -> Self {
+        self.logs = LogZone::new(store);
+        self
+    }
 }
 
-/// Lines of a failed job's log kept in the workflow: dbt prints the failing node and its error
-/// near the end. The database's error can quote the offending value, so each line is redacted.
-const LOG_TAIL_LINES: usize = 40;
+/// Lines of a failed job's log kept in the log zone: dbt prints the failing nodes and their
+/// errors near the end, after the progress lines of every node.
+const STORED_LOG_LINES: usize = 2000;
+
+/// The failed job whose log `store_job_log` keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreJobLog {
+    pub job_id: String,
+    pub stage: String,
+}
+
+/// Where a job's log went and what kind of error it reports, in place of its text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobLog {
+    #[serde(default)]
+    pub log_key: Option<String>,
+    #[serde(default)]
+    pub error_class: Option<String>,
+    /// Lines kept.
+    #[serde(default)]
+    pub lines: u64,
+}
 
 #[activities]
 impl TransformActivities {
@@ -393,18 +459,44 @@ impl TransformActivities {
             .map_err(port_failure)
     }
 
+    /// Histories before `transform-logs-in-lake` scheduled this; it stays registered for a task
+    /// such a run scheduled before the upgrade, and answers with no lines: a log tail, however
+    /// redacted, is tool text.
     #[activity(name = names::JOB_LOG_TAIL_ACTIVITY)]
     pub async fn job_log_tail(
         self: Arc<Self>,
         _ctx: ActivityContext,
-        job_id: String,
+        _job_id: String,
     ) -> Result<Vec<String>, ActivityError> {
+        Ok(Vec::new())
+    }
+
+    /// Keeps the end of a failed job's log in the log zone, at
+    /// `logs/<workflow id>/<stage>-<job id>.log`, and returns that key and the log's error class.
+    #[activity(name = names::STORE_JOB_LOG_ACTIVITY)]
+    pub async fn store_job_log(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        request: StoreJobLog,
+    ) -> Result<JobLog, ActivityError> {
         let lines = self
             .jobs
-            .log_tail(&job_id, LOG_TAIL_LINES)
+            .log_tail(&request.job_id, STORED_LOG_LINES)
             .await
             .map_err(port_failure)?;
-        Ok(lines.iter().map(|line| redact_line(line, None)).collect())
+        let mut text = lines.join("\n");
+        text.push('\n');
+        let name = format!("{}-{}", request.stage, request.job_id);
+        let log_key = self
+            .logs
+            .keep(&ctx, &name, &text)
+            .await
+            .map_err(port_failure)?;
+        Ok(JobLog {
+            log_key,
+            error_class: Some(error_class(&text).unwrap_or_else(|| "dbt job failed".to_owned())),
+            lines: lines.len() as u64,
+        })
     }
 
     /// The nodes of dbt's run_results.json, or `None` if the job left none (it failed before
@@ -441,11 +533,12 @@ impl TransformActivities {
     }
 
     /// FAILED and CANCELLED come back as states, not errors: the workflow records them as a
-    /// failed check with Athena's reason.
+    /// failed check. Engines quote the value a query failed on in their reasons, so the reason
+    /// is kept in the log zone and the state carries its key and error class.
     #[activity(name = names::QUERY_STATE_ACTIVITY)]
     pub async fn query_state(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         query_id: String,
     ) -> Result<QueryState, ActivityError> {
         let state = self
@@ -453,15 +546,26 @@ impl TransformActivities {
             .query_state(&query_id)
             .await
             .map_err(port_failure)?;
-        // Engines quote the value a query failed on in their reasons.
-        Ok(match state {
-            QueryState::Failed { reason } => QueryState::Failed {
-                reason: redact_line(&reason, None),
-            },
-            QueryState::Cancelled { reason } => QueryState::Cancelled {
-                reason: redact_line(&reason, None),
-            },
-            other => other,
+        let (failed, reason) = match state {
+            QueryState::Failed { reason, .. } => (true, reason),
+            QueryState::Cancelled { reason, .. } => (false, reason),
+            other => return Ok(other),
+        };
+        let log_key = self
+            .logs
+            .keep(&ctx, &format!("query-{query_id}"), &reason)
+            .await
+            .map_err(port_failure)?;
+        let fallback = if failed {
+            "query failed"
+        } else {
+            "query cancelled"
+        };
+        let reason = error_class(&reason).unwrap_or_else(|| fallback.to_owned());
+        Ok(if failed {
+            QueryState::Failed { reason, log_key }
+        } else {
+            QueryState::Cancelled { reason, log_key }
         })
     }
 
@@ -516,6 +620,8 @@ pub fn parse_run_results(bytes: &[u8]) -> Result<Vec<NodeResult>, serde_json::Er
         status: String,
         #[serde(default)]
         execution_time: f64,
+        #[serde(default)]
+        failures: Option<u64>,
     }
     let parsed: RunResults = serde_json::from_slice(bytes)?;
     Ok(parsed
@@ -525,6 +631,7 @@ pub fn parse_run_results(bytes: &[u8]) -> Result<Vec<NodeResult>, serde_json::Er
             unique_id: e.unique_id,
             status: e.status,
             execution_time_secs: e.execution_time,
+            failures: e.failures,
         })
         .collect())
 }
@@ -532,15 +639,6 @@ pub fn parse_run_results(bytes: &[u8]) -> Result<Vec<NodeResult>, serde_json::Er
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn log_lines_lose_quoted_values_but_keep_identifiers() {
-        let line = r#"Conversion Error: Could not convert string 'SENTINEL_JANE' to INT32 in "stg_patients""#;
-        let redacted = redact_line(line, None);
-        assert!(!redacted.contains("SENTINEL_JANE"), "{redacted}");
-        let line = r#"Failure in test not_null "stg_patients"."id" (models/schema.yml)"#;
-        assert_eq!(redact_line(line, None), line);
-    }
 
     #[test]
     fn describe_job_still_takes_a_bare_job_id() {
@@ -562,11 +660,13 @@ mod tests {
         let json = br#"{"metadata": {}, "results": [
             {"unique_id": "model.ehr.stg_patients", "status": "success", "execution_time": 0.5,
              "message": "OK", "adapter_response": {}},
-            {"unique_id": "test.ehr.not_null_x", "status": "fail", "execution_time": 0.1}
+            {"unique_id": "test.ehr.not_null_x", "status": "fail", "execution_time": 0.1,
+             "failures": 3, "message": "Got 3 results, configured to fail if != 0"}
         ], "elapsed_time": 1.0}"#;
         let nodes = parse_run_results(json).unwrap();
         assert_eq!(nodes.len(), 2);
         assert_eq!(nodes[1].status, "fail");
+        assert_eq!(nodes[1].failures, Some(3));
         assert_eq!(nodes[0].unique_id, "model.ehr.stg_patients");
     }
 }

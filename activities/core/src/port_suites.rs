@@ -154,8 +154,8 @@ pub async fn run_query(
     loop {
         match engine.query_state(&id).await.expect("query_state") {
             QueryState::Succeeded => break,
-            QueryState::Failed { reason } => panic!("query failed: {reason}"),
-            QueryState::Cancelled { reason } => panic!("query cancelled: {reason}"),
+            QueryState::Failed { reason, .. } => panic!("query failed: {reason}"),
+            QueryState::Cancelled { reason, .. } => panic!("query cancelled: {reason}"),
             QueryState::Queued | QueryState::Running => {}
         }
         assert!(
@@ -234,7 +234,7 @@ pub async fn failed_query_says_why(engine: &dyn QueryEngine, token: &str) -> Str
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         match engine.query_state(&id).await.expect("query_state") {
-            QueryState::Failed { reason } => {
+            QueryState::Failed { reason, .. } => {
                 assert!(!reason.is_empty());
                 return reason;
             }

@@ -32,119 +32,7 @@ impl fmt::Debug for KeyTag {
     }
 }
 
-/// A line of a tool's output made safe for logs and workflow histories (defence in depth: tool
-/// text should not reach them at all). Databases quote the values they choke on, in single or
-/// double quotes or not at all ("Could not convert string 'Jane' to INT32", `invalid date field
-/// format: "Jane", expected ...`, `Value cannot be cast to date: Jane`), so:
-/// - single-quoted literals are blanked, and so are double-quoted ones once an error class
-///   (`Conversion Error:`, `INVALID_CAST_ARGUMENT:`) has begun the message; before it, double
-///   quotes are identifiers (tables, columns) and kept;
-/// - after an error class, whatever follows a further `: ` is blanked (unquoted values come last);
-/// - a quote inside a word (O'Brien) neither opens nor closes a literal, and an unclosed literal
-///   blanks the rest of the line;
-/// - quoted paths become key tags (relative to `lake_root` when under it).
-pub fn redact_line(line: &str, lake_root: Option<&str>) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut rest = line;
-    let mut in_error = false;
-    loop {
-        let quote_at = next_opening_quote(rest);
-        let class_end = if in_error {
-            None
-        } else {
-            error_class_end(&rest[..quote_at.unwrap_or(rest.len())])
-        };
-        let colon_at = if in_error {
-            rest[..quote_at.unwrap_or(rest.len())].find(": ")
-        } else {
-            None
-        };
-        if let Some(end) = class_end {
-            out.push_str(&rest[..end]);
-            rest = &rest[end..];
-            in_error = true;
-            continue;
-        }
-        if let Some(at) = colon_at {
-            out.push_str(&rest[..at + 2]);
-            out.push('…');
-            return out;
-        }
-        let Some(at) = quote_at else { break };
-        let quote = rest.as_bytes()[at] as char;
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let Some(end) = closing_quote(after, quote) else {
-            out.push(quote);
-            out.push('…');
-            return out;
-        };
-        let inner = &after[..end];
-        if let Some(key) = lake_root.and_then(|root| inner.strip_prefix(root)) {
-            out.push_str(&KeyTag(key.trim_start_matches('/').to_owned()).to_string());
-        } else if inner.contains('/') {
-            out.push_str(&KeyTag(inner.to_owned()).to_string());
-        } else if quote == '\'' || in_error {
-            out.push(quote);
-            out.push('…');
-            out.push(quote);
-        } else {
-            out.push('"');
-            out.push_str(inner);
-            out.push('"');
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
-fn is_word(c: Option<char>) -> bool {
-    c.is_some_and(|c| c.is_alphanumeric() || c == '_')
-}
-
-/// A quote that starts a literal: not preceded by a letter or digit (an apostrophe in O'Brien is
-/// not one).
-fn next_opening_quote(text: &str) -> Option<usize> {
-    text.char_indices()
-        .find(|&(at, c)| (c == '"' || c == '\'') && !is_word(text[..at].chars().next_back()))
-        .map(|(at, _)| at)
-}
-
-/// The quote that ends a literal: not followed by a letter or digit ('O'Brien' is one literal).
-/// A doubled quote is SQL's escape and stays inside.
-fn closing_quote(text: &str, quote: char) -> Option<usize> {
-    let mut chars = text.char_indices().peekable();
-    while let Some((at, c)) = chars.next() {
-        if c != quote {
-            continue;
-        }
-        match chars.peek() {
-            Some(&(_, next)) if next == quote => {
-                chars.next();
-            }
-            Some(&(_, next)) if is_word(Some(next)) => {}
-            _ => return Some(at),
-        }
-    }
-    None
-}
-
-/// The end of an error class at the start of a message: `<Words> Error:` / `Exception:` or an
-/// upper-case code with an underscore (`INVALID_CAST_ARGUMENT:`), colon included.
-fn error_class_end(text: &str) -> Option<usize> {
-    text.match_indices(':').map(|(at, _)| at).find_map(|at| {
-        let word_start = text[..at]
-            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .map_or(0, |i| i + 1);
-        let word = &text[word_start..at];
-        let lower = word.to_ascii_lowercase();
-        let code = word.len() >= 4
-            && word.contains('_')
-            && word.chars().all(|c| c.is_ascii_uppercase() || c == '_');
-        (lower.ends_with("error") || lower.ends_with("exception") || code).then_some(at + 1)
-    })
-}
+pub use crate::redact::{redact_line, redact_log};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectMeta {
@@ -302,6 +190,10 @@ pub struct LastCrawl {
     pub log_stream: Option<String>,
     #[serde(default)]
     pub started_at: Option<i64>,
+    /// Where the crawl activity kept `error_message`'s original text (the log zone); set by the
+    /// activity, never by a crawler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -397,8 +289,18 @@ pub enum QueryState {
     Queued,
     Running,
     Succeeded,
-    Failed { reason: String },
-    Cancelled { reason: String },
+    /// `reason` is the engine's text from a port, and only its error class once an activity
+    /// returns it (the text is then in the log zone at `log_key`).
+    Failed {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_key: Option<String>,
+    },
+    Cancelled {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_key: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -544,58 +446,4 @@ pub enum StartOutcome {
 #[error("starting the ingest workflow failed: {message}")]
 pub struct StartError {
     pub message: String,
-}
-
-#[cfg(test)]
-mod redact_tests {
-    use super::redact_line;
-
-    const NAME: &str = "ZZSENT";
-
-    #[test]
-    fn engine_errors_lose_the_value_however_it_is_quoted() {
-        for line in [
-            r#"Conversion Error: invalid date field format: "ZZSENT Moore", expected format is (YYYY-MM-DD)"#,
-            "Conversion Error: Could not convert string 'ZZSENT Moore' to INT32",
-            "INVALID_CAST_ARGUMENT: Value cannot be cast to date: ZZSENT Moore",
-            "Conversion Error: invalid date field format: ZZSENT, expected format is (YYYY-MM-DD)",
-            "Conversion Error: Could not convert string 'O'ZZSENT' to DATE",
-            r#"Conversion Error: invalid date field format: "O'ZZSENT", expected format"#,
-            "Binder Error: value 'it''s ZZSENT' is not a date",
-            "Invalid Input Error: unterminated 'ZZSENT",
-        ] {
-            let redacted = redact_line(line, None);
-            assert!(!redacted.contains(NAME), "{line}\n-> {redacted}");
-            assert!(
-                redacted.contains("Error:") || redacted.contains("ARGUMENT:"),
-                "{redacted}"
-            );
-        }
-        assert_eq!(
-            redact_line(
-                r#"Conversion Error: invalid date field format: "x", expected"#,
-                None
-            ),
-            "Conversion Error: invalid date field format: …"
-        );
-    }
-
-    #[test]
-    fn progress_lines_keep_identifiers_and_apostrophes_in_words() {
-        for line in [
-            "1 of 5 OK created sql view model main.stg_patients ... [OK in 0.05s]",
-            r#"Failure in test not_null_stg_patients_id ("main"."stg_patients")"#,
-            "Runtime Error in model stg_patients (models/staging/stg_patients.sql)",
-            "Don't panic: this is dbt's progress line",
-        ] {
-            assert_eq!(redact_line(line, None), line);
-        }
-        assert_eq!(
-            redact_line("could not read '/lake/raw/x/ZZSENT.csv'", Some("/lake")),
-            format!(
-                "could not read {}",
-                super::KeyTag("raw/x/ZZSENT.csv".into())
-            )
-        );
-    }
 }

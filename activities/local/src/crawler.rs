@@ -180,11 +180,9 @@ impl LocalCrawler {
             schema_q = quote_ident(schema),
             meta_q = quote_literal(&meta),
         );
-        self.db
-            .query(&sql)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
+        // DuckDB's whole text (a CSV error quotes the offending line): the crawl activity keeps
+        // it in the log zone and hands the workflow its error class.
+        self.db.query(&sql).await.map(drop).map_err(|e| e.detail())
     }
 }
 
@@ -308,6 +306,7 @@ impl Crawler for LocalCrawler {
                     log_group: None,
                     log_stream: None,
                     started_at: Some(started_at),
+                    log_key: None,
                 }),
             };
             if let Err(e) = this.write_state(name, &state) {
@@ -351,6 +350,7 @@ impl Crawler for LocalCrawler {
                     log_group: None,
                     log_stream: None,
                     started_at: None,
+                    log_key: None,
                 }),
             }),
         }

@@ -28,9 +28,10 @@ pub enum DuckDbError {
         #[source]
         source: std::io::Error,
     },
-    /// DuckDB rejected the statement; the message is sanitized (no paths, no literals).
+    /// DuckDB rejected the statement; the message is sanitized (no paths, no literals). `detail`
+    /// is DuckDB's whole error text, for the lake's log zone only (see [`DuckDbError::detail`]).
     #[error("{message}")]
-    Sql { message: String },
+    Sql { message: String, detail: String },
     #[error("the DuckDB database stayed locked by another process for {waited:?}")]
     Locked { waited: Duration },
     #[error("unreadable DuckDB CLI output: {message}")]
@@ -38,6 +39,16 @@ pub enum DuckDbError {
 }
 
 impl DuckDbError {
+    /// DuckDB's own words, unsanitized: they quote the values a statement failed on, so they
+    /// belong in the lake's log zone (which the activities write them to), never in a history
+    /// or a log line.
+    pub fn detail(&self) -> String {
+        match self {
+            DuckDbError::Sql { detail, .. } => detail.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// A locked database or a CLI that could not start may work on a later attempt; a SQL error
     /// will not.
     pub fn is_retryable(&self) -> bool {
@@ -151,6 +162,7 @@ impl DuckDbCli {
             }
             return Err(DuckDbError::Sql {
                 message: sanitize_error(&stderr, &self.lake_dir),
+                detail: stderr.into_owned(),
             });
         }
     }

@@ -288,9 +288,9 @@ impl LocalQueryEngine {
                     columns: rows.columns,
                     rows: rows.rows,
                 },
-                (None, Err(e)) => Outcome::Failed {
-                    reason: e.to_string(),
-                },
+                // The engine's whole text: the query activity keeps it in the log zone and hands
+                // the workflow its error class.
+                (None, Err(e)) => Outcome::Failed { reason: e.detail() },
             };
             let ok = matches!(outcome, Outcome::Succeeded { .. });
             if let Err(e) = record_outcome(&dir, &outcome) {
@@ -454,9 +454,11 @@ impl QueryEngine for LocalQueryEngine {
             Some(Outcome::Succeeded { .. }) => QueryState::Succeeded,
             Some(Outcome::Failed { reason }) => QueryState::Failed {
                 reason: reason.clone(),
+                log_key: None,
             },
             Some(Outcome::Cancelled { reason }) => QueryState::Cancelled {
                 reason: reason.clone(),
+                log_key: None,
             },
         })
     }
@@ -473,9 +475,11 @@ impl QueryEngine for LocalQueryEngine {
         let (columns, rows) = match outcome.as_ref() {
             Outcome::Succeeded { columns, rows } => (columns, rows),
             Outcome::Failed { reason } => {
+                // An error's message can reach an activity failure: the class line, redacted.
+                let first = reason.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
                 return Err(QueryError::Failed {
                     query_id: query_id.to_owned(),
-                    reason: reason.clone(),
+                    reason: lakegate_activities::ports::redact_line(first, None),
                 });
             }
             Outcome::Cancelled { reason } => {

@@ -49,7 +49,7 @@ async fn concurrent_writers_on_one_database_all_succeed() {
         loop {
             match engine.query_state(id).await.unwrap() {
                 QueryState::Succeeded => break,
-                QueryState::Failed { reason } => panic!("query {i} failed: {reason}"),
+                QueryState::Failed { reason, .. } => panic!("query {i} failed: {reason}"),
                 _ => {}
             }
             assert!(

@@ -1,5 +1,7 @@
 //! `lakegate pipeline`: a dataset's crawls and transform (tables, dbt models, checks), or a wait
-//! for them with a progress line.
+//! for them with a progress line. A failure's tool output (dbt's log, the engine's error) is read
+//! from the lake's log zone, where the activities kept it, and printed redacted: the history holds
+//! only its key and error class.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -19,6 +21,9 @@ pub struct Args {
     wait: bool,
     #[arg(long, default_value_t = 900)]
     timeout_secs: u64,
+    /// Lines of each stored failure log to print (values in them are blanked); 0 prints none.
+    #[arg(long, default_value_t = 30)]
+    log_lines: usize,
 }
 
 pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
@@ -26,6 +31,7 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
         dataset,
         wait,
         timeout_secs,
+        log_lines,
     } = args;
     let dataset = dataset.as_str();
     let timeout = Duration::from_secs(timeout_secs);
@@ -37,6 +43,7 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
     };
     let crawler = settings.crawler_for(dataset);
     let client = client::connect(dev_address(config).as_deref(), config.codec()?.as_ref()).await?;
+    let logs = StoredLogs::new(config, log_lines);
     let deadline = Instant::now() + timeout;
     let spinner = ['|', '/', '-', '\\'];
     let mut tick = 0usize;
@@ -94,6 +101,7 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
             failed.prefixes.len(),
             failed.error.as_deref().unwrap_or("no reason given")
         )?;
+        logs.print(failed.log_key.as_deref(), "  ").await?;
     }
     outln!(
         "Catalog step #{} of {crawler}: {} over {} prefixes{}",
@@ -108,6 +116,7 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
     )?;
     if let Some(error) = &last.error {
         outln!("  error: {error}")?;
+        logs.print(last.log_key.as_deref(), "  ").await?;
     }
     outln!("  tables created: [{}]", last.tables_created.join(", "))?;
     outln!("  tables updated: [{}]", last.tables_updated.join(", "))?;
@@ -135,9 +144,17 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
                 && !stage.succeeded
             {
                 outln!("    {failure}")?;
+                if let Some(class) = &stage.error_class {
+                    outln!("    error class: {class}")?;
+                }
+                // Histories from before the log zone carry a redacted tail of their own.
                 for line in &stage.log_tail {
                     outln!("    | {line}")?;
                 }
+            }
+            // A recovered attempt's log stays worth a look, but only a failed stage prints it.
+            if !stage.succeeded {
+                logs.print(stage.log_key.as_deref(), "    ").await?;
             }
         }
         for check in &result.checks {
@@ -152,6 +169,7 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
                     .map(|e| format!(" ({e})"))
                     .unwrap_or_default()
             )?;
+            logs.print(check.log_key.as_deref(), "    ").await?;
         }
         ok &= last.transform_succeeded == Some(true);
     }
@@ -188,4 +206,65 @@ fn describe_change(change: &lakegate_models::TableChange) -> String {
         parts.push("unchanged".to_owned());
     }
     format!("{}: {}", change.table, parts.join(", "))
+}
+
+/// The log zone as the operator's CLI reads it: the lake's store of the configured backend.
+struct StoredLogs<'a> {
+    config: &'a LakeConfig,
+    lines: usize,
+    store: tokio::sync::OnceCell<std::sync::Arc<dyn lakegate_activities::ports::ObjectStore>>,
+}
+
+impl<'a> StoredLogs<'a> {
+    fn new(config: &'a LakeConfig, lines: usize) -> Self {
+        Self {
+            config,
+            lines,
+            store: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Prints the key and the last lines of the log at `key`, each through the redaction (defence
+    /// in depth: the operator may paste this output anywhere). A log that cannot be read is
+    /// reported, not fatal: the rest of the status still matters.
+    async fn print(&self, key: Option<&str>, indent: &str) -> anyhow::Result<()> {
+        let Some(key) = key else { return Ok(()) };
+        if self.lines == 0 {
+            outln!("{indent}log: {key}")?;
+            return Ok(());
+        }
+        match self.tail(key).await {
+            Ok(lines) => {
+                outln!(
+                    "{indent}log: {key} (last {} lines, values blanked)",
+                    lines.len()
+                )?;
+                for line in lines {
+                    outln!("{indent}| {line}")?;
+                }
+            }
+            Err(e) => outln!("{indent}log: {key} (unreadable: {e:#})")?,
+        }
+        Ok(())
+    }
+
+    async fn tail(&self, key: &str) -> anyhow::Result<Vec<String>> {
+        use lakegate_activities::ports::redact_log;
+        use tokio::io::AsyncReadExt;
+        let store = self
+            .store
+            .get_or_try_init(|| async {
+                anyhow::Ok(lakegate::worker::ports(self.config).await?.store)
+            })
+            .await?;
+        let mut body = store.get(key).await?;
+        let mut bytes = Vec::new();
+        body.read_to_end(&mut bytes).await?;
+        let text = String::from_utf8_lossy(&bytes);
+        let root = self.config.lake_root().display().to_string();
+        // The whole log through the redaction, then the tail: a block of error lines that
+        // starts above the tail is still recognised as one.
+        let lines = redact_log(text.lines(), Some(root.trim_end_matches('/')));
+        Ok(lines[lines.len().saturating_sub(self.lines)..].to_vec())
+    }
 }

@@ -30,7 +30,7 @@ pub async fn run(config: &LakeConfig, args: Args) -> anyhow::Result<ExitCode> {
     loop {
         match engine.query_state(&id).await? {
             QueryState::Succeeded => break,
-            QueryState::Failed { reason } | QueryState::Cancelled { reason } => {
+            QueryState::Failed { reason, .. } | QueryState::Cancelled { reason, .. } => {
                 bail!("query failed: {reason}")
             }
             QueryState::Queued | QueryState::Running => {
