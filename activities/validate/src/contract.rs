@@ -764,7 +764,7 @@ impl Contract {
             line,
             reason,
         };
-        let mut contract: Contract = match serde_yaml::from_str(text) {
+        let mut contract: Contract = match serde_norway::from_str(text) {
             Ok(c) => c,
             Err(e) => {
                 let (line, reason) = locate_parse_error(text, &e);
@@ -1039,10 +1039,10 @@ fn check_rule(rule: &RuleSpec, format: &FormatSpec) -> Result<(), String> {
     Ok(())
 }
 
-/// serde_yaml knows the line of syntax errors and most type errors, but inside a tagged rule it
+/// serde_norway knows the line of syntax errors and most type errors, but inside a tagged rule it
 /// only knows where the rule list starts (it buffers each rule first); for those, find the
 /// failing rule by parsing each one on its own.
-fn locate_parse_error(text: &str, e: &serde_yaml::Error) -> (usize, String) {
+fn locate_parse_error(text: &str, e: &serde_norway::Error) -> (usize, String) {
     let located = || {
         e.location()
             .map_or((0, e.to_string()), |l| (l.line(), e.to_string()))
@@ -1050,7 +1050,7 @@ fn locate_parse_error(text: &str, e: &serde_yaml::Error) -> (usize, String) {
     if e.location().is_some() && !e.to_string().contains(".rules") {
         return located();
     }
-    let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
+    let Ok(doc) = serde_norway::from_str::<serde_norway::Value>(text) else {
         return located();
     };
     let mut index = 0;
@@ -1067,7 +1067,7 @@ fn locate_parse_error(text: &str, e: &serde_yaml::Error) -> (usize, String) {
             .into_iter()
             .flatten()
         {
-            if let Err(inner) = serde_yaml::from_value::<RuleSpec>(rule.clone()) {
+            if let Err(inner) = serde_norway::from_value::<RuleSpec>(rule.clone()) {
                 return (
                     rule_line(text, index),
                     format!("tables[{t}].rules: {inner}"),
