@@ -5,6 +5,7 @@
 
 pub mod chaos;
 pub mod histories;
+pub mod metrics;
 pub mod phi;
 
 use std::net::SocketAddr;
@@ -159,7 +160,7 @@ impl TestEnv {
         let addr = self
             .metrics_addr
             .context("the worker was started without metrics")?;
-        Ok(tokio::task::spawn_blocking(move || lakegate::telemetry::scrape(addr)).await??)
+        metrics::scrape(addr).await
     }
 
     async fn start_full(

@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use lakegate::client::{self, StartedIngest};
-use lakegate::telemetry::{BYTES_VALIDATED_TOTAL, FILES_TOTAL, sample};
+use lakegate::telemetry::{BYTES_VALIDATED_TOTAL, FILES_TOTAL};
+use lakegate_tests::metrics::sample;
 use lakegate_models::IngestPhase;
 use lakegate_tests::{TestEnv, repo_root};
 

@@ -5,12 +5,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lakegate::client::{self, StartedIngest};
-use lakegate::telemetry::{CRAWL_DURATION_SECONDS, FILES_TOTAL, JOB_DURATION_SECONDS, sample};
+use lakegate::telemetry::{CRAWL_DURATION_SECONDS, FILES_TOTAL, JOB_DURATION_SECONDS};
 use lakegate_activities::ports::{QueryEngine, QueryState};
 use lakegate_local::LocalQueryEngine;
 use lakegate_models::{
     CrawlStatus, Decision, IngestInput, IngestPhase, ReviewSignal, TransformInput,
 };
+use lakegate_tests::metrics::sample;
 use lakegate_tests::{TestEnv, repo_root};
 use lakegate_workflows::TransformWorkflow;
 use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};

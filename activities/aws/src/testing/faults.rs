@@ -3,16 +3,20 @@
 //! internal error, in the shape each service's SDK classifies as retryable — and counts calls and
 //! injected faults per service. The SDK clients pointed at it cannot tell it from moto.
 //!
-//! Plain HTTP/1.1 over tokio, one call per connection: the forwarded request asks moto to close
-//! the connection after answering, so a response ends where moto's stream ends, and the
-//! `Connection: close` it carries makes the client open a new connection for its next call.
+//! hyper serves the SDK's connections and the workspace's test client forwards each call, so
+//! keep-alive, chunked bodies and `Expect` are the libraries' business, not this file's.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result, bail};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use anyhow::Result;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use lakegate_activities::testing::http;
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 /// Calls and injected faults of one service.
@@ -68,9 +72,17 @@ impl FaultProxy {
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let state = shared.clone();
+                let service = hyper::service::service_fn(move |request| {
+                    let state = state.clone();
+                    serve(request, upstream_port, state)
+                });
                 tokio::spawn(async move {
-                    if let Err(e) = serve(client, upstream_port, &state).await {
-                        eprintln!("fault proxy: {e:#}");
+                    let io = hyper_util::rt::TokioIo::new(client);
+                    if let Err(e) = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await
+                    {
+                        eprintln!("fault proxy: {e}");
                     }
                 });
             }
@@ -104,52 +116,30 @@ impl Drop for FaultProxy {
     }
 }
 
-/// One request: read it, fail it or forward it, relay the answer, close.
-async fn serve(client: TcpStream, upstream_port: u16, state: &Mutex<State>) -> Result<()> {
-    let mut client = BufReader::new(client);
-    let Some(text) = read_head(&mut client).await? else {
-        // The client closed an idle connection.
-        return Ok(());
-    };
-    let mut lines = text.split("\r\n");
-    let request_line = lines.next().unwrap_or_default().to_owned();
-    let method = request_line
-        .split(' ')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let mut content_length = 0usize;
-    let mut service = None;
-    let mut forwarded = format!("{request_line}\r\n");
-    for line in lines.filter(|l| !l.is_empty()) {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-        match name.as_str() {
-            "content-length" => content_length = value.parse().context("Content-Length")?,
-            "transfer-encoding" if value.eq_ignore_ascii_case("chunked") => {
-                bail!("chunked request bodies are not supported by the fault proxy")
-            }
-            // Credential=<key>/<date>/<region>/<service>/aws4_request names the service.
-            "authorization" => {
-                service = value
-                    .split("Credential=")
-                    .nth(1)
-                    .and_then(|c| c.split('/').nth(3))
-                    .map(str::to_owned);
-            }
-            "connection" | "keep-alive" => continue,
-            _ => {}
-        }
-        forwarded.push_str(line);
-        forwarded.push_str("\r\n");
-    }
-    forwarded.push_str("Connection: close\r\n\r\n");
-    let mut body = vec![0; content_length];
-    client.read_exact(&mut body).await?;
+/// Headers that belong to one connection, not to the call: hyper sets its own on each side.
+const HOP_BY_HOP: [header::HeaderName; 5] = [
+    header::CONNECTION,
+    header::TRANSFER_ENCODING,
+    header::CONTENT_LENGTH,
+    header::EXPECT,
+    header::HeaderName::from_static("keep-alive"),
+];
 
-    let service = service.unwrap_or_else(|| "other".into());
+/// One call: count it, then fail it or forward it to moto and relay the answer.
+async fn serve(
+    request: Request<Incoming>,
+    upstream_port: u16,
+    state: Arc<Mutex<State>>,
+) -> Result<Response<Full<Bytes>>, http::Error> {
+    // Credential=<key>/<date>/<region>/<service>/aws4_request names the service.
+    let service = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("other")
+        .to_owned();
     let fault = {
         let mut st = state.lock().expect("proxy state");
         let roll = st.next();
@@ -164,91 +154,73 @@ async fn serve(client: TcpStream, upstream_port: u16, state: &Mutex<State>) -> R
         counts.faults += u64::from(fault.is_some());
         fault
     };
-    let mut client = client.into_inner();
+    // Read in full even when failing the call, as a server does: an answer before the body would
+    // reach the SDK as a broken connection, not as the error it classifies.
+    let (mut parts, body) = request.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let head = parts.method == Method::HEAD;
     if let Some(fault) = fault {
-        let answer = fault_response(&service, fault, method == "HEAD");
-        client.write_all(answer.as_bytes()).await?;
-        client.shutdown().await?;
-        return Ok(());
+        return Ok(fault_response(&service, fault, head));
     }
-    let mut upstream = BufReader::new(TcpStream::connect(("127.0.0.1", upstream_port)).await?);
-    upstream.get_mut().write_all(forwarded.as_bytes()).await?;
-    upstream.get_mut().write_all(&body).await?;
-    // The answer says the connection closes, whatever moto said, so the client never sends a
-    // second call down a connection this proxy is about to close.
-    let head = read_head(&mut upstream)
-        .await?
-        .context("moto closed the connection without answering")?;
-    let mut relayed: String = head
-        .split("\r\n")
-        .filter(|l| {
-            let name = l.split(':').next().unwrap_or_default().trim();
-            !l.is_empty()
-                && !name.eq_ignore_ascii_case("connection")
-                && !name.eq_ignore_ascii_case("keep-alive")
-        })
-        .map(|l| format!("{l}\r\n"))
-        .collect();
-    relayed.push_str("Connection: close\r\n\r\n");
-    client.write_all(relayed.as_bytes()).await?;
-    tokio::io::copy_buf(&mut upstream, &mut client).await?;
-    client.shutdown().await?;
-    Ok(())
-}
-
-/// An HTTP head up to its blank line, or `None` at a clean end of stream.
-async fn read_head<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R) -> Result<Option<String>> {
-    let mut head = Vec::new();
-    loop {
-        let before = head.len();
-        if reader.read_until(b'\n', &mut head).await? == 0 {
-            if head.is_empty() {
-                return Ok(None);
-            }
-            bail!("the stream ended inside an HTTP head");
-        }
-        if head[before..] == *b"\r\n" {
-            return Ok(Some(String::from_utf8_lossy(&head).into_owned()));
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    parts.uri = format!("http://127.0.0.1:{upstream_port}{path}").parse()?;
+    for name in &HOP_BY_HOP {
+        parts.headers.remove(name);
+    }
+    let answer = http::send(Request::from_parts(parts, Full::new(body))).await?;
+    let mut response = Response::new(Full::new(answer.body));
+    *response.status_mut() = answer.status;
+    *response.headers_mut() = answer.headers;
+    for name in &HOP_BY_HOP {
+        // A HEAD answer's length is that of the object it describes (the SDK reads it), and
+        // its body is empty; every other length is the body's, which hyper writes itself.
+        if !(head && *name == header::CONTENT_LENGTH) {
+            response.headers_mut().remove(name);
         }
     }
+    Ok(response)
 }
 
 /// What the service itself answers when it throttles or fails: S3 speaks XML (503 SlowDown,
 /// 500 InternalError); the JSON services name the error in `__type` and `x-amzn-ErrorType`.
 /// A HEAD answer has no body, as S3's has none.
-fn fault_response(service: &str, fault: Fault, head: bool) -> String {
-    let (status, content_type, error_header, body) = match (service, fault) {
+fn fault_response(service: &str, fault: Fault, head: bool) -> Response<Full<Bytes>> {
+    let (status, content_type, error_type, body) = match (service, fault) {
         ("s3", Fault::Throttle) => (
-            "503 Slow Down",
+            StatusCode::SERVICE_UNAVAILABLE,
             "application/xml",
             None,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>fault-proxy</RequestId></Error>",
         ),
         ("s3", Fault::Internal) => (
-            "500 Internal Server Error",
+            StatusCode::INTERNAL_SERVER_ERROR,
             "application/xml",
             None,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message><RequestId>fault-proxy</RequestId></Error>",
         ),
         (_, Fault::Throttle) => (
-            "400 Bad Request",
+            StatusCode::BAD_REQUEST,
             json_content_type(service),
             Some("ThrottlingException"),
             "{\"__type\":\"ThrottlingException\",\"message\":\"Rate exceeded\"}",
         ),
         (_, Fault::Internal) => (
-            "500 Internal Server Error",
+            StatusCode::INTERNAL_SERVER_ERROR,
             json_content_type(service),
             Some("InternalFailure"),
             "{\"__type\":\"InternalFailure\",\"message\":\"An internal error occurred\"}",
         ),
     };
     let body = if head { "" } else { body };
-    let error_header = error_header.map_or(String::new(), |e| format!("x-amzn-ErrorType: {e}\r\n"));
-    format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n{error_header}x-amzn-RequestId: fault-proxy\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert("x-amzn-requestid", HeaderValue::from_static("fault-proxy"));
+    if let Some(error_type) = error_type {
+        headers.insert("x-amzn-errortype", HeaderValue::from_static(error_type));
+    }
+    response
 }
 
 /// The content type of each service's protocol: awsJson1_0 (SQS), restJson1 (Batch),
