@@ -7,6 +7,7 @@ pub mod chaos;
 pub mod histories;
 pub mod metrics;
 pub mod phi;
+pub mod runs;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
