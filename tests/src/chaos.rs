@@ -416,15 +416,7 @@ impl WorkerProcess {
             return;
         };
         dev_server::terminate(child.id());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if matches!(child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        dev_server::wait_or_kill(&mut child, Duration::from_secs(30));
     }
 }
 

@@ -5,7 +5,9 @@
 
 pub mod chaos;
 pub mod histories;
+pub mod metrics;
 pub mod phi;
+pub mod runs;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -159,7 +161,7 @@ impl TestEnv {
         let addr = self
             .metrics_addr
             .context("the worker was started without metrics")?;
-        Ok(tokio::task::spawn_blocking(move || lakegate::telemetry::scrape(addr)).await??)
+        metrics::scrape(addr).await
     }
 
     async fn start_full(

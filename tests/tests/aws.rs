@@ -33,12 +33,12 @@ async fn hostile_keys_flow_through_sqs_to_raw_too() {
 /// step itself: moto has no crawler at all here, so any crawler call would fail the step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promoted_file_is_registered_in_glue_without_any_crawler_call() {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
-    use aws_sdk_s3::primitives::ByteStream;
     use lakegate::client;
     use lakegate::config::{AwsConfig, Backend};
     use lakegate_models::IngestInput;
+    use lakegate_tests::runs::crawler_settled;
     use lakegate_tests::{TestEnv, repo_root};
 
     let moto = Moto::start().await.unwrap();
@@ -63,18 +63,7 @@ async fn a_promoted_file_is_registered_in_glue_without_any_crawler_call() {
         .await
         .unwrap();
     let key = "landing/emr/ehr/patients.csv";
-    let put = clients
-        .s3
-        .put_object()
-        .bucket("lake")
-        .key(key)
-        .body(ByteStream::from_static(
-            b"id,birthdate,gender\np1,1980-01-02,F\np2,1975-03-04,M\n",
-        ))
-        .send()
-        .await
-        .unwrap();
-    let etag = put.e_tag().unwrap().trim_matches('"').to_owned();
+    let etag = upload_path::put_patients(&clients.s3, key).await;
 
     let pipeline = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
@@ -116,17 +105,7 @@ async fn a_promoted_file_is_registered_in_glue_without_any_crawler_call() {
         .clone()
         .expect("handed to the pipeline");
 
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let status = loop {
-        if let Ok(status) = client::crawl_status(&env.client, "lakegate-ehr").await
-            && status.crawls_done >= 1
-            && status.phase == "waiting"
-        {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the catalog step never ended");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let status = crawler_settled(&env, "lakegate-ehr", 1, Duration::from_secs(90)).await;
     let step = status.last.unwrap();
     assert_eq!(step.status, "SUCCEEDED", "{step:?}");
     assert_eq!(step.tables_created, ["ehr_patients"]);

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use lakegate::client;
 use lakegate_models::{BackfillInput, IngestInput, Zone};
 use lakegate_tests::TestEnv;
+use lakegate_tests::runs::crawler_settled;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_onboards_every_file_a_bounded_number_at_a_time_then_crawls_once() {
@@ -95,21 +96,7 @@ async fn a_backfill_onboards_every_file_a_bounded_number_at_a_time_then_crawls_o
 
     // The 24 promoted files were held back from the crawl workflow and handed over together:
     // exactly one crawl, which sees all of them.
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let crawl = loop {
-        if let Ok(status) = client::crawl_status(&env.client, "backfill-ehr").await
-            && status.crawls_done >= 1
-            && status.pending_prefixes == 0
-            && status.phase == "waiting"
-        {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the backfill's crawl did not finish"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let crawl = crawler_settled(&env, "backfill-ehr", 1, Duration::from_secs(300)).await;
     assert_eq!(crawl.crawls_done, 1, "{crawl:?}");
     assert_eq!(crawl.last.as_ref().unwrap().status, "SUCCEEDED");
     let first_run = env.first_run_id(&id).await.unwrap();

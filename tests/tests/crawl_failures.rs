@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use lakegate::client;
 use lakegate_models::{CrawlInput, CrawlTiming, names};
-use lakegate_tests::TestEnv;
+use lakegate_tests::{TestEnv, runs};
 use lakegate_workflows::CrawlWorkflow;
-use temporalio_client::{WorkflowStartOptions, WorkflowTerminateOptions};
+use temporalio_client::WorkflowTerminateOptions;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_crawl_activity_keeps_the_prefix_pending_and_the_workflow_running() {
@@ -38,15 +38,7 @@ async fn a_failed_crawl_activity_keeps_the_prefix_pending_and_the_workflow_runni
         last_failure: None,
     };
     let id = names::crawl_workflow_id(&crawler);
-    let handle = env
-        .client
-        .start_workflow(
-            CrawlWorkflow::run,
-            input.into(),
-            WorkflowStartOptions::new(env.config.task_queue.clone(), id.clone()).build(),
-        )
-        .await
-        .unwrap();
+    let handle = runs::start_workflow(&env, CrawlWorkflow::run, input, &id).await;
     // Two failed attempts in a row: the first, then one after the backoff.
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {

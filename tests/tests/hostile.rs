@@ -16,6 +16,7 @@ use lakegate::client::{self, StartedIngest};
 use lakegate_activities::ports::{KeyTag, ObjectStore, StoreError};
 use lakegate_models::{IngestInput, IngestPhase, IngestStatus, Zone};
 use lakegate_tests::TestEnv;
+use lakegate_tests::runs::{settled, start};
 use lakegate_validate::corpus::{self, Kind};
 use lakegate_workflows::{CHANGED_REASON, NO_CONTRACT_REASON};
 
@@ -91,23 +92,6 @@ fn odd_keys() -> Vec<(String, String)> {
         k("name_255", &format!("{}.csv", "n".repeat(251))),
         ("key_1024".to_owned(), long),
     ]
-}
-
-async fn start(env: &TestEnv, input: IngestInput) -> String {
-    match client::start_ingest(&env.client, &env.config.task_queue, input)
-        .await
-        .unwrap()
-    {
-        StartedIngest::Started(id) => id,
-        StartedIngest::Duplicate(id) => panic!("{id} should be new"),
-    }
-}
-
-fn settled(s: &IngestStatus) -> bool {
-    matches!(
-        s.phase,
-        IngestPhase::Promoted | IngestPhase::AwaitingReview | IngestPhase::Rejected
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use lakegate::client::{self, StartedIngest};
 use lakegate_models::{Decision, IngestPhase, ReviewSignal, Verdict, Zone};
 use lakegate_tests::TestEnv;
+use lakegate_tests::runs::start;
 use lakegate_workflows::NO_CONTRACT_REASON;
 
 const GOOD_PATIENTS: &[u8] = b"id,birthdate,gender\np1,1980-01-02,F\np2,1975-03-04,M\n";
@@ -15,16 +16,6 @@ const GOOD_PATIENTS: &[u8] = b"id,birthdate,gender\np1,1980-01-02,F\np2,1975-03-
 const BAD_PATIENTS: &[u8] =
     b"id,birthdate,gender\np3,1990-05-06,F\n,1991-07-08,SENTINEL_PHI_7731\n";
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn start(env: &TestEnv, input: lakegate_models::IngestInput) -> String {
-    match client::start_ingest(&env.client, &env.config.task_queue, input)
-        .await
-        .unwrap()
-    {
-        StartedIngest::Started(id) => id,
-        StartedIngest::Duplicate(id) => panic!("{id} should be new"),
-    }
-}
 
 async fn quarantined(env: &TestEnv, id: &str) -> lakegate_models::IngestStatus {
     client::wait_for_status(&env.client, id, WAIT, |s| {

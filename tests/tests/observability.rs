@@ -3,9 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use lakegate::client::{self, StartedIngest};
-use lakegate::telemetry::{BYTES_VALIDATED_TOTAL, FILES_TOTAL, sample};
+use lakegate::client;
+use lakegate::telemetry::{BYTES_VALIDATED_TOTAL, FILES_TOTAL};
 use lakegate_models::IngestPhase;
+use lakegate_tests::metrics::sample;
 use lakegate_tests::{TestEnv, repo_root};
 
 const GOOD_KEY: &str = "landing/emr/ehr/patients_KEYSENTINEL_good.csv";
@@ -16,14 +17,7 @@ const BAD: &[u8] = b"id,birthdate,gender\np3,1990-05-06,F\n,1991-07-08,SENTINEL_
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn start(env: &TestEnv, key: &str, body: &[u8]) -> String {
-    let input = env.land(key, body).await.unwrap();
-    match client::start_ingest(&env.client, &env.config.task_queue, input)
-        .await
-        .unwrap()
-    {
-        StartedIngest::Started(id) => id,
-        StartedIngest::Duplicate(id) => panic!("{id} should be new"),
-    }
+    lakegate_tests::runs::start(env, env.land(key, body).await.unwrap()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

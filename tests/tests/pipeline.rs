@@ -4,49 +4,26 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lakegate::client::{self, StartedIngest};
-use lakegate::telemetry::{CRAWL_DURATION_SECONDS, FILES_TOTAL, JOB_DURATION_SECONDS, sample};
+use lakegate::client;
+use lakegate::telemetry::{CRAWL_DURATION_SECONDS, FILES_TOTAL, JOB_DURATION_SECONDS};
 use lakegate_activities::ports::{QueryEngine, QueryState};
 use lakegate_local::LocalQueryEngine;
 use lakegate_models::{
     CrawlStatus, Decision, IngestInput, IngestPhase, ReviewSignal, TransformInput,
 };
+use lakegate_tests::metrics::sample;
+use lakegate_tests::runs::{self, start};
 use lakegate_tests::{TestEnv, repo_root};
 use lakegate_workflows::TransformWorkflow;
-use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_client::WorkflowGetResultOptions;
 
 const PIPELINE_WAIT: Duration = Duration::from_secs(900);
 
 /// Planted in a patient's first name in the end-to-end test: the leak scan must never find it.
 const SENTINEL: &str = "ZZLEAK-pipeline";
 
-async fn start(env: &TestEnv, input: IngestInput) -> String {
-    match client::start_ingest(&env.client, &env.config.task_queue, input)
-        .await
-        .unwrap()
-    {
-        StartedIngest::Started(id) => id,
-        StartedIngest::Duplicate(id) => panic!("{id} should be new"),
-    }
-}
-
-/// Waits until the crawler has done `crawls` crawls, has nothing pending and is not busy.
 async fn settled(env: &TestEnv, crawler: &str, crawls: u64) -> CrawlStatus {
-    let deadline = Instant::now() + PIPELINE_WAIT;
-    loop {
-        if let Ok(status) = client::crawl_status(&env.client, crawler).await
-            && status.crawls_done >= crawls
-            && status.pending_prefixes == 0
-            && status.phase == "waiting"
-        {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "crawler {crawler} did not settle"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    runs::crawler_settled(env, crawler, crawls, PIPELINE_WAIT).await
 }
 
 async fn scalar(env: &TestEnv, sql: &str) -> i64 {
@@ -283,19 +260,8 @@ async fn a_failed_model_is_retried_and_failed_tests_are_not() {
         job_deadline_secs: lakegate_models::default_job_deadline_secs(),
         query_deadline_secs: lakegate_models::default_query_deadline_secs(),
     };
-    let id = format!(
-        "transform-test-{}",
-        lakegate_models::short_hash(&env.config.task_queue)
-    );
-    let handle = env
-        .client
-        .start_workflow(
-            TransformWorkflow::run,
-            input.into(),
-            WorkflowStartOptions::new(env.config.task_queue.clone(), id.clone()).build(),
-        )
-        .await
-        .unwrap();
+    let id = runs::test_id(&env, "transform-test");
+    let handle = runs::start_workflow(&env, TransformWorkflow::run, input, &id).await;
     let error = handle
         .get_result(WorkflowGetResultOptions::default())
         .await

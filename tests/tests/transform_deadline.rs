@@ -9,9 +9,9 @@ use lakegate::client;
 use lakegate_local::LocalJobRunner;
 use lakegate_local::jobs::group_alive;
 use lakegate_models::TransformInput;
-use lakegate_tests::{TestEnv, repo_root};
+use lakegate_tests::{TestEnv, repo_root, runs};
 use lakegate_workflows::TransformWorkflow;
-use temporalio_client::{WorkflowCancelOptions, WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_client::{WorkflowCancelOptions, WorkflowGetResultOptions};
 
 fn stuck_input(deadline_secs: u64) -> TransformInput {
     let project = repo_root()
@@ -69,19 +69,8 @@ async fn gone(pgid: i32, within: Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_job_is_terminated_at_its_deadline_and_not_retried() {
     let env = TestEnv::start().await.unwrap();
-    let id = format!(
-        "transform-stuck-{}",
-        lakegate_models::short_hash(&env.config.task_queue)
-    );
-    let handle = env
-        .client
-        .start_workflow(
-            TransformWorkflow::run,
-            stuck_input(20).into(),
-            WorkflowStartOptions::new(env.config.task_queue.clone(), id.clone()).build(),
-        )
-        .await
-        .unwrap();
+    let id = runs::test_id(&env, "transform-stuck");
+    let handle = runs::start_workflow(&env, TransformWorkflow::run, stuck_input(20), &id).await;
     let (job, pgid) = running_job(&env, &id, Duration::from_secs(120)).await;
     let started = Instant::now();
     let error = handle
@@ -115,19 +104,8 @@ async fn a_stuck_job_is_terminated_at_its_deadline_and_not_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_transform_terminates_its_job() {
     let env = TestEnv::start().await.unwrap();
-    let id = format!(
-        "transform-cancel-{}",
-        lakegate_models::short_hash(&env.config.task_queue)
-    );
-    let handle = env
-        .client
-        .start_workflow(
-            TransformWorkflow::run,
-            stuck_input(3600).into(),
-            WorkflowStartOptions::new(env.config.task_queue.clone(), id.clone()).build(),
-        )
-        .await
-        .unwrap();
+    let id = runs::test_id(&env, "transform-cancel");
+    let handle = runs::start_workflow(&env, TransformWorkflow::run, stuck_input(3600), &id).await;
     let (_, pgid) = running_job(&env, &id, Duration::from_secs(120)).await;
     handle
         .cancel(WorkflowCancelOptions::default())

@@ -127,7 +127,7 @@ impl LakeConfig {
                 return Err(e).with_context(|| format!("reading {}", self.pipeline.display()));
             }
         };
-        let mut settings: PipelineSettings = serde_yaml::from_str(&text)
+        let mut settings: PipelineSettings = serde_norway::from_str(&text)
             .with_context(|| format!("parsing {}", self.pipeline.display()))?;
         let base = self
             .pipeline

@@ -6,6 +6,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use lakegate::dev_server::{self, DevServer, DevServerOptions, free_port};
+use lakegate_activities::testing::http;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -253,7 +254,9 @@ fn json_logs_and_the_metrics_flag_work_for_a_worker() {
     );
     // The SDK's worker metrics appear once its pollers run.
     let scrape = loop {
-        let scrape = lakegate::telemetry::scrape(addr).unwrap_or_default();
+        let scrape = http::blocking_get(&format!("http://{addr}/metrics"))
+            .map(|r| r.text())
+            .unwrap_or_default();
         if scrape.lines().any(|l| l.starts_with("temporal_")) {
             break scrape;
         }
@@ -394,22 +397,15 @@ fn replay_of_a_live_workflow_id_and_of_its_web_ui_download() {
 }
 
 /// The body of a GET to the Web UI server, retried until it answers 200 (it starts alongside the
-/// dev server). HTTP/1.0, so the body is neither chunked nor kept alive.
+/// dev server).
 fn ui_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let response = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut stream| {
-            write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-            let mut response = String::new();
-            stream.read_to_string(&mut response)?;
-            Ok(response)
-        });
+        let response = http::blocking_get(&format!("http://127.0.0.1:{port}{path}"));
         if let Ok(response) = &response
-            && response.starts_with("HTTP/1.0 200")
-            && let Some((_, body)) = response.split_once("\r\n\r\n")
+            && response.status == 200
         {
-            return body.to_owned();
+            return response.text();
         }
         assert!(
             Instant::now() < deadline,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::{AwsClients, AwsSettings};
 use anyhow::{Context, Result, bail};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use lakegate_activities::testing::http;
 
 /// How long a crawl stays RUNNING in moto once started. Long enough for a test to start the same
 /// crawler again and see it joined; short enough to wait for.
@@ -111,9 +111,9 @@ impl Moto {
         }
     }
 
-    /// A minimal HTTP/1.1 request to moto's own API (no HTTP client crate needed for three calls).
+    /// A JSON request to moto's own API: its status and body.
     pub async fn request(&self, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
-        self.raw_request(method, path, "Content-Type: application/json\r\n", body)
+        self.raw_request(method, path, &[("Content-Type", "application/json")], body)
             .await
     }
 
@@ -121,29 +121,14 @@ impl Moto {
         &self,
         method: &str,
         path: &str,
-        headers: &str,
+        headers: &[(&str, &str)],
         body: &str,
     ) -> Result<(u16, String)> {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.port,
-            body.len()
-        );
-        stream.write_all(req.as_bytes()).await?;
-        let mut buf = Vec::new();
-        stream.read_to_end(&mut buf).await?;
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let status = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .context("no HTTP status in moto's answer")?;
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        Ok((status, body))
+        let url = format!("{}{path}", self.endpoint);
+        let response = http::request(method, &url, headers, body.to_owned())
+            .await
+            .map_err(|e| anyhow::anyhow!("{method} {url}: {e}"))?;
+        Ok((response.status.as_u16(), response.text()))
     }
 
     pub async fn post_json(&self, path: &str, body: &str) -> Result<String> {
@@ -161,8 +146,14 @@ impl Moto {
         let body = format!(
             "Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument=%7B%7D"
         );
-        let headers = "Content-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0\r\n";
-        let (status, answer) = self.raw_request("POST", "/", headers, &body).await?;
+        let headers = [
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            (
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+            ),
+        ];
+        let (status, answer) = self.raw_request("POST", "/", &headers, &body).await?;
         if status != 200 {
             bail!("CreateRole answered {status}: {answer}");
         }

@@ -13,6 +13,11 @@ pub mod metrics;
 pub mod pipeline;
 #[cfg(feature = "testing")]
 pub mod port_suites;
+/// Support for the tests of this workspace: the HTTP client they share.
+#[cfg(feature = "testing")]
+pub mod testing {
+    pub mod http;
+}
 pub mod ports;
 pub mod retract;
 pub mod redact;

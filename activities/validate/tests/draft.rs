@@ -22,7 +22,7 @@ fn drafted(files: &[PathBuf], opts: &DraftOptions) -> (String, Contract) {
     let yaml = draft(files, opts).unwrap();
     let contract = Contract::parse(&yaml, Path::new("draft.yaml"))
         .unwrap_or_else(|e| panic!("the draft does not load: {e}\n{yaml}"));
-    let doc: Value = serde_yaml::from_str(&yaml).unwrap();
+    let doc: Value = serde_norway::from_str(&yaml).unwrap();
     let schema: Value = serde_json::from_str(&Contract::json_schema()).unwrap();
     if let Err(e) = conforms(&schema, &schema, &doc, "$") {
         panic!("the draft breaks the schema at {e}\n{yaml}");

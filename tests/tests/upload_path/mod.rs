@@ -28,6 +28,21 @@ async fn keys(s3: &aws_sdk_s3::Client, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// Puts two valid patients at `key` in the bucket `lake`; the object's ETag, unquoted.
+pub async fn put_patients(s3: &aws_sdk_s3::Client, key: &str) -> String {
+    let put = s3
+        .put_object()
+        .bucket("lake")
+        .key(key)
+        .body(ByteStream::from_static(
+            b"id,birthdate,gender\np1,1980-01-02,F\np2,1975-03-04,M\n",
+        ))
+        .send()
+        .await
+        .unwrap();
+    put.e_tag().unwrap().trim_matches('"').to_owned()
+}
+
 /// What the run's history shows of retries.
 pub struct PathRun {
     /// Activity attempts beyond the first: failures the SDK's own retries did not absorb.
@@ -48,17 +63,7 @@ pub async fn upload_through_sqs_to_raw(moto: &Moto, worker_endpoint: &str, key: 
     let (url, arn) = queue(&sqs, "lake-events", &[]).await;
     send_object_events_to(&s3, "lake", &arn).await.unwrap();
 
-    let put = s3
-        .put_object()
-        .bucket("lake")
-        .key(key)
-        .body(ByteStream::from_static(
-            b"id,birthdate,gender\np1,1980-01-02,F\np2,1975-03-04,M\n",
-        ))
-        .send()
-        .await
-        .unwrap();
-    let etag = put.e_tag().unwrap().trim_matches('"').to_owned();
+    let etag = put_patients(&s3, key).await;
 
     // SQS delivers at least once: put the upload's event in the queue a second time.
     redeliver_first(&sqs, &url, |body| body.contains("ObjectCreated"))

@@ -271,10 +271,10 @@ fn check_rule(rule: &RuleSpec, format: &FormatSpec) -> Result<(), String> {
     Ok(())
 }
 
-/// serde_yaml knows the line of syntax errors and most type errors, but inside a tagged rule it
+/// serde_norway knows the line of syntax errors and most type errors, but inside a tagged rule it
 /// only knows where the rule list starts (it buffers each rule first); for those, find the
 /// failing rule by parsing each one on its own.
-pub(super) fn locate_parse_error(text: &str, e: &serde_yaml::Error) -> (usize, String) {
+pub(super) fn locate_parse_error(text: &str, e: &serde_norway::Error) -> (usize, String) {
     let located = || {
         e.location()
             .map_or((0, e.to_string()), |l| (l.line(), e.to_string()))
@@ -282,7 +282,7 @@ pub(super) fn locate_parse_error(text: &str, e: &serde_yaml::Error) -> (usize, S
     if e.location().is_some() && !e.to_string().contains(".rules") {
         return located();
     }
-    let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
+    let Ok(doc) = serde_norway::from_str::<serde_norway::Value>(text) else {
         return located();
     };
     let mut index = 0;
@@ -299,7 +299,7 @@ pub(super) fn locate_parse_error(text: &str, e: &serde_yaml::Error) -> (usize, S
             .into_iter()
             .flatten()
         {
-            if let Err(inner) = serde_yaml::from_value::<RuleSpec>(rule.clone()) {
+            if let Err(inner) = serde_norway::from_value::<RuleSpec>(rule.clone()) {
                 return (
                     rule_line(text, index),
                     format!("tables[{t}].rules: {inner}"),

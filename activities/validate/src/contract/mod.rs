@@ -467,7 +467,7 @@ impl Contract {
             line,
             reason,
         };
-        let mut contract: Contract = match serde_yaml::from_str(text) {
+        let mut contract: Contract = match serde_norway::from_str(text) {
             Ok(c) => c,
             Err(e) => {
                 let (line, reason) = locate_parse_error(text, &e);
