@@ -15,8 +15,8 @@ mod pipeline;
 mod report;
 mod retract;
 mod review;
-mod start;
 pub mod schema;
+mod start;
 mod zone;
 
 pub use alert::{Alert, AlertKind, AlertReceipt};

@@ -9,7 +9,8 @@ use schemars::{JsonSchema, Schema, schema_for};
 use crate::names;
 use crate::{
     BackfillInput, BackfillProgress, CrawlInput, CrawlStatus, IngestInput, IngestOutcome,
-    IngestStatus, NewData, RetractInput, RetractStatus, ReviewOutcome, ReviewSignal, SweepInput, SweepResult, TransformInput, TransformResult,
+    IngestStatus, NewData, RetractInput, RetractStatus, ReviewOutcome, ReviewSignal, SweepInput,
+    SweepResult, TransformInput, TransformResult,
 };
 
 /// What a schema describes.

@@ -34,13 +34,14 @@ pub fn test_id(env: &TestEnv, prefix: &str) -> String {
 pub async fn start_workflow<W>(
     env: &TestEnv,
     workflow: W,
-    input: W::Input,
+    input: impl Into<W::Input>,
     id: &str,
 ) -> WorkflowHandle<Client, W>
 where
     W: HasWorkflowDefinition,
     W::Input: Send,
 {
+    let input = input.into();
     let options = WorkflowStartOptions::new(env.config.task_queue.clone(), id.to_owned()).build();
     env.client
         .start_workflow(workflow, input, options)

@@ -224,13 +224,14 @@ async fn a_failed_stage_and_a_failed_check_alert() {
         poll_max_secs: 2,
         checks,
         job_deadline_secs: lakegate_models::default_job_deadline_secs(),
+        query_deadline_secs: lakegate_models::default_query_deadline_secs(),
     };
     let run = |id: &str, input: TransformInput| {
         let options = WorkflowStartOptions::new(env.config.task_queue.clone(), id).build();
         let client = env.client.clone();
         async move {
             client
-                .start_workflow(TransformWorkflow::run, input, options)
+                .start_workflow(TransformWorkflow::run, input.into(), options)
                 .await
                 .unwrap()
                 .get_result(WorkflowGetResultOptions::default())

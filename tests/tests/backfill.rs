@@ -156,7 +156,7 @@ async fn a_terminated_ingest_is_counted_failed_and_the_backfill_exits_non_zero()
     env.client
         .start_workflow(
             lakegate_workflows::IngestFileWorkflow::run,
-            stuck,
+            stuck.into(),
             WorkflowStartOptions::new("nobody-polls-this", stuck_id.clone()).build(),
         )
         .await

@@ -99,7 +99,7 @@ async fn a_check_query_past_its_deadline_is_stopped_and_the_check_fails() {
         .client
         .start_workflow(
             TransformWorkflow::run,
-            checks_input(8),
+            checks_input(8).into(),
             WorkflowStartOptions::new(env.config.task_queue.clone(), id.clone()).build(),
         )
         .await
@@ -147,7 +147,7 @@ async fn cancelling_a_transform_stops_its_check_query() {
         .client
         .start_workflow(
             TransformWorkflow::run,
-            checks_input(3600),
+            checks_input(3600).into(),
             WorkflowStartOptions::new(env.config.task_queue.clone(), id.clone()).build(),
         )
         .await

@@ -305,12 +305,13 @@ async fn tool_errors_quoting_values_never_reach_temporal_logs_or_the_cli() {
             },
         ],
         job_deadline_secs: lakegate_models::default_job_deadline_secs(),
+        query_deadline_secs: lakegate_models::default_query_deadline_secs(),
     };
     let checks_id = "transform-phi-checks".to_owned();
     let result: TransformResult = client
         .start_workflow(
             TransformWorkflow::run,
-            checks,
+            checks.into(),
             WorkflowStartOptions::new(config.task_queue.clone(), checks_id.clone()).build(),
         )
         .await

@@ -124,7 +124,7 @@ async fn scalar(env: &TestEnv, sql: &str) -> i64 {
     loop {
         match engine.query_state(&id).await.unwrap() {
             QueryState::Succeeded => break,
-            QueryState::Failed { reason } | QueryState::Cancelled { reason } => {
+            QueryState::Failed { reason, .. } | QueryState::Cancelled { reason, .. } => {
                 panic!("{sql}: {reason}")
             }
             _ => assert!(Instant::now() < deadline, "{sql} did not finish"),

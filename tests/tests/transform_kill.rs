@@ -203,7 +203,7 @@ async fn a_transform_completes_after_its_worker_is_killed_and_no_stage_runs_twic
     let handle = client
         .start_workflow(
             TransformWorkflow::run,
-            input,
+            input.into(),
             WorkflowStartOptions::new(task_queue.clone(), id.clone()).build(),
         )
         .await

@@ -9,8 +9,8 @@ use lakegate_activities::ports::{
     Catalog, Crawler, IngestStarter, JobRunner, ObjectStore, QueryEngine,
 };
 use lakegate_activities::{
-    AlertActivities, CrawlActivities, IngestActivities, NotifyActivities, RetractActivities, SweepActivities,
-    TransformActivities,
+    AlertActivities, CrawlActivities, IngestActivities, NotifyActivities, RetractActivities,
+    SweepActivities, TransformActivities,
 };
 use lakegate_local::{LocalCrawler, LocalJobRunner, LocalObjectStore, LocalQueryEngine};
 use lakegate_workflows::{

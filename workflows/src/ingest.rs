@@ -14,8 +14,9 @@ use lakegate_activities::{
 use lakegate_models::keys::{fitted, raw_destination, version_tagged};
 use lakegate_models::names::{self, search_attributes as sa};
 use lakegate_models::{
-    AlertKind, ContractMatch, Decision, IgnoredReview, IngestInput, IngestOutcome, IngestPhase, IngestStatus,
-    PromotedFile, ReviewOutcome, ReviewSignal, WorkflowInput, Zone, civil_date_from_unix,
+    AlertKind, ContractMatch, Decision, IgnoredReview, IngestInput, IngestOutcome, IngestPhase,
+    IngestStatus, PromotedFile, ReviewOutcome, ReviewSignal, WorkflowInput, Zone,
+    civil_date_from_unix,
 };
 use temporalio_common::error::ApplicationFailure;
 use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributeUpdate};

@@ -11,7 +11,8 @@ use lakegate_activities::{
 };
 use lakegate_models::names;
 use lakegate_models::{
-    Alert, AlertKind, Check, CheckResult, NodeResult, StageResult, TransformInput, TransformResult, WorkflowInput,
+    Alert, AlertKind, Check, CheckResult, NodeResult, StageResult, TransformInput, TransformResult,
+    WorkflowInput,
 };
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};

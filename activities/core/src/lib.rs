@@ -19,8 +19,8 @@ pub mod testing {
     pub mod http;
 }
 pub mod ports;
-pub mod retract;
 pub mod redact;
+pub mod retract;
 pub mod start;
 pub mod sweep;
 pub mod toollog;

@@ -137,7 +137,8 @@ async fn a_stopped_query_is_cancelled_and_its_processes_killed() {
     assert_eq!(
         engine.query_state(&id).await.unwrap(),
         QueryState::Cancelled {
-            reason: "past query_deadline_secs".into()
+            reason: "past query_deadline_secs".into(),
+            log_key: None,
         }
     );
     // The wrapper and the DuckDB binary it runs, both.

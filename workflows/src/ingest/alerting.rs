@@ -62,7 +62,10 @@ mod tests {
 
     #[test]
     fn the_warning_comes_lead_before_the_deadline_or_not_at_all() {
-        assert_eq!(warning_after(100, Some(30), 5), Some(Duration::from_secs(65)));
+        assert_eq!(
+            warning_after(100, Some(30), 5),
+            Some(Duration::from_secs(65))
+        );
         assert_eq!(warning_after(100, Some(30), 70), None);
         assert_eq!(warning_after(100, Some(100), 0), None);
         assert_eq!(warning_after(100, Some(200), 0), None);
