@@ -96,6 +96,9 @@ pub struct AlertReceipt {
     /// Names of the webhooks that accepted the alert.
     #[serde(default)]
     pub delivered: Vec<String>,
+    /// Webhooks still down after their tries, with why (`name: HTTP 503`), when others took it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undelivered: Vec<String>,
     /// For a quarantine alert: how long before the review deadline to send the deadline-near
     /// alert; `None` when no webhook subscribes to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

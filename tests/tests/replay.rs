@@ -32,6 +32,10 @@ const REQUIRED: &[&str] = &[
     "TransformWorkflow/dbt_retry.3.json",
     "OnboardDatasetWorkflow/continued_as_new.json",
     "LandingSweepWorkflow/swept.json",
+    // After ingest-alerts and transform-alerts: alerts sent by the send_alert activity.
+    "IngestFileWorkflow/alerts_quarantine_warning_timeout.json",
+    "TransformWorkflow/alerts_check_failed.json",
+    "TransformWorkflow/alerts_stage_failed.json",
     "RetractWorkflow/retracted.json",
     "RetractWorkflow/refused_not_promoted.json",
     "RetractWorkflow/refused_already_retracted.json",

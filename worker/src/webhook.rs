@@ -14,7 +14,7 @@ use hyper_util::rt::TokioExecutor;
 use lakegate_activities::{PostOutcome, WebhookPoster};
 
 /// A webhook that takes longer than this to answer is retried by the activity.
-const POST_TIMEOUT: Duration = Duration::from_secs(15);
+const POST_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct HttpWebhooks {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,

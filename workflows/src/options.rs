@@ -57,7 +57,8 @@ pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn alert() -> ActivityOptions {
     ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
         schedule_to_close: Duration::from_secs(3600),
-        start_to_close: Duration::from_secs(60),
+        // Each webhook gets five tries within an attempt (up to ~65 s when none answers).
+        start_to_close: Duration::from_secs(120),
     })
     .retry_policy(
         RetryPolicy::builder()

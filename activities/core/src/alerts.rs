@@ -91,80 +91,91 @@ impl AlertActivities {
     }
 }
 
-/// Heartbeated between posts, so a retried attempt does not post twice to a webhook that
-/// already took the alert.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Delivered {
-    names: Vec<String>,
+/// Posts to one webhook: this many tries, the gaps between them doubling from one second.
+const TRIES: u32 = 5;
+
+/// How one webhook's delivery ended.
+enum Delivery {
+    Delivered,
+    /// Down or throttling through every try; a later attempt may get through.
+    Unavailable(String),
+    /// Refused (a 4xx other than 429), or no URL: no retry can help.
+    Refused,
 }
 
 #[activities]
 impl AlertActivities {
-    /// Posts `alert` to every subscribed webhook not yet reached by an earlier attempt. A webhook
-    /// that is down or throttling (5xx, 429, no answer) fails the attempt, to be retried; one
-    /// that refuses the request (another 4xx) is logged and skipped, as a retry cannot help.
+    /// Posts `alert` to every subscribed webhook. A webhook that is down or throttling (5xx, 429,
+    /// no answer) is tried again within the attempt. The attempt fails, for Temporal to retry
+    /// later, only when no webhook took the alert, so a retry never posts twice to one that did;
+    /// when some took it, the others are listed as undelivered in the receipt. A webhook that
+    /// refuses the request (another 4xx) is logged and skipped.
     #[activity(name = names::SEND_ALERT_ACTIVITY)]
     pub async fn send_alert(
         self: Arc<Self>,
-        ctx: ActivityContext,
+        _ctx: ActivityContext,
         alert: Alert,
     ) -> Result<AlertReceipt, ActivityError> {
-        let mut delivered: Delivered = ctx
-            .heartbeat_details()
-            .deserialize()
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let mut retry = Vec::new();
+        let mut receipt = AlertReceipt::default();
         for hook in self.subscribed(alert.kind) {
-            if delivered.names.contains(&hook.name) {
-                continue;
-            }
-            let Some(url) = hook.resolved_url() else {
-                tracing::warn!(webhook = %hook.name, "alert webhook has no URL (url or url_env); skipped");
-                continue;
-            };
-            let body = render(&alert, hook.format, self.settings.console_url.as_deref());
-            match self.poster.post_json(&url, body).await {
-                PostOutcome::Status(code) if (200..300).contains(&code) => {
-                    delivered.names.push(hook.name.clone());
-                    // A lost heartbeat only risks one repeated post on a retry.
-                    let _ = ctx.record_heartbeat(delivered.names.clone()).await;
+            match self.deliver(hook, &alert).await {
+                Delivery::Delivered => receipt.delivered.push(hook.name.clone()),
+                Delivery::Unavailable(why) => {
+                    receipt.undelivered.push(format!("{}: {why}", hook.name))
                 }
-                PostOutcome::Status(code) if code == 429 || code >= 500 => {
-                    retry.push(format!("{}: HTTP {code}", hook.name));
-                }
-                PostOutcome::Status(code) => {
-                    tracing::warn!(webhook = %hook.name, status = code, kind = alert.kind.as_str(),
-                        "alert webhook refused the request; not retried");
-                }
-                PostOutcome::Unreachable(class) => {
-                    retry.push(format!("{}: {class}", hook.name));
-                }
+                Delivery::Refused => {}
             }
         }
-        if !retry.is_empty() {
+        if receipt.delivered.is_empty() && !receipt.undelivered.is_empty() {
             return Err(ApplicationFailure::new(format!(
-                "alert {} not delivered to {}",
+                "alert {} not delivered: {}",
                 alert.kind.as_str(),
-                retry.join(", ")
+                receipt.undelivered.join(", ")
             ))
             .into());
         }
-        let review_warning_secs = (alert.kind == AlertKind::FileQuarantined
-            && self
-                .subscribed(AlertKind::ReviewDeadlineNear)
-                .next()
-                .is_some())
+        for undelivered in &receipt.undelivered {
+            tracing::warn!(kind = alert.kind.as_str(), %undelivered, "alert not delivered to a webhook; given up");
+        }
+        receipt.review_warning_secs = (alert.kind == AlertKind::FileQuarantined
+            && self.subscribed(AlertKind::ReviewDeadlineNear).next().is_some())
         .then_some(self.settings.review_warning_secs);
-        Ok(AlertReceipt {
-            delivered: delivered.names,
-            review_warning_secs,
-        })
+        Ok(receipt)
     }
 }
 
 impl AlertActivities {
+    async fn deliver(&self, hook: &Webhook, alert: &Alert) -> Delivery {
+        let Some(url) = hook.resolved_url() else {
+            tracing::warn!(webhook = %hook.name, "alert webhook has no URL (url or url_env); skipped");
+            return Delivery::Refused;
+        };
+        let body = render(alert, hook.format, self.settings.console_url.as_deref());
+        let mut gap = std::time::Duration::from_secs(1);
+        let mut last = String::new();
+        for attempt in 1..=TRIES {
+            match self.poster.post_json(&url, body.clone()).await {
+                PostOutcome::Status(code) if (200..300).contains(&code) => {
+                    return Delivery::Delivered;
+                }
+                PostOutcome::Status(code) if code == 429 || code >= 500 => {
+                    last = format!("HTTP {code}");
+                }
+                PostOutcome::Status(code) => {
+                    tracing::warn!(webhook = %hook.name, status = code, kind = alert.kind.as_str(),
+                        "alert webhook refused the request; not retried");
+                    return Delivery::Refused;
+                }
+                PostOutcome::Unreachable(class) => last = class,
+            }
+            if attempt < TRIES {
+                tokio::time::sleep(gap).await;
+                gap *= 2;
+            }
+        }
+        Delivery::Unavailable(last)
+    }
+
     fn subscribed(&self, kind: AlertKind) -> impl Iterator<Item = &Webhook> {
         self.settings
             .webhooks
