@@ -51,6 +51,12 @@ pub const OPERATIONS: &[(&str, &str, &[&str])] = &[
         &["athena:GetQueryExecution"],
     ),
     ("athena", "get_query_results", &["athena:GetQueryResults"]),
+    // A check query past its deadline, or of a cancelled transform, is stopped.
+    (
+        "athena",
+        "stop_query_execution",
+        &["athena:StopQueryExecution"],
+    ),
     ("batch", "list_jobs", &["batch:ListJobs"]),
     ("batch", "submit_job", &["batch:SubmitJob"]),
     ("batch", "describe_jobs", &["batch:DescribeJobs"]),

@@ -138,7 +138,10 @@ impl AlertActivities {
             tracing::warn!(kind = alert.kind.as_str(), %undelivered, "alert not delivered to a webhook; given up");
         }
         receipt.review_warning_secs = (alert.kind == AlertKind::FileQuarantined
-            && self.subscribed(AlertKind::ReviewDeadlineNear).next().is_some())
+            && self
+                .subscribed(AlertKind::ReviewDeadlineNear)
+                .next()
+                .is_some())
         .then_some(self.settings.review_warning_secs);
         Ok(receipt)
     }
