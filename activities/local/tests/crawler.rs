@@ -128,15 +128,11 @@ async fn a_broken_file_fails_the_crawl_with_a_reason_and_no_cell_values() {
         WITHIN,
     )
     .await;
+    // The port's reason is DuckDB's own text, bound for the lake's log zone: the crawl activity
+    // stores it there and hands the workflow only its class (tests/tests/phi_failures.rs checks
+    // that none of it reaches Temporal, the logs or the CLI).
     assert!(reason.contains("ehr_encounters"), "{reason}");
-    assert!(
-        !reason.contains("Jane"),
-        "PHI in the crawl's error: {reason}"
-    );
-    assert!(
-        !reason.contains(config.lake_dir.to_str().unwrap()),
-        "path in the error: {reason}"
-    );
+    assert!(reason.contains("Invalid Input Error"), "{reason}");
     // The failed crawl left no table behind.
     assert!(crawler.list_tables("raw").await.unwrap().is_empty());
 }
