@@ -35,7 +35,10 @@ pub use report::{RuleOutcome, Severity, ValidationReport, Verdict};
 pub use retract::{PromotedRun, RETRACT_SHAPE, RetractInput, RetractPhase, RetractStatus};
 pub use review::{IgnoredReview, REVIEW_SHAPE, RejectedReview, ReviewOutcome};
 pub use start::{WorkflowInput, decode as decode_input};
-pub use zone::{LOG_ZONE, Zone, civil_date_from_unix, civil_datetime_from_unix, log_key};
+pub use zone::{
+    INDEX_ZONE, LOG_ZONE, RECORD_AREAS, Zone, civil_date_from_unix, civil_datetime_from_unix,
+    log_key,
+};
 
 /// Names that other SDKs, the Temporal CLI and the UI use to address lakegate. Changing any of
 /// them breaks running workflows and callers, so they are spelled out once, here.

@@ -41,6 +41,14 @@ impl Zone {
 /// access is quarantine/'s: tool errors quote cell values.
 pub const LOG_ZONE: &str = "logs/";
 
+/// The lake's index of promoted files (content hashes, key sets and row counts that reference and
+/// history rules read). Like [`LOG_ZONE`], lakegate's own record, never a data file.
+pub const INDEX_ZONE: &str = "index/";
+
+/// Prefixes that hold lakegate's own records rather than files on their way through the zones, so
+/// an audit of "every file is in exactly one zone" skips them.
+pub const RECORD_AREAS: [&str; 2] = [LOG_ZONE, INDEX_ZONE];
+
 /// The deterministic key of a piece of tool output: `logs/<workflow id>/<name>.log`, so a retried
 /// activity rewrites the same object. Characters outside `[A-Za-z0-9._=-]` become `_` (ids are
 /// lakegate's own, but a key must not grow a folder from a stray `/`).

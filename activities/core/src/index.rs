@@ -28,7 +28,7 @@ use tokio::io::AsyncReadExt as _;
 
 use crate::ports::{ObjectStore, StoreError};
 
-pub const INDEX_PREFIX: &str = "index/";
+use lakegate_models::INDEX_ZONE;
 
 /// The most recent file entries read for `row_count_anomaly` (its `last` is capped here).
 pub const MAX_HISTORY: usize = 100;
@@ -56,23 +56,20 @@ struct ChecksumEntry {
 }
 
 fn dataset_prefix(dataset: &str) -> String {
-    format!("{INDEX_PREFIX}{dataset}/")
+    format!("{INDEX_ZONE}{dataset}/")
 }
 
 fn entry_key(dataset: &str, table: &str, id: &str) -> String {
-    format!("{INDEX_PREFIX}{dataset}/{table}/files/{id}.json")
+    format!("{INDEX_ZONE}{dataset}/{table}/files/{id}.json")
 }
 
 fn order_prefix(dataset: &str, table: &str) -> String {
-    format!("{INDEX_PREFIX}{dataset}/{table}/order/")
+    format!("{INDEX_ZONE}{dataset}/{table}/order/")
 }
 
 fn keys_prefix(dataset: &str, table: &str, column: &str) -> String {
     // A column path may hold `*` or dots; hashed it is always one safe segment.
-    format!(
-        "{INDEX_PREFIX}{dataset}/{table}/keys/{}/",
-        short_hash(column)
-    )
+    format!("{INDEX_ZONE}{dataset}/{table}/keys/{}/", short_hash(column))
 }
 
 fn checksum_key(dataset: &str, sha256: &str) -> String {
@@ -225,7 +222,7 @@ pub async fn probe_references(
         // Only runs whose file entry exists: a run without one is a promotion still being
         // recorded, or a retracted file's leftover.
         let live: Vec<String> = store
-            .list(&format!("{INDEX_PREFIX}{dataset}/{table}/files/"))
+            .list(&format!("{INDEX_ZONE}{dataset}/{table}/files/"))
             .await?
             .into_iter()
             .filter_map(|o| {
@@ -284,7 +281,7 @@ pub async fn remove_file(
             store.delete(&marker).await?;
         }
     }
-    let keys_root = format!("{INDEX_PREFIX}{dataset}/{table}/keys/");
+    let keys_root = format!("{INDEX_ZONE}{dataset}/{table}/keys/");
     for run in store.list(&keys_root).await? {
         if run.key.ends_with(&format!("/{id}.k1")) {
             store.delete(&run.key).await?;
