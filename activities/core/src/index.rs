@@ -99,7 +99,7 @@ async fn read_all(store: &dyn ObjectStore, key: &str) -> Result<Vec<u8>, StoreEr
     Ok(out)
 }
 
-async fn get_json<T: for<'de> Deserialize<'de>>(
+pub(crate) async fn get_json<T: for<'de> Deserialize<'de>>(
     store: &dyn ObjectStore,
     key: &str,
 ) -> Result<Option<T>, StoreError> {

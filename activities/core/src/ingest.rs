@@ -316,7 +316,7 @@ impl IngestActivities {
         let Some(contract) = self.resolve(&request.key)? else {
             return Ok(FirstPass::NoContract);
         };
-        let progress: PromoteProgress = ctx
+        let mut progress: PromoteProgress = ctx
             .heartbeat_details()
             .deserialize()
             .ok()
@@ -325,14 +325,23 @@ impl IngestActivities {
         let to = keys::raw_destination(&contract, &request.ingest_date, &request.key);
         let tagged = keys::version_tagged(&to, &request.version);
 
-        if self
+        let landing_gone = self
             .store
             .head(&request.key)
             .await
             .map_err(port_failure)?
-            .is_none()
-            && let Some(key) = self.promoted_earlier(&progress, [&to, &tagged]).await?
-        {
+            .is_none();
+        if landing_gone && progress.etag.is_none() {
+            progress.etag = crate::promotion::recorded_etag(
+                self.store.as_ref(),
+                &contract.dataset,
+                &request.key,
+                &request.version,
+            )
+            .await
+            .map_err(port_failure)?;
+        }
+        if landing_gone && let Some(key) = self.promoted_earlier(&progress, [&to, &tagged]).await? {
             // The same bytes, so the same report, read from where they are now. The history
             // rules were decided before the move; recording the index again is a no-op.
             let validated = self.validate(&ctx, &key, &contract, &progress).await?;
@@ -361,6 +370,17 @@ impl IngestActivities {
             etag: report.etag.clone(),
             promoted_to: None,
         };
+        if let Some(etag) = &report.etag {
+            crate::promotion::record_intent(
+                self.store.as_ref(),
+                &contract.dataset,
+                &request.key,
+                &request.version,
+                etag,
+            )
+            .await
+            .map_err(port_failure)?;
+        }
         let mut promoted = None;
         for destination in [&to, &tagged] {
             let request = MoveRequest {

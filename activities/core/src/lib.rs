@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod pipeline;
 #[cfg(feature = "testing")]
 pub mod port_suites;
+pub mod promotion;
 /// Support for the tests of this workspace: the HTTP client they share.
 #[cfg(feature = "testing")]
 pub mod testing {
