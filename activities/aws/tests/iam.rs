@@ -88,7 +88,8 @@ fn the_policies_are_least_privilege() {
             }
         }
     }
-    // The worker never deletes outside the four zones.
+    // The worker deletes only in the four zones (moves) and in the index (retraction takes a
+    // file's entries out); never in the log zone, which is the audit trail of tool output.
     let worker = policy("worker-policy.json");
     for st in worker["Statement"].as_array().unwrap() {
         let actions = allowed_actions(&serde_json::json!({"Statement": [st]}));
@@ -96,14 +97,60 @@ fn the_policies_are_least_privilege() {
             for r in st["Resource"].as_array().unwrap() {
                 let r = r.as_str().unwrap();
                 assert!(
-                    ["landing/*", "raw/*", "quarantine/*", "rejected/*"]
-                        .iter()
-                        .any(|z| r.ends_with(z)),
+                    [
+                        "landing/*",
+                        "raw/*",
+                        "quarantine/*",
+                        "rejected/*",
+                        "index/*"
+                    ]
+                    .iter()
+                    .any(|z| r.ends_with(z)),
                     "DeleteObject on {r}"
                 );
             }
         }
     }
+}
+
+/// The actions of the worker policy's statements that name `${lake_bucket}/<prefix>*`.
+fn actions_on_lake_prefix(policy: &Value, prefix: &str) -> BTreeSet<String> {
+    let resource = format!("arn:aws:s3:::${{lake_bucket}}/{prefix}*");
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|st| {
+            st["Resource"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r.as_str() == Some(resource.as_str()))
+        })
+        .flat_map(|st| allowed_actions(&serde_json::json!({"Statement": [st]})))
+        .collect()
+}
+
+/// The action list alone let the lake index ship without a grant: every promotion would have
+/// been denied on AWS while moto (which does not enforce IAM) passed. So each area of the lake
+/// the worker writes is checked by prefix, from the same constants the code writes with.
+#[test]
+fn the_worker_policy_grants_every_lake_area_the_worker_writes() {
+    let worker = policy("worker-policy.json");
+    let zones = lakegate_models::Zone::ALL.map(|z| z.prefix());
+    for area in zones.iter().chain(lakegate_models::RECORD_AREAS.iter()) {
+        let granted = actions_on_lake_prefix(&worker, area);
+        for needed in ["s3:GetObject", "s3:PutObject"] {
+            assert!(
+                granted.contains(needed),
+                "deploy/iam/worker-policy.json grants no {needed} on {area}*"
+            );
+        }
+    }
+    assert!(
+        actions_on_lake_prefix(&worker, lakegate_models::INDEX_ZONE).contains("s3:DeleteObject"),
+        "retraction deletes index entries"
+    );
 }
 
 /// Every `<client>.<operation>(` in src/, with whitespace removed so rustfmt's chains
