@@ -15,8 +15,8 @@ use lakegate_models::{
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ChildWorkflowOptions, ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext,
-    WorkflowContextView, WorkflowResult, WorkflowTermination,
+    ActivityExecutionError, ChildWorkflowOptions, ContinueAsNewOptions, SyncWorkflowContext,
+    WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
 use crate::transform::TransformWorkflow;
@@ -255,12 +255,23 @@ async fn transform(
 /// What a crawl whose activity failed (after its retries) leaves in the record. The activity's
 /// error text is Glue's and stays out of the history.
 fn failed_record(number: u64, prefixes: Vec<String>) -> CrawlRecord {
+    let error = "a crawl activity failed after its retries; the prefixes stay pending";
+    new_record(number, prefixes, "ACTIVITY_FAILED", Some(error.into()))
+}
+
+/// A step's record before any table change, log or transform is known.
+fn new_record(
+    number: u64,
+    prefixes: Vec<String>,
+    status: &str,
+    error: Option<String>,
+) -> CrawlRecord {
     CrawlRecord {
         number,
         prefixes,
         joined_running: false,
-        status: "ACTIVITY_FAILED".into(),
-        error: Some("a crawl activity failed after its retries; the prefixes stay pending".into()),
+        status: status.to_owned(),
+        error,
         tables_created: Vec::new(),
         tables_updated: Vec::new(),
         changes: Vec::new(),
@@ -282,19 +293,8 @@ async fn crawl_step_keeping_pending(
 ) -> WorkflowResult<CrawlRecord> {
     let mut record = crawl(ctx, input, number, prefixes).await?;
     if record.status == "SUCCEEDED" {
-        match ctx
-            .execute_activity(
-                CrawlActivities::list_tables,
-                input.database.clone(),
-                options::short(),
-            )
-            .await
-        {
-            Ok(tables) => {
-                let (created, updated) = catalog_changes(known_tables, &tables, &input.dataset);
-                record.tables_created = created;
-                record.tables_updated = updated;
-            }
+        match list_tables(ctx, input).await {
+            Ok(tables) => record_changes(&mut record, known_tables, &tables, &input.dataset),
             Err(_) => record.error = Some("listing the catalog's tables failed".into()),
         }
     }
@@ -334,10 +334,29 @@ async fn coalesce_until_history_full(
     ctx: &mut WorkflowContext<CrawlWorkflow>,
     input: &CrawlInput,
 ) -> bool {
+    coalesce_or_stop(ctx, input, true).await
+}
+
+/// Returns once no signal arrived for the quiet period, or the first prefix has waited the
+/// maximum.
+async fn coalesce(ctx: &mut WorkflowContext<CrawlWorkflow>, input: &CrawlInput) {
+    coalesce_or_stop(ctx, input, false).await;
+}
+
+/// The quiet-period wait of [`coalesce`]; with `history_bound`, also `false` as soon as the run
+/// should continue as new (see [`coalesce_until_history_full`]). Both read the same timers and
+/// conditions, so either's history replays as before.
+async fn coalesce_or_stop(
+    ctx: &mut WorkflowContext<CrawlWorkflow>,
+    input: &CrawlInput,
+    history_bound: bool,
+) -> bool {
     let started = now(ctx);
     let max_wait = Duration::from_secs(input.timing.max_wait_secs);
     loop {
-        if ctx.continue_as_new_suggested() || ctx.history_length() >= HISTORY_BOUND {
+        if history_bound
+            && (ctx.continue_as_new_suggested() || ctx.history_length() >= HISTORY_BOUND)
+        {
             return false;
         }
         let waited = now(ctx).saturating_sub(started);
@@ -356,28 +375,6 @@ async fn coalesce_until_history_full(
     }
 }
 
-/// Returns once no signal arrived for the quiet period, or the first prefix has waited the
-/// maximum.
-async fn coalesce(ctx: &mut WorkflowContext<CrawlWorkflow>, input: &CrawlInput) {
-    let started = now(ctx);
-    let max_wait = Duration::from_secs(input.timing.max_wait_secs);
-    loop {
-        let waited = now(ctx).saturating_sub(started);
-        if waited >= max_wait {
-            return;
-        }
-        let quiet = Duration::from_secs(input.timing.quiet_period_secs).min(max_wait - waited);
-        let seen = ctx.state(|s| s.arrivals);
-        let arrived = temporalio_sdk::workflows::select! {
-            _ = ctx.wait_condition(move |s| s.arrivals != seen) => true,
-            _ = ctx.timer(quiet) => false,
-        };
-        if !arrived {
-            return;
-        }
-    }
-}
-
 /// The catalog step before contracts: crawl every prefix, then read the catalog back to see what
 /// the crawl changed.
 async fn crawl_step(
@@ -389,18 +386,35 @@ async fn crawl_step(
 ) -> WorkflowResult<CrawlRecord> {
     let mut record = crawl(ctx, input, number, prefixes).await?;
     if record.status == "SUCCEEDED" {
-        let tables = ctx
-            .execute_activity(
-                CrawlActivities::list_tables,
-                input.database.clone(),
-                options::short(),
-            )
-            .await?;
-        let (created, updated) = catalog_changes(known_tables, &tables, &input.dataset);
-        record.tables_created = created;
-        record.tables_updated = updated;
+        let tables = list_tables(ctx, input).await?;
+        record_changes(&mut record, known_tables, &tables, &input.dataset);
     }
     Ok(record)
+}
+
+/// The database's tables, read back after a crawl.
+async fn list_tables(
+    ctx: &mut WorkflowContext<CrawlWorkflow>,
+    input: &CrawlInput,
+) -> Result<Vec<TableInfo>, ActivityExecutionError> {
+    ctx.execute_activity(
+        CrawlActivities::list_tables,
+        input.database.clone(),
+        options::short(),
+    )
+    .await
+}
+
+/// Puts the tables a crawl created or changed (against `known`, which it updates) in `record`.
+fn record_changes(
+    record: &mut CrawlRecord,
+    known: &mut BTreeMap<String, TableFingerprint>,
+    tables: &[TableInfo],
+    dataset: &str,
+) {
+    let (created, updated) = catalog_changes(known, tables, dataset);
+    record.tables_created = created;
+    record.tables_updated = updated;
 }
 
 /// Registers the tables whose contracts declare columns (one activity, seconds), then crawls
@@ -423,19 +437,7 @@ async fn catalog_step(
         )
         .await?;
     let mut record = if step.crawl.is_empty() {
-        CrawlRecord {
-            number,
-            prefixes: Vec::new(),
-            joined_running: false,
-            status: "SUCCEEDED".to_owned(),
-            error: None,
-            tables_created: Vec::new(),
-            tables_updated: Vec::new(),
-            changes: Vec::new(),
-            transform_workflow_id: None,
-            transform_succeeded: None,
-            log_key: None,
-        }
+        new_record(number, Vec::new(), "SUCCEEDED", None)
     } else {
         crawl_step(ctx, input, number, step.crawl, known_tables).await?
     };
@@ -510,17 +512,9 @@ async fn crawl(
             Some(last) => (last.status, last.error_message, last.log_key),
         };
         return Ok(CrawlRecord {
-            number,
-            prefixes,
             joined_running,
-            status,
-            error,
             log_key,
-            tables_created: Vec::new(),
-            tables_updated: Vec::new(),
-            changes: Vec::new(),
-            transform_workflow_id: None,
-            transform_succeeded: None,
+            ..new_record(number, prefixes, &status, error)
         });
     }
     unreachable!("the last join attempt returns")
