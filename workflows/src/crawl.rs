@@ -22,6 +22,10 @@ use temporalio_sdk::{
 use crate::transform::TransformWorkflow;
 use crate::{options, patches};
 
+mod changes;
+
+use changes::record_changes;
+
 /// How many times a crawl waits out someone else's run before giving up on starting its own.
 const MAX_JOINS: u32 = 3;
 
@@ -87,7 +91,15 @@ impl CrawlWorkflow {
             let mut record = if ctx.patched(patches::CONTRACT_CATALOG) {
                 catalog_step(ctx, &input, crawls_done, prefixes, &mut known_tables).await?
             } else {
-                crawl_step(ctx, &input, crawls_done, prefixes, &mut known_tables).await?
+                crawl_step(
+                    ctx,
+                    &input,
+                    crawls_done,
+                    prefixes,
+                    &mut known_tables,
+                    Listing::Required,
+                )
+                .await?
             };
             if record.status == "SUCCEEDED" {
                 // A crawl or list_tables activity that fails for good does end a run without
@@ -186,12 +198,13 @@ async fn run_keeping_pending(
             )
             .await
         } else {
-            crawl_step_keeping_pending(
+            crawl_step(
                 ctx,
                 &input,
                 crawls_done,
                 prefixes.clone(),
                 &mut known_tables,
+                Listing::BestEffort,
             )
             .await
         };
@@ -281,26 +294,6 @@ fn new_record(
     }
 }
 
-/// The crawl step of the crawl-keep-pending loop before contracts: crawl every prefix, then read
-/// back what changed. A failed listing does not fail the step: the crawl succeeded, so the
-/// prefixes are in the catalog; only the report is missing, and the next listing catches up.
-async fn crawl_step_keeping_pending(
-    ctx: &mut WorkflowContext<CrawlWorkflow>,
-    input: &CrawlInput,
-    number: u64,
-    prefixes: Vec<String>,
-    known_tables: &mut BTreeMap<String, TableFingerprint>,
-) -> WorkflowResult<CrawlRecord> {
-    let mut record = crawl(ctx, input, number, prefixes).await?;
-    if record.status == "SUCCEEDED" {
-        match list_tables(ctx, input).await {
-            Ok(tables) => record_changes(&mut record, known_tables, &tables, &input.dataset),
-            Err(_) => record.error = Some("listing the catalog's tables failed".into()),
-        }
-    }
-    Ok(record)
-}
-
 /// The wait before the next attempt after `failures` failed crawls in a row: the quiet period
 /// doubled per failure, at most an hour.
 fn failure_backoff(input: &CrawlInput, failures: u32) -> Duration {
@@ -383,13 +376,29 @@ async fn crawl_step(
     number: u64,
     prefixes: Vec<String>,
     known_tables: &mut BTreeMap<String, TableFingerprint>,
+    listing: Listing,
 ) -> WorkflowResult<CrawlRecord> {
     let mut record = crawl(ctx, input, number, prefixes).await?;
     if record.status == "SUCCEEDED" {
-        let tables = list_tables(ctx, input).await?;
-        record_changes(&mut record, known_tables, &tables, &input.dataset);
+        match list_tables(ctx, input).await {
+            Ok(tables) => record_changes(&mut record, known_tables, &tables, &input.dataset),
+            Err(_) if listing == Listing::BestEffort => {
+                record.error = Some("listing the catalog's tables failed".into())
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(record)
+}
+
+/// What a failed listing after a successful crawl does to the step.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    /// It fails the step (and, before crawl-keep-pending, the run).
+    Required,
+    /// The crawl-keep-pending loop before contracts: the crawl succeeded, so the prefixes are in
+    /// the catalog; only the report is missing, and the next listing catches up.
+    BestEffort,
 }
 
 /// The database's tables, read back after a crawl.
@@ -403,18 +412,6 @@ async fn list_tables(
         options::short(),
     )
     .await
-}
-
-/// Puts the tables a crawl created or changed (against `known`, which it updates) in `record`.
-fn record_changes(
-    record: &mut CrawlRecord,
-    known: &mut BTreeMap<String, TableFingerprint>,
-    tables: &[TableInfo],
-    dataset: &str,
-) {
-    let (created, updated) = catalog_changes(known, tables, dataset);
-    record.tables_created = created;
-    record.tables_updated = updated;
 }
 
 /// Registers the tables whose contracts declare columns (one activity, seconds), then crawls
@@ -439,7 +436,15 @@ async fn catalog_step(
     let mut record = if step.crawl.is_empty() {
         new_record(number, Vec::new(), "SUCCEEDED", None)
     } else {
-        crawl_step(ctx, input, number, step.crawl, known_tables).await?
+        crawl_step(
+            ctx,
+            input,
+            number,
+            step.crawl,
+            known_tables,
+            Listing::Required,
+        )
+        .await?
     };
     record.prefixes = prefixes;
     for change in &step.changes {
@@ -555,34 +560,4 @@ async fn wait_until_ready(
         ctx.timer(gap).await;
         gap = (gap * 2).min(max_gap);
     }
-}
-
-/// Compares the catalog with what was known and returns (created, updated) table names.
-fn catalog_changes(
-    known: &mut BTreeMap<String, TableFingerprint>,
-    tables: &[TableInfo],
-    dataset: &str,
-) -> (Vec<String>, Vec<String>) {
-    let mut created = Vec::new();
-    let mut updated = Vec::new();
-    let folder = format!("/raw/{dataset}/");
-    for table in tables
-        .iter()
-        .filter(|t| dataset.is_empty() || t.location.contains(&folder))
-    {
-        let fingerprint = TableFingerprint {
-            columns: table
-                .columns
-                .iter()
-                .map(|c| format!("{} {}", c.name, c.data_type))
-                .collect(),
-            partitions: table.partitions.len(),
-        };
-        match known.insert(table.name.clone(), fingerprint.clone()) {
-            None => created.push(table.name.clone()),
-            Some(previous) if previous != fingerprint => updated.push(table.name.clone()),
-            Some(_) => {}
-        }
-    }
-    (created, updated)
 }

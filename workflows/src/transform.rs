@@ -23,6 +23,10 @@ use temporalio_sdk::{
 
 use crate::{alerts, options, patches};
 
+mod polling;
+
+use polling::Polling;
+
 #[workflow]
 pub struct TransformWorkflow {
     input: TransformInput,
@@ -374,62 +378,6 @@ async fn wait_for_job(
             terminate(ctx, job.job_id(), &why).await?;
             return Err(WorkflowTermination::Cancelled { details: None });
         }
-    }
-}
-
-/// The polls of a wait with a deadline: a gap from `poll_initial_secs`, doubled after each poll
-/// up to `poll_max_secs`; the deadline counts from the moment the wait began.
-struct Polling {
-    started: Duration,
-    deadline: Duration,
-    gap: Duration,
-    max_gap: Duration,
-}
-
-impl Polling {
-    fn new(
-        ctx: &WorkflowContext<TransformWorkflow>,
-        input: &TransformInput,
-        deadline_secs: u64,
-    ) -> Self {
-        Self {
-            started: now(ctx),
-            deadline: Duration::from_secs(deadline_secs.max(1)),
-            gap: Duration::from_secs(input.poll_initial_secs.max(1)),
-            max_gap: Duration::from_secs(input.poll_max_secs.max(1)),
-        }
-    }
-
-    fn waited(&self, ctx: &WorkflowContext<TransformWorkflow>) -> Duration {
-        now(ctx).saturating_sub(self.started)
-    }
-
-    fn double_gap(&mut self) {
-        self.gap = (self.gap * 2).min(self.max_gap);
-    }
-
-    /// The wait before the deadline patch: one timer of the gap, then the gap doubled.
-    async fn sleep(&mut self, ctx: &mut WorkflowContext<TransformWorkflow>) {
-        ctx.timer(self.gap).await;
-        self.double_gap();
-    }
-
-    /// Waits the gap (cut short at the deadline, `waited` being the time spent so far); true
-    /// when the transform was cancelled meanwhile.
-    async fn cancelled_while_waiting(
-        &mut self,
-        ctx: &mut WorkflowContext<TransformWorkflow>,
-        waited: Duration,
-    ) -> bool {
-        let wait = self.gap.min(self.deadline - waited);
-        let cancelled = temporalio_sdk::workflows::select! {
-            _ = ctx.cancelled() => true,
-            _ = ctx.timer(wait) => false,
-        };
-        if !cancelled {
-            self.double_gap();
-        }
-        cancelled
     }
 }
 
