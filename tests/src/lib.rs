@@ -4,7 +4,10 @@
 //! server fails.
 
 pub mod chaos;
+pub mod cli;
+pub mod events;
 pub mod histories;
+mod lake;
 pub mod metrics;
 pub mod phi;
 pub mod runs;

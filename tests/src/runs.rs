@@ -5,8 +5,13 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use lakegate::client::{self, StartedIngest};
-use lakegate_models::{CrawlStatus, IngestInput, IngestPhase, IngestStatus};
-use temporalio_client::{Client, WorkflowHandle, WorkflowStartOptions};
+use lakegate_models::{
+    Check, CrawlStatus, Decision, IngestInput, IngestPhase, IngestStatus, ReviewSignal,
+    TransformInput,
+};
+use temporalio_client::{
+    Client, WorkflowCancelOptions, WorkflowGetResultOptions, WorkflowHandle, WorkflowStartOptions,
+};
 use temporalio_common::HasWorkflowDefinition;
 
 use crate::TestEnv;
@@ -19,6 +24,53 @@ pub async fn start(env: &TestEnv, input: IngestInput) -> String {
     {
         StartedIngest::Started(id) => id,
         StartedIngest::Duplicate(id) => panic!("{id} should be new"),
+    }
+}
+
+/// Lands `body` at `key` and starts its ingest; the run's id.
+pub async fn ingest(env: &TestEnv, key: &str, body: &[u8]) -> String {
+    let input = env.land(key, body).await.unwrap();
+    start(env, input).await
+}
+
+/// How long a file may take to reach a phase a test waits for.
+pub const PHASE_WAIT: Duration = Duration::from_secs(60);
+
+/// Waits until the ingest `id` waits for review; its status then.
+pub async fn awaiting_review(env: &TestEnv, id: &str) -> IngestStatus {
+    client::wait_for_status(&env.client, id, PHASE_WAIT, |s| {
+        s.phase == IngestPhase::AwaitingReview
+    })
+    .await
+    .unwrap()
+}
+
+/// A reviewer's decision, as `lakegate review` sends it.
+pub fn review(decision: Decision, reviewer: &str, reason: &str) -> ReviewSignal {
+    ReviewSignal {
+        decision,
+        reviewer: reviewer.into(),
+        reason: reason.into(),
+    }
+}
+
+/// A transform of no dbt stage, only `checks`: one attempt, polled every second or two, with the
+/// default deadlines.
+pub fn checks_only(dataset: &str, checks: Vec<Check>) -> TransformInput {
+    TransformInput {
+        dataset: dataset.into(),
+        // Read by dbt stages only.
+        project_dir: String::new(),
+        profiles_dir: String::new(),
+        target: "duckdb".into(),
+        stages: Vec::new(),
+        environment: Default::default(),
+        max_attempts: 1,
+        poll_initial_secs: 1,
+        poll_max_secs: 2,
+        checks,
+        job_deadline_secs: lakegate_models::default_job_deadline_secs(),
+        query_deadline_secs: lakegate_models::default_query_deadline_secs(),
     }
 }
 
@@ -47,6 +99,26 @@ where
         .start_workflow(workflow, input, options)
         .await
         .unwrap()
+}
+
+/// Cancels the run and waits for it to end; it must end cancelled.
+pub async fn cancel<W>(handle: &WorkflowHandle<Client, W>)
+where
+    W: HasWorkflowDefinition,
+    W::Output: std::fmt::Debug,
+{
+    handle
+        .cancel(WorkflowCancelOptions::default())
+        .await
+        .unwrap();
+    let error = handle
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{error:#}").to_lowercase().contains("cancel"),
+        "{error:#}"
+    );
 }
 
 /// An ingest that waits for nothing but a person: promoted, awaiting review or rejected.
@@ -88,6 +160,15 @@ pub async fn crawler_settled(
             .await
             .ok()
             .filter(|s| s.crawls_done >= crawls && s.pending_prefixes == 0 && s.phase == "waiting")
+    })
+    .await
+}
+
+/// Waits until no process of the group `pgid` is alive (a job or query the workflow stopped).
+pub async fn process_group_gone(pgid: i32, within: Duration) {
+    let what = format!("process group {pgid} is gone");
+    eventually(within, Duration::from_millis(200), &what, || async {
+        (!lakegate_local::jobs::group_alive(pgid)).then_some(())
     })
     .await
 }

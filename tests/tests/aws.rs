@@ -35,71 +35,15 @@ async fn hostile_keys_flow_through_sqs_to_raw_too() {
 async fn a_promoted_file_is_registered_in_glue_without_any_crawler_call() {
     use std::time::Duration;
 
-    use lakegate::client;
-    use lakegate::config::{AwsConfig, Backend};
-    use lakegate_models::IngestInput;
     use lakegate_tests::runs::crawler_settled;
-    use lakegate_tests::{TestEnv, repo_root};
 
     let moto = Moto::start().await.unwrap();
-    let clients = moto.clients().await;
-    clients
-        .s3
-        .create_bucket()
-        .bucket("lake")
-        .send()
-        .await
-        .unwrap();
-    clients
-        .glue
-        .create_database()
-        .database_input(
-            aws_sdk_glue::types::DatabaseInput::builder()
-                .name("raw")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let key = "landing/emr/ehr/patients.csv";
-    let etag = upload_path::put_patients(&clients.s3, key).await;
-
-    let pipeline = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        pipeline.path(),
-        "crawler_prefix: lakegate-\ndatabase: raw\nquiet_period_secs: 1\nmax_wait_secs: 5\n\
-         poll_initial_secs: 1\npoll_max_secs: 2\ncrawl_deadline_secs: 60\ntransforms: {}\n",
-    )
-    .unwrap();
-    let aws = AwsConfig {
-        backend: Backend::Aws,
-        aws_endpoint_url: Some(moto.endpoint.clone()),
-        aws_emulator: true,
-        athena_workgroup: "primary".into(),
-        ..AwsConfig::default()
-    };
-    let env = TestEnv::start_on(
-        &repo_root().join("tests/fixtures/contracts"),
-        Some(pipeline.path()),
-        aws,
-    )
-    .await
-    .unwrap();
-    let input = IngestInput {
-        bucket: "lake".into(),
-        key: key.into(),
-        version: etag,
-        review_timeout_secs: 3600,
-        crawl_later: false,
-    };
-    let started = client::start_ingest(&env.client, &env.config.task_queue, input)
-        .await
-        .unwrap();
-    let id = match started {
-        client::StartedIngest::Started(id) | client::StartedIngest::Duplicate(id) => id,
-    };
-    let outcome = client::wait_outcome(&env.client, &id).await.unwrap();
+    let upload_path::Promoted {
+        clients,
+        env,
+        outcome,
+        ..
+    } = upload_path::promoted_with_catalog(&moto, "landing/emr/ehr/patients.csv").await;
     let crawl_id = outcome
         .crawl_workflow_id
         .clone()

@@ -67,20 +67,9 @@ async fn a_backfill_onboards_every_file_a_bounded_number_at_a_time_then_crawls_o
         "more than max_in_flight at once: {max_seen_in_flight}"
     );
     let keys = env.all_keys().await.unwrap();
-    assert_eq!(
-        keys.iter()
-            .filter(|k| k.starts_with(Zone::Raw.prefix()))
-            .count(),
-        24,
-        "{keys:?}"
-    );
-    assert_eq!(
-        keys.iter()
-            .filter(|k| k.starts_with(Zone::Quarantine.prefix()))
-            .count(),
-        1
-    );
-    assert!(keys.iter().all(|k| !k.starts_with(Zone::Landing.prefix())));
+    assert_eq!(in_zone(&keys, Zone::Raw), 24, "{keys:?}");
+    assert_eq!(in_zone(&keys, Zone::Quarantine), 1);
+    assert_eq!(in_zone(&keys, Zone::Landing), 0);
 
     let description = env
         .client
@@ -103,6 +92,11 @@ async fn a_backfill_onboards_every_file_a_bounded_number_at_a_time_then_crawls_o
     env.record_run_history("continued_as_new", &id, Some(&first_run))
         .await
         .unwrap();
+}
+
+/// How many of `keys` are in `zone`.
+fn in_zone(keys: &[String], zone: Zone) -> usize {
+    keys.iter().filter(|k| k.starts_with(zone.prefix())).count()
 }
 
 /// `lakegate backfill` with the test's server, lake, key and task queue.
@@ -206,13 +200,7 @@ async fn a_terminated_ingest_is_counted_failed_and_the_backfill_exits_non_zero()
         (4, 4, 1, true)
     );
     let keys = env.all_keys().await.unwrap();
-    assert_eq!(
-        keys.iter()
-            .filter(|k| k.starts_with(Zone::Raw.prefix()))
-            .count(),
-        3,
-        "{keys:?}"
-    );
+    assert_eq!(in_zone(&keys, Zone::Raw), 3, "{keys:?}");
     assert!(keys.contains(&stuck_key), "{keys:?}");
 
     // Again: the failed run is started afresh, here with a worker, and the file is onboarded.
@@ -225,11 +213,5 @@ async fn a_terminated_ingest_is_counted_failed_and_the_backfill_exits_non_zero()
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let keys = env.all_keys().await.unwrap();
-    assert_eq!(
-        keys.iter()
-            .filter(|k| k.starts_with(Zone::Raw.prefix()))
-            .count(),
-        4,
-        "{keys:?}"
-    );
+    assert_eq!(in_zone(&keys, Zone::Raw), 4, "{keys:?}");
 }

@@ -10,25 +10,28 @@ use std::time::{Duration, Instant};
 
 use lakegate_models::names;
 use lakegate_tests::TestEnv;
+use lakegate_tests::cli::temporal_ok;
+use lakegate_tests::events::{count_events, encoded_message, run_failure};
 use temporalio_client::{WorkflowDescribeOptions, WorkflowExecutionStatus};
 
 /// Quoted into every input below: it must never come back in a failure.
 const SENTINEL: &str = "SENTINEL_PHI_5520";
 
 async fn temporal_start(env: &TestEnv, workflow_type: &str, id: &str, input: &str) {
-    let output = tokio::process::Command::new(lakegate_tests::venv().join("bin/temporal"))
-        .args(["workflow", "start", "--type", workflow_type])
-        .args(["--task-queue", &env.config.task_queue, "--workflow-id", id])
-        .args(["--input", input])
-        .args(["--address", env.server_address(), "--namespace", "default"])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "temporal workflow start: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let task_queue = env.config.task_queue.as_str();
+    let start = [
+        "workflow",
+        "start",
+        "--type",
+        workflow_type,
+        "--task-queue",
+        task_queue,
+    ];
+    temporal_ok(
+        env,
+        &[&start[..], &["--workflow-id", id, "--input", input]].concat(),
+    )
+    .await;
 }
 
 /// Waits (with a deadline) until the run is closed; returns its status.
@@ -54,37 +57,12 @@ async fn closed(env: &TestEnv, id: &str, within: Duration) -> WorkflowExecutionS
     }
 }
 
-/// The run's events (SDK JSON form, payloads decrypted).
-async fn events(env: &TestEnv, id: &str) -> Vec<serde_json::Value> {
-    let history: serde_json::Value =
-        serde_json::from_slice(&env.history_json(id).await.unwrap()).unwrap();
-    history["events"].as_array().cloned().unwrap_or_default()
-}
-
-fn count(events: &[serde_json::Value], attributes: &str) -> usize {
-    events
-        .iter()
-        .filter(|e| e["attributes"].get(attributes).is_some())
-        .count()
-}
-
 /// The failure of a failed run: its message (from the encrypted encoded attributes, decrypted
 /// in this history) and the failure JSON.
-fn failure(events: &[serde_json::Value]) -> (String, serde_json::Value) {
-    let failed = events
-        .iter()
-        .find_map(|e| e["attributes"].get("WorkflowExecutionFailedEventAttributes"))
-        .expect("the run failed");
-    let failure = failed["failure"].clone();
-    let message = match failure["encodedAttributes"]["data"].as_str() {
-        Some(encoded) => {
-            let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded)
-                .unwrap();
-            let attributes: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-            attributes["message"].as_str().unwrap().to_owned()
-        }
-        None => failure["message"].as_str().unwrap().to_owned(),
-    };
+fn failure(events: &[serde_json::Value]) -> (String, &serde_json::Value) {
+    let failure = run_failure(events);
+    let message =
+        encoded_message(failure).unwrap_or_else(|| failure["message"].as_str().unwrap().to_owned());
     (message, failure)
 }
 
@@ -96,14 +74,14 @@ async fn refused(env: &TestEnv, workflow_type: &str, id: &str, input: &str) -> S
     let status = closed(env, id, Duration::from_secs(30)).await;
     let took = started.elapsed();
     assert_eq!(status, WorkflowExecutionStatus::Failed, "{workflow_type}");
-    let events = events(env, id).await;
+    let events = env.events(id).await;
     assert_eq!(
-        count(&events, "WorkflowTaskFailedEventAttributes"),
+        count_events(&events, "WorkflowTaskFailedEventAttributes"),
         0,
         "{workflow_type} failed a workflow task"
     );
     assert_eq!(
-        count(&events, "ActivityTaskScheduledEventAttributes"),
+        count_events(&events, "ActivityTaskScheduledEventAttributes"),
         0,
         "{workflow_type} ran an activity"
     );

@@ -10,36 +10,27 @@ use lakegate::client;
 use lakegate_local::jobs::group_alive;
 use lakegate_models::{Check, TransformInput};
 use lakegate_tests::TestEnv;
+use lakegate_tests::runs::{self, checks_only, process_group_gone as gone};
 use lakegate_workflows::TransformWorkflow;
-use temporalio_client::{WorkflowCancelOptions, WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_client::WorkflowGetResultOptions;
 
 /// Never ends on two cores: DuckDB cannot skip hashing a trillion rows.
 const ENDLESS: &str = "select i from range(1000000000000) t(i) where hash(i) = 0";
 
 fn checks_input(query_deadline_secs: u64) -> TransformInput {
+    let checks = vec![
+        Check::Sql {
+            name: "nothing_wrong".into(),
+            sql: "select 1 where false".into(),
+        },
+        Check::Sql {
+            name: "endless".into(),
+            sql: ENDLESS.into(),
+        },
+    ];
     TransformInput {
-        dataset: "checks".into(),
-        project_dir: "unused".into(),
-        profiles_dir: "unused".into(),
-        target: "duckdb".into(),
-        // No dbt stage: the checks alone.
-        stages: Vec::new(),
-        environment: Default::default(),
-        max_attempts: 1,
-        poll_initial_secs: 1,
-        poll_max_secs: 2,
-        checks: vec![
-            Check::Sql {
-                name: "nothing_wrong".into(),
-                sql: "select 1 where false".into(),
-            },
-            Check::Sql {
-                name: "endless".into(),
-                sql: ENDLESS.into(),
-            },
-        ],
-        job_deadline_secs: lakegate_models::default_job_deadline_secs(),
         query_deadline_secs,
+        ..checks_only("checks", checks)
     }
 }
 
@@ -70,17 +61,6 @@ async fn running_query(queries_dir: &Path, within: Duration) -> (PathBuf, i32) {
     }
 }
 
-async fn gone(pgid: i32, within: Duration) {
-    let deadline = Instant::now() + within;
-    while group_alive(pgid) {
-        assert!(
-            Instant::now() < deadline,
-            "the query's DuckDB process group {pgid} is still alive"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 fn outcome_state(dir: &Path) -> String {
     let outcome: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("outcome.json")).unwrap()).unwrap();
@@ -91,19 +71,8 @@ fn outcome_state(dir: &Path) -> String {
 async fn a_check_query_past_its_deadline_is_stopped_and_the_check_fails() {
     let env = TestEnv::start().await.unwrap();
     let queries_dir = env.config.local().unwrap().queries_dir;
-    let id = format!(
-        "transform-check-deadline-{}",
-        lakegate_models::short_hash(&env.config.task_queue)
-    );
-    let handle = env
-        .client
-        .start_workflow(
-            TransformWorkflow::run,
-            checks_input(8).into(),
-            WorkflowStartOptions::new(env.config.task_queue.clone(), id.clone()).build(),
-        )
-        .await
-        .unwrap();
+    let id = runs::test_id(&env, "transform-check-deadline");
+    let handle = runs::start_workflow(&env, TransformWorkflow::run, checks_input(8), &id).await;
     let (query_dir, pgid) = running_query(&queries_dir, Duration::from_secs(120)).await;
     let started = Instant::now();
     let result = handle
@@ -139,32 +108,10 @@ async fn a_check_query_past_its_deadline_is_stopped_and_the_check_fails() {
 async fn cancelling_a_transform_stops_its_check_query() {
     let env = TestEnv::start().await.unwrap();
     let queries_dir = env.config.local().unwrap().queries_dir;
-    let id = format!(
-        "transform-check-cancel-{}",
-        lakegate_models::short_hash(&env.config.task_queue)
-    );
-    let handle = env
-        .client
-        .start_workflow(
-            TransformWorkflow::run,
-            checks_input(3600).into(),
-            WorkflowStartOptions::new(env.config.task_queue.clone(), id.clone()).build(),
-        )
-        .await
-        .unwrap();
+    let id = runs::test_id(&env, "transform-check-cancel");
+    let handle = runs::start_workflow(&env, TransformWorkflow::run, checks_input(3600), &id).await;
     let (query_dir, pgid) = running_query(&queries_dir, Duration::from_secs(120)).await;
-    handle
-        .cancel(WorkflowCancelOptions::default())
-        .await
-        .unwrap();
-    let error = handle
-        .get_result(WorkflowGetResultOptions::default())
-        .await
-        .unwrap_err();
-    assert!(
-        format!("{error:#}").to_lowercase().contains("cancel"),
-        "{error:#}"
-    );
+    runs::cancel(&handle).await;
     gone(pgid, Duration::from_secs(30)).await;
     assert_eq!(outcome_state(&query_dir), "CANCELLED");
     let status = client::transform_status(&env.client, &id).await.unwrap();

@@ -6,33 +6,24 @@
 use std::time::Duration;
 
 use lakegate::client::{self, StartedIngest};
-use lakegate_models::{Decision, IngestPhase, ReviewSignal, Verdict, Zone};
+use lakegate_models::{Decision, IngestPhase, Verdict, Zone};
 use lakegate_tests::TestEnv;
-use lakegate_tests::runs::start;
+use lakegate_tests::cli::temporal_ok;
+use lakegate_tests::events::{count_events, encoded_message, run_failure};
+use lakegate_tests::runs::{
+    PHASE_WAIT as WAIT, awaiting_review as quarantined, ingest, review, start,
+};
 use lakegate_workflows::NO_CONTRACT_REASON;
 
 const GOOD_PATIENTS: &[u8] = b"id,birthdate,gender\np1,1980-01-02,F\np2,1975-03-04,M\n";
 /// Row 2 lacks its id; the gender cell holds a sentinel that must never leave the file.
 const BAD_PATIENTS: &[u8] =
     b"id,birthdate,gender\np3,1990-05-06,F\n,1991-07-08,SENTINEL_PHI_7731\n";
-const WAIT: Duration = Duration::from_secs(60);
-
-async fn quarantined(env: &TestEnv, id: &str) -> lakegate_models::IngestStatus {
-    client::wait_for_status(&env.client, id, WAIT, |s| {
-        s.phase == IngestPhase::AwaitingReview
-    })
-    .await
-    .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn good_file_is_promoted_to_its_raw_partition() {
     let env = TestEnv::start().await.unwrap();
-    let input = env
-        .land("landing/emr/ehr/patients_2024.csv", GOOD_PATIENTS)
-        .await
-        .unwrap();
-    let id = start(&env, input).await;
+    let id = ingest(&env, "landing/emr/ehr/patients_2024.csv", GOOD_PATIENTS).await;
     let outcome = client::wait_outcome(&env.client, &id).await.unwrap();
 
     assert_eq!(outcome.phase, IngestPhase::Promoted);
@@ -53,11 +44,7 @@ async fn good_file_is_promoted_to_its_raw_partition() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_file_waits_in_quarantine_until_approved() {
     let env = TestEnv::start().await.unwrap();
-    let input = env
-        .land("landing/emr/ehr/patients_bad.csv", BAD_PATIENTS)
-        .await
-        .unwrap();
-    let id = start(&env, input).await;
+    let id = ingest(&env, "landing/emr/ehr/patients_bad.csv", BAD_PATIENTS).await;
 
     let status = quarantined(&env, &id).await;
     assert_eq!(status.zone, Zone::Quarantine);
@@ -84,11 +71,7 @@ async fn bad_file_waits_in_quarantine_until_approved() {
         (1, &[2][..])
     );
 
-    let review = ReviewSignal {
-        decision: Decision::Approve,
-        reviewer: "alice".into(),
-        reason: "id backfilled upstream".into(),
-    };
+    let review = review(Decision::Approve, "alice", "id backfilled upstream");
     client::send_review(&env.client, &id, review.clone())
         .await
         .unwrap();
@@ -118,18 +101,10 @@ async fn bad_file_waits_in_quarantine_until_approved() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_file_ends_in_rejected_zone() {
     let env = TestEnv::start().await.unwrap();
-    let input = env
-        .land("landing/emr/ehr/patients_bad.csv", BAD_PATIENTS)
-        .await
-        .unwrap();
-    let id = start(&env, input).await;
+    let id = ingest(&env, "landing/emr/ehr/patients_bad.csv", BAD_PATIENTS).await;
     quarantined(&env, &id).await;
-    let review = ReviewSignal {
-        decision: Decision::Reject,
-        reviewer: "bob".into(),
-        reason: "wrong site".into(),
-    };
-    client::send_review(&env.client, &id, review).await.unwrap();
+    let reject = review(Decision::Reject, "bob", "wrong site");
+    client::send_review(&env.client, &id, reject).await.unwrap();
 
     let outcome = client::wait_outcome(&env.client, &id).await.unwrap();
     assert_eq!(
@@ -212,11 +187,7 @@ async fn the_same_file_version_is_onboarded_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_no_contract_claims_is_quarantined_not_failed() {
     let env = TestEnv::start().await.unwrap();
-    let input = env
-        .land("landing/emr/unknown/claims.csv", b"a,b\n1,2\n")
-        .await
-        .unwrap();
-    let id = start(&env, input).await;
+    let id = ingest(&env, "landing/emr/unknown/claims.csv", b"a,b\n1,2\n").await;
 
     let status = quarantined(&env, &id).await;
     assert_eq!(
@@ -231,11 +202,7 @@ async fn a_key_no_contract_claims_is_quarantined_not_failed() {
     );
 
     // Approving cannot promote a file no contract describes: it keeps waiting, and says why.
-    let approve = ReviewSignal {
-        decision: Decision::Approve,
-        reviewer: "carol".into(),
-        reason: String::new(),
-    };
+    let approve = review(Decision::Approve, "carol", "");
     client::send_review(&env.client, &id, approve)
         .await
         .unwrap();
@@ -252,11 +219,7 @@ async fn a_key_no_contract_claims_is_quarantined_not_failed() {
         ["quarantine/emr/unknown/claims.csv"]
     );
 
-    let reject = ReviewSignal {
-        decision: Decision::Reject,
-        reviewer: "carol".into(),
-        reason: "unknown feed".into(),
-    };
+    let reject = review(Decision::Reject, "carol", "unknown feed");
     client::send_review(&env.client, &id, reject).await.unwrap();
     let outcome = client::wait_outcome(&env.client, &id).await.unwrap();
     assert_eq!(
@@ -275,20 +238,10 @@ async fn a_key_no_contract_claims_is_quarantined_not_failed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_different_files_with_one_name_are_both_kept() {
     let env = TestEnv::start().await.unwrap();
-    let first = env
-        .land("landing/emr/ehr/patients.csv", GOOD_PATIENTS)
-        .await
-        .unwrap();
-    let id = start(&env, first).await;
+    let id = ingest(&env, "landing/emr/ehr/patients.csv", GOOD_PATIENTS).await;
     let one = client::wait_outcome(&env.client, &id).await.unwrap();
-    let second = env
-        .land(
-            "landing/emr/ehr/patients.csv",
-            b"id,birthdate,gender\np9,2001-01-01,F\n",
-        )
-        .await
-        .unwrap();
-    let id = start(&env, second).await;
+    let second = b"id,birthdate,gender\np9,2001-01-01,F\n";
+    let id = ingest(&env, "landing/emr/ehr/patients.csv", second).await;
     let two = client::wait_outcome(&env.client, &id).await.unwrap();
 
     assert_ne!(one.key, two.key);
@@ -308,14 +261,8 @@ async fn offline_validation_and_the_workflow_give_the_same_report() {
     for file in ["bad/ehr/patients_missing_id.csv", "ehr/patients.csv"] {
         let path = root.join("examples/ehr/sample").join(file);
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-        let input = env
-            .land(
-                &format!("landing/synthea/ehr/{name}"),
-                &std::fs::read(&path).unwrap(),
-            )
-            .await
-            .unwrap();
-        let id = start(&env, input).await;
+        let key = format!("landing/synthea/ehr/{name}");
+        let id = ingest(&env, &key, &std::fs::read(&path).unwrap()).await;
         let status = client::wait_for_status(&env.client, &id, WAIT, |s| {
             matches!(s.phase, IngestPhase::Promoted | IngestPhase::AwaitingReview)
         })
@@ -353,16 +300,8 @@ async fn offline_validation_and_the_workflow_give_the_same_report() {
 async fn runs_can_be_found_by_dataset_phase_and_quarantine_reason() {
     use futures::StreamExt;
     let env = TestEnv::start().await.unwrap();
-    let good = env
-        .land("landing/emr/ehr/patients_ok.csv", GOOD_PATIENTS)
-        .await
-        .unwrap();
-    let good = start(&env, good).await;
-    let bad = env
-        .land("landing/emr/ehr/patients_bad.csv", BAD_PATIENTS)
-        .await
-        .unwrap();
-    let bad = start(&env, bad).await;
+    let good = ingest(&env, "landing/emr/ehr/patients_ok.csv", GOOD_PATIENTS).await;
+    let bad = ingest(&env, "landing/emr/ehr/patients_bad.csv", BAD_PATIENTS).await;
     client::wait_outcome(&env.client, &good).await.unwrap();
     quarantined(&env, &bad).await;
 
@@ -391,20 +330,6 @@ async fn runs_can_be_found_by_dataset_phase_and_quarantine_reason() {
     }
 }
 
-/// The events of a run's history (SDK JSON form), for assertions on what the server stored.
-async fn events(env: &TestEnv, id: &str) -> Vec<serde_json::Value> {
-    let history: serde_json::Value =
-        serde_json::from_slice(&env.history_json(id).await.unwrap()).unwrap();
-    history["events"].as_array().cloned().unwrap_or_default()
-}
-
-fn count_events(events: &[serde_json::Value], attributes: &str) -> usize {
-    events
-        .iter()
-        .filter(|e| e["attributes"].get(attributes).is_some())
-        .count()
-}
-
 /// Approvals of a file no contract claims keep it waiting, but never move its deadline: the
 /// wait has one timer, and the run is rejected when it fires.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,11 +343,7 @@ async fn approvals_of_an_unclaimed_file_do_not_extend_the_review_deadline() {
     let id = start(&env, input).await;
     quarantined(&env, &id).await;
     for reviewer in ["carol", "dave"] {
-        let approve = ReviewSignal {
-            decision: Decision::Approve,
-            reviewer: reviewer.into(),
-            reason: String::new(),
-        };
+        let approve = review(Decision::Approve, reviewer, "");
         client::send_review(&env.client, &id, approve)
             .await
             .unwrap();
@@ -436,7 +357,7 @@ async fn approvals_of_an_unclaimed_file_do_not_extend_the_review_deadline() {
     let outcome = client::wait_outcome(&env.client, &id).await.unwrap();
     assert!(outcome.review_timed_out);
     assert_eq!(outcome.zone, Zone::Rejected);
-    let events = events(&env, &id).await;
+    let events = env.events(&id).await;
     assert_eq!(count_events(&events, "TimerStartedEventAttributes"), 1);
     env.record_history("no_contract_approvals_timed_out", &id)
         .await
@@ -464,7 +385,7 @@ async fn a_start_outside_landing_fails_at_once_and_moves_nothing() {
         "version": input.version,
     });
     let crossing = crossing.to_string();
-    temporal_cli(
+    temporal_ok(
         &env,
         &[
             "workflow",
@@ -482,22 +403,10 @@ async fn a_start_outside_landing_fails_at_once_and_moves_nothing() {
     .await;
     assert!(client::wait_outcome(&env.client, id).await.is_err());
 
-    let events = events(&env, id).await;
-    let failed = events
-        .iter()
-        .find_map(|e| e["attributes"].get("WorkflowExecutionFailedEventAttributes"))
-        .expect("the run failed");
-    let failure = &failed["failure"];
-    // The codec moves the message into the failure's (encrypted) encoded attributes; the
-    // history here is decrypted, so they read as JSON.
-    let encoded = failure["encodedAttributes"]["data"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{failure}"));
-    let attributes: serde_json::Value = serde_json::from_slice(
-        &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded).unwrap(),
-    )
-    .unwrap();
-    let message = attributes["message"].as_str().unwrap();
+    let events = env.events(id).await;
+    let failure = run_failure(&events);
+    // The codec moves the message into the failure's encoded attributes.
+    let message = encoded_message(failure).unwrap_or_else(|| panic!("{failure}"));
     assert!(
         message.starts_with(lakegate_workflows::LANDING_ONLY_RULE),
         "{message}"
@@ -522,31 +431,12 @@ async fn a_start_outside_landing_fails_at_once_and_moves_nothing() {
         .unwrap();
 }
 
-/// Runs the `temporal` CLI against the test's server, as an operator would (no codec).
-async fn temporal_cli(env: &TestEnv, args: &[&str]) {
-    let output = tokio::process::Command::new(lakegate_tests::venv().join("bin/temporal"))
-        .args(args)
-        .args(["--address", env.server_address(), "--namespace", "default"])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "temporal {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// Mistyped `review` signals (the Web UI's form, `temporal workflow signal`) are counted, not
 /// fatal: the run keeps answering its query, and a correct review afterwards still promotes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mistyped_review_signal_is_reported_and_the_file_can_still_be_reviewed() {
     let env = TestEnv::start().await.unwrap();
-    let input = env
-        .land("landing/emr/ehr/patients_bad.csv", BAD_PATIENTS)
-        .await
-        .unwrap();
-    let id = start(&env, input).await;
+    let id = ingest(&env, "landing/emr/ehr/patients_bad.csv", BAD_PATIENTS).await;
     quarantined(&env, &id).await;
     let mistakes = [
         r#"{"decision":"approved","reviewer":"alice","reason":"FREE_TEXT_4410"}"#,
@@ -554,7 +444,7 @@ async fn a_mistyped_review_signal_is_reported_and_the_file_can_still_be_reviewed
         r#"{"decision":"approve","reason":"no reviewer"}"#,
     ];
     for input in mistakes {
-        temporal_cli(
+        temporal_ok(
             &env,
             &[
                 "workflow",
@@ -587,11 +477,7 @@ async fn a_mistyped_review_signal_is_reported_and_the_file_can_still_be_reviewed
         );
     }
 
-    let review = ReviewSignal {
-        decision: Decision::Approve,
-        reviewer: "alice".into(),
-        reason: "checked".into(),
-    };
+    let review = review(Decision::Approve, "alice", "checked");
     client::send_review(&env.client, &id, review.clone())
         .await
         .unwrap();
@@ -601,7 +487,7 @@ async fn a_mistyped_review_signal_is_reported_and_the_file_can_still_be_reviewed
         (IngestPhase::Promoted, Some(review))
     );
     assert_eq!(outcome.rejected_reviews.len(), mistakes.len());
-    let events = events(&env, &id).await;
+    let events = env.events(&id).await;
     assert_eq!(
         count_events(&events, "WorkflowTaskFailedEventAttributes"),
         0

@@ -7,6 +7,7 @@ use lakegate::client;
 use lakegate::telemetry::{BYTES_VALIDATED_TOTAL, FILES_TOTAL};
 use lakegate_models::IngestPhase;
 use lakegate_tests::metrics::sample;
+use lakegate_tests::runs::{PHASE_WAIT as WAIT, awaiting_review, ingest};
 use lakegate_tests::{TestEnv, repo_root};
 
 const GOOD_KEY: &str = "landing/emr/ehr/patients_KEYSENTINEL_good.csv";
@@ -14,25 +15,16 @@ const GOOD: &[u8] = b"id,birthdate,gender\np1,1980-01-02,F\np2,1975-03-04,M\n";
 const BAD_KEY: &str = "landing/emr/ehr/patients_KEYSENTINEL_bad.csv";
 /// Row 2 lacks its id (quarantined); a cell holds a sentinel that must never leave the file.
 const BAD: &[u8] = b"id,birthdate,gender\np3,1990-05-06,F\n,1991-07-08,SENTINEL_PHI_4417\n";
-const WAIT: Duration = Duration::from_secs(60);
-
-async fn start(env: &TestEnv, key: &str, body: &[u8]) -> String {
-    lakegate_tests::runs::start(env, env.land(key, body).await.unwrap()).await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_endpoint_serves_lakegates_counters_and_the_sdks() {
     let contracts = repo_root().join("tests/fixtures/contracts");
     let env = TestEnv::start_with_metrics(&contracts, None).await.unwrap();
-    let good = start(&env, GOOD_KEY, GOOD).await;
-    let bad = start(&env, BAD_KEY, BAD).await;
+    let good = ingest(&env, GOOD_KEY, GOOD).await;
+    let bad = ingest(&env, BAD_KEY, BAD).await;
     let outcome = client::wait_outcome(&env.client, &good).await.unwrap();
     assert_eq!(outcome.phase, IngestPhase::Promoted);
-    client::wait_for_status(&env.client, &bad, WAIT, |s| {
-        s.phase == IngestPhase::AwaitingReview
-    })
-    .await
-    .unwrap();
+    awaiting_review(&env, &bad).await;
 
     // Activities record before they report back, so the counters are there by now; the SDK
     // records a completed workflow just after it reports the completion, hence the poll.

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use lakegate::client::{self, StartedIngest};
 use lakegate::config::AwsConfig;
 use lakegate_activities::ports::ObjectStore;
-use lakegate_models::{Check, CrawlStatus, IngestPhase, TransformInput, TransformResult};
+use lakegate_models::{Check, CrawlStatus, IngestPhase, TransformResult};
 use lakegate_tests::{phi, repo_root, start_dev_server, venv};
 use lakegate_workflows::TransformWorkflow;
 use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
@@ -280,17 +280,9 @@ async fn tool_errors_quoting_values_never_reach_temporal_logs_or_the_cli() {
     );
 
     // Checks: one query fails on a value, one counts the rows that hold them.
-    let checks = TransformInput {
-        dataset: "phi".into(),
-        project_dir: String::new(),
-        profiles_dir: String::new(),
-        target: "duckdb".into(),
-        stages: Vec::new(),
-        environment: Default::default(),
-        max_attempts: 1,
-        poll_initial_secs: 1,
-        poll_max_secs: 2,
-        checks: vec![
+    let checks = lakegate_tests::runs::checks_only(
+        "phi",
+        vec![
             Check::Sql {
                 name: "birthdates_are_dates".into(),
                 // In the filter: a cast only selected is optimised away under count(*).
@@ -304,9 +296,7 @@ async fn tool_errors_quoting_values_never_reach_temporal_logs_or_the_cli() {
                     .into(),
             },
         ],
-        job_deadline_secs: lakegate_models::default_job_deadline_secs(),
-        query_deadline_secs: lakegate_models::default_query_deadline_secs(),
-    };
+    );
     let checks_id = "transform-phi-checks".to_owned();
     let result: TransformResult = client
         .start_workflow(

@@ -2,17 +2,13 @@
 //! real Temporal dev server, DuckDB CLI and dbt-duckdb from the virtualenv.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lakegate::client;
 use lakegate::telemetry::{CRAWL_DURATION_SECONDS, FILES_TOTAL, JOB_DURATION_SECONDS};
-use lakegate_activities::ports::{QueryEngine, QueryState};
-use lakegate_local::LocalQueryEngine;
-use lakegate_models::{
-    CrawlStatus, Decision, IngestInput, IngestPhase, ReviewSignal, TransformInput,
-};
+use lakegate_models::{CrawlStatus, Decision, IngestInput, IngestPhase, TransformInput};
 use lakegate_tests::metrics::sample;
-use lakegate_tests::runs::{self, start};
+use lakegate_tests::runs::{self, ingest, review, start};
 use lakegate_tests::{TestEnv, repo_root};
 use lakegate_workflows::TransformWorkflow;
 use temporalio_client::WorkflowGetResultOptions;
@@ -24,28 +20,6 @@ const SENTINEL: &str = "ZZLEAK-pipeline";
 
 async fn settled(env: &TestEnv, crawler: &str, crawls: u64) -> CrawlStatus {
     runs::crawler_settled(env, crawler, crawls, PIPELINE_WAIT).await
-}
-
-async fn scalar(env: &TestEnv, sql: &str) -> i64 {
-    let engine = LocalQueryEngine::new(&env.config.local().unwrap());
-    let token = format!(
-        "test-{}",
-        lakegate_models::short_hash(&format!("{sql}{:?}", Instant::now()))
-    );
-    let id = engine.start_query(sql, &token).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        match engine.query_state(&id).await.unwrap() {
-            QueryState::Succeeded => break,
-            QueryState::Failed { reason, .. } | QueryState::Cancelled { reason, .. } => {
-                panic!("{sql}: {reason}")
-            }
-            _ => assert!(Instant::now() < deadline, "{sql} did not finish"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let page = engine.results(&id, None).await.unwrap();
-    page.rows[0][0].as_deref().unwrap().parse().unwrap()
 }
 
 /// An object of the lake (the log zone, here) as text.
@@ -178,17 +152,15 @@ async fn sample_dataset_reaches_the_marts_and_an_approved_file_follows() {
     );
     assert_eq!(transform.checks.len(), 4);
     for (mart, expected) in manifest["marts"].as_object().unwrap() {
-        let rows = scalar(&env, &format!("select count(*) from analytics.{mart}")).await;
+        let rows = env
+            .scalar(&format!("select count(*) from analytics.{mart}"))
+            .await;
         assert_eq!(rows, expected.as_i64().unwrap(), "{mart}");
     }
 
     // Approved later, the quarantined file flows on into the next crawl and transform.
-    let review = ReviewSignal {
-        decision: Decision::Approve,
-        reviewer: "alice".into(),
-        reason: "Id backfilled".into(),
-    };
-    client::send_review(&env.client, &bad, review)
+    let approve = review(Decision::Approve, "alice", "Id backfilled");
+    client::send_review(&env.client, &bad, approve)
         .await
         .unwrap();
     let outcome = client::wait_outcome(&env.client, &bad).await.unwrap();
@@ -201,7 +173,8 @@ async fn sample_dataset_reaches_the_marts_and_an_approved_file_follows() {
     let expected = manifest["marts"]["patient_demographics"].as_i64().unwrap()
         + manifest["bad"][0]["rows_with_id"].as_i64().unwrap();
     assert_eq!(
-        scalar(&env, "select count(*) from analytics.patient_demographics").await,
+        env.scalar("select count(*) from analytics.patient_demographics")
+            .await,
         expected
     );
 
@@ -326,14 +299,8 @@ async fn a_burst_of_files_gives_a_handful_of_crawls() {
     let mut ids = Vec::new();
     for n in 0..FILES {
         let body = format!("id,birthdate,gender\np{n}a,1980-01-02,F\np{n}b,1975-03-04,M\n");
-        let input = env
-            .land(
-                &format!("landing/emr/ehr/patients_{n:03}.csv"),
-                body.as_bytes(),
-            )
-            .await
-            .unwrap();
-        ids.push(start(&env, input).await);
+        let key = format!("landing/emr/ehr/patients_{n:03}.csv");
+        ids.push(ingest(&env, &key, body.as_bytes()).await);
     }
     for id in &ids {
         assert_eq!(
@@ -349,7 +316,7 @@ async fn a_burst_of_files_gives_a_handful_of_crawls() {
     );
     assert_eq!(status.last.as_ref().unwrap().status, "SUCCEEDED");
     assert_eq!(
-        scalar(&env, "select count(*) from raw.ehr_patients").await,
+        env.scalar("select count(*) from raw.ehr_patients").await,
         2 * FILES as i64
     );
     env.record_history("coalesced", "crawl-burst-ehr")
@@ -370,14 +337,8 @@ async fn the_crawl_workflow_continues_as_new_and_keeps_its_count() {
     let mut runs = Vec::new();
     for n in 1..=2u64 {
         let body = format!("id,birthdate,gender\nq{n},1980-01-02,F\n");
-        let input = env
-            .land(
-                &format!("landing/emr/ehr/patients_q{n}.csv"),
-                body.as_bytes(),
-            )
-            .await
-            .unwrap();
-        let id = start(&env, input).await;
+        let key = format!("landing/emr/ehr/patients_q{n}.csv");
+        let id = ingest(&env, &key, body.as_bytes()).await;
         assert_eq!(
             client::wait_outcome(&env.client, &id).await.unwrap().phase,
             IngestPhase::Promoted
@@ -394,10 +355,7 @@ async fn the_crawl_workflow_continues_as_new_and_keeps_its_count() {
         runs[0], runs[1],
         "one crawl per run: the second crawl ran in a new run"
     );
-    assert_eq!(
-        scalar(&env, "select count(*) from raw.ehr_patients").await,
-        2
-    );
+    assert_eq!(env.scalar("select count(*) from raw.ehr_patients").await, 2);
     // The first run: it ends in the continue-as-new the replay must reproduce.
     env.record_run_history("continued_as_new", "crawl-can-ehr", Some(&runs[0]))
         .await

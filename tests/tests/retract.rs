@@ -5,16 +5,14 @@
 //! Record the histories replayed by `replay.rs` with:
 //! `LAKEGATE_RECORD_HISTORIES=1 cargo test -p lakegate-tests --test retract`
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use lakegate::client::{self, StartedIngest};
-use lakegate_activities::ports::{QueryEngine, QueryState};
+use lakegate::client;
 use lakegate_activities::{RetractStart, start_retract};
-use lakegate_local::LocalQueryEngine;
 use lakegate_models::{
-    CrawlStatus, Decision, IngestInput, IngestPhase, RetractInput, RetractPhase, RetractStatus,
-    ReviewSignal, Zone, names,
+    CrawlStatus, Decision, IngestPhase, RetractInput, RetractPhase, RetractStatus, Zone, names,
 };
+use lakegate_tests::runs::{self, awaiting_review, ingest, review};
 use lakegate_tests::{TestEnv, repo_root};
 use lakegate_workflows::RetractWorkflow;
 use temporalio_client::{
@@ -34,19 +32,8 @@ fn retracted_body() -> String {
     format!("id,birthdate,gender\nr1,1990-05-06,{SENTINEL}-1\nr2,1991-07-08,F\nr3,1992-09-10,M\n")
 }
 
-async fn start(env: &TestEnv, input: IngestInput) -> String {
-    match client::start_ingest(&env.client, &env.config.task_queue, input)
-        .await
-        .unwrap()
-    {
-        StartedIngest::Started(id) => id,
-        StartedIngest::Duplicate(id) => panic!("{id} should be new"),
-    }
-}
-
 async fn promoted(env: &TestEnv, key: &str, body: &[u8]) -> (String, String) {
-    let input = env.land(key, body).await.unwrap();
-    let id = start(env, input).await;
+    let id = ingest(env, key, body).await;
     let outcome = client::wait_outcome(&env.client, &id).await.unwrap();
     assert_eq!(outcome.phase, IngestPhase::Promoted, "{id}");
     (id, outcome.key)
@@ -96,43 +83,7 @@ async fn outcome(env: &TestEnv, id: &str) -> Result<RetractStatus, (String, Retr
 
 /// Waits until the crawler has done `crawls` steps, has nothing pending and is not busy.
 async fn settled(env: &TestEnv, crawls: u64) -> CrawlStatus {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Ok(status) = client::crawl_status(&env.client, CRAWLER).await
-            && status.crawls_done >= crawls
-            && status.pending_prefixes == 0
-            && status.phase == "waiting"
-        {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "crawler {CRAWLER} did not settle"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-async fn scalar(env: &TestEnv, sql: &str) -> i64 {
-    let engine = LocalQueryEngine::new(&env.config.local().unwrap());
-    let token = format!(
-        "test-{}",
-        lakegate_models::short_hash(&format!("{sql}{:?}", Instant::now()))
-    );
-    let id = engine.start_query(sql, &token).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        match engine.query_state(&id).await.unwrap() {
-            QueryState::Succeeded => break,
-            QueryState::Failed { reason, .. } | QueryState::Cancelled { reason, .. } => {
-                panic!("{sql}: {reason}")
-            }
-            _ => assert!(Instant::now() < deadline, "{sql} did not finish"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let page = engine.results(&id, None).await.unwrap();
-    page.rows[0][0].as_deref().unwrap().parse().unwrap()
+    runs::crawler_settled(env, CRAWLER, crawls, WAIT).await
 }
 
 /// The test contracts with a pipeline whose transform is one dbt stage counting the patients.
@@ -177,12 +128,10 @@ async fn a_retracted_file_leaves_its_table_and_the_transform_reruns_without_it()
     );
     let before = settled(&env, 1).await;
     assert_eq!(before.last.as_ref().unwrap().status, "SUCCEEDED");
+    assert_eq!(env.scalar("select count(*) from raw.ehr_patients").await, 5);
     assert_eq!(
-        scalar(&env, "select count(*) from raw.ehr_patients").await,
-        5
-    );
-    assert_eq!(
-        scalar(&env, "select patients from retract.patient_count").await,
+        env.scalar("select patients from retract.patient_count")
+            .await,
         5
     );
 
@@ -221,12 +170,10 @@ async fn a_retracted_file_leaves_its_table_and_the_transform_reruns_without_it()
         step.transform_workflow_id,
         before.last.as_ref().unwrap().transform_workflow_id
     );
+    assert_eq!(env.scalar("select count(*) from raw.ehr_patients").await, 2);
     assert_eq!(
-        scalar(&env, "select count(*) from raw.ehr_patients").await,
-        2
-    );
-    assert_eq!(
-        scalar(&env, "select patients from retract.patient_count").await,
+        env.scalar("select patients from retract.patient_count")
+            .await,
         2
     );
 
@@ -293,12 +240,10 @@ async fn a_retracted_file_leaves_its_table_and_the_transform_reruns_without_it()
         emptied.last.as_ref().unwrap().transform_succeeded,
         Some(true)
     );
+    assert_eq!(env.scalar("select count(*) from raw.ehr_patients").await, 0);
     assert_eq!(
-        scalar(&env, "select count(*) from raw.ehr_patients").await,
-        0
-    );
-    assert_eq!(
-        scalar(&env, "select patients from retract.patient_count").await,
+        env.scalar("select patients from retract.patient_count")
+            .await,
         0
     );
     assert!(
@@ -321,19 +266,9 @@ async fn a_retracted_file_leaves_its_table_and_the_transform_reruns_without_it()
 async fn runs_that_promoted_nothing_are_refused_and_nothing_moves() {
     let env = TestEnv::start().await.unwrap();
     // Quarantined: the run is waiting for review, its file is in quarantine/.
-    let bad = env
-        .land(
-            "landing/emr/ehr/patients_noid.csv",
-            b"id,birthdate,gender\n,1990-05-06,F\n",
-        )
-        .await
-        .unwrap();
-    let quarantined = start(&env, bad).await;
-    client::wait_for_status(&env.client, &quarantined, WAIT, |s| {
-        s.phase == IngestPhase::AwaitingReview
-    })
-    .await
-    .unwrap();
+    let noid = b"id,birthdate,gender\n,1990-05-06,F\n";
+    let quarantined = ingest(&env, "landing/emr/ehr/patients_noid.csv", noid).await;
+    awaiting_review(&env, &quarantined).await;
     let keys = env.all_keys().await.unwrap();
     let id = retract(&env, &quarantined).await;
     let (error, status) = outcome(&env, &id).await.unwrap_err();
@@ -348,17 +283,10 @@ async fn runs_that_promoted_nothing_are_refused_and_nothing_moves() {
         .unwrap();
 
     // Rejected by its reviewer: completed, but its file is in rejected/ already.
-    client::send_review(
-        &env.client,
-        &quarantined,
-        ReviewSignal {
-            decision: Decision::Reject,
-            reviewer: "dave".into(),
-            reason: "no ids".into(),
-        },
-    )
-    .await
-    .unwrap();
+    let reject = review(Decision::Reject, "dave", "no ids");
+    client::send_review(&env.client, &quarantined, reject)
+        .await
+        .unwrap();
     assert_eq!(
         client::wait_outcome(&env.client, &quarantined)
             .await

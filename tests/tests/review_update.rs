@@ -7,62 +7,27 @@
 //! `LAKEGATE_RECORD_HISTORIES=1 cargo test -p lakegate-tests --test review_update`
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use lakegate::client::{self, StartedIngest};
-use lakegate_models::{Decision, IngestPhase, IngestStatus, ReviewOutcome, ReviewSignal, Zone};
+use lakegate::client;
+use lakegate_models::{Decision, IngestPhase, IngestStatus, ReviewOutcome, Zone};
 use lakegate_tests::TestEnv;
+use lakegate_tests::cli::temporal;
+use lakegate_tests::events::count_events;
+use lakegate_tests::runs::{PHASE_WAIT as WAIT, awaiting_review, ingest, review};
 
 /// Row 2 lacks its id; the gender cell holds a sentinel that must never leave the file.
 const BAD_PATIENTS: &[u8] =
     b"id,birthdate,gender\np3,1990-05-06,F\n,1991-07-08,SENTINEL_PHI_7731\n";
-const WAIT: Duration = Duration::from_secs(60);
-
-fn review(decision: Decision, reviewer: &str, reason: &str) -> ReviewSignal {
-    ReviewSignal {
-        decision,
-        reviewer: reviewer.into(),
-        reason: reason.into(),
-    }
-}
-
-async fn start(env: &TestEnv, input: lakegate_models::IngestInput) -> String {
-    match client::start_ingest(&env.client, &env.config.task_queue, input)
-        .await
-        .unwrap()
-    {
-        StartedIngest::Started(id) => id,
-        StartedIngest::Duplicate(id) => panic!("{id} should be new"),
-    }
-}
 
 async fn quarantined(env: &TestEnv, key: &str) -> String {
-    let input = env.land(key, BAD_PATIENTS).await.unwrap();
-    let id = start(env, input).await;
-    client::wait_for_status(&env.client, &id, WAIT, |s| {
-        s.phase == IngestPhase::AwaitingReview
-    })
-    .await
-    .unwrap();
+    let id = ingest(env, key, BAD_PATIENTS).await;
+    awaiting_review(env, &id).await;
     id
 }
 
 async fn status(env: &TestEnv, id: &str) -> IngestStatus {
     client::query_status(&env.client, id).await.unwrap()
-}
-
-/// The events of a run's history (SDK JSON form, decrypted).
-async fn events(env: &TestEnv, id: &str) -> Vec<serde_json::Value> {
-    let history: serde_json::Value =
-        serde_json::from_slice(&env.history_json(id).await.unwrap()).unwrap();
-    history["events"].as_array().cloned().unwrap_or_default()
-}
-
-fn count_events(events: &[serde_json::Value], attributes: &str) -> usize {
-    events
-        .iter()
-        .filter(|e| e["attributes"].get(attributes).is_some())
-        .count()
 }
 
 /// `temporal workflow update execute`, as an operator types it: the exit status and stderr.
@@ -72,15 +37,12 @@ async fn temporal_update(
     input: &str,
     codec: Option<&str>,
 ) -> (bool, String) {
-    let mut command = tokio::process::Command::new(lakegate_tests::venv().join("bin/temporal"));
-    command
-        .args(["workflow", "update", "execute", "--workflow-id", id])
-        .args(["--name", "review", "--input", input])
-        .args(["--address", env.server_address(), "--namespace", "default"]);
+    let mut args = vec!["workflow", "update", "execute", "--workflow-id", id];
+    args.extend(["--name", "review", "--input", input]);
     if let Some(codec) = codec {
-        command.args(["--codec-endpoint", codec]);
+        args.extend(["--codec-endpoint", codec]);
     }
-    let output = command.output().await.unwrap();
+    let output = temporal(env, &args).await;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -119,7 +81,7 @@ async fn an_approval_through_the_update_answers_with_the_promoted_key() {
         .unwrap_err();
     assert!(again.starts_with("already decided"), "{again}");
 
-    let events = events(&env, &id).await;
+    let events = env.events(&id).await;
     assert_eq!(
         count_events(&events, "WorkflowExecutionUpdateCompletedEventAttributes"),
         1
@@ -199,7 +161,7 @@ async fn refused_reviews_leave_the_file_reviewable() {
         (IngestPhase::AwaitingReview, &None)
     );
     // Refused updates are not part of the run: nothing in the history, no failed task.
-    let events = events(&env, &id).await;
+    let events = env.events(&id).await;
     assert_eq!(
         count_events(&events, "WorkflowExecutionUpdateAcceptedEventAttributes"),
         0
@@ -276,16 +238,8 @@ async fn of_two_simultaneous_reviews_one_decides() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_that_cannot_promote_says_why_and_the_file_stays_reviewable() {
     let env = TestEnv::start().await.unwrap();
-    let input = env
-        .land("landing/emr/unknown/claims.csv", b"a,b\n1,2\n")
-        .await
-        .unwrap();
-    let id = start(&env, input).await;
-    client::wait_for_status(&env.client, &id, WAIT, |s| {
-        s.phase == IngestPhase::AwaitingReview
-    })
-    .await
-    .unwrap();
+    let id = ingest(&env, "landing/emr/unknown/claims.csv", b"a,b\n1,2\n").await;
+    awaiting_review(&env, &id).await;
     let outcome = client::review(&env.client, &id, &review(Decision::Approve, "alice", ""))
         .await
         .unwrap()
@@ -325,11 +279,7 @@ async fn a_review_before_quarantine_is_refused_and_an_early_signal_does_not_deci
     // so the run stays in `validating`.
     let broken = contracts.path().join("broken.yaml");
     std::fs::write(&broken, "dataset: [unclosed\n").unwrap();
-    let input = env
-        .land("landing/emr/ehr/patients_bad.csv", BAD_PATIENTS)
-        .await
-        .unwrap();
-    let id = start(&env, input).await;
+    let id = ingest(&env, "landing/emr/ehr/patients_bad.csv", BAD_PATIENTS).await;
     client::wait_for_status(&env.client, &id, WAIT, |s| {
         s.phase == IngestPhase::Validating
     })

@@ -15,12 +15,16 @@ use lakegate_models::{
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ChildWorkflowOptions, ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext,
-    WorkflowContextView, WorkflowResult, WorkflowTermination,
+    ActivityExecutionError, ChildWorkflowOptions, ContinueAsNewOptions, SyncWorkflowContext,
+    WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
 use crate::transform::TransformWorkflow;
 use crate::{options, patches};
+
+mod changes;
+
+use changes::record_changes;
 
 /// How many times a crawl waits out someone else's run before giving up on starting its own.
 const MAX_JOINS: u32 = 3;
@@ -87,7 +91,15 @@ impl CrawlWorkflow {
             let mut record = if ctx.patched(patches::CONTRACT_CATALOG) {
                 catalog_step(ctx, &input, crawls_done, prefixes, &mut known_tables).await?
             } else {
-                crawl_step(ctx, &input, crawls_done, prefixes, &mut known_tables).await?
+                crawl_step(
+                    ctx,
+                    &input,
+                    crawls_done,
+                    prefixes,
+                    &mut known_tables,
+                    Listing::Required,
+                )
+                .await?
             };
             if record.status == "SUCCEEDED" {
                 // A crawl or list_tables activity that fails for good does end a run without
@@ -186,12 +198,13 @@ async fn run_keeping_pending(
             )
             .await
         } else {
-            crawl_step_keeping_pending(
+            crawl_step(
                 ctx,
                 &input,
                 crawls_done,
                 prefixes.clone(),
                 &mut known_tables,
+                Listing::BestEffort,
             )
             .await
         };
@@ -255,12 +268,23 @@ async fn transform(
 /// What a crawl whose activity failed (after its retries) leaves in the record. The activity's
 /// error text is Glue's and stays out of the history.
 fn failed_record(number: u64, prefixes: Vec<String>) -> CrawlRecord {
+    let error = "a crawl activity failed after its retries; the prefixes stay pending";
+    new_record(number, prefixes, "ACTIVITY_FAILED", Some(error.into()))
+}
+
+/// A step's record before any table change, log or transform is known.
+fn new_record(
+    number: u64,
+    prefixes: Vec<String>,
+    status: &str,
+    error: Option<String>,
+) -> CrawlRecord {
     CrawlRecord {
         number,
         prefixes,
         joined_running: false,
-        status: "ACTIVITY_FAILED".into(),
-        error: Some("a crawl activity failed after its retries; the prefixes stay pending".into()),
+        status: status.to_owned(),
+        error,
         tables_created: Vec::new(),
         tables_updated: Vec::new(),
         changes: Vec::new(),
@@ -268,37 +292,6 @@ fn failed_record(number: u64, prefixes: Vec<String>) -> CrawlRecord {
         transform_succeeded: None,
         log_key: None,
     }
-}
-
-/// The crawl step of the crawl-keep-pending loop before contracts: crawl every prefix, then read
-/// back what changed. A failed listing does not fail the step: the crawl succeeded, so the
-/// prefixes are in the catalog; only the report is missing, and the next listing catches up.
-async fn crawl_step_keeping_pending(
-    ctx: &mut WorkflowContext<CrawlWorkflow>,
-    input: &CrawlInput,
-    number: u64,
-    prefixes: Vec<String>,
-    known_tables: &mut BTreeMap<String, TableFingerprint>,
-) -> WorkflowResult<CrawlRecord> {
-    let mut record = crawl(ctx, input, number, prefixes).await?;
-    if record.status == "SUCCEEDED" {
-        match ctx
-            .execute_activity(
-                CrawlActivities::list_tables,
-                input.database.clone(),
-                options::short(),
-            )
-            .await
-        {
-            Ok(tables) => {
-                let (created, updated) = catalog_changes(known_tables, &tables, &input.dataset);
-                record.tables_created = created;
-                record.tables_updated = updated;
-            }
-            Err(_) => record.error = Some("listing the catalog's tables failed".into()),
-        }
-    }
-    Ok(record)
 }
 
 /// The wait before the next attempt after `failures` failed crawls in a row: the quiet period
@@ -334,10 +327,29 @@ async fn coalesce_until_history_full(
     ctx: &mut WorkflowContext<CrawlWorkflow>,
     input: &CrawlInput,
 ) -> bool {
+    coalesce_or_stop(ctx, input, true).await
+}
+
+/// Returns once no signal arrived for the quiet period, or the first prefix has waited the
+/// maximum.
+async fn coalesce(ctx: &mut WorkflowContext<CrawlWorkflow>, input: &CrawlInput) {
+    coalesce_or_stop(ctx, input, false).await;
+}
+
+/// The quiet-period wait of [`coalesce`]; with `history_bound`, also `false` as soon as the run
+/// should continue as new (see [`coalesce_until_history_full`]). Both read the same timers and
+/// conditions, so either's history replays as before.
+async fn coalesce_or_stop(
+    ctx: &mut WorkflowContext<CrawlWorkflow>,
+    input: &CrawlInput,
+    history_bound: bool,
+) -> bool {
     let started = now(ctx);
     let max_wait = Duration::from_secs(input.timing.max_wait_secs);
     loop {
-        if ctx.continue_as_new_suggested() || ctx.history_length() >= HISTORY_BOUND {
+        if history_bound
+            && (ctx.continue_as_new_suggested() || ctx.history_length() >= HISTORY_BOUND)
+        {
             return false;
         }
         let waited = now(ctx).saturating_sub(started);
@@ -356,28 +368,6 @@ async fn coalesce_until_history_full(
     }
 }
 
-/// Returns once no signal arrived for the quiet period, or the first prefix has waited the
-/// maximum.
-async fn coalesce(ctx: &mut WorkflowContext<CrawlWorkflow>, input: &CrawlInput) {
-    let started = now(ctx);
-    let max_wait = Duration::from_secs(input.timing.max_wait_secs);
-    loop {
-        let waited = now(ctx).saturating_sub(started);
-        if waited >= max_wait {
-            return;
-        }
-        let quiet = Duration::from_secs(input.timing.quiet_period_secs).min(max_wait - waited);
-        let seen = ctx.state(|s| s.arrivals);
-        let arrived = temporalio_sdk::workflows::select! {
-            _ = ctx.wait_condition(move |s| s.arrivals != seen) => true,
-            _ = ctx.timer(quiet) => false,
-        };
-        if !arrived {
-            return;
-        }
-    }
-}
-
 /// The catalog step before contracts: crawl every prefix, then read the catalog back to see what
 /// the crawl changed.
 async fn crawl_step(
@@ -386,21 +376,42 @@ async fn crawl_step(
     number: u64,
     prefixes: Vec<String>,
     known_tables: &mut BTreeMap<String, TableFingerprint>,
+    listing: Listing,
 ) -> WorkflowResult<CrawlRecord> {
     let mut record = crawl(ctx, input, number, prefixes).await?;
     if record.status == "SUCCEEDED" {
-        let tables = ctx
-            .execute_activity(
-                CrawlActivities::list_tables,
-                input.database.clone(),
-                options::short(),
-            )
-            .await?;
-        let (created, updated) = catalog_changes(known_tables, &tables, &input.dataset);
-        record.tables_created = created;
-        record.tables_updated = updated;
+        match list_tables(ctx, input).await {
+            Ok(tables) => record_changes(&mut record, known_tables, &tables, &input.dataset),
+            Err(_) if listing == Listing::BestEffort => {
+                record.error = Some("listing the catalog's tables failed".into())
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(record)
+}
+
+/// What a failed listing after a successful crawl does to the step.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    /// It fails the step (and, before crawl-keep-pending, the run).
+    Required,
+    /// The crawl-keep-pending loop before contracts: the crawl succeeded, so the prefixes are in
+    /// the catalog; only the report is missing, and the next listing catches up.
+    BestEffort,
+}
+
+/// The database's tables, read back after a crawl.
+async fn list_tables(
+    ctx: &mut WorkflowContext<CrawlWorkflow>,
+    input: &CrawlInput,
+) -> Result<Vec<TableInfo>, ActivityExecutionError> {
+    ctx.execute_activity(
+        CrawlActivities::list_tables,
+        input.database.clone(),
+        options::short(),
+    )
+    .await
 }
 
 /// Registers the tables whose contracts declare columns (one activity, seconds), then crawls
@@ -423,21 +434,17 @@ async fn catalog_step(
         )
         .await?;
     let mut record = if step.crawl.is_empty() {
-        CrawlRecord {
-            number,
-            prefixes: Vec::new(),
-            joined_running: false,
-            status: "SUCCEEDED".to_owned(),
-            error: None,
-            tables_created: Vec::new(),
-            tables_updated: Vec::new(),
-            changes: Vec::new(),
-            transform_workflow_id: None,
-            transform_succeeded: None,
-            log_key: None,
-        }
+        new_record(number, Vec::new(), "SUCCEEDED", None)
     } else {
-        crawl_step(ctx, input, number, step.crawl, known_tables).await?
+        crawl_step(
+            ctx,
+            input,
+            number,
+            step.crawl,
+            known_tables,
+            Listing::Required,
+        )
+        .await?
     };
     record.prefixes = prefixes;
     for change in &step.changes {
@@ -510,17 +517,9 @@ async fn crawl(
             Some(last) => (last.status, last.error_message, last.log_key),
         };
         return Ok(CrawlRecord {
-            number,
-            prefixes,
             joined_running,
-            status,
-            error,
             log_key,
-            tables_created: Vec::new(),
-            tables_updated: Vec::new(),
-            changes: Vec::new(),
-            transform_workflow_id: None,
-            transform_succeeded: None,
+            ..new_record(number, prefixes, &status, error)
         });
     }
     unreachable!("the last join attempt returns")
@@ -561,34 +560,4 @@ async fn wait_until_ready(
         ctx.timer(gap).await;
         gap = (gap * 2).min(max_gap);
     }
-}
-
-/// Compares the catalog with what was known and returns (created, updated) table names.
-fn catalog_changes(
-    known: &mut BTreeMap<String, TableFingerprint>,
-    tables: &[TableInfo],
-    dataset: &str,
-) -> (Vec<String>, Vec<String>) {
-    let mut created = Vec::new();
-    let mut updated = Vec::new();
-    let folder = format!("/raw/{dataset}/");
-    for table in tables
-        .iter()
-        .filter(|t| dataset.is_empty() || t.location.contains(&folder))
-    {
-        let fingerprint = TableFingerprint {
-            columns: table
-                .columns
-                .iter()
-                .map(|c| format!("{} {}", c.name, c.data_type))
-                .collect(),
-            partitions: table.partitions.len(),
-        };
-        match known.insert(table.name.clone(), fingerprint.clone()) {
-            None => created.push(table.name.clone()),
-            Some(previous) if previous != fingerprint => updated.push(table.name.clone()),
-            Some(_) => {}
-        }
-    }
-    (created, updated)
 }

@@ -11,7 +11,7 @@ use lakegate_activities::{
     FirstPass, IngestActivities, MoveRequest, MoveResult, NotifyActivities,
     ValidateAndPromoteRequest,
 };
-use lakegate_models::keys::{fitted, raw_destination, version_tagged};
+use lakegate_models::keys::{fitted, raw_destination};
 use lakegate_models::names::{self, search_attributes as sa};
 use lakegate_models::{
     AlertKind, ContractMatch, Decision, IgnoredReview, IngestInput, IngestOutcome, IngestPhase,
@@ -25,6 +25,7 @@ use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, 
 
 use self::in_steps::first_pass_in_steps;
 use self::review::Reviews;
+use crate::moves::move_or_tagged;
 use crate::{alerts, options, patches};
 
 /// Reason recorded when no contract claims a landing key.
@@ -524,32 +525,9 @@ async fn move_to(
         if_etag: if_etag.map(str::to_owned),
         dataset: contract.map(|c| c.dataset.clone()),
     };
-    let to = match ctx
-        .execute_activity(
-            IngestActivities::move_object,
-            request(&to),
-            options::short(),
-        )
-        .await?
-    {
-        MoveResult::Moved(_) => to,
-        MoveResult::SourceChanged => return Ok(None),
-        MoveResult::DestinationTaken => {
-            let tagged = version_tagged(&to, &input.version);
-            match ctx
-                .execute_activity(
-                    IngestActivities::move_object,
-                    request(&tagged),
-                    options::short(),
-                )
-                .await?
-            {
-                MoveResult::SourceChanged => return Ok(None),
-                _ => tagged,
-            }
-        }
-    };
-    Ok(Some(to))
+    // A taken tagged name holds this very version (an earlier attempt's move): moved.
+    let (to, moved) = move_or_tagged(ctx, to, &input.version, request).await?;
+    Ok((moved != MoveResult::SourceChanged).then_some(to))
 }
 
 /// Why a start outside landing/ is refused: the rule and the zone, never the key (a key can

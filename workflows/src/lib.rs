@@ -6,6 +6,7 @@ mod alerts;
 mod backfill;
 mod crawl;
 mod ingest;
+mod moves;
 pub mod options;
 pub mod patches;
 mod retract;

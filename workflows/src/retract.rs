@@ -5,8 +5,8 @@
 //! without the file and the transform runs again.
 
 use lakegate_activities::retract::RetractActivities;
-use lakegate_activities::{IngestActivities, MoveRequest, MoveResult, NotifyActivities};
-use lakegate_models::keys::{fitted, version_tagged};
+use lakegate_activities::{MoveRequest, MoveResult, NotifyActivities};
+use lakegate_models::keys::fitted;
 use lakegate_models::names::{self, search_attributes as sa};
 use lakegate_models::{
     ContractMatch, PromotedFile, PromotedRun, RetractInput, RetractPhase, RetractStatus, Zone,
@@ -16,6 +16,7 @@ use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributeUp
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{WorkflowContext, WorkflowContextView, WorkflowResult};
 
+use crate::moves::move_or_tagged;
 use crate::options;
 
 #[workflow]
@@ -143,39 +144,15 @@ async fn move_to(
         if_etag: etag.clone(),
         dataset: Some(contract.dataset.clone()),
     };
-    let first = ctx
-        .execute_activity(
-            IngestActivities::move_object,
-            request(&to),
-            options::short(),
+    match move_or_tagged(ctx, to, tag, request).await? {
+        (to, MoveResult::Moved(_)) => Ok(Some(to)),
+        (_, MoveResult::SourceChanged) => Ok(None),
+        (_, MoveResult::DestinationTaken) => Err(ApplicationFailure::non_retryable(
+            "rejected/ already holds other files under both names this file can take; \
+             nothing moved",
         )
-        .await?;
-    let to = match first {
-        MoveResult::Moved(_) => to,
-        MoveResult::SourceChanged => return Ok(None),
-        MoveResult::DestinationTaken => {
-            let tagged = version_tagged(&to, tag);
-            match ctx
-                .execute_activity(
-                    IngestActivities::move_object,
-                    request(&tagged),
-                    options::short(),
-                )
-                .await?
-            {
-                MoveResult::Moved(_) => tagged,
-                MoveResult::SourceChanged => return Ok(None),
-                MoveResult::DestinationTaken => {
-                    return Err(ApplicationFailure::non_retryable(
-                        "rejected/ already holds other files under both names this file can \
-                         take; nothing moved",
-                    )
-                    .into());
-                }
-            }
-        }
-    };
-    Ok(Some(to))
+        .into()),
+    }
 }
 
 fn set_phase(ctx: &mut WorkflowContext<RetractWorkflow>, phase: RetractPhase) {

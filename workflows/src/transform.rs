@@ -17,11 +17,15 @@ use lakegate_models::{
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    WorkflowCancellationToken, WorkflowContext, WorkflowContextView, WorkflowResult,
-    WorkflowTermination,
+    ActivityOptions, WorkflowCancellationToken, WorkflowContext, WorkflowContextView,
+    WorkflowResult, WorkflowTermination,
 };
 
 use crate::{alerts, options, patches};
+
+mod polling;
+
+use polling::Polling;
 
 #[workflow]
 pub struct TransformWorkflow {
@@ -213,21 +217,13 @@ async fn run_stage(
             return Ok(result);
         }
         keep_log(ctx, &mut result, &job_id).await?;
-        let failed_tests: Vec<&NodeResult> = result
-            .nodes
-            .iter()
-            .filter(|n| {
-                n.unique_id.starts_with("test.") && matches!(n.status.as_str(), "fail" | "error")
-            })
+        let failed_tests: Vec<&str> = failed_nodes(&result.nodes)
+            .filter(|id| id.starts_with("test."))
             .collect();
         if !failed_tests.is_empty() {
             result.failure = Some(format!(
                 "dbt tests failed (not retried): {}",
-                failed_tests
-                    .iter()
-                    .map(|n| n.unique_id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                failed_tests.join(", ")
             ));
             return Ok(result);
         }
@@ -258,12 +254,7 @@ fn stage_alert(
     let mut alert = Alert::new(AlertKind::TransformFailed, ctx.workflow_id());
     alert.dataset = Some(dataset.to_owned());
     alert.rules = std::iter::once(format!("stage {stage}"))
-        .chain(
-            nodes
-                .iter()
-                .filter(|n| matches!(n.status.as_str(), "error" | "fail"))
-                .map(|n| n.unique_id.clone()),
-        )
+        .chain(failed_nodes(nodes).map(str::to_owned))
         .collect();
     alert
         .counts
@@ -307,12 +298,7 @@ async fn keep_log(
 /// Names, statuses, counts, classes and a key: no log text, which would put dbt's and the
 /// engine's words (and the values they quote) into the failure.
 fn stage_failure_message(stage: &StageResult) -> String {
-    let failed: Vec<&str> = stage
-        .nodes
-        .iter()
-        .filter(|n| matches!(n.status.as_str(), "error" | "fail"))
-        .map(|n| n.unique_id.as_str())
-        .collect();
+    let failed: Vec<&str> = failed_nodes(&stage.nodes).collect();
     format!(
         "stage {} failed: {}; failed nodes: [{}]; error class: {}; log: {}",
         stage.stage,
@@ -321,6 +307,14 @@ fn stage_failure_message(stage: &StageResult) -> String {
         stage.error_class.as_deref().unwrap_or("none"),
         stage.log_key.as_deref().unwrap_or("not kept")
     )
+}
+
+/// The ids of the nodes dbt reported as `error` or `fail`.
+fn failed_nodes(nodes: &[NodeResult]) -> impl Iterator<Item = &str> {
+    nodes
+        .iter()
+        .filter(|n| matches!(n.status.as_str(), "error" | "fail"))
+        .map(|n| n.unique_id.as_str())
 }
 
 /// How the wait for a job ended.
@@ -343,18 +337,16 @@ async fn wait_for_job(
     job: DescribeJob,
 ) -> WorkflowResult<Waited> {
     let with_deadline = ctx.patched(patches::TRANSFORM_JOB_DEADLINE);
-    let started = now(ctx);
-    let deadline = Duration::from_secs(input.job_deadline_secs.max(1));
-    let mut gap = Duration::from_secs(input.poll_initial_secs.max(1));
-    let max_gap = Duration::from_secs(input.poll_max_secs.max(1));
+    let mut poll = Polling::new(ctx, input, input.job_deadline_secs);
     loop {
         // With the deadline, a cancellation is handled at the timer below (terminate the job,
         // then end cancelled): a poll in flight when it arrives must finish, not fail the run
         // with the job still running.
-        let mut describe = options::short();
-        if with_deadline {
-            describe.cancellation_token = Some(WorkflowCancellationToken::new());
-        }
+        let describe = if with_deadline {
+            own_token(options::short())
+        } else {
+            options::short()
+        };
         let status = ctx
             .execute_activity(TransformActivities::describe_job, job.clone(), describe)
             .await?;
@@ -362,37 +354,30 @@ async fn wait_for_job(
             return Ok(Waited::Finished(status.state));
         }
         if !with_deadline {
-            ctx.timer(gap).await;
-            gap = (gap * 2).min(max_gap);
+            poll.sleep(ctx).await;
             continue;
         }
-        let waited = now(ctx).saturating_sub(started);
-        if waited >= deadline {
+        let waited = poll.waited(ctx);
+        if waited >= poll.deadline {
             let why = format!(
                 "job {} terminated: still {:?} {} s after submission (job_deadline_secs {})",
                 job.job_id(),
                 status.state,
                 waited.as_secs(),
-                deadline.as_secs()
+                poll.deadline.as_secs()
             );
             terminate(ctx, job.job_id(), &why).await?;
             return Ok(Waited::Terminated(why));
         }
-        let wait = gap.min(deadline - waited);
-        let cancelled = temporalio_sdk::workflows::select! {
-            _ = ctx.cancelled() => true,
-            _ = ctx.timer(wait) => false,
-        };
-        if cancelled {
+        if poll.cancelled_while_waiting(ctx, waited).await {
             let why = format!(
                 "job {} terminated: the transform was cancelled {} s after submission",
                 job.job_id(),
-                now(ctx).saturating_sub(started).as_secs()
+                poll.waited(ctx).as_secs()
             );
             terminate(ctx, job.job_id(), &why).await?;
             return Err(WorkflowTermination::Cancelled { details: None });
         }
-        gap = (gap * 2).min(max_gap);
     }
 }
 
@@ -404,8 +389,7 @@ async fn terminate(
     job_id: &str,
     reason: &str,
 ) -> WorkflowResult<()> {
-    let mut opts = options::short();
-    opts.cancellation_token = Some(WorkflowCancellationToken::new());
+    let opts = own_token(options::short());
     ctx.execute_activity(
         TransformActivities::terminate_job,
         TerminateJob {
@@ -424,8 +408,7 @@ async fn stop_query(
     query_id: &str,
     reason: &str,
 ) -> WorkflowResult<()> {
-    let mut opts = options::short();
-    opts.cancellation_token = Some(WorkflowCancellationToken::new());
+    let opts = own_token(options::short());
     ctx.execute_activity(
         TransformActivities::stop_query,
         StopQuery {
@@ -436,6 +419,13 @@ async fn stop_query(
     )
     .await?;
     Ok(())
+}
+
+/// `opts` with a cancellation token of their own: the workflow's cancellation does not cancel
+/// the activity.
+fn own_token(mut opts: ActivityOptions) -> ActivityOptions {
+    opts.cancellation_token = Some(WorkflowCancellationToken::new());
+    opts
 }
 
 /// `select count(*)` over a check's query. The newline keeps a trailing `--` comment from
@@ -474,30 +464,27 @@ async fn run_check(
     // With the deadline, a cancellation is handled at the timer below (stop the query, then end
     // cancelled): a start or poll in flight when it arrives must finish, so the query it started
     // is known and can be stopped.
-    let own_token = || {
-        let mut opts = options::short();
+    let poll_options = || {
         if with_deadline {
-            opts.cancellation_token = Some(WorkflowCancellationToken::new());
+            own_token(options::short())
+        } else {
+            options::short()
         }
-        opts
     };
     let query_id = ctx
         .execute_activity(
             TransformActivities::start_query,
             StartQuery { sql, token },
-            own_token(),
+            poll_options(),
         )
         .await?;
-    let started = now(ctx);
-    let deadline = Duration::from_secs(input.query_deadline_secs.max(1));
-    let mut gap = Duration::from_secs(input.poll_initial_secs.max(1));
-    let max_gap = Duration::from_secs(input.poll_max_secs.max(1));
+    let mut poll = Polling::new(ctx, input, input.query_deadline_secs);
     loop {
         let state = ctx
             .execute_activity(
                 TransformActivities::query_state,
                 query_id.clone(),
-                own_token(),
+                poll_options(),
             )
             .await?;
         let still = match state {
@@ -511,37 +498,30 @@ async fn run_check(
             QueryState::Running => "RUNNING",
         };
         if !with_deadline {
-            ctx.timer(gap).await;
-            gap = (gap * 2).min(max_gap);
+            poll.sleep(ctx).await;
             continue;
         }
-        let waited = now(ctx).saturating_sub(started);
-        if waited >= deadline {
+        let waited = poll.waited(ctx);
+        if waited >= poll.deadline {
             let why = format!(
                 "check {} stopped: its query {query_id} was still {still} {} s after it started (query_deadline_secs {})",
                 result.name,
                 waited.as_secs(),
-                deadline.as_secs()
+                poll.deadline.as_secs()
             );
             stop_query(ctx, &query_id, &why).await?;
             result.error = Some(why);
             return Ok(result);
         }
-        let wait = gap.min(deadline - waited);
-        let cancelled = temporalio_sdk::workflows::select! {
-            _ = ctx.cancelled() => true,
-            _ = ctx.timer(wait) => false,
-        };
-        if cancelled {
+        if poll.cancelled_while_waiting(ctx, waited).await {
             let why = format!(
                 "check {} stopped: the transform was cancelled {} s after its query {query_id} started",
                 result.name,
-                now(ctx).saturating_sub(started).as_secs()
+                poll.waited(ctx).as_secs()
             );
             stop_query(ctx, &query_id, &why).await?;
             return Err(WorkflowTermination::Cancelled { details: None });
         }
-        gap = (gap * 2).min(max_gap);
     }
     let summary = ctx
         .execute_activity(

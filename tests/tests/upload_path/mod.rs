@@ -1,20 +1,24 @@
 //! The AWS backend's whole upload path against moto, shared by `aws.rs` (straight to moto) and
 //! `aws_faults.rs` (through a fault-injecting proxy): an object put into the bucket's landing/
 //! reaches the worker's event router through an S3 → SQS notification delivered twice, and one
-//! IngestFileWorkflow on a real Temporal dev server moves it to raw/.
+//! IngestFileWorkflow on a real Temporal dev server moves it to raw/. Also the set-up of a
+//! promoted file on moto with Glue for the catalog step, shared by `aws.rs` and `retract_aws.rs`.
+//! Each test binary uses a part of this module.
 
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use lakegate::client;
 use lakegate::config::{AwsConfig, Backend};
+use lakegate_aws::AwsClients;
 use lakegate_aws::testing::{Moto, queue, queue_depth, redeliver_first, send_object_events_to};
-use lakegate_models::{IngestPhase, Zone, ingest_workflow_id};
+use lakegate_models::{IngestInput, IngestOutcome, IngestPhase, Zone, ingest_workflow_id};
 use lakegate_tests::{TestEnv, repo_root};
 
 const DEADLINE: Duration = Duration::from_secs(90);
 
-async fn keys(s3: &aws_sdk_s3::Client, prefix: &str) -> Vec<String> {
+/// The keys under `prefix` in the bucket `lake`.
+pub async fn keys(s3: &aws_sdk_s3::Client, prefix: &str) -> Vec<String> {
     let out = s3
         .list_objects_v2()
         .bucket("lake")
@@ -124,4 +128,87 @@ pub async fn upload_through_sqs_to_raw(moto: &Moto, worker_endpoint: &str, key: 
         .map(|attempt| attempt.saturating_sub(1))
         .sum();
     PathRun { activity_retries }
+}
+
+/// A file promoted on moto by a worker whose pipeline has the catalog step (crawlers named
+/// `lakegate-<dataset>`, no transform) and no SQS queue: the run was started directly.
+#[allow(dead_code)] // aws.rs and retract_aws.rs only
+pub struct Promoted {
+    pub clients: AwsClients,
+    pub env: TestEnv,
+    /// The IngestFileWorkflow's id.
+    pub ingest: String,
+    pub outcome: IngestOutcome,
+    _pipeline: tempfile::NamedTempFile,
+}
+
+/// Creates the bucket `lake` and the Glue database `raw`, puts two valid patients at `key`,
+/// starts a worker on moto and ingests the file; it must be promoted.
+#[allow(dead_code)] // aws.rs and retract_aws.rs only
+pub async fn promoted_with_catalog(moto: &Moto, key: &str) -> Promoted {
+    let clients = moto.clients().await;
+    clients
+        .s3
+        .create_bucket()
+        .bucket("lake")
+        .send()
+        .await
+        .unwrap();
+    clients
+        .glue
+        .create_database()
+        .database_input(
+            aws_sdk_glue::types::DatabaseInput::builder()
+                .name("raw")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let etag = put_patients(&clients.s3, key).await;
+
+    let pipeline = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        pipeline.path(),
+        "crawler_prefix: lakegate-\ndatabase: raw\nquiet_period_secs: 1\nmax_wait_secs: 5\n\
+         poll_initial_secs: 1\npoll_max_secs: 2\ncrawl_deadline_secs: 60\ntransforms: {}\n",
+    )
+    .unwrap();
+    let aws = AwsConfig {
+        backend: Backend::Aws,
+        aws_endpoint_url: Some(moto.endpoint.clone()),
+        aws_emulator: true,
+        athena_workgroup: "primary".into(),
+        ..AwsConfig::default()
+    };
+    let env = TestEnv::start_on(
+        &repo_root().join("tests/fixtures/contracts"),
+        Some(pipeline.path()),
+        aws,
+    )
+    .await
+    .unwrap();
+    let input = IngestInput {
+        bucket: "lake".into(),
+        key: key.into(),
+        version: etag,
+        review_timeout_secs: 3600,
+        crawl_later: false,
+    };
+    let ingest = match client::start_ingest(&env.client, &env.config.task_queue, input)
+        .await
+        .unwrap()
+    {
+        client::StartedIngest::Started(id) | client::StartedIngest::Duplicate(id) => id,
+    };
+    let outcome = client::wait_outcome(&env.client, &ingest).await.unwrap();
+    assert_eq!(outcome.phase, IngestPhase::Promoted);
+    Promoted {
+        clients,
+        env,
+        ingest,
+        outcome,
+        _pipeline: pipeline,
+    }
 }

@@ -24,13 +24,7 @@ fn fill(alert: &mut Alert, status: &IngestStatus) {
     match &status.report {
         Some(report) => {
             let failed: Vec<_> = report.failed_rules().collect();
-            alert.rules = failed
-                .iter()
-                .map(|r| match &r.column {
-                    Some(column) => format!("{}({column})", r.rule),
-                    None => r.rule.clone(),
-                })
-                .collect();
+            alert.rules = failed.iter().map(|r| r.id()).collect();
             alert.counts.insert("rows".into(), report.rows);
             alert.counts.insert(
                 "failures".into(),
