@@ -148,8 +148,9 @@ pub(super) async fn check_workflows(
                 .push(format!("{name} has no workflow {}", p.workflow_id)),
             Some([WorkflowExecutionStatus::Completed]) => {}
             Some(statuses) => report.problems.push(format!(
-                "{name}: workflow {} has runs {statuses:?}, expected one Completed",
-                p.workflow_id
+                "{name}: workflow {} has runs {statuses:?}, expected one Completed ({})",
+                p.workflow_id,
+                failure_reason(client, &p.workflow_id).await
             )),
         }
     }
@@ -159,4 +160,31 @@ pub(super) async fn check_workflows(
         ));
     }
     Ok(())
+}
+
+/// Why the latest run failed, with its causes: the first thing to know when a chaos run finds a
+/// failed file (failures carry ids and hashed keys only, so the report stays PHI-free).
+async fn failure_reason(client: &Client, workflow_id: &str) -> String {
+    let history = match lakegate::replay::fetch_history(client, workflow_id, None).await {
+        Ok(loaded) => serde_json::to_value(&loaded.history).unwrap_or_default(),
+        Err(e) => return format!("its history could not be read: {e}"),
+    };
+    let mut failure = history["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|e| e["attributes"].get("WorkflowExecutionFailedEventAttributes"))
+        .map(|attributes| &attributes["failure"]);
+    let mut messages = Vec::new();
+    while let Some(f) = failure.filter(|f| f.is_object()) {
+        if let Some(m) = f["message"].as_str() {
+            messages.push(m.to_owned());
+        }
+        failure = f.get("cause");
+    }
+    if messages.is_empty() {
+        "no failure recorded".into()
+    } else {
+        messages.join(": ")
+    }
 }
