@@ -33,13 +33,7 @@ impl ValidationReport {
 
     /// A one-line, PHI-free reason for quarantine: the failing rule ids and their columns.
     pub fn quarantine_reason(&self) -> String {
-        let failed: Vec<String> = self
-            .failed_rules()
-            .map(|r| match &r.column {
-                Some(c) => format!("{}({c})", r.rule),
-                None => r.rule.clone(),
-            })
-            .collect();
+        let failed: Vec<String> = self.failed_rules().map(RuleOutcome::label).collect();
         if failed.is_empty() {
             "none".into()
         } else {
@@ -79,4 +73,14 @@ pub struct RuleOutcome {
     pub first_rows: Vec<u64>,
     /// Human text built only from rule parameters, column names and counts.
     pub detail: String,
+}
+
+impl RuleOutcome {
+    /// `rule`, or `rule(column)` for a column's rule: how reasons and listings name it.
+    pub fn label(&self) -> String {
+        match &self.column {
+            Some(c) => format!("{}({c})", self.rule),
+            None => self.rule.clone(),
+        }
+    }
 }

@@ -15,7 +15,7 @@ use lakegate_models::{
     Decision, IngestPhase, IngestStatus, RetractInput, RetractPhase, ReviewOutcome, ReviewSignal,
     RuleOutcome,
 };
-use lakegate_tests::{TestEnv, repo_root, runs};
+use lakegate_tests::{TestEnv, repo_root, runs, venv};
 use lakegate_workflows::RetractWorkflow;
 use temporalio_client::WorkflowGetResultOptions;
 
@@ -282,4 +282,45 @@ async fn omop_rules_catch_orphans_duplicates_and_collapsed_days_across_review_an
     );
     assert!(scan.encrypted > 0, "the scan decrypted no payload");
     scan.ensure_clean().unwrap();
+}
+
+/// The committed samples are what their generators write (from the project's virtualenv, with
+/// their defaults): a generator changed without its sample, or a sample edited by hand, fails
+/// here instead of drifting from what the tests above and the docs describe.
+#[test]
+fn example_samples_are_what_their_generators_write() {
+    for example in ["omop", "fhir"] {
+        let dir = repo_root().join("examples").join(example);
+        let out = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new(venv().join("bin/python"))
+            .arg(dir.join("generate.py"))
+            .arg("--out")
+            .arg(out.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{example}/generate.py failed");
+        let names = |path: &std::path::Path| {
+            let mut names: Vec<String> = std::fs::read_dir(path)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let written = names(out.path());
+        assert_eq!(
+            written,
+            names(&dir.join("sample")),
+            "{example}: files differ"
+        );
+        for name in written {
+            let fresh = std::fs::read(out.path().join(&name)).unwrap();
+            let committed = std::fs::read(dir.join("sample").join(&name)).unwrap();
+            assert!(
+                fresh == committed,
+                "examples/{example}/sample/{name} is not what generate.py writes: \
+                 regenerate it with `.venv/bin/python examples/{example}/generate.py`"
+            );
+        }
+    }
 }

@@ -1,5 +1,7 @@
 //! The lake's history indexes, kept beside the zones under `index/<dataset>/`, written when a
-//! file is promoted and read by the history and cross-file rules of the next files:
+//! file reaches raw/ (`validate_and_promote`, or the `move_object` of an approval), removed when
+//! it leaves (the `move_object` of a retract), and read by the history and cross-file rules of
+//! the next files:
 //!
 //! - `index/<dataset>/sha256/<hex>.json`: one per promoted content, `{key, table}`, for
 //!   `duplicate_file` (the same bytes under any name or day of the dataset);

@@ -160,14 +160,8 @@ impl Lake {
 }
 
 fn failed(r: &ValidationReport) -> Vec<String> {
-    r.rules
-        .iter()
-        .filter(|o| !o.passed)
-        .map(|o| match &o.column {
-            Some(c) => format!("{}({c})", o.rule),
-            None => o.rule.clone(),
-        })
-        .collect()
+    let failed = r.rules.iter().filter(|o| !o.passed);
+    failed.map(lakegate_models::RuleOutcome::label).collect()
 }
 
 fn outcome<'r>(
