@@ -301,6 +301,38 @@ async fn a_duplicate_resent_under_another_name_and_day_is_caught() {
 }
 
 #[tokio::test]
+async fn a_retracted_copy_leaves_its_approved_twin_a_duplicate() {
+    let mut lake = Lake::new("omop");
+    let persons = sample("omop", "person.csv");
+    let first = lake
+        .land_and_onboard("omop/d1", "person.csv", &persons)
+        .await;
+    assert_eq!(first.verdict, Verdict::Pass);
+    // The same bytes approved from quarantine under another name: recorded like a promotion.
+    let twin = "raw/omop/person/ingest_date=2025-06-02/person_twin.csv";
+    let entry = FileEntry {
+        key: twin.into(),
+        sha256: first.sha256.clone(),
+        rows: first.rows,
+        header: None,
+        key_columns: Vec::new(),
+        keys_truncated: false,
+    };
+    record(lake.store.as_ref(), "omop", "person", &entry, &[], 1)
+        .await
+        .unwrap();
+    // The twin, which the checksum entry now names, is retracted: the first file still holds
+    // the bytes, so sending them again is still a duplicate.
+    remove_file(lake.store.as_ref(), "omop", "person", twin)
+        .await
+        .unwrap();
+    let r = lake
+        .land_and_onboard("omop/d3", "person_third.csv", &persons)
+        .await;
+    assert_eq!(failed(&r), ["duplicate_file"]);
+}
+
+#[tokio::test]
 async fn a_collapsed_row_count_is_caught_against_the_last_files() {
     let mut lake = Lake::new("omop");
     let persons = sample("omop", "person.csv");
