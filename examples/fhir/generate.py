@@ -6,20 +6,16 @@
 Dates come in every precision FHIR allows (year, year-month, full date; dateTimes with and
 without a fraction, `Z` or an offset); every Observation's subject is a generated Patient.
 """
-import argparse
 import json
 import os
-import random
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from sample_args import parse  # noqa: E402
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "sample"))
-    p.add_argument("--seed", type=int, default=16)
-    p.add_argument("--patients", type=int, default=100)
-    a = p.parse_args()
-    rng = random.Random(a.seed)
-    os.makedirs(a.out, exist_ok=True)
+    a, rng = parse(__file__, "patients", 100)
     dump = lambda r: json.dumps(r, separators=(",", ":")) + "\n"
 
     ids = []

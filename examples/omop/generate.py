@@ -7,19 +7,15 @@ Every visit points at a generated person and every condition at a person and a v
 sample passes the contract; the tests derive the failing cases (orphans, a re-sent duplicate, a
 collapsed day) from it.
 """
-import argparse
 import os
-import random
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from sample_args import parse  # noqa: E402
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "sample"))
-    p.add_argument("--seed", type=int, default=16)
-    p.add_argument("--persons", type=int, default=200)
-    a = p.parse_args()
-    rng = random.Random(a.seed)
-    os.makedirs(a.out, exist_ok=True)
+    a, rng = parse(__file__, "persons", 200)
 
     persons = []
     with open(os.path.join(a.out, "person.csv"), "w", newline="") as f:

@@ -1,5 +1,7 @@
 //! The lake's history indexes, kept beside the zones under `index/<dataset>/`, written when a
-//! file is promoted and read by the history and cross-file rules of the next files:
+//! file reaches raw/ (`validate_and_promote`, or the `move_object` of an approval), removed when
+//! it leaves (the `move_object` of a retract), and read by the history and cross-file rules of
+//! the next files:
 //!
 //! - `index/<dataset>/sha256/<hex>.json`: one per promoted content, `{key, table}`, for
 //!   `duplicate_file` (the same bytes under any name or day of the dataset);
@@ -293,10 +295,48 @@ pub async fn remove_file(
             .await?
             .is_some_and(|c| c.key == raw_key)
         {
-            store.delete(&ck).await?;
+            // An approved duplicate shares the content: while one file with these bytes is
+            // still promoted, re-sending them stays a duplicate. Read before the delete, so a
+            // crash in between leaves the old entry for the retry rather than none.
+            match other_with_checksum(store, dataset, &e.sha256, raw_key).await? {
+                Some(other) => {
+                    let body = serde_json::to_vec(&other).unwrap_or_default();
+                    store.put(&ck, Bytes::from(body)).await?;
+                }
+                None => store.delete(&ck).await?,
+            }
         }
     }
     Ok(())
+}
+
+/// Another promoted file of `dataset` with content `sha256`, if any (a listing of the
+/// dataset's file entries: retraction is rare, and the index keeps no reverse map).
+async fn other_with_checksum(
+    store: &dyn ObjectStore,
+    dataset: &str,
+    sha256: &str,
+    raw_key: &str,
+) -> Result<Option<ChecksumEntry>, StoreError> {
+    let prefix = dataset_prefix(dataset);
+    for object in store.list(&prefix).await? {
+        let Some((table, rest)) = object.key[prefix.len()..].split_once('/') else {
+            continue;
+        };
+        if !rest.starts_with("files/") {
+            continue;
+        }
+        if let Some(e) = get_json::<FileEntry>(store, &object.key).await?
+            && e.key != raw_key
+            && e.sha256.eq_ignore_ascii_case(sha256)
+        {
+            return Ok(Some(ChecksumEntry {
+                key: e.key,
+                table: table.to_owned(),
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// Decides the history and cross-file rules of a validated file of `landing_key` (its

@@ -160,14 +160,8 @@ impl Lake {
 }
 
 fn failed(r: &ValidationReport) -> Vec<String> {
-    r.rules
-        .iter()
-        .filter(|o| !o.passed)
-        .map(|o| match &o.column {
-            Some(c) => format!("{}({c})", o.rule),
-            None => o.rule.clone(),
-        })
-        .collect()
+    let failed = r.rules.iter().filter(|o| !o.passed);
+    failed.map(lakegate_models::RuleOutcome::id).collect()
 }
 
 fn outcome<'r>(
@@ -304,6 +298,38 @@ async fn a_duplicate_resent_under_another_name_and_day_is_caught() {
     let key = lake.land("omop/d10", "person_again.csv", &persons).await;
     let r = lake.onboard(&key, "omop/d10").await;
     assert!(failed(&r).is_empty(), "{:?}", failed(&r));
+}
+
+#[tokio::test]
+async fn a_retracted_copy_leaves_its_approved_twin_a_duplicate() {
+    let mut lake = Lake::new("omop");
+    let persons = sample("omop", "person.csv");
+    let first = lake
+        .land_and_onboard("omop/d1", "person.csv", &persons)
+        .await;
+    assert_eq!(first.verdict, Verdict::Pass);
+    // The same bytes approved from quarantine under another name: recorded like a promotion.
+    let twin = "raw/omop/person/ingest_date=2025-06-02/person_twin.csv";
+    let entry = FileEntry {
+        key: twin.into(),
+        sha256: first.sha256.clone(),
+        rows: first.rows,
+        header: None,
+        key_columns: Vec::new(),
+        keys_truncated: false,
+    };
+    record(lake.store.as_ref(), "omop", "person", &entry, &[], 1)
+        .await
+        .unwrap();
+    // The twin, which the checksum entry now names, is retracted: the first file still holds
+    // the bytes, so sending them again is still a duplicate.
+    remove_file(lake.store.as_ref(), "omop", "person", twin)
+        .await
+        .unwrap();
+    let r = lake
+        .land_and_onboard("omop/d3", "person_third.csv", &persons)
+        .await;
+    assert_eq!(failed(&r), ["duplicate_file"]);
 }
 
 #[tokio::test]

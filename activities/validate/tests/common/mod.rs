@@ -29,14 +29,8 @@ pub fn outcome<'r>(r: &'r ValidationReport, rule: &str, column: Option<&str>) ->
 
 /// Names of failed rules (any severity), as `rule` or `rule(column)`.
 pub fn failed(r: &ValidationReport) -> Vec<String> {
-    r.rules
-        .iter()
-        .filter(|o| !o.passed)
-        .map(|o| match &o.column {
-            Some(c) => format!("{}({c})", o.rule),
-            None => o.rule.clone(),
-        })
-        .collect()
+    let failed = r.rules.iter().filter(|o| !o.passed);
+    failed.map(RuleOutcome::id).collect()
 }
 
 pub fn gzip(data: &[u8]) -> Vec<u8> {
