@@ -8,4 +8,5 @@ mod common;
 mod codec;
 mod dev;
 mod replay;
+mod summaries;
 mod worker;
