@@ -7,7 +7,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{codec_endpoint, detached_dev, lakegate, run_expecting, started_id, summary_of};
+use common::{
+    codec_endpoint, detached_dev, lakegate, patient_files, run_expecting, started_id, summary_of,
+};
 
 /// Every file under `dir`, relative to it, sorted.
 fn files_under(dir: &Path) -> Vec<String> {
@@ -36,10 +38,7 @@ fn retract_takes_a_promoted_file_back_once_and_refuses_the_rest() {
     let data = dir.path().join("state");
     let (_guard, port, ui_port) = detached_dev(&data);
 
-    let good = dir.path().join("patients_good.csv");
-    std::fs::write(&good, "id,birthdate,gender\np1,1980-01-02,F\n").unwrap();
-    let bad = dir.path().join("patients_bad.csv");
-    std::fs::write(&bad, "id,birthdate,gender\n,1980-01-02,F\n").unwrap();
+    let (good, bad) = patient_files(dir.path());
     let out = run_expecting(
         lakegate(&data)
             .args(["ingest", "--dataset", "ehr"])

@@ -8,7 +8,7 @@ use std::time::Duration;
 use lakegate::dev_server::{self, free_port};
 
 use crate::common::{
-    DevGuard, detached_dev, lakegate, repo_root, review_id, run, run_expecting, venv,
+    DevGuard, detached_dev, lakegate, patient_files, repo_root, review_id, run, run_expecting, venv,
 };
 
 #[test]
@@ -23,10 +23,7 @@ fn dev_ingest_review_status_and_stop_work_as_the_readme_says() {
         .unwrap();
     assert!(dev_server::is_alive(pid));
 
-    let good = dir.path().join("patients_good.csv");
-    std::fs::write(&good, "id,birthdate,gender\np1,1980-01-02,F\n").unwrap();
-    let bad = dir.path().join("patients_bad.csv");
-    std::fs::write(&bad, "id,birthdate,gender\n,1980-01-02,F\n").unwrap();
+    let (good, bad) = patient_files(dir.path());
     // Exit code 3: a file waits for review.
     let out = run_expecting(
         lakegate(&data)
@@ -151,10 +148,7 @@ fn a_detached_dev_keeps_its_flags_and_tells_client_commands_its_settings() {
     assert!(cmdline.contains("--pipeline"), "{cmdline}");
     assert!(!cmdline.contains("--detach"), "{cmdline}");
 
-    let good = dir.path().join("patients_good.csv");
-    std::fs::write(&good, "id,birthdate,gender\np1,1980-01-02,F\n").unwrap();
-    let bad = dir.path().join("patients_bad.csv");
-    std::fs::write(&bad, "id,birthdate,gender\n,1980-01-02,F\n").unwrap();
+    let (good, bad) = patient_files(dir.path());
 
     // No flags: the contracts and the task queue come from dev.json (the default task queue has
     // no worker, the default contracts no such table), and every file is promoted: exit 0.

@@ -47,14 +47,19 @@ fn stop_worker(worker: &mut Child) -> ExitStatus {
     }
 }
 
+/// A throwaway dev server logging to `dir`/temporal.log.
+fn ephemeral_server(dir: &Path) -> DevServer {
+    DevServer::start(&DevServerOptions::ephemeral(
+        venv().join("bin/temporal"),
+        dir.join("temporal.log"),
+    ))
+    .unwrap()
+}
+
 #[test]
 fn a_worker_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let server = DevServer::start(&DevServerOptions::ephemeral(
-        venv().join("bin/temporal"),
-        dir.path().join("temporal.log"),
-    ))
-    .unwrap();
+    let server = ephemeral_server(dir.path());
     let log = dir.path().join("worker.log");
     let mut worker = spawn_worker(
         lakegate(dir.path())
@@ -74,11 +79,7 @@ fn a_worker_stops_cleanly_on_sigterm() {
 #[test]
 fn json_logs_and_the_metrics_flag_work_for_a_worker() {
     let dir = tempfile::tempdir().unwrap();
-    let server = DevServer::start(&DevServerOptions::ephemeral(
-        venv().join("bin/temporal"),
-        dir.path().join("temporal.log"),
-    ))
-    .unwrap();
+    let server = ephemeral_server(dir.path());
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], free_port().unwrap()).into();
     let log = dir.path().join("worker.log");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -185,11 +186,7 @@ fn a_worker_exports_its_spans_as_otlp_traces_without_cell_values() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (endpoint, exports) = trace_receiver::start(&runtime);
     let dir = tempfile::tempdir().unwrap();
-    let server = DevServer::start(&DevServerOptions::ephemeral(
-        venv().join("bin/temporal"),
-        dir.path().join("temporal.log"),
-    ))
-    .unwrap();
+    let server = ephemeral_server(dir.path());
     let task_queue = "otel-spans";
     let log = dir.path().join("worker.log");
     let mut worker = lakegate(dir.path())

@@ -93,6 +93,15 @@ pub fn review_id(stdout: &str) -> String {
         .to_owned()
 }
 
+/// A valid patients file and one that fails `required(id)`, in `dir`.
+pub fn patient_files(dir: &Path) -> (PathBuf, PathBuf) {
+    let good = dir.join("patients_good.csv");
+    std::fs::write(&good, "id,birthdate,gender\np1,1980-01-02,F\n").unwrap();
+    let bad = dir.join("patients_bad.csv");
+    std::fs::write(&bad, "id,birthdate,gender\n,1980-01-02,F\n").unwrap();
+    (good, bad)
+}
+
 /// The workflow id `ingest` printed for `name` (`<name>: started <id>`).
 pub fn started_id(stdout: &str, name: &str) -> String {
     stdout
