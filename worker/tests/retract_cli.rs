@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{
-    codec_endpoint, detached_dev, lakegate, patient_files, run_expecting, started_id, summary_of,
+    codec_endpoint, detached_dev, ingest_ehr, lakegate, patient_files, run_expecting, started_id,
+    summary_of,
 };
 
 /// Every file under `dir`, relative to it, sorted.
@@ -39,13 +40,7 @@ fn retract_takes_a_promoted_file_back_once_and_refuses_the_rest() {
     let (_guard, port, ui_port) = detached_dev(&data);
 
     let (good, bad) = patient_files(dir.path());
-    let out = run_expecting(
-        lakegate(&data)
-            .args(["ingest", "--dataset", "ehr"])
-            .arg(&good)
-            .arg(&bad),
-        3,
-    );
+    let out = ingest_ehr(lakegate(&data), &[&good, &bad], 3);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let (promoted, quarantined) = (
         started_id(&stdout, "patients_good.csv"),

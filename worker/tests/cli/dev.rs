@@ -8,7 +8,8 @@ use std::time::Duration;
 use lakegate::dev_server::{self, free_port};
 
 use crate::common::{
-    DevGuard, detached_dev, lakegate, patient_files, repo_root, review_id, run, run_expecting, venv,
+    DevGuard, detached_dev, ingest_ehr, lakegate, patient_files, repo_root, review_id, run,
+    run_expecting, venv,
 };
 
 #[test]
@@ -25,13 +26,7 @@ fn dev_ingest_review_status_and_stop_work_as_the_readme_says() {
 
     let (good, bad) = patient_files(dir.path());
     // Exit code 3: a file waits for review.
-    let out = run_expecting(
-        lakegate(&data)
-            .args(["ingest", "--dataset", "ehr"])
-            .arg(&good)
-            .arg(&bad),
-        3,
-    );
+    let out = ingest_ehr(lakegate(&data), &[&good, &bad], 3);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
         stdout.contains("patients_good.csv: onboarded to raw/ehr/patients/"),
@@ -171,12 +166,7 @@ fn a_detached_dev_keeps_its_flags_and_tells_client_commands_its_settings() {
 
     // Quarantined: exit 3. Its run terminated: a failed run, started again, not "already
     // onboarded".
-    let out = run_expecting(
-        bare_lakegate(&data)
-            .args(["ingest", "--dataset", "ehr"])
-            .arg(&bad),
-        3,
-    );
+    let out = ingest_ehr(bare_lakegate(&data), &[&bad], 3);
     let id = review_id(&String::from_utf8_lossy(&out.stdout));
     run(Command::new(venv().join("bin/temporal")).args([
         "workflow",
@@ -188,12 +178,7 @@ fn a_detached_dev_keeps_its_flags_and_tells_client_commands_its_settings() {
         "--reason",
         "test",
     ]));
-    let out = run_expecting(
-        bare_lakegate(&data)
-            .args(["ingest", "--dataset", "ehr"])
-            .arg(&bad),
-        3,
-    );
+    let out = ingest_ehr(bare_lakegate(&data), &[&bad], 3);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("failed; starting it again") && !stdout.contains("already onboarded"),
@@ -214,12 +199,7 @@ fn a_detached_dev_keeps_its_flags_and_tells_client_commands_its_settings() {
 
     // Rejected: the same bytes again are recognised, and the exit code says they failed.
     run(bare_lakegate(&data).args(["review", &id, "reject", "--reviewer", "bob"]));
-    let out = run_expecting(
-        bare_lakegate(&data)
-            .args(["ingest", "--dataset", "ehr"])
-            .arg(&bad),
-        4,
-    );
+    let out = ingest_ehr(bare_lakegate(&data), &[&bad], 4);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("already onboarded"),
         "{out:?}"

@@ -93,6 +93,14 @@ pub fn review_id(stdout: &str) -> String {
         .to_owned()
 }
 
+/// `command ingest --dataset ehr <files>`, asserting its exit code.
+pub fn ingest_ehr(mut command: Command, files: &[&Path], code: i32) -> Output {
+    run_expecting(
+        command.args(["ingest", "--dataset", "ehr"]).args(files),
+        code,
+    )
+}
+
 /// A valid patients file and one that fails `required(id)`, in `dir`.
 pub fn patient_files(dir: &Path) -> (PathBuf, PathBuf) {
     let good = dir.join("patients_good.csv");
