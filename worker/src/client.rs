@@ -20,6 +20,7 @@ use temporalio_client::{
 };
 use temporalio_common::data_converters::SerializationContextData;
 use temporalio_common::protos::temporal::api::failure::v1::Failure;
+use temporalio_common::{HasWorkflowDefinition, QueryDefinition};
 
 /// Connects with Temporal's standard client configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
 /// TEMPORAL_API_KEY, TLS settings, temporal.toml profiles via TEMPORAL_PROFILE and
@@ -115,13 +116,18 @@ pub async fn wait_outcome(client: &Client, workflow_id: &str) -> anyhow::Result<
 }
 
 pub async fn query_status(client: &Client, workflow_id: &str) -> anyhow::Result<IngestStatus> {
-    let handle = client.get_workflow_handle::<IngestFileWorkflow>(workflow_id.to_owned());
-    handle
-        .query(
-            IngestFileWorkflow::get_status,
-            (),
-            WorkflowQueryOptions::default(),
-        )
+    query::<IngestFileWorkflow, _>(client, workflow_id, IngestFileWorkflow::get_status).await
+}
+
+/// The answer of `workflow_id`'s query `query` (one without input) of workflow type `W`.
+async fn query<W, Q>(client: &Client, workflow_id: &str, query: Q) -> anyhow::Result<Q::Output>
+where
+    W: HasWorkflowDefinition,
+    Q: QueryDefinition<Workflow = W::Run, Input = ()>,
+{
+    client
+        .get_workflow_handle::<W>(workflow_id.to_owned())
+        .query(query, (), WorkflowQueryOptions::default())
         .await
         .with_context(|| format!("querying {workflow_id}"))
 }
@@ -309,15 +315,7 @@ pub async fn run_state(client: &Client, workflow_id: &str) -> anyhow::Result<Opt
 /// The `get_status` query of a dataset's crawl workflow.
 pub async fn crawl_status(client: &Client, crawler: &str) -> anyhow::Result<CrawlStatus> {
     let id = lakegate_models::names::crawl_workflow_id(crawler);
-    let handle = client.get_workflow_handle::<CrawlWorkflow>(id.clone());
-    handle
-        .query(
-            CrawlWorkflow::get_status,
-            (),
-            WorkflowQueryOptions::default(),
-        )
-        .await
-        .with_context(|| format!("querying {id}"))
+    query::<CrawlWorkflow, _>(client, &id, CrawlWorkflow::get_status).await
 }
 
 /// The `get_status` query of a transform run (works on closed runs too).
@@ -325,15 +323,7 @@ pub async fn transform_status(
     client: &Client,
     workflow_id: &str,
 ) -> anyhow::Result<TransformResult> {
-    let handle = client.get_workflow_handle::<TransformWorkflow>(workflow_id.to_owned());
-    handle
-        .query(
-            TransformWorkflow::get_status,
-            (),
-            WorkflowQueryOptions::default(),
-        )
-        .await
-        .with_context(|| format!("querying {workflow_id}"))
+    query::<TransformWorkflow, _>(client, workflow_id, TransformWorkflow::get_status).await
 }
 
 /// Starts (or finds) the backfill of `input.prefix`; one backfill per prefix at a time.
@@ -346,6 +336,7 @@ pub async fn start_backfill(
     let id = format!("backfill-{}", lakegate_models::short_hash(&input.prefix));
     let options = temporalio_client::WorkflowStartOptions::new(task_queue.to_owned(), id.clone())
         .id_conflict_policy(temporalio_client::WorkflowIdConflictPolicy::UseExisting)
+        .static_summary(backfill_summary(&input.prefix))
         .build();
     match client
         .start_workflow(
@@ -360,18 +351,23 @@ pub async fn start_backfill(
     }
 }
 
+/// The Web UI summary of a backfill: the dataset segment of `landing/<source>/<dataset>/...`
+/// when the prefix reaches past it (so it is a folder, never a file name), else no name at all.
+fn backfill_summary(prefix: &str) -> String {
+    let segments: Vec<&str> = prefix.split('/').collect();
+    match segments.as_slice() {
+        ["landing", _, dataset, _, ..] if !dataset.is_empty() => {
+            format!("Backfill dataset {dataset}: onboard every file under its landing prefix")
+        }
+        _ => "Backfill: onboard every file under a landing prefix".to_owned(),
+    }
+}
+
 pub async fn backfill_progress(
     client: &Client,
     workflow_id: &str,
 ) -> anyhow::Result<lakegate_models::BackfillProgress> {
-    let handle = client
-        .get_workflow_handle::<lakegate_workflows::OnboardDatasetWorkflow>(workflow_id.to_owned());
-    handle
-        .query(
-            lakegate_workflows::OnboardDatasetWorkflow::get_progress,
-            (),
-            WorkflowQueryOptions::default(),
-        )
+    use lakegate_workflows::OnboardDatasetWorkflow;
+    query::<OnboardDatasetWorkflow, _>(client, workflow_id, OnboardDatasetWorkflow::get_progress)
         .await
-        .with_context(|| format!("querying {workflow_id}"))
 }

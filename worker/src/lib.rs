@@ -2,6 +2,20 @@
 //! Temporal connection, the worker, the dev server and the client calls that start, query and
 //! signal lakegate's workflows, and the replay of recorded histories against this build.
 
+/// Registers every lakegate workflow on a worker's or a replayer's options builder (`?` on each
+/// registration): one list, so a new workflow cannot run without also replaying, or the reverse.
+macro_rules! register_all_workflows {
+    ($options:expr) => {
+        $options
+            .register_workflow::<lakegate_workflows::IngestFileWorkflow>()?
+            .register_workflow::<lakegate_workflows::CrawlWorkflow>()?
+            .register_workflow::<lakegate_workflows::TransformWorkflow>()?
+            .register_workflow::<lakegate_workflows::LandingSweepWorkflow>()?
+            .register_workflow::<lakegate_workflows::OnboardDatasetWorkflow>()?
+            .register_workflow::<lakegate_workflows::RetractWorkflow>()?
+    };
+}
+
 #[cfg(feature = "aws")]
 mod aws_backend;
 pub mod client;

@@ -10,10 +10,6 @@
 
 use std::sync::OnceLock;
 
-use lakegate_workflows::{
-    CrawlWorkflow, IngestFileWorkflow, LandingSweepWorkflow, OnboardDatasetWorkflow,
-    RetractWorkflow, TransformWorkflow,
-};
 use prost::Message;
 use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage};
 use temporalio_client::{
@@ -220,15 +216,10 @@ pub fn lakegate_replayer_with(
         .map(EncryptionCodec::data_converter)
         .unwrap_or_default();
     let registered = || -> Result<WorkflowReplayerOptions, Box<dyn std::error::Error>> {
-        Ok(WorkflowReplayerOptions::new()
-            .data_converter(data_converter)
-            .register_workflow::<IngestFileWorkflow>()?
-            .register_workflow::<CrawlWorkflow>()?
-            .register_workflow::<TransformWorkflow>()?
-            .register_workflow::<LandingSweepWorkflow>()?
-            .register_workflow::<OnboardDatasetWorkflow>()?
-            .register_workflow::<RetractWorkflow>()?
-            .build())
+        Ok(
+            register_all_workflows!(WorkflowReplayerOptions::new().data_converter(data_converter))
+                .build(),
+        )
     };
     let options = registered().map_err(|e| ReplayError::Replayer(e.to_string()))?;
     WorkflowReplayer::new(options).map_err(|e| ReplayError::Replayer(e.to_string()))

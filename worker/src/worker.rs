@@ -13,10 +13,6 @@ use lakegate_activities::{
     SweepActivities, TransformActivities,
 };
 use lakegate_local::{LocalCrawler, LocalJobRunner, LocalObjectStore, LocalQueryEngine};
-use lakegate_workflows::{
-    CrawlWorkflow, IngestFileWorkflow, LandingSweepWorkflow, OnboardDatasetWorkflow,
-    RetractWorkflow, TransformWorkflow,
-};
 use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio::task::JoinHandle;
@@ -90,37 +86,33 @@ fn options(
         .as_ref()
         .map(|p| p.crawler_prefix.clone())
         .unwrap_or_default();
-    Ok(WorkerOptions::new(config.task_queue.clone())
-        .register_workflow::<IngestFileWorkflow>()?
-        .register_workflow::<CrawlWorkflow>()?
-        .register_workflow::<TransformWorkflow>()?
-        .register_workflow::<LandingSweepWorkflow>()?
-        .register_workflow::<OnboardDatasetWorkflow>()?
-        .register_workflow::<RetractWorkflow>()?
-        .register_activities(RetractActivities::new(ports.store.clone()))
-        .register_activities(
-            IngestActivities::new(ports.store.clone(), config.contracts.clone())
-                .with_metrics(metrics.clone())
-                .with_pipeline(pipeline.clone()),
-        )
-        .register_activities(NotifyActivities::new(pipeline))
-        .register_activities(AlertActivities::new(
-            alerts,
-            Arc::new(crate::webhook::HttpWebhooks::new()?),
-        ))
-        .register_activities(SweepActivities::new(ports.store.clone()))
-        .register_activities(
-            CrawlActivities::new(ports.crawler.clone(), ports.catalog.clone())
-                .with_contracts(config.contracts.clone())
-                .with_metrics(metrics.clone(), &crawler_prefix)
-                .with_logs(ports.store.clone()),
-        )
-        .register_activities(
-            TransformActivities::new(ports.jobs.clone(), ports.query.clone())
-                .with_metrics(metrics)
-                .with_logs(ports.store.clone()),
-        )
-        .build())
+    Ok(
+        register_all_workflows!(WorkerOptions::new(config.task_queue.clone()))
+            .register_activities(RetractActivities::new(ports.store.clone()))
+            .register_activities(
+                IngestActivities::new(ports.store.clone(), config.contracts.clone())
+                    .with_metrics(metrics.clone())
+                    .with_pipeline(pipeline.clone()),
+            )
+            .register_activities(NotifyActivities::new(pipeline))
+            .register_activities(AlertActivities::new(
+                alerts,
+                Arc::new(crate::webhook::HttpWebhooks::new()?),
+            ))
+            .register_activities(SweepActivities::new(ports.store.clone()))
+            .register_activities(
+                CrawlActivities::new(ports.crawler.clone(), ports.catalog.clone())
+                    .with_contracts(config.contracts.clone())
+                    .with_metrics(metrics.clone(), &crawler_prefix)
+                    .with_logs(ports.store.clone()),
+            )
+            .register_activities(
+                TransformActivities::new(ports.jobs.clone(), ports.query.clone())
+                    .with_metrics(metrics)
+                    .with_logs(ports.store.clone()),
+            )
+            .build(),
+    )
 }
 
 /// Runs a worker until `shutdown` resolves, then lets in-flight tasks finish. With an SQS queue

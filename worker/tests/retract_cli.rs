@@ -2,69 +2,15 @@
 //! back, the second retract and a quarantined run's retract refused with exit code 4, and a help
 //! that lists only the command's own flags.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
-use lakegate::dev_server::free_port;
+use std::path::Path;
+use std::process::Command;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-/// `lakegate` with a private lake, the test contracts and no pipeline.
-fn lakegate(data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lakegate"));
-    command
-        .env("LAKEGATE_DATA_DIR", data_dir)
-        .env(
-            "LAKEGATE_CONTRACTS",
-            repo_root().join("tests/fixtures/contracts"),
-        )
-        .env("LAKEGATE_PIPELINE", data_dir.join("no-pipeline.yaml"))
-        .env(
-            "LAKEGATE_VENV",
-            lakegate_local::LocalConfig::venv_from_env(repo_root()),
-        )
-        .env_remove("TEMPORAL_ADDRESS")
-        .env_remove("TEMPORAL_PROFILE")
-        .stdin(Stdio::null());
-    command
-}
-
-/// Runs `command` and asserts its exit code.
-fn run_expecting(command: &mut Command, code: i32) -> Output {
-    let output = command.output().expect("lakegate runs");
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "{command:?}: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-/// Stops a detached `lakegate dev` even when the test fails half-way.
-struct DevGuard(PathBuf);
-
-impl Drop for DevGuard {
-    fn drop(&mut self) {
-        let _ = lakegate(&self.0).args(["dev", "--stop"]).output();
-    }
-}
-
-/// The workflow id `ingest` printed for `name` (`<name>: started <id>`).
-fn started_id(stdout: &str, name: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}: started ")))
-        .unwrap_or_else(|| panic!("no start of {name} in {stdout}"))
-        .trim()
-        .to_owned()
-}
+use common::{
+    codec_endpoint, detached_dev, ingest_ehr, lakegate, patient_files, run_expecting, started_id,
+    summary_of,
+};
 
 /// Every file under `dir`, relative to it, sorted.
 fn files_under(dir: &Path) -> Vec<String> {
@@ -91,31 +37,10 @@ fn files_under(dir: &Path) -> Vec<String> {
 fn retract_takes_a_promoted_file_back_once_and_refuses_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("state");
-    let (port, ui_port) = (free_port().unwrap(), free_port().unwrap());
-    let _guard = DevGuard(data.clone());
-    run_expecting(
-        lakegate(&data).args([
-            "dev",
-            "--detach",
-            "--port",
-            &port.to_string(),
-            "--ui-port",
-            &ui_port.to_string(),
-        ]),
-        0,
-    );
+    let (_guard, port, ui_port) = detached_dev(&data);
 
-    let good = dir.path().join("patients_good.csv");
-    std::fs::write(&good, "id,birthdate,gender\np1,1980-01-02,F\n").unwrap();
-    let bad = dir.path().join("patients_bad.csv");
-    std::fs::write(&bad, "id,birthdate,gender\n,1980-01-02,F\n").unwrap();
-    let out = run_expecting(
-        lakegate(&data)
-            .args(["ingest", "--dataset", "ehr"])
-            .arg(&good)
-            .arg(&bad),
-        3,
-    );
+    let (good, bad) = patient_files(dir.path());
+    let out = ingest_ehr(lakegate(&data), &[&good, &bad], 3);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let (promoted, quarantined) = (
         started_id(&stdout, "patients_good.csv"),
@@ -190,6 +115,33 @@ fn retract_takes_a_promoted_file_back_once_and_refuses_the_rest() {
     assert!(stderr.contains("refused:"), "{stderr}");
     assert!(stderr.contains("awaiting_review"), "{stderr}");
     assert_eq!(files_under(&data.join("lake")), lake, "nothing moved");
+
+    // The Web UI tells the runs apart in words, without a file name.
+    let endpoint = codec_endpoint(ui_port);
+    let ingest = summary_of(port, &endpoint, &promoted);
+    assert!(
+        ingest.starts_with("Onboard one ehr.patients file"),
+        "{ingest}"
+    );
+    let retract = summary_of(port, &endpoint, &format!("retract-{promoted}"));
+    assert!(
+        retract.starts_with("Retract one promoted file"),
+        "{retract}"
+    );
+    let out = run_expecting(
+        lakegate(&data).args(["backfill", "landing/synthea/ehr/", "--no-wait"]),
+        0,
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let backfill = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("backfill-"))
+        .unwrap_or_else(|| panic!("no backfill id in {stdout}"));
+    let summary = summary_of(port, &endpoint, backfill);
+    assert!(summary.starts_with("Backfill dataset ehr:"), "{summary}");
+    for summary in [ingest, retract, summary] {
+        assert!(!summary.contains(".csv"), "a file name in {summary}");
+    }
 
     run_expecting(lakegate(&data).args(["dev", "--stop"]), 0);
 }

@@ -256,7 +256,14 @@ async fn transform(
         .start_child_workflow(
             TransformWorkflow::run,
             transform.clone(),
-            ChildWorkflowOptions::workflow_id(id),
+            // The Web UI's summary, in clear: the dataset's name only.
+            ChildWorkflowOptions::builder()
+                .workflow_id(id)
+                .static_summary(format!(
+                    "Transform dataset {}: dbt stages, then checks",
+                    input.dataset
+                ))
+                .build(),
         )
         .await;
     record.transform_succeeded = Some(match started {

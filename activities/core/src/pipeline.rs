@@ -101,8 +101,14 @@ pub(crate) async fn signal_crawl(
     let input = settings.crawl_input(&file.dataset);
     let workflow_id = names::crawl_workflow_id(&input.crawler);
     let converter = PayloadConverter::serde_json();
-    let options =
-        WorkflowStartOptions::new(ctx.info().task_queue.clone(), workflow_id.clone()).build();
+    // Shown in clear in the Web UI: the dataset's name only (used when this call starts the run).
+    let summary = format!(
+        "Crawl dataset {}: catalog new files, then its transform if any",
+        file.dataset
+    );
+    let options = WorkflowStartOptions::new(ctx.info().task_queue.clone(), workflow_id.clone())
+        .static_summary(summary)
+        .build();
     ctx.client()
         .signal_with_start_workflow(
             UntypedWorkflow::new(names::CRAWL_WORKFLOW),
