@@ -53,12 +53,7 @@ async fn a_promoted_file_is_registered_in_glue_without_any_crawler_call() {
     let step = status.last.unwrap();
     assert_eq!(step.status, "SUCCEEDED", "{step:?}");
     assert_eq!(step.tables_created, ["ehr_patients"]);
-    let ingest_date = outcome
-        .key
-        .split('/')
-        .find_map(|p| p.strip_prefix("ingest_date="))
-        .unwrap()
-        .to_owned();
+    let ingest_date = lakegate_aws::testing::lake::ingest_date(&outcome.key);
     assert_eq!(
         step.changes[0].partitions_added,
         std::slice::from_ref(&ingest_date)

@@ -14,10 +14,25 @@
 //! [`CrawlStart::JoinedRunning`]. The usual cause is this very start being retried after its first
 //! attempt started the crawler; the CrawlWorkflow, which owns the crawler, keeps prefixes that a
 //! joined run did not cover pending for its next run.
+//!
+//! A retried start must not join its own crawl, though: when StartCrawler's answer is lost and
+//! every SDK retry fails, the activity's next attempt finds the crawler RUNNING (or READY again,
+//! the crawl over) and, reporting a join, would make the workflow crawl the same prefixes twice.
+//! So [`Crawler::start_crawl_since`] is told when the request was first made: a crawl of exactly
+//! the wanted targets that started at or after then (ListCrawls' StartTime of the running crawl,
+//! GetCrawler's `LastCrawl.StartTime` of a finished one) is this request's crawl, and is
+//! `Started`. A crawl that started before is someone else's, and is joined as before. The clocks
+//! compared are the Temporal server's and Glue's: skew can only make our own crawl look older
+//! (one extra crawl), since a stranger's crawl would have to start between the request and its
+//! first attempt's GetCrawler.
+
+use std::time::SystemTime;
 
 use async_trait::async_trait;
+use aws_sdk_glue::primitives::DateTime;
 use aws_sdk_glue::types::{
-    CrawlerState as GlueState, CrawlerTargets, RecrawlBehavior, RecrawlPolicy, S3Target,
+    CrawlerHistoryState, CrawlerState as GlueState, CrawlerTargets, CrawlsFilter, FieldName,
+    FilterOperator, RecrawlBehavior, RecrawlPolicy, S3Target,
 };
 use lakegate_activities::ports::{
     Catalog, ColumnInfo, CrawlError, CrawlRequest, CrawlStart, Crawler, CrawlerState,
@@ -54,6 +69,35 @@ impl GlueCrawler {
     }
 }
 
+/// The crawler targets of `paths`, as UpdateCrawler sets them (and a deployment, or a test,
+/// creates them).
+pub fn s3_targets(targets: Vec<S3Target>) -> CrawlerTargets {
+    CrawlerTargets::builder()
+        .set_s3_targets(Some(targets))
+        .build()
+}
+
+/// Every run crawls everything under its targets: see the module doc.
+pub fn crawl_everything() -> RecrawlPolicy {
+    RecrawlPolicy::builder()
+        .recrawl_behavior(RecrawlBehavior::CrawlEverything)
+        .build()
+}
+
+/// Whether `started` (a Glue timestamp) is at or after `since`, to the millisecond: Glue's
+/// timestamps have no finer precision, and a crawl started a fraction of a millisecond after the
+/// request must not read as older than it.
+fn not_before(started: Option<&DateTime>, since: Option<SystemTime>) -> bool {
+    let millis = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    };
+    match (started.and_then(|t| SystemTime::try_from(*t).ok()), since) {
+        (Some(started), Some(since)) => millis(started) >= millis(since),
+        _ => false,
+    }
+}
+
 pub(crate) fn backend<E>(
     crawler: &str,
     err: &aws_sdk_glue::error::SdkError<E, aws_sdk_glue::config::http::HttpResponse>,
@@ -84,7 +128,7 @@ fn state_of(state: Option<&GlueState>) -> CrawlerState {
 /// read as "not succeeded" for it, or its prefixes would be crawled again forever. Any other value
 /// is kept as given, and only `SUCCEEDED` counts as success.
 fn last_crawl_status(status: &aws_sdk_glue::types::LastCrawlStatus) -> String {
-    use aws_sdk_glue::types::{CrawlerHistoryState, LastCrawlStatus};
+    use aws_sdk_glue::types::LastCrawlStatus;
     match status {
         LastCrawlStatus::Succeeded | LastCrawlStatus::Cancelled | LastCrawlStatus::Failed => {
             status.as_str().to_owned()
@@ -98,20 +142,9 @@ fn last_crawl_status(status: &aws_sdk_glue::types::LastCrawlStatus) -> String {
     }
 }
 
-#[async_trait]
-impl Crawler for GlueCrawler {
-    async fn start_crawl(&self, request: &CrawlRequest) -> Result<CrawlStart, CrawlError> {
-        let name = request.crawler.as_str();
-        if request.prefixes.is_empty() {
-            // Empty targets would make UpdateCrawler fail, or worse, leave the old targets to be
-            // crawled again: a request without prefixes is a caller bug, not a reason to crawl.
-            return Err(CrawlError::Backend {
-                crawler: name.to_owned(),
-                message: "no prefixes to crawl".into(),
-                retryable: false,
-            });
-        }
-        let current = self
+impl GlueCrawler {
+    async fn get(&self, name: &str) -> Result<aws_sdk_glue::types::Crawler, CrawlError> {
+        let out = self
             .glue
             .get_crawler()
             .name(name)
@@ -126,14 +159,61 @@ impl Crawler for GlueCrawler {
                     backend(name, &e)
                 }
             })?;
-        let crawler = current
-            .crawler()
-            .ok_or_else(|| CrawlError::NoSuchCrawler(name.to_owned()))?;
-        if state_of(crawler.state()) != CrawlerState::Ready {
-            tracing::info!(crawler = name, "crawler already running: joining that run");
-            return Ok(CrawlStart::JoinedRunning);
-        }
+        out.crawler
+            .ok_or_else(|| CrawlError::NoSuchCrawler(name.to_owned()))
+    }
 
+    /// When the crawler's running crawl started, from its crawl history: `None` when Glue lists
+    /// no running crawl (yet), or the history cannot be read (a policy without glue:ListCrawls),
+    /// which reads as someone else's crawl, the cautious side.
+    async fn running_since(&self, name: &str) -> Result<Option<DateTime>, CrawlError> {
+        let listed = self
+            .glue
+            .list_crawls()
+            .crawler_name(name)
+            .filters(
+                CrawlsFilter::builder()
+                    .field_name(FieldName::State)
+                    .filter_operator(FilterOperator::Eq)
+                    .field_value(CrawlerHistoryState::Running.as_str())
+                    .build(),
+            )
+            .send()
+            .await;
+        match listed {
+            Ok(out) => Ok(out
+                .crawls()
+                .iter()
+                .filter(|c| c.state() == Some(&CrawlerHistoryState::Running))
+                .filter_map(|c| c.start_time().copied())
+                .max_by_key(|t| (t.secs(), t.subsec_nanos()))),
+            Err(e) => {
+                let failure = backend(name, &e);
+                if lakegate_activities::ports::PortError::is_retryable(&failure) {
+                    return Err(failure);
+                }
+                tracing::warn!(crawler = name, "the crawl history is not readable");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn start(
+        &self,
+        request: &CrawlRequest,
+        since: Option<SystemTime>,
+    ) -> Result<CrawlStart, CrawlError> {
+        let name = request.crawler.as_str();
+        if request.prefixes.is_empty() {
+            // Empty targets would make UpdateCrawler fail, or worse, leave the old targets to be
+            // crawled again: a request without prefixes is a caller bug, not a reason to crawl.
+            return Err(CrawlError::Backend {
+                crawler: name.to_owned(),
+                message: "no prefixes to crawl".into(),
+                retryable: false,
+            });
+        }
+        let crawler = self.get(name).await?;
         let wanted = self.target_paths(&request.prefixes);
         let existing: Vec<&S3Target> = crawler
             .targets()
@@ -149,7 +229,34 @@ impl Crawler for GlueCrawler {
             .and_then(|p| p.recrawl_behavior())
             .is_none_or(|b| *b == RecrawlBehavior::CrawlEverything);
         let same_db = crawler.database_name() == Some(request.database.as_str());
-        if have != wanted || !everything || !same_db {
+        let covers = have == wanted && everything && same_db;
+        match state_of(crawler.state()) {
+            // A running crawler's targets cannot change (UpdateCrawler refuses), so the running
+            // crawl is of these targets.
+            CrawlerState::Running
+                if covers
+                    && since.is_some()
+                    && not_before(self.running_since(name).await?.as_ref(), since) =>
+            {
+                tracing::info!(crawler = name, "the running crawl started for this request");
+                return Ok(CrawlStart::Started);
+            }
+            CrawlerState::Running | CrawlerState::Stopping => {
+                tracing::info!(crawler = name, "crawler already running: joining that run");
+                return Ok(CrawlStart::JoinedRunning);
+            }
+            // Over already (a real crawl takes a minute or more, so rarely): its outcome, read by
+            // the caller's wait, is this request's, whether it succeeded or not.
+            CrawlerState::Ready
+                if covers
+                    && not_before(crawler.last_crawl().and_then(|l| l.start_time()), since) =>
+            {
+                tracing::info!(crawler = name, "the last crawl ran for this request");
+                return Ok(CrawlStart::Started);
+            }
+            CrawlerState::Ready => {}
+        }
+        if !covers {
             // Keep what the deployment configured on the targets (exclusions, sampling,
             // connection) and change only the paths.
             let template = existing.first();
@@ -177,16 +284,8 @@ impl Crawler for GlueCrawler {
                 .update_crawler()
                 .name(name)
                 .database_name(&request.database)
-                .targets(
-                    CrawlerTargets::builder()
-                        .set_s3_targets(Some(targets))
-                        .build(),
-                )
-                .recrawl_policy(
-                    RecrawlPolicy::builder()
-                        .recrawl_behavior(RecrawlBehavior::CrawlEverything)
-                        .build(),
-                )
+                .targets(s3_targets(targets))
+                .recrawl_policy(crawl_everything())
                 .send()
                 .await;
             match update {
@@ -241,26 +340,24 @@ impl Crawler for GlueCrawler {
             Err(e) => Err(backend(name, &e)),
         }
     }
+}
+
+#[async_trait]
+impl Crawler for GlueCrawler {
+    async fn start_crawl(&self, request: &CrawlRequest) -> Result<CrawlStart, CrawlError> {
+        self.start(request, None).await
+    }
+
+    async fn start_crawl_since(
+        &self,
+        request: &CrawlRequest,
+        since: SystemTime,
+    ) -> Result<CrawlStart, CrawlError> {
+        self.start(request, Some(since)).await
+    }
 
     async fn crawler_status(&self, crawler: &str) -> Result<CrawlerStatus, CrawlError> {
-        let out = self
-            .glue
-            .get_crawler()
-            .name(crawler)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_entity_not_found_exception())
-                {
-                    CrawlError::NoSuchCrawler(crawler.to_owned())
-                } else {
-                    backend(crawler, &e)
-                }
-            })?;
-        let c = out
-            .crawler()
-            .ok_or_else(|| CrawlError::NoSuchCrawler(crawler.to_owned()))?;
+        let c = self.get(crawler).await?;
         Ok(CrawlerStatus {
             state: state_of(c.state()),
             last_crawl: c.last_crawl().map(|l| LastCrawl {
@@ -427,6 +524,20 @@ mod tests {
         ] {
             assert_eq!(read(given), read_as, "{given}");
         }
+    }
+
+    #[test]
+    fn a_crawl_is_the_requests_from_the_millisecond_it_was_asked_for() {
+        use std::time::Duration;
+        let since = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789);
+        let at = |millis: i64| DateTime::from_millis(millis);
+        // Glue's millisecond of the request's own nanosecond counts as after it.
+        assert!(not_before(Some(&at(1_700_000_000_123)), Some(since)));
+        assert!(not_before(Some(&at(1_700_000_000_124)), Some(since)));
+        assert!(!not_before(Some(&at(1_700_000_000_122)), Some(since)));
+        // Without either time nothing is ours.
+        assert!(!not_before(None, Some(since)));
+        assert!(!not_before(Some(&at(1_700_000_000_124)), None));
     }
 
     #[tokio::test]

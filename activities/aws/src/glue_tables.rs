@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use aws_sdk_glue::types::{Column, PartitionInput, SerDeInfo, StorageDescriptor, TableInput};
+use aws_sdk_glue::types::{
+    Column, PartitionInput, PartitionValueList, SerDeInfo, StorageDescriptor, TableInput,
+};
 use lakegate_activities::catalog::{ColumnDef, TableFormat, TableSpec, table_change};
 use lakegate_activities::ports::{ColumnInfo, CrawlError, TableInfo};
 use lakegate_models::TableChange;
@@ -107,6 +109,10 @@ pub(crate) async fn register(
                     .build()
             })
             .collect();
+        // What exists before this call is not "added": asked first, because an
+        // AlreadyExistsException from BatchCreatePartition cannot tell a partition that was there
+        // from one the SDK's first try created before its answer was lost.
+        let before = existing_partitions(glue, database, &spec.name, chunk).await?;
         let out = glue
             .batch_create_partition()
             .database_name(database)
@@ -115,7 +121,6 @@ pub(crate) async fn register(
             .send()
             .await
             .map_err(|e| backend(database, &e))?;
-        let mut existing = BTreeSet::new();
         for error in out.errors() {
             let code = error
                 .error_detail()
@@ -129,9 +134,8 @@ pub(crate) async fn register(
                     retryable: !code.contains("Validation") && !code.contains("NotFound"),
                 });
             }
-            existing.insert(error.partition_values().to_vec());
         }
-        added.extend(chunk.iter().filter(|v| !existing.contains(*v)).cloned());
+        added.extend(chunk.iter().filter(|v| !before.contains(*v)).cloned());
     }
     let after = columns_info(descriptor.columns());
     Ok(table_change(
@@ -140,6 +144,44 @@ pub(crate) async fn register(
         added,
         &spec.name,
     ))
+}
+
+/// Which of `chunk`'s partitions the table has.
+async fn existing_partitions(
+    glue: &aws_sdk_glue::Client,
+    database: &str,
+    table: &str,
+    chunk: &[Vec<String>],
+) -> Result<BTreeSet<Vec<String>>, CrawlError> {
+    let wanted = chunk
+        .iter()
+        .map(|values| {
+            PartitionValueList::builder()
+                .set_values(Some(values.clone()))
+                .build()
+                .map_err(build_error)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let out = glue
+        .batch_get_partition()
+        .database_name(database)
+        .table_name(table)
+        .set_partitions_to_get(Some(wanted))
+        .send()
+        .await
+        .map_err(|e| backend(database, &e))?;
+    if !out.unprocessed_keys().is_empty() {
+        return Err(CrawlError::Backend {
+            crawler: database.to_owned(),
+            message: format!("BatchGetPartition on {table}: unprocessed partitions"),
+            retryable: true,
+        });
+    }
+    Ok(out
+        .partitions()
+        .iter()
+        .map(|p| p.values().to_vec())
+        .collect())
 }
 
 async fn update(

@@ -30,6 +30,8 @@ pub const OPERATIONS: &[(&str, &str, &[&str])] = &[
     ("glue", "get_crawler", &["glue:GetCrawler"]),
     ("glue", "update_crawler", &["glue:UpdateCrawler"]),
     ("glue", "start_crawler", &["glue:StartCrawler"]),
+    // A retried start tells its own running crawl from another's by the crawl's start.
+    ("glue", "list_crawls", &["glue:ListCrawls"]),
     ("glue", "get_tables", &["glue:GetTables"]),
     ("glue", "get_partitions", &["glue:GetPartitions"]),
     ("glue", "get_table", &["glue:GetTable"]),
@@ -40,6 +42,8 @@ pub const OPERATIONS: &[(&str, &str, &[&str])] = &[
         "batch_create_partition",
         &["glue:BatchCreatePartition"],
     ),
+    // Which partitions exist before they are created, so a retried create still reports them.
+    ("glue", "batch_get_partition", &["glue:BatchGetPartition"]),
     (
         "athena",
         "start_query_execution",

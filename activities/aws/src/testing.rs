@@ -4,6 +4,7 @@
 //! Behind the `testing` feature so the workspace's end-to-end tests use the same harness.
 
 mod faults;
+pub mod lake;
 pub mod play;
 
 pub use faults::{Call, Counts, FaultProxy, Hook, ProxyOptions};

@@ -207,13 +207,16 @@ impl CrawlActivities {
     #[activity(name = names::START_CRAWL_ACTIVITY)]
     pub async fn start_crawl(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         request: CrawlRequest,
     ) -> Result<CrawlStart, ActivityError> {
-        self.crawler
-            .start_crawl(&request)
-            .await
-            .map_err(port_failure)
+        // The first attempt's schedule, so a retry recognises the crawl an earlier attempt
+        // started (its answer lost) instead of joining it and crawling again.
+        match ctx.info().scheduled_time {
+            Some(since) => self.crawler.start_crawl_since(&request, since).await,
+            None => self.crawler.start_crawl(&request).await,
+        }
+        .map_err(port_failure)
     }
 
     /// The last crawl's error message (Glue's or the local crawler's text, which can quote a

@@ -248,6 +248,20 @@ impl PortError for CrawlError {
 #[async_trait]
 pub trait Crawler: Send + Sync + 'static {
     async fn start_crawl(&self, request: &CrawlRequest) -> Result<CrawlStart, CrawlError>;
+    /// [`Crawler::start_crawl`] for a request first made at `since` (its activity's first
+    /// schedule). A crawl of exactly the request's prefixes that started at or after `since`
+    /// already answers it, whoever started it — usually an earlier attempt whose answer was lost:
+    /// it is `Started` (running or finished, the caller reads its outcome), never started again
+    /// and never "joined" (which would make the caller crawl the same prefixes a second time).
+    /// Backends whose retries cannot meet their own crawl keep the default.
+    async fn start_crawl_since(
+        &self,
+        request: &CrawlRequest,
+        since: std::time::SystemTime,
+    ) -> Result<CrawlStart, CrawlError> {
+        let _ = since;
+        self.start_crawl(request).await
+    }
     async fn crawler_status(&self, crawler: &str) -> Result<CrawlerStatus, CrawlError>;
 }
 

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_glue::types::{
-    Column, CrawlerTargets, DatabaseInput, PartitionInput, RecrawlBehavior, RecrawlPolicy,
-    S3Target, StorageDescriptor, TableInput,
+    Column, DatabaseInput, PartitionInput, S3Target, StorageDescriptor, TableInput,
 };
+use lakegate_aws::glue::{crawl_everything, s3_targets};
 use lakegate_aws::testing::play::{self, SubmittedJob};
 use lakegate_aws::testing::{
     Call, FaultProxy, Hook, Moto, ProxyOptions, queue, send_object_events_to,
@@ -213,20 +213,12 @@ impl World {
             .role("arn:aws:iam::123456789012:role/crawler")
             .database_name(DATABASE)
             .table_prefix("labs_")
-            .targets(
-                CrawlerTargets::builder()
-                    .s3_targets(
-                        S3Target::builder()
-                            .path(format!("s3://{BUCKET}/{prefix}"))
-                            .build(),
-                    )
+            .targets(s3_targets(vec![
+                S3Target::builder()
+                    .path(format!("s3://{BUCKET}/{prefix}"))
                     .build(),
-            )
-            .recrawl_policy(
-                RecrawlPolicy::builder()
-                    .recrawl_behavior(RecrawlBehavior::CrawlEverything)
-                    .build(),
-            )
+            ]))
+            .recrawl_policy(crawl_everything())
             .send()
             .await
             .unwrap();

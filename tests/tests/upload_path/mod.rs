@@ -19,17 +19,7 @@ const DEADLINE: Duration = Duration::from_secs(90);
 
 /// The keys under `prefix` in the bucket `lake`.
 pub async fn keys(s3: &aws_sdk_s3::Client, prefix: &str) -> Vec<String> {
-    let out = s3
-        .list_objects_v2()
-        .bucket("lake")
-        .prefix(prefix)
-        .send()
-        .await
-        .unwrap();
-    out.contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
-        .collect()
+    lakegate_aws::testing::lake::keys(s3, "lake", prefix).await
 }
 
 /// Puts two valid patients at `key` in the bucket `lake`; the object's ETag, unquoted.

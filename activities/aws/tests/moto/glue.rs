@@ -1,17 +1,19 @@
 use lakegate_activities::port_suites;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
+use aws_sdk_glue::config::retry::RetryConfig;
 use aws_sdk_glue::types::{
-    Column, CrawlerTargets, DatabaseInput, PartitionInput, RecrawlBehavior, RecrawlPolicy,
-    S3Target, StorageDescriptor, TableInput,
+    Column, DatabaseInput, PartitionInput, S3Target, StorageDescriptor, TableInput,
 };
+use lakegate_activities::ports::PortError;
 use lakegate_activities::ports::{
     Catalog, CrawlError, CrawlRequest, CrawlStart, Crawler, CrawlerState,
 };
-use lakegate_aws::{GlueCatalog, GlueCrawler};
+use lakegate_aws::glue::{crawl_everything, s3_targets};
+use lakegate_aws::{AwsClients, AwsSettings, GlueCatalog, GlueCrawler};
 
-use crate::harness::{CRAWL_SECONDS, Moto, wait_for};
+use crate::harness::{CRAWL_SECONDS, FaultProxy, Moto, ProxyOptions, wait_for};
 
 async fn crawler(glue: &aws_sdk_glue::Client, name: &str, paths: &[&str]) {
     glue.create_database()
@@ -28,16 +30,8 @@ async fn crawler(glue: &aws_sdk_glue::Client, name: &str, paths: &[&str]) {
         .role("arn:aws:iam::123456789012:role/crawler")
         .database_name("lake")
         .table_prefix("emr_")
-        .targets(
-            CrawlerTargets::builder()
-                .set_s3_targets(Some(targets))
-                .build(),
-        )
-        .recrawl_policy(
-            RecrawlPolicy::builder()
-                .recrawl_behavior(RecrawlBehavior::CrawlEverything)
-                .build(),
-        )
+        .targets(s3_targets(targets))
+        .recrawl_policy(crawl_everything())
         .send()
         .await
         .unwrap();
@@ -82,6 +76,86 @@ async fn a_crawl_starts_joins_when_already_running_and_ends_ready() -> Result<()
     assert!(last.started_at.is_some());
     // Ready again: a new run starts.
     assert_eq!(adapter.start_crawl(&req).await?, CrawlStart::Started);
+    Ok(())
+}
+
+/// StartCrawler's answer lost (Glue started the crawl; the client got a 500) and every SDK retry
+/// gone: the activity's next attempt meets the crawl its first attempt started. Told when the
+/// request was first made, the adapter takes that crawl, running or finished, as this request's
+/// and starts no second one; a crawl that started before the request is still joined.
+#[tokio::test]
+async fn a_retried_start_takes_the_crawl_its_lost_answer_started_as_its_own() -> Result<()> {
+    let moto = Moto::start().await?;
+    let direct = moto.clients().await.glue;
+    crawler(&direct, "emr", &["s3://lake/raw/emr/visits/dt=2026-11-26/"]).await;
+    let proxy = FaultProxy::start_with(
+        moto.port,
+        ProxyOptions {
+            lose_first: vec![("glue".into(), "StartCrawler".into())],
+            ..ProxyOptions::default()
+        },
+    )
+    .await?;
+    let glue = AwsClients::load(&AwsSettings::emulator(&proxy.endpoint))
+        .await
+        .glue;
+    // No SDK retries: the lost answer reaches the adapter, as when all of them fail.
+    let glue = aws_sdk_glue::Client::from_conf(
+        glue.config()
+            .to_builder()
+            .retry_config(RetryConfig::disabled())
+            .build(),
+    );
+    let adapter = GlueCrawler::new(glue, "lake");
+    let req = request(&["raw/emr/visits/dt=2026-11-26/"]);
+    let crawls = || async {
+        let out = direct.list_crawls().crawler_name("emr").send().await?;
+        anyhow::Ok(out.crawls().len())
+    };
+
+    let scheduled = SystemTime::now();
+    let lost = adapter
+        .start_crawl_since(&req, scheduled)
+        .await
+        .unwrap_err();
+    assert!(lost.is_retryable(), "{lost:?}");
+    assert_eq!(crawls().await?, 1, "Glue started the crawl all the same");
+
+    // The retry, while that crawl runs: ours, not a join.
+    assert_eq!(
+        adapter.start_crawl_since(&req, scheduled).await?,
+        CrawlStart::Started
+    );
+    // A request made after the crawl started (the workflow's next, after a join) does join it,
+    // and so does a start that says nothing about when it was asked.
+    let later = SystemTime::now();
+    assert_eq!(
+        adapter.start_crawl_since(&req, later).await?,
+        CrawlStart::JoinedRunning
+    );
+    assert_eq!(adapter.start_crawl(&req).await?, CrawlStart::JoinedRunning);
+
+    wait_for(
+        "the crawl to end",
+        Duration::from_secs(CRAWL_SECONDS * 10),
+        || async {
+            Ok((adapter.crawler_status("emr").await?.state == CrawlerState::Ready).then_some(()))
+        },
+    )
+    .await?;
+    // A retry that comes after the crawl ended: still ours, left to be read, not crawled again.
+    assert_eq!(
+        adapter.start_crawl_since(&req, scheduled).await?,
+        CrawlStart::Started
+    );
+    assert_eq!(crawls().await?, 1, "no second crawl for the same request");
+    // A new request crawls again.
+    assert_eq!(
+        adapter.start_crawl_since(&req, SystemTime::now()).await?,
+        CrawlStart::Started
+    );
+    assert_eq!(crawls().await?, 2);
+    assert_eq!(proxy.totals().faults, 1);
     Ok(())
 }
 
