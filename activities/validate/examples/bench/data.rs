@@ -26,7 +26,7 @@ impl Rng {
 
 /// Writes rows until the file reaches `target` bytes. Data is clean except for a small, fixed
 /// share of planted problems so that every check has something to find.
-fn generate(path: &Path, target: u64) -> Result<u64> {
+pub(crate) fn generate(path: &Path, target: u64) -> Result<u64> {
     const DX: [&str; 8] = [
         "E11.9", "I10", "J45.909", "M54.5", "N39.0", "F32.9", "K21.9", "Z00.00",
     ];
@@ -116,7 +116,7 @@ fn generate(path: &Path, target: u64) -> Result<u64> {
 }
 
 /// FHIR-like Observations with two codings each, until `target` bytes; returns the size.
-fn generate_ndjson(path: &Path, target: u64) -> Result<u64> {
+pub(crate) fn generate_ndjson(path: &Path, target: u64) -> Result<u64> {
     let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let mut rng = Rng(0x5eed_0016);
     let mut written = 0u64;

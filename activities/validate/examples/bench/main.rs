@@ -11,7 +11,7 @@
 //! The validator runs in a child process so that its peak RSS (VmHWM) is its own, not the
 //! generator's. DuckDB comes from the project virtualenv (`LAKEGATE_VENV`, default `<repo>/.venv`).
 
-use std::io::{BufWriter, Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;

@@ -36,7 +36,7 @@ fn timed(
 /// the zip and address detectors, `references` (hashing every value, then probing a key run
 /// of the referenced table as the ingest activity does), and `*` over NDJSON arrays next to
 /// the same checks on fixed indexes.
-fn new_rules(file: &Path, mb: f64, dir: &Path) -> Result<()> {
+pub(crate) fn new_rules(file: &Path, mb: f64, dir: &Path) -> Result<()> {
     println!();
     println!("new rules, when on (in-process, best of 2; the targets above run with them off):");
     let none = |_: &mut lakegate_validate::Validated| {};
