@@ -12,7 +12,7 @@ use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultCo
 use lakegate_activities::ports::{QueryEngine, QueryError, QueryState, ResultPage};
 use sha2::{Digest, Sha256};
 
-use crate::error::classify;
+use crate::error::Classified;
 
 /// Athena's bounds on ClientRequestToken length.
 const TOKEN_MIN: usize = 32;
@@ -71,13 +71,8 @@ pub fn athena_token(request_token: &str) -> String {
     }
 }
 
-fn backend<E>(
-    err: &aws_sdk_athena::error::SdkError<E, aws_sdk_athena::config::http::HttpResponse>,
-) -> QueryError
-where
-    E: aws_sdk_athena::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let c = classify(err);
+fn backend(err: impl Into<Classified>) -> QueryError {
+    let c = err.into();
     QueryError::Backend {
         message: c.message,
         retryable: c.retryable,

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use lakegate_activities::ports::{JobError, JobRunner, JobSpec, JobState, JobStatus};
 use lakegate_models::short_hash;
 
-use crate::error::classify;
+use crate::error::{Classified, classify};
 
 /// Where Batch's awslogs driver writes unless the job definition names another group.
 pub const DEFAULT_LOG_GROUP: &str = "/aws/batch/job";
@@ -198,13 +198,8 @@ pub fn batch_job_name(name: &str) -> String {
     base + &suffix
 }
 
-fn backend<E>(
-    err: &aws_sdk_batch::error::SdkError<E, aws_sdk_batch::config::http::HttpResponse>,
-) -> JobError
-where
-    E: aws_sdk_batch::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let c = classify(err);
+fn backend(err: impl Into<Classified>) -> JobError {
+    let c = err.into();
     JobError::Backend {
         message: c.message,
         retryable: c.retryable,

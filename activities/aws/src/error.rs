@@ -53,6 +53,17 @@ pub struct Classified {
     pub retryable: bool,
 }
 
+/// Lets each port's error helper take any SDK crate's error without repeating `classify`'s
+/// bounds: `fn backend(err: impl Into<Classified>)`.
+impl<E> From<&SdkError<E, HttpResponse>> for Classified
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    fn from(err: &SdkError<E, HttpResponse>) -> Self {
+        classify(err)
+    }
+}
+
 /// Whether an error code (and HTTP status) is worth retrying.
 pub fn is_retryable(code: Option<&str>, status: Option<u16>) -> bool {
     if let Some(code) = code

@@ -11,13 +11,16 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, TaggingDirective};
 use bytes::Bytes;
-use lakegate_activities::ports::{ByteStream, KeyTag, ObjectMeta, ObjectStore, StoreError};
+use lakegate_activities::ports::{
+    ByteStream, KeyTag, ObjectMeta, ObjectStore, StoreError, StoreResult,
+};
 use lakegate_models::Zone;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::error::classify;
+use crate::error::Classified;
+
+mod copy;
 
 /// S3's single-request CopyObject limit: bigger objects must be copied in parts.
 pub const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
@@ -116,59 +119,6 @@ impl S3Store {
             .join("&")
     }
 
-    /// Up to `limit` objects under `prefix` after `start_after`, in key order, following
-    /// continuation tokens; S3 starts the listing at `start_after` itself.
-    async fn list_from(
-        &self,
-        prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<ObjectMeta>, StoreError> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        while all.len() < limit {
-            let remaining = i32::try_from(limit - all.len()).unwrap_or(i32::MAX);
-            let page_size = self
-                .list_page_size
-                .map_or(remaining, |size| size.min(remaining));
-            let out = self
-                .s3
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .set_start_after(start_after.map(str::to_owned))
-                .max_keys(page_size.min(1000))
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|e| backend(prefix, "list_objects_v2", &e))?;
-            for obj in out.contents() {
-                let Some(key) = obj.key() else { continue };
-                all.push(ObjectMeta {
-                    key: key.to_owned(),
-                    size: obj.size().unwrap_or_default().max(0) as u64,
-                    etag: obj.e_tag().map(unquote),
-                    version: None,
-                    last_modified: obj.last_modified().map(|t| t.secs()),
-                });
-            }
-            match out.next_continuation_token() {
-                Some(next) if out.is_truncated() == Some(true) => token = Some(next.to_owned()),
-                _ => break,
-            }
-        }
-        // S3 lists in UTF-8 byte order already; sorting keeps the contract explicit for any
-        // S3-compatible store that does not.
-        all.sort_by(|a, b| a.key.cmp(&b.key));
-        all.truncate(limit);
-        Ok(all)
-    }
-
-    fn copy_source(&self, key: &str) -> String {
-        format!("{}/{}", self.bucket, utf8_percent_encode(key, KEY_ESCAPES))
-    }
-
-    /// The object's tags as (key, value) pairs.
     pub async fn tags(&self, key: &str) -> Result<Vec<(String, String)>, StoreError> {
         let out = self
             .s3
@@ -188,161 +138,6 @@ impl S3Store {
             .iter()
             .map(|t| (t.key().to_owned(), t.value().to_owned()))
             .collect())
-    }
-
-    /// Copies `from` to `to` if `from` still has ETag `if_match` (when given), tagging the copy
-    /// with its zone, the run and the source ETag. Uses a multipart copy above the threshold.
-    pub async fn copy_conditional(
-        &self,
-        from: &str,
-        to: &str,
-        if_match: Option<&str>,
-        run: Option<&str>,
-    ) -> Result<ObjectMeta, StoreError> {
-        let src = self
-            .head(from)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(KeyTag(from.to_owned())))?;
-        let etag = if_match.map(str::to_owned).or_else(|| src.etag.clone());
-        if let (Some(want), Some(have)) = (if_match, src.etag.as_deref())
-            && want != have
-        {
-            return Err(StoreError::Conflict {
-                key: KeyTag(from.to_owned()),
-                operation: "copy",
-            });
-        }
-        let tagging = self.tagging(to, run, etag.as_deref());
-        if src.size > self.multipart_threshold {
-            self.multipart_copy(from, to, src.size, etag.as_deref(), &tagging)
-                .await?;
-        } else {
-            let mut req = self
-                .s3
-                .copy_object()
-                .bucket(&self.bucket)
-                .key(to)
-                .copy_source(self.copy_source(from))
-                .tagging_directive(TaggingDirective::Replace)
-                .tagging(tagging);
-            if let Some(etag) = &etag {
-                req = req.copy_source_if_match(quoted(etag));
-            }
-            req.send()
-                .await
-                .map_err(|e| copy_error(from, "copy_object", &e))?;
-        }
-        self.head(to).await?.ok_or_else(|| StoreError::Backend {
-            key: KeyTag(to.to_owned()),
-            operation: "copy_object",
-            message: "the copy is not visible after it succeeded".into(),
-            retryable: true,
-        })
-    }
-
-    /// Copy with the source ETag as a precondition: convenience for callers outside moves.
-    pub async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta, StoreError> {
-        self.copy_conditional(from, to, None, None).await
-    }
-
-    async fn multipart_copy(
-        &self,
-        from: &str,
-        to: &str,
-        size: u64,
-        etag: Option<&str>,
-        tagging: &str,
-    ) -> Result<(), StoreError> {
-        let upload = self
-            .s3
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(to)
-            .tagging(tagging)
-            .send()
-            .await
-            .map_err(|e| backend(to, "create_multipart_upload", &e))?;
-        let upload_id = upload.upload_id().unwrap_or_default().to_owned();
-        let result = self.copy_parts(from, to, size, etag, &upload_id).await;
-        match result {
-            Ok(parts) => {
-                self.s3
-                    .complete_multipart_upload()
-                    .bucket(&self.bucket)
-                    .key(to)
-                    .upload_id(&upload_id)
-                    .multipart_upload(
-                        CompletedMultipartUpload::builder()
-                            .set_parts(Some(parts))
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| backend(to, "complete_multipart_upload", &e))?;
-                Ok(())
-            }
-            Err(err) => {
-                // Parts left behind cost storage until a lifecycle rule aborts them; try now, but
-                // the copy's own error is the one worth reporting.
-                if let Err(abort) = self
-                    .s3
-                    .abort_multipart_upload()
-                    .bucket(&self.bucket)
-                    .key(to)
-                    .upload_id(&upload_id)
-                    .send()
-                    .await
-                {
-                    tracing::warn!(key = %KeyTag(to.to_owned()), error = %classify(&abort).message, "abort_multipart_upload failed");
-                }
-                Err(err)
-            }
-        }
-    }
-
-    async fn copy_parts(
-        &self,
-        from: &str,
-        to: &str,
-        size: u64,
-        etag: Option<&str>,
-        upload_id: &str,
-    ) -> Result<Vec<CompletedPart>, StoreError> {
-        let mut parts = Vec::new();
-        let mut start = 0u64;
-        let mut number = 1i32;
-        while start < size {
-            let end = (start + self.part_size).min(size) - 1;
-            let mut req = self
-                .s3
-                .upload_part_copy()
-                .bucket(&self.bucket)
-                .key(to)
-                .upload_id(upload_id)
-                .part_number(number)
-                .copy_source(self.copy_source(from))
-                .copy_source_range(format!("bytes={start}-{end}"));
-            if let Some(etag) = etag {
-                req = req.copy_source_if_match(quoted(etag));
-            }
-            let out = req
-                .send()
-                .await
-                .map_err(|e| copy_error(from, "upload_part_copy", &e))?;
-            let part_etag = out
-                .copy_part_result()
-                .and_then(|r| r.e_tag())
-                .unwrap_or_default();
-            parts.push(
-                CompletedPart::builder()
-                    .e_tag(part_etag)
-                    .part_number(number)
-                    .build(),
-            );
-            start = end + 1;
-            number += 1;
-        }
-        Ok(parts)
     }
 
     /// [`ObjectStore::move_object`] with an explicit run id for the destination's tags.
@@ -425,40 +220,13 @@ fn quoted(etag: &str) -> String {
     format!("\"{}\"", etag.trim_matches('"'))
 }
 
-fn backend<E>(
-    key: &str,
-    operation: &'static str,
-    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> StoreError
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let c = classify(err);
+fn backend(key: &str, operation: &'static str, err: impl Into<Classified>) -> StoreError {
+    let c = err.into();
     StoreError::Backend {
         key: KeyTag(key.to_owned()),
         operation,
         message: c.message,
         retryable: c.retryable,
-    }
-}
-
-/// A failed precondition on the copy source means the source changed under the move.
-fn copy_error<E>(
-    from: &str,
-    operation: &'static str,
-    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> StoreError
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let c = classify(err);
-    match (c.status, c.code.as_deref()) {
-        (Some(412), _) | (_, Some("PreconditionFailed")) => StoreError::Conflict {
-            key: KeyTag(from.to_owned()),
-            operation: "copy",
-        },
-        (Some(404), _) | (_, Some("NoSuchKey")) => StoreError::NotFound(KeyTag(from.to_owned())),
-        _ => backend(from, operation, err),
     }
 }
 
@@ -546,16 +314,54 @@ impl ObjectStore for S3Store {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
-        self.list_from(prefix, None, usize::MAX).await
+        self.list_page(prefix, None, usize::MAX).await
     }
 
+    /// Follows continuation tokens; S3 starts the listing at `after` itself (StartAfter).
     async fn list_page(
         &self,
         prefix: &str,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ObjectMeta>, StoreError> {
-        self.list_from(prefix, after, limit).await
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        while all.len() < limit {
+            let remaining = i32::try_from(limit - all.len()).unwrap_or(i32::MAX);
+            let page_size = self
+                .list_page_size
+                .map_or(remaining, |size| size.min(remaining));
+            let out = self
+                .s3
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_start_after(after.map(str::to_owned))
+                .max_keys(page_size.min(1000))
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| backend(prefix, "list_objects_v2", &e))?;
+            for obj in out.contents() {
+                let Some(key) = obj.key() else { continue };
+                all.push(ObjectMeta {
+                    key: key.to_owned(),
+                    size: obj.size().unwrap_or_default().max(0) as u64,
+                    etag: obj.e_tag().map(unquote),
+                    version: None,
+                    last_modified: obj.last_modified().map(|t| t.secs()),
+                });
+            }
+            match out.next_continuation_token() {
+                Some(next) if out.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        // S3 lists in UTF-8 byte order already; sorting keeps the contract explicit for any
+        // S3-compatible store that does not.
+        all.sort_by(|a, b| a.key.cmp(&b.key));
+        all.truncate(limit);
+        Ok(all)
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -576,12 +382,7 @@ impl ObjectStore for S3Store {
 
     /// The copy carries `x-amz-copy-source-if-match: <etag>`, so S3 itself refuses a source
     /// replaced after the check.
-    async fn move_object_if(
-        &self,
-        from: &str,
-        to: &str,
-        etag: &str,
-    ) -> Result<ObjectMeta, StoreError> {
+    async fn move_object_if(&self, from: &str, to: &str, etag: &str) -> StoreResult<ObjectMeta> {
         self.move_inner(from, to, None, Some(etag)).await
     }
 }

@@ -49,6 +49,9 @@ pub struct ObjectMeta {
     pub last_modified: Option<i64>,
 }
 
+/// Keeps the store's method signatures on one line each, in the trait and in every backend.
+pub type StoreResult<T> = Result<T, StoreError>;
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -135,12 +138,7 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// validation read): a replaced source is [`StoreError::Conflict`] and nothing moves. This
     /// default checks first and moves second; stores that can make the move itself conditional
     /// override it.
-    async fn move_object_if(
-        &self,
-        from: &str,
-        to: &str,
-        etag: &str,
-    ) -> Result<ObjectMeta, StoreError> {
+    async fn move_object_if(&self, from: &str, to: &str, etag: &str) -> StoreResult<ObjectMeta> {
         if let Some(src) = self.head(from).await?
             && src.etag.as_deref() != Some(etag)
         {

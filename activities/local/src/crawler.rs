@@ -2,7 +2,7 @@
 //! with DuckDB's CSV/JSON sniffer and (re)creates one view per table in a schema named after the
 //! catalog database; the catalog reads those views back and reports them as Glue would.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,6 +16,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::LocalConfig;
 use crate::duckdb::{DuckDbCli, quote_ident, quote_literal};
+
+mod hive_types;
+mod layout;
+
+pub use hive_types::glue_type;
+use layout::tables_under;
+pub(crate) use layout::{Format, scan_table};
 
 /// Marks the views a crawl made (the view's comment), so the catalog ignores anything else a user
 /// or dbt put into the schema.
@@ -424,220 +431,6 @@ pub fn view_name(dataset: &str, table: &str) -> String {
     lakegate_activities::catalog::table_name(dataset, table)
 }
 
-/// DuckDB type name -> the Hive type name a Glue crawler would record.
-pub fn glue_type(duckdb: &str) -> String {
-    let t = duckdb.trim();
-    if let Some(inner) = t.strip_suffix("[]") {
-        return format!("array<{}>", glue_type(inner));
-    }
-    let upper = t.to_ascii_uppercase();
-    if let Some(fields) = upper
-        .strip_prefix("STRUCT(")
-        .and_then(|_| t[7..].strip_suffix(')'))
-    {
-        let parts: Vec<String> = split_top_level(fields)
-            .into_iter()
-            .map(|field| {
-                let field = field.trim();
-                let (name, ty) = split_field(field);
-                format!("{}:{}", name.trim_matches('"'), glue_type(ty))
-            })
-            .collect();
-        return format!("struct<{}>", parts.join(","));
-    }
-    match upper.split('(').next().unwrap_or_default() {
-        "BIGINT" | "INTEGER" | "SMALLINT" | "TINYINT" | "HUGEINT" | "UBIGINT" | "UINTEGER"
-        | "USMALLINT" | "UTINYINT" => "bigint",
-        "DOUBLE" | "FLOAT" | "REAL" | "DECIMAL" => "double",
-        "BOOLEAN" => "boolean",
-        "DATE" => "date",
-        u if u.starts_with("TIMESTAMP") => "timestamp",
-        _ => "string",
-    }
-    .to_owned()
-}
-
-fn split_top_level(s: &str) -> Vec<&str> {
-    let (mut depth, mut start, mut quoted, mut parts) = (0i32, 0, false, Vec::new());
-    for (i, c) in s.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '(' if !quoted => depth += 1,
-            ')' if !quoted => depth -= 1,
-            ',' if !quoted && depth == 0 => {
-                parts.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&s[start..]);
-    parts
-}
-
-/// `"name" TYPE` or `name TYPE` -> (name, TYPE).
-fn split_field(field: &str) -> (&str, &str) {
-    if let Some(rest) = field.strip_prefix('"')
-        && let Some(end) = rest.find('"')
-    {
-        return (&rest[..end], rest[end + 1..].trim());
-    }
-    field.split_once(' ').unwrap_or((field, "VARCHAR"))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Format {
-    Csv,
-    Tsv,
-    Json,
-}
-
-impl Format {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Format::Csv => "csv",
-            Format::Tsv => "tsv",
-            Format::Json => "json",
-        }
-    }
-}
-
-pub(crate) struct Layout {
-    pub(crate) format: Format,
-    pub(crate) extensions: BTreeSet<&'static str>,
-    pub(crate) partition_keys: Vec<String>,
-    pub(crate) partitions: Vec<Vec<String>>,
-}
-
-const EXTENSIONS: [(&str, Format); 8] = [
-    (".csv.gz", Format::Csv),
-    (".csv", Format::Csv),
-    (".tsv", Format::Tsv),
-    (".ndjson.gz", Format::Json),
-    (".ndjson", Format::Json),
-    (".jsonl", Format::Json),
-    (".json.gz", Format::Json),
-    (".json", Format::Json),
-];
-
-/// Finds the (dataset, table) pairs the prefixes cover: `raw/<dataset>/<table>/...` names one
-/// table, `raw/<dataset>/` every table of a dataset, `raw/` all of them.
-fn tables_under(lake: &Path, prefixes: &[String]) -> Result<BTreeSet<(String, String)>, String> {
-    let mut tables = BTreeSet::new();
-    for prefix in prefixes {
-        let parts: Vec<&str> = prefix.split('/').filter(|p| !p.is_empty()).collect();
-        if parts.first() != Some(&"raw") || parts.iter().any(|p| *p == ".." || *p == ".") {
-            return Err(format!(
-                "prefix {} is not under raw/",
-                lakegate_activities::ports::KeyTag(prefix.clone())
-            ));
-        }
-        let datasets = match parts.get(1) {
-            Some(d) => vec![(*d).to_owned()],
-            None => subdirs(&lake.join("raw")),
-        };
-        for dataset in datasets {
-            let names = match parts.get(2) {
-                Some(t) => vec![(*t).to_owned()],
-                None => subdirs(&lake.join("raw").join(&dataset)),
-            };
-            tables.extend(names.into_iter().map(|t| (dataset.clone(), t)));
-        }
-    }
-    Ok(tables)
-}
-
-fn subdirs(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| !n.starts_with(['.', '_']))
-        .collect();
-    names.sort();
-    names
-}
-
-/// Walks a table folder: its data files' format and the hive partitions their paths spell.
-/// `None` when the folder holds no data files (yet).
-pub(crate) fn scan_table(dir: &Path) -> Result<Option<Layout>, String> {
-    let mut files = Vec::new();
-    if !dir.is_dir() {
-        // A prefix whose folder is gone (moved back to quarantine, say): nothing to catalogue.
-        return Ok(None);
-    }
-    walk(dir, dir, &mut files).map_err(|e| format!("cannot list the table folder: {e}"))?;
-    if files.is_empty() {
-        return Ok(None);
-    }
-    let mut format = None;
-    let mut extensions = BTreeSet::new();
-    let mut keys: Option<Vec<String>> = None;
-    let mut partitions = BTreeSet::new();
-    for rel in &files {
-        let name = rel.rsplit('/').next().unwrap_or(rel).to_ascii_lowercase();
-        let Some((ext, f)) = EXTENSIONS.iter().find(|(ext, _)| name.ends_with(ext)) else {
-            return Err(
-                "a file with an extension the crawler cannot read (csv, tsv, ndjson, jsonl, json)"
-                    .into(),
-            );
-        };
-        if format.is_some_and(|known| known != *f) {
-            return Err("CSV, TSV and JSON files mixed in one table folder".into());
-        }
-        format = Some(*f);
-        extensions.insert(*ext);
-        let (file_keys, values): (Vec<String>, Vec<String>) = rel
-            .split('/')
-            .rev()
-            .skip(1)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .filter_map(|part| part.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .unzip();
-        match &keys {
-            None => keys = Some(file_keys),
-            Some(known) if *known != file_keys => {
-                return Err("files at different partition depths in one table folder".into());
-            }
-            Some(_) => {}
-        }
-        if !values.is_empty() {
-            partitions.insert(values);
-        }
-    }
-    Ok(Some(Layout {
-        format: format.unwrap_or(Format::Csv),
-        extensions,
-        partition_keys: keys.unwrap_or_default(),
-        partitions: partitions.into_iter().collect(),
-    }))
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.filter_map(Result::ok).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name();
-        // Hidden and underscore files are markers and temp files (_SUCCESS, .x.tmp), as Glue skips them.
-        if name.to_string_lossy().starts_with(['.', '_']) {
-            continue;
-        }
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            walk(root, &path, out)?;
-        } else if let Ok(rel) = path.strip_prefix(root) {
-            out.push(rel.to_string_lossy().into_owned());
-        }
-    }
-    Ok(())
-}
-
 fn check_name(crawler: &str) -> Result<(), CrawlError> {
     let ok = !crawler.is_empty()
         && crawler.len() <= 255
@@ -671,22 +464,4 @@ fn process_alive(pid: u32) -> bool {
         return false;
     };
     rustix::process::test_kill_process(pid).is_ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn duckdb_types_become_hive_types() {
-        assert_eq!(glue_type("VARCHAR"), "string");
-        assert_eq!(glue_type("BIGINT"), "bigint");
-        assert_eq!(glue_type("DECIMAL(18,3)"), "double");
-        assert_eq!(glue_type("TIMESTAMP WITH TIME ZONE"), "timestamp");
-        assert_eq!(glue_type("VARCHAR[]"), "array<string>");
-        assert_eq!(
-            glue_type("STRUCT(\"system\" VARCHAR, code VARCHAR, coding STRUCT(a BIGINT)[])"),
-            "struct<system:string,code:string,coding:array<struct<a:bigint>>>"
-        );
-    }
 }

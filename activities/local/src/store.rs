@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use lakegate_activities::ports::{ByteStream, KeyTag, ObjectMeta, ObjectStore, StoreError};
+use lakegate_activities::ports::{
+    ByteStream, KeyTag, ObjectMeta, ObjectStore, StoreError, StoreResult,
+};
 use tokio::io::AsyncWriteExt;
 
 /// Partly written files carry this prefix so listings and readers never see them.
@@ -265,12 +267,7 @@ impl ObjectStore for LocalObjectStore {
     /// Checked after the link, on the linked inode itself: a source replaced at any moment before
     /// (a rename over it makes a new inode, a rewrite a new mtime) fails the check, and the new
     /// name is removed again while the source still holds the object.
-    async fn move_object_if(
-        &self,
-        from: &str,
-        to: &str,
-        etag: &str,
-    ) -> Result<ObjectMeta, StoreError> {
+    async fn move_object_if(&self, from: &str, to: &str, etag: &str) -> StoreResult<ObjectMeta> {
         self.move_checked(from, to, Some(etag)).await
     }
 }

@@ -3,16 +3,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Result;
-use aws_sdk_batch::types::{
-    CeState, CeType, ComputeEnvironmentOrder, ContainerProperties, JobDefinitionType, JqState,
-    KeyValuesPair, ResourceRequirement, ResourceType,
-};
+use aws_sdk_batch::types::KeyValuesPair;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use lakegate_activities::ports::{JobRunner, JobSpec, JobState};
 use lakegate_aws::BatchRunner;
 use lakegate_aws::batch::{DEFAULT_LOG_GROUP, batch_job_name};
 
-use crate::harness::{Moto, wait_for};
+use crate::harness::{self, Moto, wait_for};
 
 /// A queue and a job definition, as the deployment would create them.
 async fn setup(
@@ -22,53 +19,9 @@ async fn setup(
     aws_sdk_batch::Client,
     aws_sdk_cloudwatchlogs::Client,
 )> {
+    harness::play::batch_queue(moto, "dbt", "dbt-athena").await?;
     let clients = moto.clients().await;
-    let role = moto.create_role("batch-service").await?;
     let batch = clients.batch.clone();
-    let ce = batch
-        .create_compute_environment()
-        .compute_environment_name("lakegate")
-        .r#type(CeType::Unmanaged)
-        .state(CeState::Enabled)
-        .service_role(role)
-        .send()
-        .await?;
-    batch
-        .create_job_queue()
-        .job_queue_name("dbt")
-        .state(JqState::Enabled)
-        .priority(1)
-        .compute_environment_order(
-            ComputeEnvironmentOrder::builder()
-                .order(1)
-                .compute_environment(ce.compute_environment_arn().unwrap())
-                .build(),
-        )
-        .send()
-        .await?;
-    batch
-        .register_job_definition()
-        .job_definition_name("dbt-athena")
-        .r#type(JobDefinitionType::Container)
-        .container_properties(
-            ContainerProperties::builder()
-                .image("lakegate/dbt:latest")
-                .resource_requirements(
-                    ResourceRequirement::builder()
-                        .r#type(ResourceType::Vcpu)
-                        .value("1")
-                        .build(),
-                )
-                .resource_requirements(
-                    ResourceRequirement::builder()
-                        .r#type(ResourceType::Memory)
-                        .value("512")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await?;
     let runner = BatchRunner::new(batch.clone(), clients.logs.clone(), "dbt", "dbt-athena");
     Ok((runner, batch, clients.logs))
 }

@@ -306,6 +306,20 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
+    /// The name a contract spells the type with (its serde name).
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnType::String => "string",
+            ColumnType::Integer => "integer",
+            ColumnType::Decimal => "decimal",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Date => "date",
+            ColumnType::Timestamp => "timestamp",
+            ColumnType::FhirDate => "fhir_date",
+            ColumnType::FhirDateTime => "fhir_datetime",
+        }
+    }
+
     /// Whether values are points in time (`date_range`, `compare` as times, no `dob` scan).
     pub fn is_temporal(self) -> bool {
         matches!(

@@ -11,19 +11,6 @@ fn q(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
-fn type_name(k: ColumnType) -> &'static str {
-    match k {
-        ColumnType::String => "string",
-        ColumnType::Integer => "integer",
-        ColumnType::Decimal => "decimal",
-        ColumnType::Boolean => "boolean",
-        ColumnType::Date => "date",
-        ColumnType::Timestamp => "timestamp",
-        ColumnType::FhirDate => "fhir_date",
-        ColumnType::FhirDateTime => "fhir_datetime",
-    }
-}
-
 /// A number as YAML reads it back exactly (integers without a fraction).
 fn num(n: f64) -> String {
     if n.fract() == 0.0 && n.abs() < 9.0e15 {
@@ -139,7 +126,7 @@ fn column(
         let _ = writeln!(
             y,
             "        type: {}  # guess: {}",
-            type_name(inferred.kind),
+            inferred.kind.name(),
             inferred.why
         );
     }

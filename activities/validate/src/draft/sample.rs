@@ -6,6 +6,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
+use crate::engine::grow;
+
 /// Longest record or line kept; longer ones are skipped (and counted).
 pub(super) const MAX_RECORD_BYTES: usize = 1 << 20;
 
@@ -93,9 +95,7 @@ pub(super) fn csv(
         match res {
             csv_core::ReadRecordResult::InputEmpty => {}
             csv_core::ReadRecordResult::OutputFull => {
-                if out.len() < MAX_RECORD_BYTES {
-                    out.resize(out.len() * 2, 0);
-                } else {
+                if !grow(&mut out, MAX_RECORD_BYTES) {
                     overlong = true;
                     outlen = 0;
                 }

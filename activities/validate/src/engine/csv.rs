@@ -46,20 +46,14 @@ impl State<'_> {
             match res {
                 csv_core::ReadRecordResult::InputEmpty => {}
                 csv_core::ReadRecordResult::OutputFull => {
-                    if out.len() < self.limits.max_record_bytes {
-                        let grown = (out.len() * 2).min(self.limits.max_record_bytes.max(1));
-                        out.resize(grown, 0);
-                    } else {
+                    if !grow(&mut out, self.limits.max_record_bytes) {
                         // Keep parsing to find the record's end, but stop keeping its bytes.
                         overlong = true;
                         outlen = 0;
                     }
                 }
                 csv_core::ReadRecordResult::OutputEndsFull => {
-                    if ends.len() < self.limits.max_fields {
-                        let grown = (ends.len() * 2).min(self.limits.max_fields.max(1));
-                        ends.resize(grown, 0);
-                    } else {
+                    if !grow(&mut ends, self.limits.max_fields) {
                         overlong = true;
                         endlen = 0;
                     }
@@ -265,6 +259,17 @@ impl State<'_> {
 /// Splits one line (no terminator) into `out`/`ends` the way csv-core would, or None when the
 /// line needs csv-core (quote inside a plain field, doubled quote, text after a closing quote, a
 /// quoted field that does not close on this line, more than `max_fields` fields).
+/// Doubles a csv-core output buffer (record bytes or field ends), never past `max` entries;
+/// false when it is at `max` already: the record is overlong.
+pub(crate) fn grow<T: Copy + Default>(buf: &mut Vec<T>, max: usize) -> bool {
+    if buf.len() >= max {
+        return false;
+    }
+    let grown = (buf.len() * 2).min(max.max(1));
+    buf.resize(grown, T::default());
+    true
+}
+
 fn split_line(
     line: &[u8],
     delim: u8,

@@ -578,14 +578,9 @@ fn formats_of(c: &ColumnSpec) -> impl Iterator<Item = &str> {
 /// `%Y-%m-%dT%H:%M:%S%z` must find it).
 fn type_label(c: &ColumnSpec) -> String {
     let kind = match c.kind {
-        ColumnType::String => "string",
-        ColumnType::Integer => "integer",
-        ColumnType::Decimal => "decimal",
-        ColumnType::Boolean => "boolean",
-        ColumnType::Date => "date",
-        ColumnType::Timestamp => "timestamp",
         ColumnType::FhirDate => return "FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)".into(),
         ColumnType::FhirDateTime => return "FHIR dateTime".into(),
+        other => other.name(),
     };
     let formats: Vec<&str> = formats_of(c).collect();
     match (c.kind, formats.is_empty()) {
