@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use lakegate::dev_server::{self, DevServer, DevServerOptions, free_port};
 use lakegate_activities::testing::http;
 
-use crate::common::{lakegate, run, venv};
+use crate::common::{lakegate, venv};
 
 /// Spawns `command` (a `lakegate ... worker`) with its log in `log` and returns once the worker
 /// says it started.
@@ -201,11 +201,13 @@ fn a_worker_exports_its_spans_as_otlp_traces_without_cell_values() {
     // A file whose cell values must appear in no span.
     let file = dir.path().join("patients_good.csv");
     std::fs::write(&file, "id,birthdate,gender\npatient-7731,1980-01-02,F\n").unwrap();
-    let out = run(lakegate(dir.path())
-        .args(["ingest", "--dataset", "ehr"])
-        .arg(&file)
-        .env("TEMPORAL_ADDRESS", server.address())
-        .env("LAKEGATE_TASK_QUEUE", task_queue));
+    let out = crate::common::run(
+        lakegate(dir.path())
+            .args(["ingest", "--dataset", "ehr"])
+            .arg(&file)
+            .env("TEMPORAL_ADDRESS", server.address())
+            .env("LAKEGATE_TASK_QUEUE", task_queue),
+    );
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("onboarded to raw/"),
         "{}",
