@@ -153,20 +153,37 @@ fn the_worker_policy_grants_every_lake_area_the_worker_writes() {
     );
 }
 
+/// The Rust files under src/ that hold the worker's SDK calls, submodule folders included (a
+/// split such as s3/copy.rs must not hide its calls).
+fn worker_sources() -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let file = path.file_name().unwrap().to_str().unwrap().to_owned();
+            // config.rs builds clients (endpoint_url, force_path_style...) and calls no
+            // operation; iam.rs is the list itself; testing.rs and testing/ are the moto harness
+            // and its fault proxy (set-up calls the worker never makes, compiled only with the
+            // `testing` feature).
+            if ["config.rs", "iam.rs", "testing.rs", "testing"].contains(&file.as_str()) {
+                continue;
+            }
+            if path.is_dir() {
+                dirs.push(path);
+            } else if file.ends_with(".rs") {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 /// Every `<client>.<operation>(` in src/, with whitespace removed so rustfmt's chains
 /// (`self\n.s3\n.head_object()`) read as one.
 fn calls_in_sources() -> BTreeSet<(String, String)> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut found = BTreeSet::new();
-    for entry in std::fs::read_dir(src).unwrap() {
-        let path = entry.unwrap().path();
-        let file = path.file_name().unwrap().to_str().unwrap().to_owned();
-        // config.rs builds clients (endpoint_url, force_path_style...) and calls no operation;
-        // iam.rs is the list itself; testing.rs and testing/ are the moto harness and its fault
-        // proxy (set-up calls the worker never makes, compiled only with the `testing` feature).
-        if file == "config.rs" || file == "iam.rs" || file == "testing.rs" || file == "testing" {
-            continue;
-        }
+    for path in worker_sources() {
         let text: String = std::fs::read_to_string(&path)
             .unwrap()
             .chars()
