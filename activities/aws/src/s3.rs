@@ -200,10 +200,15 @@ impl S3Store {
         if dst.size != src.size {
             return Ok(false);
         }
+        self.meta_is_copy_of(dst, src_etag).await
+    }
+
+    /// The same ETag, or, since a multipart copy gives the destination a new one, the tag that
+    /// remembers the source's.
+    async fn meta_is_copy_of(&self, dst: &ObjectMeta, src_etag: &str) -> Result<bool, StoreError> {
         if dst.etag.as_deref() == Some(src_etag) {
             return Ok(true);
         }
-        // A multipart copy gives the destination a new ETag; the tag remembers the source's.
         let tags = self.tags(&dst.key).await?;
         Ok(tags
             .iter()
@@ -242,6 +247,13 @@ fn check_key(key: &str) -> Result<(), StoreError> {
 
 #[async_trait]
 impl ObjectStore for S3Store {
+    async fn holds_copy_of(&self, key: &str, etag: &str) -> Result<bool, StoreError> {
+        match self.head(key).await? {
+            Some(meta) => self.meta_is_copy_of(&meta, etag).await,
+            None => Ok(false),
+        }
+    }
+
     fn bucket(&self) -> &str {
         &self.bucket
     }

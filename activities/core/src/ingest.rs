@@ -256,11 +256,17 @@ impl IngestActivities {
             (Some(plain), false),
         ] {
             let Some(key) = key else { continue };
-            if let Some(meta) = self.store.head(key).await.map_err(port_failure)? {
-                let same_bytes = progress.etag.is_some() && meta.etag == progress.etag;
-                if same_bytes || (trusted && progress.etag.is_none()) {
-                    return Ok(Some(key.to_owned()));
-                }
+            let ours = match &progress.etag {
+                // A copy, not the same ETag: S3's multipart copies get ETags of their own.
+                Some(etag) => self
+                    .store
+                    .holds_copy_of(key, etag)
+                    .await
+                    .map_err(port_failure)?,
+                None => trusted && self.store.head(key).await.map_err(port_failure)?.is_some(),
+            };
+            if ours {
+                return Ok(Some(key.to_owned()));
             }
         }
         Ok(None)

@@ -149,6 +149,15 @@ pub trait ObjectStore: Send + Sync + 'static {
         }
         self.move_object(from, to).await
     }
+    /// Whether `key` holds a copy of the object that had the ETag `etag`, as a move leaves it:
+    /// the same ETag by default. Stores whose copies can get a new ETag (S3's multipart copies)
+    /// override it, or a retry could not recognise its own promotion of a large file.
+    async fn holds_copy_of(&self, key: &str, etag: &str) -> StoreResult<bool> {
+        Ok(self
+            .head(key)
+            .await?
+            .is_some_and(|meta| meta.etag.as_deref() == Some(etag)))
+    }
     /// The version that identifies this object's current content in ingest workflow ids, as an
     /// event for it would carry: S3's version id where versioning is on, else its ETag. Stores
     /// without either override this (the local store hashes the content).

@@ -212,6 +212,18 @@ async fn large_objects_move_by_multipart_copy_and_a_retry_recognises_the_copy() 
         tags.contains(&(SOURCE_ETAG_TAG.into(), src.etag.clone().unwrap())),
         "{tags:?}"
     );
+    // What a retried promotion asks once the landing key is gone: is this our copy?
+    assert!(
+        store
+            .holds_copy_of(to, src.etag.as_deref().unwrap())
+            .await?
+    );
+    assert!(!store.holds_copy_of(to, "another-etag").await?);
+    assert!(
+        !store
+            .holds_copy_of("raw/absent.csv", src.etag.as_deref().unwrap())
+            .await?
+    );
 
     // Crash before the delete, then the retry: recognised by the source-ETag tag.
     store.move_object(from, to).await?;
