@@ -24,11 +24,15 @@ pub fn count_events(events: &[Value], attributes: &str) -> usize {
 
 /// The failure that ended a failed run; panics when the run did not fail.
 pub fn run_failure(events: &[Value]) -> &Value {
-    let failed = events
+    failure_of_run(events).expect("the run failed")
+}
+
+/// The failure that ended the run, if it failed.
+pub fn failure_of_run(events: &[Value]) -> Option<&Value> {
+    events
         .iter()
         .find_map(|e| e["attributes"].get("WorkflowExecutionFailedEventAttributes"))
-        .expect("the run failed");
-    &failed["failure"]
+        .map(|failed| &failed["failure"])
 }
 
 /// The message the codec moved into a failure's (encrypted) encoded attributes; the history

@@ -169,12 +169,8 @@ async fn failure_reason(client: &Client, workflow_id: &str) -> String {
         Ok(loaded) => serde_json::to_value(&loaded.history).unwrap_or_default(),
         Err(e) => return format!("its history could not be read: {e}"),
     };
-    let mut failure = history["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find_map(|e| e["attributes"].get("WorkflowExecutionFailedEventAttributes"))
-        .map(|attributes| &attributes["failure"]);
+    let events = history["events"].as_array().cloned().unwrap_or_default();
+    let mut failure = crate::events::failure_of_run(&events);
     let mut messages = Vec::new();
     while let Some(f) = failure.filter(|f| f.is_object()) {
         if let Some(m) = f["message"].as_str() {
