@@ -66,8 +66,8 @@ resource "aws_batch_job_definition" "dbt" {
 
   container_properties = jsonencode({
     image            = var.dbt_image
-    jobRoleArn       = aws_iam_role.batch_job.arn
-    executionRoleArn = aws_iam_role.batch_execution.arn
+    jobRoleArn       = aws_iam_role.lakegate["batch_job"].arn
+    executionRoleArn = aws_iam_role.lakegate["batch_execution"].arn
     # Every job lakegate submits overrides this (deploy/docker/dbt-entrypoint.sh lists the shape).
     command = ["dbt", "debug", "--project-dir", "/opt/lakegate/dbt", "--profiles-dir", "/opt/lakegate/dbt", "--target", "athena"]
     resourceRequirements = [

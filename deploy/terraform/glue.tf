@@ -18,7 +18,7 @@ resource "aws_glue_crawler" "dataset" {
   for_each = var.datasets
 
   name          = "${var.crawler_prefix}${each.key}"
-  role          = aws_iam_role.glue_crawler.arn
+  role          = aws_iam_role.lakegate["glue_crawler"].arn
   database_name = aws_glue_catalog_database.raw.name
   # Tables are <dataset>_<table>: raw.ehr_patients, as the dbt sources and checks name them.
   table_prefix = "${each.key}_"

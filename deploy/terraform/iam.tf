@@ -27,19 +27,7 @@ data "aws_iam_policy_document" "worker_trust" {
   }
 }
 
-resource "aws_iam_role" "worker" {
-  name               = "${var.name_prefix}-worker"
-  assume_role_policy = data.aws_iam_policy_document.worker_trust.json
-}
-
-resource "aws_iam_role_policy" "worker" {
-  name   = "lakegate-worker"
-  role   = aws_iam_role.worker.id
-  policy = templatefile("${path.module}/../iam/worker-policy.json", local.iam_template_vars)
-}
-
-# The dbt job (Batch on Fargate): ECS tasks assume the job role; the execution role pulls the image
-# and ships the logs.
+# The dbt job (Batch on Fargate): ECS tasks assume the job role and the execution role.
 data "aws_iam_policy_document" "ecs_tasks_trust" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -55,28 +43,7 @@ data "aws_iam_policy_document" "ecs_tasks_trust" {
   }
 }
 
-resource "aws_iam_role" "batch_job" {
-  name               = "${var.name_prefix}-dbt-job"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
-}
-
-resource "aws_iam_role_policy" "batch_job" {
-  name   = "lakegate-dbt-job"
-  role   = aws_iam_role.batch_job.id
-  policy = templatefile("${path.module}/../iam/batch-job-policy.json", local.iam_template_vars)
-}
-
-resource "aws_iam_role" "batch_execution" {
-  name               = "${var.name_prefix}-dbt-execution"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
-}
-
-resource "aws_iam_role_policy_attachment" "batch_execution" {
-  role       = aws_iam_role.batch_execution.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
-}
-
-# The crawlers: Glue's service policy (catalog writes, its own logs) plus read access to raw/.
+# The crawlers: Glue assumes their role, which may also read raw/.
 data "aws_iam_policy_document" "glue_trust" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -85,16 +52,6 @@ data "aws_iam_policy_document" "glue_trust" {
       identifiers = ["glue.amazonaws.com"]
     }
   }
-}
-
-resource "aws_iam_role" "glue_crawler" {
-  name               = "${var.name_prefix}-glue-crawler"
-  assume_role_policy = data.aws_iam_policy_document.glue_trust.json
-}
-
-resource "aws_iam_role_policy_attachment" "glue_crawler_service" {
-  role       = aws_iam_role.glue_crawler.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSGlueServiceRole"
 }
 
 data "aws_iam_policy_document" "glue_crawler_raw" {
@@ -115,8 +72,43 @@ data "aws_iam_policy_document" "glue_crawler_raw" {
   }
 }
 
-resource "aws_iam_role_policy" "glue_crawler_raw" {
-  name   = "lakegate-read-raw"
-  role   = aws_iam_role.glue_crawler.id
-  policy = data.aws_iam_policy_document.glue_crawler_raw.json
+# Every role, keyed as it is referenced elsewhere: its name after var.name_prefix and who may
+# assume it.
+locals {
+  roles = {
+    worker          = { name = "worker", trust = data.aws_iam_policy_document.worker_trust.json }
+    batch_job       = { name = "dbt-job", trust = data.aws_iam_policy_document.ecs_tasks_trust.json }
+    batch_execution = { name = "dbt-execution", trust = data.aws_iam_policy_document.ecs_tasks_trust.json }
+    glue_crawler    = { name = "glue-crawler", trust = data.aws_iam_policy_document.glue_trust.json }
+  }
+}
+
+resource "aws_iam_role" "lakegate" {
+  for_each           = local.roles
+  name               = "${var.name_prefix}-${each.value.name}"
+  assume_role_policy = each.value.trust
+}
+
+# What the roles may do beyond AWS's managed policies: the worker and the dbt job exactly
+# deploy/iam/*.json; the crawlers read raw/.
+resource "aws_iam_role_policy" "lakegate" {
+  for_each = {
+    worker       = { name = "lakegate-worker", policy = templatefile("${path.module}/../iam/worker-policy.json", local.iam_template_vars) }
+    batch_job    = { name = "lakegate-dbt-job", policy = templatefile("${path.module}/../iam/batch-job-policy.json", local.iam_template_vars) }
+    glue_crawler = { name = "lakegate-read-raw", policy = data.aws_iam_policy_document.glue_crawler_raw.json }
+  }
+  name   = each.value.name
+  role   = aws_iam_role.lakegate[each.key].id
+  policy = each.value.policy
+}
+
+# The execution role pulls the image and ships the logs; the crawlers' service policy covers
+# catalog writes and their own logs.
+resource "aws_iam_role_policy_attachment" "aws_managed" {
+  for_each = {
+    batch_execution = "service-role/AmazonECSTaskExecutionRolePolicy"
+    glue_crawler    = "service-role/AWSGlueServiceRole"
+  }
+  role       = aws_iam_role.lakegate[each.key].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/${each.value}"
 }

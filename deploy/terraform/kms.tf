@@ -34,9 +34,9 @@ data "aws_iam_policy_document" "kms" {
     principals {
       type = "AWS"
       identifiers = [
-        aws_iam_role.worker.arn,
-        aws_iam_role.batch_job.arn,
-        aws_iam_role.glue_crawler.arn,
+        aws_iam_role.lakegate["worker"].arn,
+        aws_iam_role.lakegate["batch_job"].arn,
+        aws_iam_role.lakegate["glue_crawler"].arn,
       ]
     }
     resources = ["*"]

@@ -16,7 +16,7 @@ output "events_dlq_url" {
 
 output "worker_role_arn" {
   description = "Goes on the worker's ServiceAccount: eks.amazonaws.com/role-arn (deploy/k8s/serviceaccount.yaml)."
-  value       = aws_iam_role.worker.arn
+  value       = aws_iam_role.lakegate["worker"].arn
 }
 
 output "crawlers" {
