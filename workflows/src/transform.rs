@@ -17,8 +17,8 @@ use lakegate_models::{
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityOptions, WorkflowCancellationToken, WorkflowContext, WorkflowContextView,
-    WorkflowResult, WorkflowTermination,
+    ActivityDefinition, ActivityOptions, WorkflowCancellationToken, WorkflowContext,
+    WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
 use crate::{alerts, options, patches};
@@ -338,6 +338,12 @@ async fn wait_for_job(
 ) -> WorkflowResult<Waited> {
     let with_deadline = ctx.patched(patches::TRANSFORM_JOB_DEADLINE);
     let mut poll = Polling::new(ctx, input, input.job_deadline_secs);
+    // Batch's TerminateJob of a finished job is a no-op; a job the runner no longer knows is
+    // already gone.
+    let terminate = |reason: &str| TerminateJob {
+        job_id: job.job_id().to_owned(),
+        reason: reason.to_owned(),
+    };
     loop {
         // With the deadline, a cancellation is handled at the timer below (terminate the job,
         // then end cancelled): a poll in flight when it arrives must finish, not fail the run
@@ -366,7 +372,7 @@ async fn wait_for_job(
                 waited.as_secs(),
                 poll.deadline.as_secs()
             );
-            terminate(ctx, job.job_id(), &why).await?;
+            clean_up(ctx, TransformActivities::terminate_job, terminate(&why)).await?;
             return Ok(Waited::Terminated(why));
         }
         if poll.cancelled_while_waiting(ctx, waited).await {
@@ -375,49 +381,22 @@ async fn wait_for_job(
                 job.job_id(),
                 poll.waited(ctx).as_secs()
             );
-            terminate(ctx, job.job_id(), &why).await?;
+            clean_up(ctx, TransformActivities::terminate_job, terminate(&why)).await?;
             return Err(WorkflowTermination::Cancelled { details: None });
         }
     }
 }
 
-/// Terminates a job, also from a cancelled workflow: the activity gets a token of its own, so
-/// the workflow's cancellation does not cancel the terminate as well. Batch's TerminateJob of a
-/// finished job is a no-op; a job the runner no longer knows is already gone.
-async fn terminate(
+/// Runs a clean-up activity (terminate a job, stop a query), also from a cancelled workflow: it
+/// gets a cancellation token of its own, so the workflow's cancellation does not cancel the
+/// clean-up as well.
+async fn clean_up<A: ActivityDefinition>(
     ctx: &mut WorkflowContext<TransformWorkflow>,
-    job_id: &str,
-    reason: &str,
+    activity: A,
+    input: A::Input,
 ) -> WorkflowResult<()> {
-    let opts = own_token(options::short());
-    ctx.execute_activity(
-        TransformActivities::terminate_job,
-        TerminateJob {
-            job_id: job_id.to_owned(),
-            reason: reason.to_owned(),
-        },
-        opts,
-    )
-    .await?;
-    Ok(())
-}
-
-/// Stops a check's query, also from a cancelled workflow (the activity has a token of its own).
-async fn stop_query(
-    ctx: &mut WorkflowContext<TransformWorkflow>,
-    query_id: &str,
-    reason: &str,
-) -> WorkflowResult<()> {
-    let opts = own_token(options::short());
-    ctx.execute_activity(
-        TransformActivities::stop_query,
-        StopQuery {
-            query_id: query_id.to_owned(),
-            reason: reason.to_owned(),
-        },
-        opts,
-    )
-    .await?;
+    ctx.execute_activity(activity, input, own_token(options::short()))
+        .await?;
     Ok(())
 }
 
@@ -479,6 +458,10 @@ async fn run_check(
         )
         .await?;
     let mut poll = Polling::new(ctx, input, input.query_deadline_secs);
+    let stop = |reason: &str| StopQuery {
+        query_id: query_id.clone(),
+        reason: reason.to_owned(),
+    };
     loop {
         let state = ctx
             .execute_activity(
@@ -509,7 +492,7 @@ async fn run_check(
                 waited.as_secs(),
                 poll.deadline.as_secs()
             );
-            stop_query(ctx, &query_id, &why).await?;
+            clean_up(ctx, TransformActivities::stop_query, stop(&why)).await?;
             result.error = Some(why);
             return Ok(result);
         }
@@ -519,7 +502,7 @@ async fn run_check(
                 result.name,
                 poll.waited(ctx).as_secs()
             );
-            stop_query(ctx, &query_id, &why).await?;
+            clean_up(ctx, TransformActivities::stop_query, stop(&why)).await?;
             return Err(WorkflowTermination::Cancelled { details: None });
         }
     }
