@@ -14,11 +14,12 @@ use lakegate_models::{
     Alert, AlertKind, Check, CheckResult, NodeResult, StageResult, TransformInput, TransformResult,
     WorkflowInput,
 };
+use temporalio_common::ActivityDefinition;
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityDefinition, ActivityOptions, WorkflowCancellationToken, WorkflowContext,
-    WorkflowContextView, WorkflowResult, WorkflowTermination,
+    ActivityOptions, WorkflowCancellationToken, WorkflowContext, WorkflowContextView,
+    WorkflowResult, WorkflowTermination,
 };
 
 use crate::{alerts, options, patches};
