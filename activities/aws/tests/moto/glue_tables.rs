@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use aws_sdk_glue::types::DatabaseInput;
+use aws_sdk_glue::types::{Column, DatabaseInput, Table};
 use lakegate_activities::catalog::{CatalogRequest, register_prefixes};
 use lakegate_aws::GlueCatalog;
 use lakegate_aws::glue_tables::{JSON_SERDE, OPEN_CSV_SERDE};
@@ -50,6 +50,26 @@ fn request(prefixes: &[&str]) -> CatalogRequest {
     }
 }
 
+/// The table `name` of the database `lake`.
+async fn table(glue: &aws_sdk_glue::Client, name: &str) -> Table {
+    let out = glue
+        .get_table()
+        .database_name("lake")
+        .name(name)
+        .send()
+        .await
+        .unwrap();
+    out.table().unwrap().clone()
+}
+
+/// Each column's name and Glue type.
+fn typed(columns: &[Column]) -> Vec<(&str, &str)> {
+    columns
+        .iter()
+        .map(|c| (c.name(), c.r#type().unwrap_or_default()))
+        .collect()
+}
+
 fn contracts(yaml: &str) -> ContractSet {
     ContractSet::from_contracts(vec![Contract::parse(yaml, Path::new("ehr.yaml")).unwrap()])
 }
@@ -74,23 +94,12 @@ async fn the_glue_table_columns_serde_and_partitions_are_the_contracts() -> Resu
     assert_eq!(step.changes.len(), 2);
     assert!(step.changes.iter().all(|c| c.created), "{:?}", step.changes);
 
-    let vitals = glue
-        .get_table()
-        .database_name("lake")
-        .name("ehr_vitals")
-        .send()
-        .await?;
-    let vitals = vitals.table().unwrap();
+    let vitals = table(&glue, "ehr_vitals").await;
     let sd = vitals.storage_descriptor().unwrap();
     assert_eq!(sd.location(), Some("s3://lake-bucket/raw/ehr/vitals/"));
-    let cols: Vec<(&str, &str)> = sd
-        .columns()
-        .iter()
-        .map(|c| (c.name(), c.r#type().unwrap_or_default()))
-        .collect();
     // OpenCSVSerDe reads dates only as day numbers: the date stays text, its type in the comment.
     assert_eq!(
-        cols,
+        typed(sd.columns()),
         [("id", "bigint"), ("weight", "double"), ("seen", "string")]
     );
     assert!(
@@ -120,12 +129,7 @@ async fn the_glue_table_columns_serde_and_partitions_are_the_contracts() -> Resu
             .map(String::as_str),
         Some("TRUE")
     );
-    let keys: Vec<(&str, &str)> = vitals
-        .partition_keys()
-        .iter()
-        .map(|c| (c.name(), c.r#type().unwrap_or_default()))
-        .collect();
-    assert_eq!(keys, [("ingest_date", "string")]);
+    assert_eq!(typed(vitals.partition_keys()), [("ingest_date", "string")]);
     let parts = glue
         .get_partitions()
         .database_name("lake")
@@ -160,20 +164,10 @@ async fn the_glue_table_columns_serde_and_partitions_are_the_contracts() -> Resu
         ]
     );
 
-    let obs = glue
-        .get_table()
-        .database_name("lake")
-        .name("ehr_observation")
-        .send()
-        .await?;
-    let sd = obs.table().unwrap().storage_descriptor().unwrap();
-    let cols: Vec<(&str, &str)> = sd
-        .columns()
-        .iter()
-        .map(|c| (c.name(), c.r#type().unwrap_or_default()))
-        .collect();
+    let obs = table(&glue, "ehr_observation").await;
+    let sd = obs.storage_descriptor().unwrap();
     assert_eq!(
-        cols,
+        typed(sd.columns()),
         [
             ("id", "string"),
             ("effectivedatetime", "timestamp"),
@@ -209,18 +203,7 @@ async fn the_glue_table_columns_serde_and_partitions_are_the_contracts() -> Resu
     .await?;
     assert_eq!(changed.changes[0].columns_added, ["note"]);
     assert_eq!(changed.changes[0].partitions_added, ["2026-01-03"]);
-    let cols = glue
-        .get_table()
-        .database_name("lake")
-        .name("ehr_vitals")
-        .send()
-        .await?
-        .table()
-        .unwrap()
-        .storage_descriptor()
-        .unwrap()
-        .columns()
-        .len();
-    assert_eq!(cols, 4);
+    let vitals = table(&glue, "ehr_vitals").await;
+    assert_eq!(vitals.storage_descriptor().unwrap().columns().len(), 4);
     Ok(())
 }
