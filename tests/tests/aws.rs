@@ -33,33 +33,25 @@ async fn hostile_keys_flow_through_sqs_to_raw_too() {
 /// step itself: moto has no crawler at all here, so any crawler call would fail the step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promoted_file_is_registered_in_glue_without_any_crawler_call() {
-    use std::time::Duration;
-
-    use lakegate_tests::runs::crawler_settled;
-
     let moto = Moto::start().await.unwrap();
-    let upload_path::Promoted {
-        clients,
-        env,
-        outcome,
-        ..
-    } = upload_path::promoted_with_catalog(&moto, "landing/emr/ehr/patients.csv").await;
-    let crawl_id = outcome
+    let promoted = upload_path::promoted_with_catalog(&moto, "landing/emr/ehr/patients.csv").await;
+    let crawl_id = promoted
+        .outcome
         .crawl_workflow_id
         .clone()
         .expect("handed to the pipeline");
 
-    let status = crawler_settled(&env, "lakegate-ehr", 1, Duration::from_secs(90)).await;
-    let step = status.last.unwrap();
+    let step = promoted.crawls_settled(1).await.last.unwrap();
     assert_eq!(step.status, "SUCCEEDED", "{step:?}");
     assert_eq!(step.tables_created, ["ehr_patients"]);
-    let ingest_date = lakegate_aws::testing::lake::ingest_date(&outcome.key);
+    let ingest_date = lakegate_aws::testing::lake::ingest_date(&promoted.outcome.key);
     assert_eq!(
         step.changes[0].partitions_added,
         std::slice::from_ref(&ingest_date)
     );
 
-    let table = clients
+    let table = promoted
+        .clients
         .glue
         .get_table()
         .database_name("raw")
@@ -77,18 +69,11 @@ async fn a_promoted_file_is_registered_in_glue_without_any_crawler_call() {
         .map(|c| c.name())
         .collect();
     assert_eq!(columns, ["id", "birthdate", "gender"]);
-    let partitions = clients
-        .glue
-        .get_partitions()
-        .database_name("raw")
-        .table_name("ehr_patients")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(partitions.partitions().len(), 1);
-    assert_eq!(partitions.partitions()[0].values(), [ingest_date]);
+    let partitions = promoted.patient_partitions().await;
+    assert_eq!(partitions.len(), 1);
+    assert_eq!(partitions[0].values(), [ingest_date]);
 
-    let history = env.history_text(&crawl_id).await.unwrap();
+    let history = promoted.env.history_text(&crawl_id).await.unwrap();
     assert!(history.contains("register_catalog"));
     assert!(!history.contains("start_crawl") && !history.contains("crawler_status"));
 }

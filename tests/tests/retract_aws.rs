@@ -6,12 +6,9 @@
 #[allow(dead_code)]
 mod upload_path;
 
-use std::time::Duration;
-
 use lakegate_activities::{RetractStart, start_retract};
 use lakegate_aws::testing::Moto;
 use lakegate_models::{RetractInput, RetractPhase, Zone};
-use lakegate_tests::runs::crawler_settled;
 use lakegate_workflows::RetractWorkflow;
 use temporalio_client::WorkflowGetResultOptions;
 use upload_path::keys;
@@ -19,15 +16,15 @@ use upload_path::keys;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retract_on_s3_moves_the_object_to_rejected_and_keeps_the_glue_table() {
     let moto = Moto::start().await.unwrap();
+    let promoted = upload_path::promoted_with_catalog(&moto, "landing/emr/ehr/patients.csv").await;
     let upload_path::Promoted {
         clients,
         env,
         ingest,
         outcome,
         ..
-    } = upload_path::promoted_with_catalog(&moto, "landing/emr/ehr/patients.csv").await;
-    let settled = |crawls| crawler_settled(&env, "lakegate-ehr", crawls, Duration::from_secs(90));
-    let first = settled(1).await;
+    } = &promoted;
+    let first = promoted.crawls_settled(1).await;
     assert_eq!(first.last.as_ref().unwrap().status, "SUCCEEDED");
 
     let retract = RetractInput {
@@ -57,19 +54,11 @@ async fn a_retract_on_s3_moves_the_object_to_rejected_and_keeps_the_glue_table()
 
     // The catalog step that follows succeeds without a crawler; the table and its (now empty)
     // partition stay, which Athena reads as no rows.
-    let after = settled(first.crawls_done + 1).await;
+    let after = promoted.crawls_settled(first.crawls_done + 1).await;
     assert_eq!(
         after.last.as_ref().unwrap().status,
         "SUCCEEDED",
         "{after:?}"
     );
-    let partitions = clients
-        .glue
-        .get_partitions()
-        .database_name("raw")
-        .table_name("ehr_patients")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(partitions.partitions().len(), 1);
+    assert_eq!(promoted.patient_partitions().await.len(), 1);
 }

@@ -7,12 +7,16 @@
 
 use std::time::{Duration, Instant};
 
+use aws_sdk_glue::types::Partition;
 use aws_sdk_s3::primitives::ByteStream;
 use lakegate::client;
 use lakegate::config::{AwsConfig, Backend};
 use lakegate_aws::AwsClients;
 use lakegate_aws::testing::{Moto, queue, queue_depth, redeliver_first, send_object_events_to};
-use lakegate_models::{IngestInput, IngestOutcome, IngestPhase, Zone, ingest_workflow_id};
+use lakegate_models::{
+    CrawlStatus, IngestInput, IngestOutcome, IngestPhase, Zone, ingest_workflow_id,
+};
+use lakegate_tests::runs::crawler_settled;
 use lakegate_tests::{TestEnv, repo_root};
 
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -130,6 +134,28 @@ pub struct Promoted {
     pub ingest: String,
     pub outcome: IngestOutcome,
     _pipeline: tempfile::NamedTempFile,
+}
+
+#[allow(dead_code)] // aws.rs and retract_aws.rs only
+impl Promoted {
+    /// The dataset's crawl workflow once `crawls` catalog steps are done and nothing is pending.
+    pub async fn crawls_settled(&self, crawls: u64) -> CrawlStatus {
+        crawler_settled(&self.env, "lakegate-ehr", crawls, DEADLINE).await
+    }
+
+    /// The Glue partitions of the table `raw.ehr_patients`.
+    pub async fn patient_partitions(&self) -> Vec<Partition> {
+        let out = self
+            .clients
+            .glue
+            .get_partitions()
+            .database_name("raw")
+            .table_name("ehr_patients")
+            .send()
+            .await
+            .unwrap();
+        out.partitions().to_vec()
+    }
 }
 
 /// Creates the bucket `lake` and the Glue database `raw`, puts two valid patients at `key`,
