@@ -30,6 +30,23 @@ async fn status(env: &TestEnv, id: &str) -> IngestStatus {
     client::query_status(&env.client, id).await.unwrap()
 }
 
+/// How many `kind` events the run's history holds, and how many failed workflow tasks (a review
+/// must never fail one).
+async fn events_and_failed_tasks(env: &TestEnv, id: &str, kind: &str) -> (usize, usize) {
+    let events = env.events(id).await;
+    (
+        count_events(&events, kind),
+        count_events(&events, "WorkflowTaskFailedEventAttributes"),
+    )
+}
+
+/// Once the run settled: its file is the lake's only one, and the history is kept as `name` for
+/// the replay test.
+async fn settled_alone(env: &TestEnv, id: &str, key: &str, name: &str) {
+    assert_eq!(env.all_keys().await.unwrap(), [key]);
+    env.record_history(name, id).await.unwrap();
+}
+
 /// `temporal workflow update execute`, as an operator types it: the exit status and stderr.
 async fn temporal_update(
     env: &TestEnv,
@@ -81,14 +98,9 @@ async fn an_approval_through_the_update_answers_with_the_promoted_key() {
         .unwrap_err();
     assert!(again.starts_with("already decided"), "{again}");
 
-    let events = env.events(&id).await;
     assert_eq!(
-        count_events(&events, "WorkflowExecutionUpdateCompletedEventAttributes"),
-        1
-    );
-    assert_eq!(
-        count_events(&events, "WorkflowTaskFailedEventAttributes"),
-        0
+        events_and_failed_tasks(&env, &id, "WorkflowExecutionUpdateCompletedEventAttributes").await,
+        (1, 0)
     );
     let history = env.history_text(&id).await.unwrap();
     assert!(
@@ -161,14 +173,9 @@ async fn refused_reviews_leave_the_file_reviewable() {
         (IngestPhase::AwaitingReview, &None)
     );
     // Refused updates are not part of the run: nothing in the history, no failed task.
-    let events = env.events(&id).await;
     assert_eq!(
-        count_events(&events, "WorkflowExecutionUpdateAcceptedEventAttributes"),
-        0
-    );
-    assert_eq!(
-        count_events(&events, "WorkflowTaskFailedEventAttributes"),
-        0
+        events_and_failed_tasks(&env, &id, "WorkflowExecutionUpdateAcceptedEventAttributes").await,
+        (0, 0)
     );
 
     // Still reviewable: the CLI with a correct decision, then the answer.
@@ -192,10 +199,7 @@ async fn refused_reviews_leave_the_file_reviewable() {
         result.key
     );
     assert_eq!(result.review.map(|r| r.reviewer), Some("carol".to_owned()));
-    assert_eq!(env.all_keys().await.unwrap(), vec![result.key.clone()]);
-    env.record_history("update_refused_then_rejected", &id)
-        .await
-        .unwrap();
+    settled_alone(&env, &id, &result.key, "update_refused_then_rejected").await;
 }
 
 /// Two reviewers at once: one decides, the other is told why not; the file moves once. (Sent
@@ -227,10 +231,7 @@ async fn of_two_simultaneous_reviews_one_decides() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(env.all_keys().await.unwrap(), vec![result.key]);
-    env.record_history("two_reviews_at_once", &id)
-        .await
-        .unwrap();
+    settled_alone(&env, &id, &result.key, "two_reviews_at_once").await;
 }
 
 /// An approval of a file no contract claims answers "still waiting" and why; the file stays
