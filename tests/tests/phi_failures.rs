@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use lakegate::client::{self, StartedIngest};
 use lakegate::config::AwsConfig;
 use lakegate_activities::ports::ObjectStore;
+use lakegate_activities::testing::pipeline::dbt_pipeline_yaml;
 use lakegate_models::{Check, CrawlStatus, IngestPhase, TransformResult};
 use lakegate_tests::{phi, repo_root, start_dev_server, venv};
 use lakegate_workflows::TransformWorkflow;
@@ -85,22 +86,9 @@ impl Drop for Running {
 }
 
 fn pipeline_yaml(dir: &Path) -> PathBuf {
-    let dbt = repo_root()
-        .join("tests/fixtures/phi/dbt")
-        .display()
-        .to_string();
+    let dbt = repo_root().join("tests/fixtures/phi/dbt");
     let path = dir.join("pipeline.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "crawler_prefix: phi-\ndatabase: raw\nquiet_period_secs: 2\nmax_wait_secs: 30\n\
-             poll_initial_secs: 1\npoll_max_secs: 2\ncrawl_deadline_secs: 600\n\
-             transforms:\n  phi:\n    dataset: phi\n    project_dir: {dbt}\n    \
-             profiles_dir: {dbt}\n    target: duckdb\n    stages: [phi]\n    max_attempts: 1\n    \
-             poll_initial_secs: 1\n    poll_max_secs: 2\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(&path, dbt_pipeline_yaml("phi-", "phi", &dbt, "phi", 1)).unwrap();
     path
 }
 

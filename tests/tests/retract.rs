@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use lakegate::client;
+use lakegate_activities::testing::pipeline::dbt_pipeline_yaml;
 use lakegate_activities::{RetractStart, start_retract};
 use lakegate_models::{
     CrawlStatus, Decision, IngestPhase, RetractInput, RetractPhase, RetractStatus, Zone, names,
@@ -92,14 +93,7 @@ async fn env_with_pipeline() -> (TestEnv, tempfile::NamedTempFile) {
     let pipeline = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         pipeline.path(),
-        format!(
-            "crawler_prefix: retract-\ndatabase: raw\nquiet_period_secs: 2\nmax_wait_secs: 30\n\
-             poll_initial_secs: 1\npoll_max_secs: 2\ncrawl_deadline_secs: 600\n\
-             transforms:\n  ehr:\n    dataset: ehr\n    project_dir: {dbt}\n    profiles_dir: {dbt}\n\
-             \x20   target: duckdb\n    stages: [counts]\n    max_attempts: 2\n\
-             \x20   poll_initial_secs: 1\n    poll_max_secs: 2\n",
-            dbt = dbt.display()
-        ),
+        dbt_pipeline_yaml("retract-", "ehr", &dbt, "counts", 2),
     )
     .unwrap();
     let env = TestEnv::start_with(

@@ -14,10 +14,12 @@ pub mod pipeline;
 #[cfg(feature = "testing")]
 pub mod port_suites;
 pub mod promotion;
-/// Support for the tests of this workspace: the HTTP client they share.
+/// Support for the tests of this workspace: the HTTP client they share, the pipeline file of
+/// those that run a transform.
 #[cfg(feature = "testing")]
 pub mod testing {
     pub mod http;
+    pub mod pipeline;
 }
 pub mod ports;
 pub mod redact;

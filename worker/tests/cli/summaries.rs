@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use lakegate::dev_server::free_port;
+use lakegate_activities::testing::pipeline::dbt_pipeline_yaml;
 
 use crate::common::{DevGuard, codec_endpoint, lakegate, repo_root, run, summary_of, venv};
 
@@ -16,14 +17,7 @@ fn crawl_and_transform_runs_name_their_dataset_in_the_web_ui() {
     let pipeline = dir.path().join("pipeline.yaml");
     std::fs::write(
         &pipeline,
-        format!(
-            "crawler_prefix: summary-\ndatabase: raw\nquiet_period_secs: 1\nmax_wait_secs: 10\n\
-             poll_initial_secs: 1\npoll_max_secs: 2\ncrawl_deadline_secs: 600\n\
-             transforms:\n  ehr:\n    dataset: ehr\n    project_dir: {dbt}\n    profiles_dir: {dbt}\n\
-             \x20   target: duckdb\n    stages: [counts]\n    max_attempts: 1\n\
-             \x20   poll_initial_secs: 1\n    poll_max_secs: 2\n",
-            dbt = dbt.display()
-        ),
+        dbt_pipeline_yaml("summary-", "ehr", &dbt, "counts", 1),
     )
     .unwrap();
     let (port, ui_port) = (free_port().unwrap(), free_port().unwrap());
