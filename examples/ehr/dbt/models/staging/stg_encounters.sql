@@ -1,10 +1,6 @@
 -- One row per encounter, latest delivery wins.
-with ranked as (
-    select
-        *,
-        row_number() over (partition by {{ text('Id') }} order by ingest_date desc) as version_rank
-    from {{ source('ehr', 'ehr_encounters') }}
-    where {{ text('Id') }} is not null
+with latest as (
+    {{ latest_delivery(source('ehr', 'ehr_encounters'), 'Id') }}
 )
 
 select
@@ -23,5 +19,4 @@ select
     {{ text('REASONCODE') }} as reason_code,
     {{ text('REASONDESCRIPTION') }} as reason_description,
     cast(ingest_date as varchar) as ingest_date
-from ranked
-where version_rank = 1
+from latest

@@ -1,11 +1,7 @@
 -- One row per patient. A patient delivered again in a later extract keeps its latest version;
 -- rows without an Id (only possible in a file a reviewer approved from quarantine) are dropped.
-with ranked as (
-    select
-        *,
-        row_number() over (partition by {{ text('Id') }} order by ingest_date desc) as version_rank
-    from {{ source('ehr', 'ehr_patients') }}
-    where {{ text('Id') }} is not null
+with latest as (
+    {{ latest_delivery(source('ehr', 'ehr_patients'), 'Id') }}
 )
 
 select
@@ -28,5 +24,4 @@ select
     {{ as_double('LAT') }} as latitude,
     {{ as_double('LON') }} as longitude,
     cast(ingest_date as varchar) as ingest_date
-from ranked
-where version_rank = 1
+from latest
