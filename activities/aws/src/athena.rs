@@ -208,16 +208,13 @@ impl QueryEngine for AthenaEngine {
                 return Err(backend(&e));
             }
         };
-        let columns: Vec<String> = out
+        let info = out
             .result_set()
             .and_then(|r| r.result_set_metadata())
-            .map(|m| {
-                m.column_info()
-                    .iter()
-                    .map(|c| c.name().to_owned())
-                    .collect()
-            })
+            .map(|m| m.column_info())
             .unwrap_or_default();
+        let columns: Vec<String> = info.iter().map(|c| c.name().to_owned()).collect();
+        let types = info.iter().map(|c| c.r#type().to_owned()).collect();
         let mut rows: Vec<Vec<Option<String>>> = out
             .result_set()
             .map(|r| {
@@ -245,6 +242,7 @@ impl QueryEngine for AthenaEngine {
         }
         Ok(ResultPage {
             columns,
+            types,
             rows,
             next_token: out
                 .next_token()

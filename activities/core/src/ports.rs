@@ -327,6 +327,10 @@ pub enum QueryState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResultPage {
     pub columns: Vec<String>,
+    /// Each column's SQL type as the engine names it (`bigint`, `DOUBLE`, `varchar`, ...), for
+    /// typed output; empty where the engine did not say.
+    #[serde(default)]
+    pub types: Vec<String>,
     /// Cells as text; NULL is None.
     pub rows: Vec<Vec<Option<String>>>,
     #[serde(default)]

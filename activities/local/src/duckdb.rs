@@ -127,6 +127,20 @@ impl DuckDbCli {
         parse_csv(&stdout)
     }
 
+    /// The SQL types of the columns the query `sql` returns, as DuckDB names them (`BIGINT`,
+    /// `VARCHAR`, ...); `None` where DESCRIBE cannot bind it (several statements, DDL). Binding
+    /// only: the query does not run again.
+    pub async fn column_types(&self, sql: &str) -> Option<Vec<String>> {
+        let sql = sql.trim().trim_end_matches(';');
+        let described = self.query(&format!("DESCRIBE {sql}")).await.ok()?;
+        let at = described.columns.iter().position(|c| c == "column_type")?;
+        described
+            .rows
+            .iter()
+            .map(|row| row.get(at).cloned().flatten())
+            .collect()
+    }
+
     /// Runs `sql` for its effect.
     pub async fn execute(&self, sql: &str) -> Result<(), DuckDbError> {
         self.run(sql, None).await.map(drop)

@@ -52,6 +52,9 @@ struct Request {
 enum Outcome {
     Succeeded {
         columns: Vec<String>,
+        /// Empty in outcomes recorded before types were, and where DuckDB could not say.
+        #[serde(default)]
+        types: Vec<String>,
         rows: Vec<Vec<Option<String>>>,
     },
     Failed {
@@ -282,10 +285,19 @@ impl LocalQueryEngine {
         let id = query_id.to_owned();
         let task = tokio::spawn(async move {
             let result = db.query_recording(&sql, &dir.join(PID)).await;
+            // Only for typed output (`lakegate query --output json`), so a query whose types
+            // cannot be had still succeeds.
+            let types = match &result {
+                Ok(rows) if !rows.columns.is_empty() => {
+                    db.column_types(&sql).await.unwrap_or_default()
+                }
+                _ => Vec::new(),
+            };
             let outcome = match (read_trimmed(&dir.join(STOP)), result) {
                 (Some(reason), _) => Outcome::Cancelled { reason },
                 (None, Ok(rows)) => Outcome::Succeeded {
                     columns: rows.columns,
+                    types,
                     rows: rows.rows,
                 },
                 // The engine's whole text: the query activity keeps it in the log zone and hands
@@ -472,8 +484,12 @@ impl QueryEngine for LocalQueryEngine {
             message: format!("query {query_id} has not finished"),
             retryable: true,
         })?;
-        let (columns, rows) = match outcome.as_ref() {
-            Outcome::Succeeded { columns, rows } => (columns, rows),
+        let (columns, types, rows) = match outcome.as_ref() {
+            Outcome::Succeeded {
+                columns,
+                types,
+                rows,
+            } => (columns, types, rows),
             Outcome::Failed { reason } => {
                 // An error's message can reach an activity failure: the class line, redacted.
                 let first = reason.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
@@ -500,6 +516,7 @@ impl QueryEngine for LocalQueryEngine {
         let page = rows.get(offset..end).unwrap_or_default().to_vec();
         Ok(ResultPage {
             columns: columns.clone(),
+            types: types.clone(),
             rows: page,
             next_token: (end < rows.len()).then(|| end.to_string()),
         })
@@ -572,6 +589,7 @@ mod tests {
             dir.path(),
             &Outcome::Succeeded {
                 columns: vec!["n".into()],
+                types: vec!["INTEGER".into()],
                 rows: vec![vec![Some("1".into())]],
             },
         )

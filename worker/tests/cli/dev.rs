@@ -253,3 +253,25 @@ fn each_command_lists_only_the_flags_it_reads() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("bad contract"));
 }
+
+/// `query --output json` types its values by column: numbers and booleans as JSON numbers and
+/// booleans, NULL as null, text (a zero-padded code too) and dates as strings.
+#[test]
+fn query_json_output_is_typed_by_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(lakegate(&dir.path().join("state")).args([
+        "query",
+        "--output",
+        "json",
+        "select 42 as n, 2.5::double as x, 12.30::decimal(10, 2) as amount, true as ok, \
+         '01234' as zip, date '2026-01-02' as day, null::bigint as missing",
+    ]));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        rows,
+        serde_json::json!([{
+            "n": 42, "x": 2.5, "amount": 12.3, "ok": true, "zip": "01234",
+            "day": "2026-01-02", "missing": null
+        }])
+    );
+}
