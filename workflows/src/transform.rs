@@ -26,7 +26,7 @@ use crate::{alerts, options, patches};
 
 mod polling;
 
-use polling::Polling;
+use polling::{Gap, Polling};
 
 #[workflow]
 pub struct TransformWorkflow {
@@ -360,30 +360,28 @@ async fn wait_for_job(
         if matches!(status.state, JobState::Succeeded | JobState::Failed) {
             return Ok(Waited::Finished(status.state));
         }
-        if !with_deadline {
-            poll.sleep(ctx).await;
-            continue;
-        }
-        let waited = poll.waited(ctx);
-        if waited >= poll.deadline {
-            let why = format!(
-                "job {} terminated: still {:?} {} s after submission (job_deadline_secs {})",
-                job.job_id(),
-                status.state,
-                waited.as_secs(),
-                poll.deadline.as_secs()
-            );
-            clean_up(ctx, TransformActivities::terminate_job, terminate(&why)).await?;
-            return Ok(Waited::Terminated(why));
-        }
-        if poll.cancelled_while_waiting(ctx, waited).await {
-            let why = format!(
-                "job {} terminated: the transform was cancelled {} s after submission",
-                job.job_id(),
-                poll.waited(ctx).as_secs()
-            );
-            clean_up(ctx, TransformActivities::terminate_job, terminate(&why)).await?;
-            return Err(WorkflowTermination::Cancelled { details: None });
+        match poll.wait(ctx, with_deadline).await {
+            Gap::Waited => {}
+            Gap::Deadline(waited) => {
+                let why = format!(
+                    "job {} terminated: still {:?} {} s after submission (job_deadline_secs {})",
+                    job.job_id(),
+                    status.state,
+                    waited.as_secs(),
+                    poll.deadline.as_secs()
+                );
+                clean_up(ctx, TransformActivities::terminate_job, terminate(&why)).await?;
+                return Ok(Waited::Terminated(why));
+            }
+            Gap::Cancelled => {
+                let why = format!(
+                    "job {} terminated: the transform was cancelled {} s after submission",
+                    job.job_id(),
+                    poll.waited(ctx).as_secs()
+                );
+                clean_up(ctx, TransformActivities::terminate_job, terminate(&why)).await?;
+                return Err(WorkflowTermination::Cancelled { details: None });
+            }
         }
     }
 }
@@ -481,30 +479,28 @@ async fn run_check(
             QueryState::Queued => "QUEUED",
             QueryState::Running => "RUNNING",
         };
-        if !with_deadline {
-            poll.sleep(ctx).await;
-            continue;
-        }
-        let waited = poll.waited(ctx);
-        if waited >= poll.deadline {
-            let why = format!(
-                "check {} stopped: its query {query_id} was still {still} {} s after it started (query_deadline_secs {})",
-                result.name,
-                waited.as_secs(),
-                poll.deadline.as_secs()
-            );
-            clean_up(ctx, TransformActivities::stop_query, stop(&why)).await?;
-            result.error = Some(why);
-            return Ok(result);
-        }
-        if poll.cancelled_while_waiting(ctx, waited).await {
-            let why = format!(
-                "check {} stopped: the transform was cancelled {} s after its query {query_id} started",
-                result.name,
-                poll.waited(ctx).as_secs()
-            );
-            clean_up(ctx, TransformActivities::stop_query, stop(&why)).await?;
-            return Err(WorkflowTermination::Cancelled { details: None });
+        match poll.wait(ctx, with_deadline).await {
+            Gap::Waited => {}
+            Gap::Deadline(waited) => {
+                let why = format!(
+                    "check {} stopped: its query {query_id} was still {still} {} s after it started (query_deadline_secs {})",
+                    result.name,
+                    waited.as_secs(),
+                    poll.deadline.as_secs()
+                );
+                clean_up(ctx, TransformActivities::stop_query, stop(&why)).await?;
+                result.error = Some(why);
+                return Ok(result);
+            }
+            Gap::Cancelled => {
+                let why = format!(
+                    "check {} stopped: the transform was cancelled {} s after its query {query_id} started",
+                    result.name,
+                    poll.waited(ctx).as_secs()
+                );
+                clean_up(ctx, TransformActivities::stop_query, stop(&why)).await?;
+                return Err(WorkflowTermination::Cancelled { details: None });
+            }
         }
     }
     let summary = ctx

@@ -8,6 +8,16 @@ use temporalio_sdk::WorkflowContext;
 
 use super::{TransformWorkflow, now};
 
+/// What the wait before the next poll ended with.
+pub(super) enum Gap {
+    /// Poll again.
+    Waited,
+    /// The deadline has passed, this long after the wait began.
+    Deadline(Duration),
+    /// The transform was cancelled meanwhile.
+    Cancelled,
+}
+
 /// The polls of a wait with a deadline: a gap from `poll_initial_secs`, doubled after each poll
 /// up to `poll_max_secs`; the deadline counts from the moment the wait began.
 pub(super) struct Polling {
@@ -39,27 +49,32 @@ impl Polling {
         self.gap = (self.gap * 2).min(self.max_gap);
     }
 
-    /// The wait before the deadline patch: one timer of the gap, then the gap doubled.
-    pub(super) async fn sleep(&mut self, ctx: &mut WorkflowContext<TransformWorkflow>) {
-        ctx.timer(self.gap).await;
-        self.double_gap();
-    }
-
-    /// Waits the gap (cut short at the deadline, `waited` being the time spent so far); true
-    /// when the transform was cancelled meanwhile.
-    pub(super) async fn cancelled_while_waiting(
+    /// Waits before the next poll. Without the deadline (runs from before its patch): one timer
+    /// of the gap. With it: nothing once the deadline has passed, else the gap cut short at the
+    /// deadline, or by a cancellation of the transform.
+    pub(super) async fn wait(
         &mut self,
         ctx: &mut WorkflowContext<TransformWorkflow>,
-        waited: Duration,
-    ) -> bool {
+        with_deadline: bool,
+    ) -> Gap {
+        if !with_deadline {
+            ctx.timer(self.gap).await;
+            self.double_gap();
+            return Gap::Waited;
+        }
+        let waited = self.waited(ctx);
+        if waited >= self.deadline {
+            return Gap::Deadline(waited);
+        }
         let wait = self.gap.min(self.deadline - waited);
         let cancelled = temporalio_sdk::workflows::select! {
             _ = ctx.cancelled() => true,
             _ = ctx.timer(wait) => false,
         };
-        if !cancelled {
-            self.double_gap();
+        if cancelled {
+            return Gap::Cancelled;
         }
-        cancelled
+        self.double_gap();
+        Gap::Waited
     }
 }
