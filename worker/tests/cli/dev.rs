@@ -185,20 +185,24 @@ fn a_detached_dev_keeps_its_flags_and_tells_client_commands_its_settings() {
         "{stdout}"
     );
 
-    // A closed stdout ends the command quietly (exit 141 as for SIGPIPE), without a panic.
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let out = bare_lakegate(&data)
-        .args(["status", &id])
-        .stdout(writer)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(141), "{out:?}");
-    assert!(out.stderr.is_empty(), "{out:?}");
+    // A closed stdout (`lakegate status ... | head`) ends the command quietly (exit 141 as for
+    // SIGPIPE), without a panic; a review so closed is still made.
+    let closed_stdout = |args: &[&str]| {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = bare_lakegate(&data)
+            .args(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {out:?}");
+        assert!(out.stderr.is_empty(), "{args:?}: {out:?}");
+    };
+    closed_stdout(&["status", &id]);
+    closed_stdout(&["review", &id, "reject", "--reviewer", "bob"]);
 
     // Rejected: the same bytes again are recognised, and the exit code says they failed.
-    run(bare_lakegate(&data).args(["review", &id, "reject", "--reviewer", "bob"]));
     let out = ingest_ehr(bare_lakegate(&data), &[&bad], 4);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("already onboarded"),
