@@ -40,6 +40,18 @@ async fn events_and_failed_tasks(env: &TestEnv, id: &str, kind: &str) -> (usize,
     )
 }
 
+/// A rejection through the Update, which must answer that the file was rejected.
+async fn rejects(env: &TestEnv, id: &str, reviewer: &str, reason: &str) {
+    let outcome = client::review(&env.client, id, &review(Decision::Reject, reviewer, reason))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(outcome, ReviewOutcome::Rejected { .. }),
+        "{outcome:?}"
+    );
+}
+
 /// Once the run settled: its file is the lake's only one, and the history is kept as `name` for
 /// the replay test.
 async fn settled_alone(env: &TestEnv, id: &str, key: &str, name: &str) {
@@ -249,14 +261,7 @@ async fn an_approval_that_cannot_promote_says_why_and_the_file_stays_reviewable(
         panic!("{outcome:?}");
     };
     assert!(reason.contains("no contract matches"), "{reason}");
-    let outcome = client::review(&env.client, &id, &review(Decision::Reject, "bob", ""))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        matches!(outcome, ReviewOutcome::Rejected { .. }),
-        "{outcome:?}"
-    );
+    rejects(&env, &id, "bob", "").await;
 }
 
 /// The contracts of the test fixtures, copied so a test can break and mend them.
@@ -314,14 +319,7 @@ async fn a_review_before_quarantine_is_refused_and_an_early_signal_does_not_deci
         waiting.ignored_reviews
     );
     let started = Instant::now();
-    let outcome = client::review(&env.client, &id, &review(Decision::Reject, "alice", "seen"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        matches!(outcome, ReviewOutcome::Rejected { .. }),
-        "{outcome:?}"
-    );
+    rejects(&env, &id, "alice", "seen").await;
     assert!(started.elapsed() < WAIT);
     let result = client::wait_outcome(&env.client, &id).await.unwrap();
     assert_eq!(result.review.map(|r| r.reviewer), Some("alice".to_owned()));
