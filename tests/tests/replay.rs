@@ -26,6 +26,8 @@ const REQUIRED: &[&str] = &[
     "IngestFileWorkflow/changed_during_validation.json",
     "CrawlWorkflow/coalesced.json",
     "CrawlWorkflow/continued_as_new.json",
+    // Recorded with the code from before the transform child got its Web UI summary.
+    "CrawlWorkflow/transform_child_started.json",
     "TransformWorkflow/dbt_retry.json",
     "TransformWorkflow/check_deadline.json",
     // After transform-logs-in-lake: the failed jobs' logs kept by key, not as a tail.
@@ -158,6 +160,37 @@ fn ingest_histories_from_before_and_after_the_one_round_trip_patch_are_committed
             "no {path} history recorded with {patch}: {after:?}"
         );
     }
+}
+
+/// The transform child's Web UI summary (`static_summary`) went in without a patch: core compares
+/// a child start's workflow id and type on replay, not its user metadata. This history, recorded
+/// with the code from just before that change (c303eb4^), starts and completes a transform child
+/// without a summary, so `committed_histories_replay_against_current_code` replaying it is the
+/// proof; this test keeps the history what it claims to be.
+#[test]
+fn a_crawl_history_starts_its_transform_child_without_a_summary() {
+    use temporalio_common::protos::temporal::api::enums::v1::EventType;
+    let loaded =
+        replay::load_history(&history("CrawlWorkflow/transform_child_started.json")).unwrap();
+    let of_type = |t: EventType| {
+        loaded
+            .history
+            .events
+            .iter()
+            .filter(move |e| e.event_type == t as i32)
+    };
+    let starts: Vec<_> = of_type(EventType::StartChildWorkflowExecutionInitiated).collect();
+    assert_eq!(starts.len(), 1, "one transform child started");
+    assert!(
+        starts[0].user_metadata.is_none(),
+        "the child start already carries a summary: {:?}",
+        starts[0].user_metadata
+    );
+    assert_eq!(
+        of_type(EventType::ChildWorkflowExecutionCompleted).count(),
+        1,
+        "the child's completion is recorded, so replay goes past it"
+    );
 }
 
 /// Both files were recorded from one run, so the proto3-JSON conversion must give exactly the

@@ -272,11 +272,7 @@ impl IngestStarter for TemporalIngestStarter {
 /// The Web UI summary of the ingest of `key`: its contract's dataset and table, if one claims it.
 pub fn summary_for(contracts: &std::path::Path, key: &str) -> Option<String> {
     let set = lakegate_validate::ContractSet::load_dir(contracts).ok()?;
-    let (contract, table) = set.resolve(key)?;
-    Some(lakegate_activities::start::ingest_summary(
-        &contract.dataset,
-        &table.name,
-    ))
+    lakegate_activities::start::ingest_summary_for(&set, key)
 }
 
 /// True when a workflow with this id exists (open or closed).

@@ -99,7 +99,9 @@ fn options(
                 alerts,
                 Arc::new(crate::webhook::HttpWebhooks::new()?),
             ))
-            .register_activities(SweepActivities::new(ports.store.clone()))
+            .register_activities(
+                SweepActivities::new(ports.store.clone()).with_contracts(config.contracts.clone()),
+            )
             .register_activities(
                 CrawlActivities::new(ports.crawler.clone(), ports.catalog.clone())
                     .with_contracts(config.contracts.clone())

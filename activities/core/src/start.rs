@@ -3,6 +3,7 @@
 //! landing sweep.
 
 use lakegate_models::{IngestInput, ingest_workflow_id, names};
+use lakegate_validate::ContractSet;
 use temporalio_client::errors::WorkflowStartError;
 use temporalio_client::{
     Client, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions,
@@ -33,6 +34,13 @@ pub fn ingest_summary(dataset: &str, table: &str) -> String {
     format!(
         "Onboard one {dataset}.{table} file: validate, then promote to raw/ or quarantine for review"
     )
+}
+
+/// [`ingest_summary`] for the contract that claims `key`, if one does: the summary names the
+/// dataset and table the ingest will resolve, never the key.
+pub fn ingest_summary_for(contracts: &ContractSet, key: &str) -> Option<String> {
+    let (contract, table) = contracts.resolve(key)?;
+    Some(ingest_summary(&contract.dataset, &table.name))
 }
 
 /// [`start_ingest`] with the run's user metadata summary (see [`ingest_summary`]).

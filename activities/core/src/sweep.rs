@@ -2,6 +2,7 @@
 //! files that sat in landing/ longer than a grace period get their `IngestFileWorkflow`) and the
 //! backfill of a whole prefix. Files that already have a workflow are recognised by its id.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,6 +10,7 @@ use lakegate_models::{
     IngestFile, IngestInput, IngestPhase, IngestStatus, LandingPage, PromotedFile, SweepInput,
     SweepResult, Zone, names,
 };
+use lakegate_validate::ContractSet;
 use serde::{Deserialize, Serialize};
 use temporalio_client::{
     WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowGetResultOptions,
@@ -21,7 +23,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use crate::ingest::port_failure;
 use crate::ports::{ObjectStore, StartOutcome};
-use crate::start::start_ingest;
+use crate::start::{ingest_summary_for, start_ingest_summarised};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageRequest {
@@ -59,11 +61,49 @@ pub struct Started {
 
 pub struct SweepActivities {
     store: Arc<dyn ObjectStore>,
+    /// Where the ingests' summaries find their dataset and table; `None`: no summaries.
+    contracts_dir: Option<PathBuf>,
 }
 
 impl SweepActivities {
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            contracts_dir: None,
+        }
+    }
+
+    /// The ingests these activities start say in the Web UI which dataset and table they are.
+    pub fn with_contracts(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.contracts_dir = Some(dir.into());
+        self
+    }
+
+    /// The contracts, loaded once per activity. A summary is only a label: contracts that do not
+    /// load leave the runs unlabelled rather than stop the sweep, and the ingest itself reports
+    /// the broken contract.
+    fn contracts(&self) -> Option<ContractSet> {
+        let dir = self.contracts_dir.as_ref()?;
+        match ContractSet::load_dir(dir) {
+            Ok(set) => Some(set),
+            Err(e) => {
+                tracing::warn!("no ingest summaries: the contracts do not load: {e}");
+                None
+            }
+        }
+    }
+
+    /// Starts one ingest, labelled for the Web UI when a contract claims its key.
+    async fn start(
+        &self,
+        ctx: &ActivityContext,
+        contracts: Option<&ContractSet>,
+        input: IngestInput,
+    ) -> Result<StartOutcome, ActivityError> {
+        let summary = contracts.and_then(|set| ingest_summary_for(set, &input.key));
+        start_ingest_summarised(&ctx.client(), &ctx.info().task_queue, input, summary)
+            .await
+            .map_err(|e| ApplicationFailure::new(e).into())
     }
 }
 
@@ -87,8 +127,7 @@ impl SweepActivities {
             .await
             .map_err(port_failure)?;
         let mut result = SweepResult::default();
-        let client = ctx.client();
-        let task_queue = ctx.info().task_queue.clone();
+        let contracts = self.contracts();
         for object in objects {
             result.seen += 1;
             if object.last_modified.is_some_and(|t| t > cutoff) {
@@ -108,10 +147,9 @@ impl SweepActivities {
                 review_timeout_secs: input.review_timeout_secs,
                 crawl_later: false,
             };
-            match start_ingest(&client, &task_queue, start).await {
-                Ok(StartOutcome::Started { .. }) => result.started += 1,
-                Ok(StartOutcome::Duplicate { .. }) => result.already_known += 1,
-                Err(e) => return Err(ApplicationFailure::new(e).into()),
+            match self.start(&ctx, contracts.as_ref(), start).await? {
+                StartOutcome::Started { .. } => result.started += 1,
+                StartOutcome::Duplicate { .. } => result.already_known += 1,
             }
         }
         Ok(result)
@@ -170,8 +208,7 @@ impl SweepActivities {
         ctx: ActivityContext,
         request: StartRequest,
     ) -> Result<Started, ActivityError> {
-        let client = ctx.client();
-        let task_queue = ctx.info().task_queue.clone();
+        let contracts = self.contracts();
         let mut started = Started {
             workflow_ids: Vec::new(),
             already_known: 0,
@@ -184,13 +221,12 @@ impl SweepActivities {
                 review_timeout_secs: request.review_timeout_secs,
                 crawl_later: request.crawl_later,
             };
-            match start_ingest(&client, &task_queue, input).await {
-                Ok(StartOutcome::Started { workflow_id }) => started.workflow_ids.push(workflow_id),
-                Ok(StartOutcome::Duplicate { workflow_id }) => {
+            match self.start(&ctx, contracts.as_ref(), input).await? {
+                StartOutcome::Started { workflow_id } => started.workflow_ids.push(workflow_id),
+                StartOutcome::Duplicate { workflow_id } => {
                     started.already_known += 1;
                     started.workflow_ids.push(workflow_id);
                 }
-                Err(e) => return Err(ApplicationFailure::new(e).into()),
             }
         }
         Ok(started)

@@ -12,7 +12,7 @@ use crate::common::{lakegate, venv};
 
 /// Spawns `command` (a `lakegate ... worker`) with its log in `log` and returns once the worker
 /// says it started.
-fn spawn_worker(command: &mut Command, log: &Path) -> Child {
+pub(crate) fn spawn_worker(command: &mut Command, log: &Path) -> Child {
     let mut worker = command
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
@@ -48,7 +48,7 @@ fn stop_worker(worker: &mut Child) -> ExitStatus {
 }
 
 /// A throwaway dev server logging to `dir`/temporal.log.
-fn ephemeral_server(dir: &Path) -> DevServer {
+pub(crate) fn ephemeral_server(dir: &Path) -> DevServer {
     DevServer::start(&DevServerOptions::ephemeral(
         venv().join("bin/temporal"),
         dir.join("temporal.log"),

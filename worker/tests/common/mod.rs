@@ -152,10 +152,21 @@ pub fn codec_endpoint(ui_port: u16) -> String {
 /// The Web UI summary (user metadata) of workflow `id`, read back from the server on `port`
 /// through the dev codec server at `endpoint` (the CLI prints a decoded payload as its value).
 pub fn summary_of(port: u16, endpoint: &str, id: &str) -> String {
-    let out = run(Command::new(venv().join("bin/temporal"))
+    summary_through(port, Some(endpoint), id)
+}
+
+/// [`summary_of`] on a server whose clients use no payload codec when `endpoint` is `None`
+/// (user metadata is never encrypted, so the Web UI reads it either way).
+pub fn summary_through(port: u16, endpoint: Option<&str>, id: &str) -> String {
+    let mut describe = Command::new(venv().join("bin/temporal"));
+    describe
         .args(["workflow", "describe", "--output", "json", "--address"])
         .arg(format!("127.0.0.1:{port}"))
-        .args(["--workflow-id", id, "--codec-endpoint", endpoint]));
+        .args(["--workflow-id", id]);
+    if let Some(endpoint) = endpoint {
+        describe.args(["--codec-endpoint", endpoint]);
+    }
+    let out = run(&mut describe);
     let described: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     described["executionConfig"]["userMetadata"]["summary"]
         .as_str()
