@@ -35,7 +35,7 @@ use lakegate_models::INDEX_ZONE;
 /// The most recent file entries read for `row_count_anomaly` (its `last` is capped here).
 pub const MAX_HISTORY: usize = 100;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
     /// The raw/ key the file was promoted to.
     pub key: String,
@@ -174,17 +174,58 @@ pub async fn record(
     now_ms: u64,
 ) -> Result<(), StoreError> {
     let id = file_id(&entry.key);
-    let entry_at = entry_key(dataset, table, &id);
-    if store.head(&entry_at).await?.is_some() {
+    if is_recorded(store, dataset, table, &entry.key).await? {
         return Ok(());
     }
     for k in keys {
-        let mut run = Vec::with_capacity(k.hashes.len() * 8);
-        for h in &k.hashes {
-            run.extend_from_slice(&h.to_le_bytes());
-        }
-        let key = format!("{}{id}.k1", keys_prefix(dataset, table, &k.column));
-        store.put(&key, Bytes::from(run)).await?;
+        store
+            .put(
+                &run_key(dataset, table, &k.column, &id),
+                encode_run(&k.hashes),
+            )
+            .await?;
+    }
+    finish_record(store, dataset, table, entry, now_ms).await
+}
+
+/// Whether the file promoted to `raw_key` has its entry (so its runs are complete).
+pub async fn is_recorded(
+    store: &dyn ObjectStore,
+    dataset: &str,
+    table: &str,
+    raw_key: &str,
+) -> Result<bool, StoreError> {
+    let at = entry_key(dataset, table, &file_id(raw_key));
+    Ok(store.head(&at).await?.is_some())
+}
+
+/// Where the run of `column` of the file `id` lives.
+fn run_key(dataset: &str, table: &str, column: &str, id: &str) -> String {
+    format!("{}{id}.k1", keys_prefix(dataset, table, column))
+}
+
+/// A run as stored: its hashes as little-endian u64s.
+fn encode_run(hashes: &[u64]) -> Bytes {
+    let mut run = Vec::with_capacity(hashes.len() * 8);
+    for h in hashes {
+        run.extend_from_slice(&h.to_le_bytes());
+    }
+    Bytes::from(run)
+}
+
+/// The rest of [`record`] once the file's runs are in `keys/`: its checksum, order marker and
+/// entry. Nothing when the entry exists already (a retry that had got this far).
+async fn finish_record(
+    store: &dyn ObjectStore,
+    dataset: &str,
+    table: &str,
+    entry: &FileEntry,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    let id = file_id(&entry.key);
+    let entry_at = entry_key(dataset, table, &id);
+    if store.head(&entry_at).await?.is_some() {
+        return Ok(());
     }
     if !entry.sha256.is_empty() {
         let c = ChecksumEntry {
@@ -488,6 +529,12 @@ pub fn entry_of(validated: &lakegate_validate::Validated, raw_key: &str) -> File
     }
 }
 
+#[path = "index_pending.rs"]
+pub mod pending;
+
+#[cfg(test)]
+#[path = "mem_store.rs"]
+pub(crate) mod mem_store;
 #[cfg(test)]
 #[path = "index_tests.rs"]
 mod tests;
