@@ -49,12 +49,23 @@ pub struct FileEntry {
     /// Some key column had more distinct values than a run holds.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keys_truncated: bool,
+    /// The name of its order marker under `order/`, so a retraction finds it without listing
+    /// them all. `None` in entries written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct ChecksumEntry {
     key: String,
     table: String,
+    /// The other promoted files with these bytes (approved duplicates), `(key, table)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    others: Vec<(String, String)>,
+    /// `others` names every one of them. Entries written before it was kept are not complete:
+    /// a retraction then lists the dataset's file entries to find a twin.
+    #[serde(default)]
+    complete: bool,
 }
 
 fn dataset_prefix(dataset: &str) -> String {
@@ -228,20 +239,46 @@ async fn finish_record(
         return Ok(());
     }
     if !entry.sha256.is_empty() {
-        let c = ChecksumEntry {
-            key: entry.key.clone(),
-            table: table.to_owned(),
+        let ck = checksum_key(dataset, &entry.sha256);
+        let c = match get_json::<ChecksumEntry>(store, &ck).await? {
+            // A retry that wrote it already.
+            Some(old) if old.key == entry.key => old,
+            // An approved duplicate: the file named before stays one of the content's files.
+            Some(old) => {
+                let mut others = old.others;
+                others.retain(|(k, _)| *k != entry.key);
+                others.push((old.key, old.table));
+                ChecksumEntry {
+                    key: entry.key.clone(),
+                    table: table.to_owned(),
+                    others,
+                    complete: old.complete,
+                }
+            }
+            None => ChecksumEntry {
+                key: entry.key.clone(),
+                table: table.to_owned(),
+                others: Vec::new(),
+                complete: true,
+            },
         };
         let body = serde_json::to_vec(&c).unwrap_or_default();
-        store
-            .put(&checksum_key(dataset, &entry.sha256), Bytes::from(body))
-            .await?;
+        store.put(&ck, Bytes::from(body)).await?;
     }
     // The order marker before the entry: a crash between them leaves a marker whose entry is
     // missing (skipped by readers), and the retry, finding no entry, writes both again.
-    let marker = format!("{}{now_ms:013}-{id}", order_prefix(dataset, table));
-    store.put(&marker, Bytes::new()).await?;
-    let body = serde_json::to_vec(entry).unwrap_or_default();
+    let name = format!("{now_ms:013}-{id}");
+    store
+        .put(
+            &format!("{}{name}", order_prefix(dataset, table)),
+            Bytes::new(),
+        )
+        .await?;
+    let entry = FileEntry {
+        order: Some(name),
+        ..entry.clone()
+    };
+    let body = serde_json::to_vec(&entry).unwrap_or_default();
     store.put(&entry_at, Bytes::from(body)).await?;
     Ok(())
 }
@@ -302,82 +339,6 @@ fn decode_run(bytes: &[u8]) -> Vec<u64> {
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
         .collect()
-}
-
-/// Takes a promoted file out of the indexes (retraction): its entry, its key runs, and its
-/// checksum entry when that names it. Idempotent: a file with no entries is a success.
-pub async fn remove_file(
-    store: &dyn ObjectStore,
-    dataset: &str,
-    table: &str,
-    raw_key: &str,
-) -> Result<(), StoreError> {
-    let id = file_id(raw_key);
-    let entry_at = entry_key(dataset, table, &id);
-    let entry: Option<FileEntry> = get_json(store, &entry_at).await?;
-    // The entry goes first: without it the runs no longer count, whatever fails after.
-    if store.head(&entry_at).await?.is_some() {
-        store.delete(&entry_at).await?;
-    }
-    for (marker, e) in entries(store, dataset, table).await? {
-        if e == id {
-            store.delete(&marker).await?;
-        }
-    }
-    let keys_root = format!("{INDEX_ZONE}{dataset}/{table}/keys/");
-    for run in store.list(&keys_root).await? {
-        if run.key.ends_with(&format!("/{id}.k1")) {
-            store.delete(&run.key).await?;
-        }
-    }
-    if let Some(e) = entry {
-        let ck = checksum_key(dataset, &e.sha256);
-        if get_json::<ChecksumEntry>(store, &ck)
-            .await?
-            .is_some_and(|c| c.key == raw_key)
-        {
-            // An approved duplicate shares the content: while one file with these bytes is
-            // still promoted, re-sending them stays a duplicate. Read before the delete, so a
-            // crash in between leaves the old entry for the retry rather than none.
-            match other_with_checksum(store, dataset, &e.sha256, raw_key).await? {
-                Some(other) => {
-                    let body = serde_json::to_vec(&other).unwrap_or_default();
-                    store.put(&ck, Bytes::from(body)).await?;
-                }
-                None => store.delete(&ck).await?,
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Another promoted file of `dataset` with content `sha256`, if any (a listing of the
-/// dataset's file entries: retraction is rare, and the index keeps no reverse map).
-async fn other_with_checksum(
-    store: &dyn ObjectStore,
-    dataset: &str,
-    sha256: &str,
-    raw_key: &str,
-) -> Result<Option<ChecksumEntry>, StoreError> {
-    let prefix = dataset_prefix(dataset);
-    for object in store.list(&prefix).await? {
-        let Some((table, rest)) = object.key[prefix.len()..].split_once('/') else {
-            continue;
-        };
-        if !rest.starts_with("files/") {
-            continue;
-        }
-        if let Some(e) = get_json::<FileEntry>(store, &object.key).await?
-            && e.key != raw_key
-            && e.sha256.eq_ignore_ascii_case(sha256)
-        {
-            return Ok(Some(ChecksumEntry {
-                key: e.key,
-                table: table.to_owned(),
-            }));
-        }
-    }
-    Ok(None)
 }
 
 /// Decides the history and cross-file rules of a validated file of `landing_key` (its
@@ -526,11 +487,15 @@ pub fn entry_of(validated: &lakegate_validate::Validated, raw_key: &str) -> File
         header: validated.header.clone(),
         key_columns: validated.keys.iter().map(|k| k.column.clone()).collect(),
         keys_truncated: validated.keys.iter().any(|k| k.truncated),
+        order: None,
     }
 }
 
 #[path = "index_pending.rs"]
 pub mod pending;
+#[path = "index_retract.rs"]
+mod retract;
+pub use retract::remove_file;
 
 #[cfg(test)]
 #[path = "mem_store.rs"]

@@ -259,8 +259,7 @@ async fn a_retracted_copy_leaves_its_approved_twin_a_duplicate() {
         sha256: first.sha256.clone(),
         rows: first.rows,
         header: None,
-        key_columns: Vec::new(),
-        keys_truncated: false,
+        ..FileEntry::default()
     };
     record(lake.store.as_ref(), "omop", "person", &entry, &[], 1)
         .await
@@ -306,7 +305,7 @@ async fn recording_a_promotion_twice_writes_one_entry() {
         rows: 10,
         header: None,
         key_columns: vec!["person_id".into()],
-        keys_truncated: false,
+        ..FileEntry::default()
     };
     let keys = [lakegate_validate::CollectedKeys {
         column: "person_id".into(),

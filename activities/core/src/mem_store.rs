@@ -14,12 +14,18 @@ use crate::ports::{ByteStream, KeyTag, ObjectMeta, ObjectStore, StoreError};
 pub(crate) struct MemStore {
     objects: Mutex<BTreeMap<String, Bytes>>,
     gets: Mutex<BTreeMap<String, usize>>,
+    listed: Mutex<Vec<String>>,
 }
 
 impl MemStore {
     /// How many times `key` was read.
     pub(crate) fn gets_of(&self, key: &str) -> usize {
         self.gets.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
+
+    /// The prefixes listed so far, in order.
+    pub(crate) fn listed(&self) -> Vec<String> {
+        self.listed.lock().unwrap().clone()
     }
 
     /// Every key under `prefix`.
@@ -52,6 +58,7 @@ impl ObjectStore for MemStore {
         Ok(m)
     }
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
+        self.listed.lock().unwrap().push(prefix.into());
         let map = self.objects.lock().unwrap();
         Ok(map
             .range(prefix.to_owned()..)
