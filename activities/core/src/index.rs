@@ -3,10 +3,12 @@
 //! it leaves (the `move_object` of a retract), and read by the history and cross-file rules of
 //! the next files:
 //!
-//! - `index/<dataset>/sha256/<hex>.json`: one per promoted content, `{key, table}`, for
-//!   `duplicate_file` (the same bytes under any name or day of the dataset);
+//! - `index/<dataset>/sha256/<hex>.json`: one per promoted content, `{key, table}` and the
+//!   approved twins with the same bytes, for `duplicate_file` (the same bytes under any name or
+//!   day of the dataset);
 //! - `index/<dataset>/<table>/files/<id>.json`: one per promoted file (`id` a hash of its raw
-//!   key), holding its row count and header, for `row_count_anomaly` and `schema_drift`, and
+//!   key), holding its row count and header, for `row_count_anomaly` and `schema_drift`, and the
+//!   names of its other entries (key columns, order marker) for retraction, and
 //!   `index/<dataset>/<table>/order/<ms>-<id>`, empty, so a listing is in promotion order;
 //! - `index/<dataset>/<table>/keys/<column>/<id>.k1`: the sorted distinct key hashes
 //!   ([`lakegate_validate::key_hash`], little-endian u64s) of each column another table
@@ -15,7 +17,8 @@
 //! Writes are idempotent: names depend only on the raw key (a retried promotion finds its
 //! file entry and writes nothing new), runs and checksum entries are rewritten with the same
 //! bytes, and the file entry is written last, so an entry means its runs are complete.
-//! [`remove_file`] takes a file's entries out again (retraction). No cell value is stored in
+//! [`remove_file`] takes a file's entries out again (retraction); [`pending`] keeps a
+//! quarantined file's entries until its approval records them. No cell value is stored in
 //! clear; hashes of identifiers are pseudonymous, so the `index/` prefix belongs in the same
 //! access policy as raw/.
 
