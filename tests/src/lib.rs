@@ -44,6 +44,24 @@ pub fn venv() -> PathBuf {
     lakegate_local::LocalConfig::venv_from_env(repo_root())
 }
 
+/// Runs the generator of `examples/<example>` (from the project's virtualenv) into `out` with
+/// `args` (`--seed`, `--patients`, ...): the generated data the contract tests feed the examples.
+pub fn generate_example(example: &str, out: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let script = repo_root()
+        .join("examples")
+        .join(example)
+        .join("generate.py");
+    let status = std::process::Command::new(venv().join("bin/python"))
+        .arg(&script)
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .status()
+        .with_context(|| format!("running {}", script.display()))?;
+    anyhow::ensure!(status.success(), "{example}/generate.py failed: {status}");
+    Ok(())
+}
+
 /// A throwaway dev server (headless, in memory, free port) logging to `dir`/temporal.log.
 pub fn start_dev_server(dir: &Path) -> anyhow::Result<DevServer> {
     DevServer::start(&DevServerOptions::ephemeral(
@@ -373,6 +391,20 @@ impl TestEnv {
             &[server_log],
         )
         .await
+    }
+
+    /// [`Self::scan_for_leaks`] for `sentinel`, which must find it nowhere, having read at least
+    /// `min_histories` histories and decrypted some payload (a scan that read nothing proves
+    /// nothing).
+    pub async fn assert_no_leaks(&self, sentinel: &str, min_histories: usize) {
+        let scan = self.scan_for_leaks(&[sentinel.to_owned()]).await.unwrap();
+        assert!(
+            scan.histories >= min_histories,
+            "the scan read {} histories",
+            scan.histories
+        );
+        assert!(scan.encrypted > 0, "the scan decrypted no payload");
+        scan.ensure_clean().unwrap();
     }
 }
 

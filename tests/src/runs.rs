@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use lakegate::client::{self, StartedIngest};
 use lakegate_models::{
-    Check, CrawlStatus, Decision, IngestInput, IngestPhase, IngestStatus, ReviewSignal,
-    TransformInput,
+    Check, CrawlStatus, Decision, IngestInput, IngestPhase, IngestStatus, ReviewOutcome,
+    ReviewSignal, RuleOutcome, TransformInput,
 };
 use temporalio_client::{
     Client, WorkflowCancelOptions, WorkflowGetResultOptions, WorkflowHandle, WorkflowStartOptions,
@@ -127,6 +127,75 @@ pub fn settled(s: &IngestStatus) -> bool {
         s.phase,
         IngestPhase::Promoted | IngestPhase::AwaitingReview | IngestPhase::Rejected
     )
+}
+
+/// How long a contract test waits for a file to settle (a validation, its index reads and the
+/// moves, on a loaded machine).
+pub const SETTLE_WAIT: Duration = Duration::from_secs(120);
+
+/// Lands `body` at `key`, runs its ingest until it settles; its id and status.
+pub async fn ingest_settled(env: &TestEnv, key: &str, body: &[u8]) -> (String, IngestStatus) {
+    let id = ingest(env, key, body).await;
+    let status = client::wait_for_status(&env.client, &id, SETTLE_WAIT, settled)
+        .await
+        .unwrap();
+    (id, status)
+}
+
+/// The failed rules of a settled ingest.
+pub fn failed_rules(status: &IngestStatus) -> Vec<RuleOutcome> {
+    status
+        .report
+        .as_ref()
+        .map(|r| r.rules.iter().filter(|o| !o.passed).cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Lands and ingests `body` at `key`, which must be promoted; the run's id and its report's
+/// outcomes (warnings included).
+pub async fn promoted(env: &TestEnv, key: &str, body: &[u8]) -> (String, Vec<RuleOutcome>) {
+    let (id, status) = ingest_settled(env, key, body).await;
+    assert_eq!(
+        status.phase,
+        IngestPhase::Promoted,
+        "{key}: {:#?}",
+        failed_rules(&status)
+    );
+    (id, status.report.map(|r| r.rules).unwrap_or_default())
+}
+
+/// Lands and ingests `body` at `key`, which must be quarantined failing exactly the rules
+/// `rules` (by id, in report order); the run's id and the failed outcomes.
+pub async fn quarantined(
+    env: &TestEnv,
+    key: &str,
+    body: &[u8],
+    rules: &[&str],
+) -> (String, Vec<RuleOutcome>) {
+    let (id, status) = ingest_settled(env, key, body).await;
+    assert_eq!(
+        status.phase,
+        IngestPhase::AwaitingReview,
+        "{key}: {:#?}",
+        status.report.map(|r| r.rules)
+    );
+    let failed = failed_rules(&status);
+    let ids: Vec<&str> = failed.iter().map(|o| o.rule.as_str()).collect();
+    assert_eq!(ids, rules, "{key}: {failed:#?}");
+    (id, failed)
+}
+
+/// A reviewer approves the quarantined run `id` through the `review` Update, which must
+/// answer that the file was promoted.
+pub async fn approve(env: &TestEnv, id: &str, reason: &str) {
+    let answer = client::review(&env.client, id, &review(Decision::Approve, "dana", reason))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(answer, ReviewOutcome::Promoted { .. }),
+        "{answer:?}"
+    );
 }
 
 /// Waits until `probe` gives a value, polling every `every`; panics naming `what` once

@@ -7,19 +7,13 @@
 //! collapsed daily file is a `row_count_anomaly`; a file approved from quarantine serves the
 //! references of later files, and once retracted it no longer does.
 
-use std::time::Duration;
-
-use lakegate::client;
 use lakegate_activities::{RetractStart, start_retract};
-use lakegate_models::{
-    Decision, IngestPhase, IngestStatus, RetractInput, RetractPhase, ReviewOutcome, ReviewSignal,
-    RuleOutcome,
-};
-use lakegate_tests::{TestEnv, repo_root, runs, venv};
+use lakegate_models::{RetractInput, RetractPhase};
+use lakegate_tests::runs::{self, promoted, quarantined};
+use lakegate_tests::{TestEnv, generate_example, repo_root};
 use lakegate_workflows::RetractWorkflow;
 use temporalio_client::WorkflowGetResultOptions;
 
-const WAIT: Duration = Duration::from_secs(120);
 /// The orphan visit ids planted in the condition file start so (one distinct id per row: the
 /// rule lists the row where each missing value first appears); cell values, so no history may
 /// hold them.
@@ -53,56 +47,6 @@ fn with_field(row: &str, index: usize, value: &str) -> String {
     let mut fields: Vec<&str> = row.split(',').collect();
     fields[index] = value;
     fields.join(",")
-}
-
-/// Lands `body` at `key`, runs its ingest until it settles; its id and status.
-async fn ingest(env: &TestEnv, key: &str, body: &[u8]) -> (String, IngestStatus) {
-    let input = env.land(key, body).await.unwrap();
-    let id = runs::start(env, input).await;
-    let status = client::wait_for_status(&env.client, &id, WAIT, runs::settled)
-        .await
-        .unwrap();
-    (id, status)
-}
-
-async fn promoted(env: &TestEnv, key: &str, body: &[u8]) -> String {
-    let (id, status) = ingest(env, key, body).await;
-    assert_eq!(
-        status.phase,
-        IngestPhase::Promoted,
-        "{key}: {:#?}",
-        failed(&status)
-    );
-    id
-}
-
-/// The failed rules of a settled ingest.
-fn failed(status: &IngestStatus) -> Vec<RuleOutcome> {
-    status
-        .report
-        .as_ref()
-        .map(|r| r.rules.iter().filter(|o| !o.passed).cloned().collect())
-        .unwrap_or_default()
-}
-
-/// Quarantined, failing exactly the rules `rules` (by id).
-async fn quarantined(
-    env: &TestEnv,
-    key: &str,
-    body: &[u8],
-    rules: &[&str],
-) -> (String, Vec<RuleOutcome>) {
-    let (id, status) = ingest(env, key, body).await;
-    assert_eq!(
-        status.phase,
-        IngestPhase::AwaitingReview,
-        "{key}: {:#?}",
-        status.report.map(|r| r.rules)
-    );
-    let failed = failed(&status);
-    let ids: Vec<&str> = failed.iter().map(|o| o.rule.as_str()).collect();
-    assert_eq!(ids, rules, "{key}: {failed:#?}");
-    (id, failed)
 }
 
 /// `n` visits of the sample's shape for persons `person_ids` (cycled), with visit ids from
@@ -220,19 +164,7 @@ async fn omop_rules_catch_orphans_duplicates_and_collapsed_days_across_review_an
     .await;
 
     // A reviewer approves the collapsed day (a holiday): its persons are now onboarded.
-    let review = ReviewSignal {
-        decision: Decision::Approve,
-        reviewer: "dana".into(),
-        reason: "holiday: a short day".into(),
-    };
-    let answer = client::review(&env.client, &collapsed_id, &review)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        matches!(answer, ReviewOutcome::Promoted { .. }),
-        "{answer:?}"
-    );
+    runs::approve(&env, &collapsed_id, "holiday: a short day").await;
     promoted(
         &env,
         "landing/day9/omop/visit_occurrence.csv",
@@ -271,17 +203,7 @@ async fn omop_rules_catch_orphans_duplicates_and_collapsed_days_across_review_an
     assert_eq!(failed[0].failures, 30, "{:?}", failed[0]);
 
     // The orphan's value is in no history, stored or decrypted, and in no log.
-    let scan = env
-        .scan_for_leaks(&[ORPHAN_VISIT.to_owned()])
-        .await
-        .unwrap();
-    assert!(
-        scan.histories >= 12,
-        "the scan read {} histories",
-        scan.histories
-    );
-    assert!(scan.encrypted > 0, "the scan decrypted no payload");
-    scan.ensure_clean().unwrap();
+    env.assert_no_leaks(ORPHAN_VISIT, 12).await;
 }
 
 /// The committed samples are what their generators write (from the project's virtualenv, with
@@ -292,13 +214,7 @@ fn example_samples_are_what_their_generators_write() {
     for example in ["omop", "fhir"] {
         let dir = repo_root().join("examples").join(example);
         let out = tempfile::tempdir().unwrap();
-        let status = std::process::Command::new(venv().join("bin/python"))
-            .arg(dir.join("generate.py"))
-            .arg("--out")
-            .arg(out.path())
-            .status()
-            .unwrap();
-        assert!(status.success(), "{example}/generate.py failed");
+        generate_example(example, out.path(), &[]).unwrap();
         let names = |path: &std::path::Path| {
             let mut names: Vec<String> = std::fs::read_dir(path)
                 .unwrap()

@@ -3,10 +3,12 @@
 //! it leaves (the `move_object` of a retract), and read by the history and cross-file rules of
 //! the next files:
 //!
-//! - `index/<dataset>/sha256/<hex>.json`: one per promoted content, `{key, table}`, for
-//!   `duplicate_file` (the same bytes under any name or day of the dataset);
+//! - `index/<dataset>/sha256/<hex>.json`: one per promoted content, `{key, table}` and the
+//!   approved twins with the same bytes, for `duplicate_file` (the same bytes under any name or
+//!   day of the dataset);
 //! - `index/<dataset>/<table>/files/<id>.json`: one per promoted file (`id` a hash of its raw
-//!   key), holding its row count and header, for `row_count_anomaly` and `schema_drift`, and
+//!   key), holding its row count and header, for `row_count_anomaly` and `schema_drift`, and the
+//!   names of its other entries (key columns, order marker) for retraction, and
 //!   `index/<dataset>/<table>/order/<ms>-<id>`, empty, so a listing is in promotion order;
 //! - `index/<dataset>/<table>/keys/<column>/<id>.k1`: the sorted distinct key hashes
 //!   ([`lakegate_validate::key_hash`], little-endian u64s) of each column another table
@@ -15,7 +17,8 @@
 //! Writes are idempotent: names depend only on the raw key (a retried promotion finds its
 //! file entry and writes nothing new), runs and checksum entries are rewritten with the same
 //! bytes, and the file entry is written last, so an entry means its runs are complete.
-//! [`remove_file`] takes a file's entries out again (retraction). No cell value is stored in
+//! [`remove_file`] takes a file's entries out again (retraction); [`pending`] keeps a
+//! quarantined file's entries until its approval records them. No cell value is stored in
 //! clear; hashes of identifiers are pseudonymous, so the `index/` prefix belongs in the same
 //! access policy as raw/.
 
@@ -35,7 +38,7 @@ use lakegate_models::INDEX_ZONE;
 /// The most recent file entries read for `row_count_anomaly` (its `last` is capped here).
 pub const MAX_HISTORY: usize = 100;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
     /// The raw/ key the file was promoted to.
     pub key: String,
@@ -49,12 +52,23 @@ pub struct FileEntry {
     /// Some key column had more distinct values than a run holds.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keys_truncated: bool,
+    /// The name of its order marker under `order/`, so a retraction finds it without listing
+    /// them all. `None` in entries written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct ChecksumEntry {
     key: String,
     table: String,
+    /// The other promoted files with these bytes (approved duplicates), `(key, table)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    others: Vec<(String, String)>,
+    /// `others` names every one of them. Entries written before it was kept are not complete:
+    /// a retraction then lists the dataset's file entries to find a twin.
+    #[serde(default)]
+    complete: bool,
 }
 
 fn dataset_prefix(dataset: &str) -> String {
@@ -174,33 +188,100 @@ pub async fn record(
     now_ms: u64,
 ) -> Result<(), StoreError> {
     let id = file_id(&entry.key);
+    if is_recorded(store, dataset, table, &entry.key).await? {
+        return Ok(());
+    }
+    for k in keys {
+        store
+            .put(
+                &run_key(dataset, table, &k.column, &id),
+                encode_run(&k.hashes),
+            )
+            .await?;
+    }
+    finish_record(store, dataset, table, entry, now_ms).await
+}
+
+/// Whether the file promoted to `raw_key` has its entry (so its runs are complete).
+pub async fn is_recorded(
+    store: &dyn ObjectStore,
+    dataset: &str,
+    table: &str,
+    raw_key: &str,
+) -> Result<bool, StoreError> {
+    let at = entry_key(dataset, table, &file_id(raw_key));
+    Ok(store.head(&at).await?.is_some())
+}
+
+/// Where the run of `column` of the file `id` lives.
+fn run_key(dataset: &str, table: &str, column: &str, id: &str) -> String {
+    format!("{}{id}.k1", keys_prefix(dataset, table, column))
+}
+
+/// A run as stored: its hashes as little-endian u64s.
+fn encode_run(hashes: &[u64]) -> Bytes {
+    let mut run = Vec::with_capacity(hashes.len() * 8);
+    for h in hashes {
+        run.extend_from_slice(&h.to_le_bytes());
+    }
+    Bytes::from(run)
+}
+
+/// The rest of [`record`] once the file's runs are in `keys/`: its checksum, order marker and
+/// entry. Nothing when the entry exists already (a retry that had got this far).
+async fn finish_record(
+    store: &dyn ObjectStore,
+    dataset: &str,
+    table: &str,
+    entry: &FileEntry,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    let id = file_id(&entry.key);
     let entry_at = entry_key(dataset, table, &id);
     if store.head(&entry_at).await?.is_some() {
         return Ok(());
     }
-    for k in keys {
-        let mut run = Vec::with_capacity(k.hashes.len() * 8);
-        for h in &k.hashes {
-            run.extend_from_slice(&h.to_le_bytes());
-        }
-        let key = format!("{}{id}.k1", keys_prefix(dataset, table, &k.column));
-        store.put(&key, Bytes::from(run)).await?;
-    }
     if !entry.sha256.is_empty() {
-        let c = ChecksumEntry {
-            key: entry.key.clone(),
-            table: table.to_owned(),
+        let ck = checksum_key(dataset, &entry.sha256);
+        let c = match get_json::<ChecksumEntry>(store, &ck).await? {
+            // A retry that wrote it already.
+            Some(old) if old.key == entry.key => old,
+            // An approved duplicate: the file named before stays one of the content's files.
+            Some(old) => {
+                let mut others = old.others;
+                others.retain(|(k, _)| *k != entry.key);
+                others.push((old.key, old.table));
+                ChecksumEntry {
+                    key: entry.key.clone(),
+                    table: table.to_owned(),
+                    others,
+                    complete: old.complete,
+                }
+            }
+            None => ChecksumEntry {
+                key: entry.key.clone(),
+                table: table.to_owned(),
+                others: Vec::new(),
+                complete: true,
+            },
         };
         let body = serde_json::to_vec(&c).unwrap_or_default();
-        store
-            .put(&checksum_key(dataset, &entry.sha256), Bytes::from(body))
-            .await?;
+        store.put(&ck, Bytes::from(body)).await?;
     }
     // The order marker before the entry: a crash between them leaves a marker whose entry is
     // missing (skipped by readers), and the retry, finding no entry, writes both again.
-    let marker = format!("{}{now_ms:013}-{id}", order_prefix(dataset, table));
-    store.put(&marker, Bytes::new()).await?;
-    let body = serde_json::to_vec(entry).unwrap_or_default();
+    let name = format!("{now_ms:013}-{id}");
+    store
+        .put(
+            &format!("{}{name}", order_prefix(dataset, table)),
+            Bytes::new(),
+        )
+        .await?;
+    let entry = FileEntry {
+        order: Some(name),
+        ..entry.clone()
+    };
+    let body = serde_json::to_vec(&entry).unwrap_or_default();
     store.put(&entry_at, Bytes::from(body)).await?;
     Ok(())
 }
@@ -261,82 +342,6 @@ fn decode_run(bytes: &[u8]) -> Vec<u64> {
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
         .collect()
-}
-
-/// Takes a promoted file out of the indexes (retraction): its entry, its key runs, and its
-/// checksum entry when that names it. Idempotent: a file with no entries is a success.
-pub async fn remove_file(
-    store: &dyn ObjectStore,
-    dataset: &str,
-    table: &str,
-    raw_key: &str,
-) -> Result<(), StoreError> {
-    let id = file_id(raw_key);
-    let entry_at = entry_key(dataset, table, &id);
-    let entry: Option<FileEntry> = get_json(store, &entry_at).await?;
-    // The entry goes first: without it the runs no longer count, whatever fails after.
-    if store.head(&entry_at).await?.is_some() {
-        store.delete(&entry_at).await?;
-    }
-    for (marker, e) in entries(store, dataset, table).await? {
-        if e == id {
-            store.delete(&marker).await?;
-        }
-    }
-    let keys_root = format!("{INDEX_ZONE}{dataset}/{table}/keys/");
-    for run in store.list(&keys_root).await? {
-        if run.key.ends_with(&format!("/{id}.k1")) {
-            store.delete(&run.key).await?;
-        }
-    }
-    if let Some(e) = entry {
-        let ck = checksum_key(dataset, &e.sha256);
-        if get_json::<ChecksumEntry>(store, &ck)
-            .await?
-            .is_some_and(|c| c.key == raw_key)
-        {
-            // An approved duplicate shares the content: while one file with these bytes is
-            // still promoted, re-sending them stays a duplicate. Read before the delete, so a
-            // crash in between leaves the old entry for the retry rather than none.
-            match other_with_checksum(store, dataset, &e.sha256, raw_key).await? {
-                Some(other) => {
-                    let body = serde_json::to_vec(&other).unwrap_or_default();
-                    store.put(&ck, Bytes::from(body)).await?;
-                }
-                None => store.delete(&ck).await?,
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Another promoted file of `dataset` with content `sha256`, if any (a listing of the
-/// dataset's file entries: retraction is rare, and the index keeps no reverse map).
-async fn other_with_checksum(
-    store: &dyn ObjectStore,
-    dataset: &str,
-    sha256: &str,
-    raw_key: &str,
-) -> Result<Option<ChecksumEntry>, StoreError> {
-    let prefix = dataset_prefix(dataset);
-    for object in store.list(&prefix).await? {
-        let Some((table, rest)) = object.key[prefix.len()..].split_once('/') else {
-            continue;
-        };
-        if !rest.starts_with("files/") {
-            continue;
-        }
-        if let Some(e) = get_json::<FileEntry>(store, &object.key).await?
-            && e.key != raw_key
-            && e.sha256.eq_ignore_ascii_case(sha256)
-        {
-            return Ok(Some(ChecksumEntry {
-                key: e.key,
-                table: table.to_owned(),
-            }));
-        }
-    }
-    Ok(None)
 }
 
 /// Decides the history and cross-file rules of a validated file of `landing_key` (its
@@ -485,9 +490,19 @@ pub fn entry_of(validated: &lakegate_validate::Validated, raw_key: &str) -> File
         header: validated.header.clone(),
         key_columns: validated.keys.iter().map(|k| k.column.clone()).collect(),
         keys_truncated: validated.keys.iter().any(|k| k.truncated),
+        order: None,
     }
 }
 
+#[path = "index_pending.rs"]
+pub mod pending;
+#[path = "index_retract.rs"]
+mod retract;
+pub use retract::remove_file;
+
+#[cfg(test)]
+#[path = "mem_store.rs"]
+pub(crate) mod mem_store;
 #[cfg(test)]
 #[path = "index_tests.rs"]
 mod tests;

@@ -1,71 +1,15 @@
 //! The history and cross-file rules on the examples (examples/omop, examples/fhir), through
 //! the same steps as `validate_and_promote`: validate, [`check_file`], promote, [`record`].
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use lakegate_models::{ContractMatch, ValidationReport, Verdict, keys};
 use lakegate_validate::{ContractSet, ValidateOptions, validate_full};
 
+use super::mem_store::MemStore;
 use super::*;
-use crate::ports::{ByteStream, KeyTag, ObjectMeta};
-
-/// An object store in memory: enough of the port for the index.
-#[derive(Default)]
-struct MemStore(Mutex<BTreeMap<String, Bytes>>);
-
-#[async_trait]
-impl ObjectStore for MemStore {
-    fn bucket(&self) -> &str {
-        "mem"
-    }
-    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
-        Ok(self.0.lock().unwrap().get(key).map(|b| meta(key, b)))
-    }
-    async fn get(&self, key: &str) -> Result<ByteStream, StoreError> {
-        let body = self.0.lock().unwrap().get(key).cloned();
-        let body = body.ok_or_else(|| StoreError::NotFound(KeyTag(key.into())))?;
-        Ok(Box::pin(std::io::Cursor::new(body.to_vec())))
-    }
-    async fn put(&self, key: &str, body: Bytes) -> Result<ObjectMeta, StoreError> {
-        let m = meta(key, &body);
-        self.0.lock().unwrap().insert(key.into(), body);
-        Ok(m)
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
-        let map = self.0.lock().unwrap();
-        Ok(map
-            .range(prefix.to_owned()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, b)| meta(k, b))
-            .collect())
-    }
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.0.lock().unwrap().remove(key);
-        Ok(())
-    }
-    async fn move_object(&self, from: &str, to: &str) -> Result<ObjectMeta, StoreError> {
-        let mut map = self.0.lock().unwrap();
-        let body = map
-            .remove(from)
-            .ok_or_else(|| StoreError::NotFound(KeyTag(from.into())))?;
-        map.insert(to.into(), body.clone());
-        Ok(meta(to, &body))
-    }
-}
-
-fn meta(key: &str, body: &Bytes) -> ObjectMeta {
-    ObjectMeta {
-        key: key.into(),
-        size: body.len() as u64,
-        etag: None,
-        version: None,
-        last_modified: None,
-    }
-}
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
@@ -315,8 +259,7 @@ async fn a_retracted_copy_leaves_its_approved_twin_a_duplicate() {
         sha256: first.sha256.clone(),
         rows: first.rows,
         header: None,
-        key_columns: Vec::new(),
-        keys_truncated: false,
+        ..FileEntry::default()
     };
     record(lake.store.as_ref(), "omop", "person", &entry, &[], 1)
         .await
@@ -362,7 +305,7 @@ async fn recording_a_promotion_twice_writes_one_entry() {
         rows: 10,
         header: None,
         key_columns: vec!["person_id".into()],
-        keys_truncated: false,
+        ..FileEntry::default()
     };
     let keys = [lakegate_validate::CollectedKeys {
         column: "person_id".into(),

@@ -5,13 +5,17 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use lakegate_models::{ContractMatch, PromotedFile, ValidationReport, Verdict, Zone, keys, names};
+use lakegate_models::{ContractMatch, PromotedFile, ValidationReport, Verdict, keys, names};
 use lakegate_validate::{ContractSet, ValidateOptions, Validated, validate_full};
 use serde::{Deserialize, Serialize};
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tokio_util::io::SyncIoBridge;
+
+#[path = "ingest_index.rs"]
+mod index_moves;
+pub use index_moves::APPROVAL_INDEX_BUDGET;
 
 use crate::metrics::{FileOutcome, Metrics, NoMetrics, UNMATCHED_DATASET};
 use crate::pipeline::{PipelineSettings, signal_crawl};
@@ -311,6 +315,10 @@ impl IngestActivities {
         )
         .await
         .map_err(port_failure)?;
+        if validated.report.verdict == Verdict::Fail {
+            self.stash_pending(&request.key, &request.contract, &validated)
+                .await?;
+        }
         Ok(validated.report)
     }
 
@@ -321,11 +329,9 @@ impl IngestActivities {
         request: MoveRequest,
     ) -> Result<MoveResult, ActivityError> {
         let moved = self.do_move(&request).await?;
-        if let MoveResult::Moved(_) = &moved {
-            // A retried move that had completed answers `Moved` again, so a crash between the
-            // move and the index is finished by the retry (both index writes are idempotent).
-            self.index_move(&ctx, &request).await?;
-        }
+        // A retried move that had completed answers `Moved` again, so a crash between the move
+        // and the index is finished by the retry (every index write is idempotent).
+        self.index_move(&ctx, &request, &moved).await?;
         Ok(moved)
     }
 
@@ -393,6 +399,8 @@ impl IngestActivities {
         .map_err(port_failure)?;
         let report = validated.report.clone();
         if report.verdict == Verdict::Fail {
+            self.stash_pending(&request.key, &contract, &validated)
+                .await?;
             return Ok(FirstPass::Failed { contract, report });
         }
         let mut progress = PromoteProgress {
@@ -473,83 +481,7 @@ impl IngestActivities {
     }
 }
 
-/// How long `move_object` may spend reading an approved file for the index: the move activity
-/// has a one-minute attempt (`options::short`), and a move that never finishes would hold the
-/// file's run in a retry loop with the file already in raw/.
-pub const APPROVAL_INDEX_BUDGET: std::time::Duration = std::time::Duration::from_secs(40);
-
-/// `raw/<dataset>/<table>/...` -> (dataset, table).
-fn raw_table(key: &str) -> Option<(&str, &str)> {
-    let mut parts = key.strip_prefix(Zone::Raw.prefix())?.split('/');
-    Some((parts.next()?, parts.next()?))
-}
-
-impl IngestActivities {
-    /// Keeps the lake index in step with the workflows' own moves (see the `index` module): a
-    /// file that reaches raw/ by a move (an approval from quarantine, or an old run's
-    /// in-steps promotion) is read there and recorded; a file that leaves raw/ (a retract) is
-    /// taken out. `validate_and_promote` records its promotions itself.
-    async fn index_move(
-        &self,
-        ctx: &ActivityContext,
-        request: &MoveRequest,
-    ) -> Result<(), ActivityError> {
-        let (from, to) = (Zone::of_key(&request.from), Zone::of_key(&request.to));
-        if from == Some(Zone::Raw) && to != Some(Zone::Raw) {
-            if let Some((dataset, table)) = raw_table(&request.from) {
-                crate::index::remove_file(self.store.as_ref(), dataset, table, &request.from)
-                    .await
-                    .map_err(port_failure)?;
-            }
-            return Ok(());
-        }
-        if from == Some(Zone::Raw) || to != Some(Zone::Raw) {
-            return Ok(());
-        }
-        let Some((dataset, table)) = raw_table(&request.to) else {
-            return Ok(());
-        };
-        let contract = ContractMatch {
-            dataset: dataset.to_owned(),
-            table: table.to_owned(),
-        };
-        let contracts = self.contracts()?;
-        if contracts
-            .table(&contract.dataset, &contract.table)
-            .is_none()
-        {
-            // No contract, no key columns or rules to serve: nothing to index.
-            return Ok(());
-        }
-        let progress = PromoteProgress::default();
-        let reading = self.validate(ctx, &request.to, &contract, &progress);
-        let Ok(validated) = tokio::time::timeout(APPROVAL_INDEX_BUDGET, reading).await else {
-            // Said in the log (the file's hash, never its key): later files' references and
-            // history rules will not see this one.
-            tracing::warn!(
-                dataset = %contract.dataset,
-                table = %contract.table,
-                file = %lakegate_models::short_hash(&request.to),
-                budget_secs = APPROVAL_INDEX_BUDGET.as_secs(),
-                "promoted file not indexed: reading it took longer than the move's budget"
-            );
-            return Ok(());
-        };
-        let validated = validated?;
-        crate::index::record(
-            self.store.as_ref(),
-            &contract.dataset,
-            &contract.table,
-            &crate::index::entry_of(&validated, &request.to),
-            &validated.keys,
-            now_ms(),
-        )
-        .await
-        .map_err(port_failure)
-    }
-}
-
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
