@@ -200,6 +200,18 @@ fn a_detached_dev_keeps_its_flags_and_tells_client_commands_its_settings() {
         assert!(out.stderr.is_empty(), "{args:?}: {out:?}");
     };
     closed_stdout(&["status", &id]);
+
+    // A second terminal in the folder whose `.lakegate` is the dev server's: no flag and no
+    // setting in the environment at all, and it still reaches this server (not one on 7233).
+    std::os::unix::fs::symlink(&data, dir.path().join(".lakegate")).unwrap();
+    let mut second_terminal = bare_lakegate(&data);
+    second_terminal
+        .env_remove("LAKEGATE_DATA_DIR")
+        .current_dir(dir.path());
+    let out = run(second_terminal.args(["status", &id, "--output", "json"]));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["phase"], "awaiting_review", "{status}");
+
     closed_stdout(&["review", &id, "reject", "--reviewer", "bob"]);
 
     // Rejected: the same bytes again are recognised, and the exit code says they failed.
