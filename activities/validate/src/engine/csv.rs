@@ -8,6 +8,13 @@ use crate::contract::{CaseRule, HeaderMode};
 
 impl State<'_> {
     pub(super) fn run_csv(&mut self, input: &mut dyn BufRead) -> io::Result<()> {
+        // Also after a failed read: a corrupt gzip stream still reports the rows before it.
+        let result = self.read_csv(input);
+        self.flush_batch();
+        result
+    }
+
+    fn read_csv(&mut self, input: &mut dyn BufRead) -> io::Result<()> {
         let f = &self.table.format;
         let quote = f.quote as u8;
         let mut core = csv_core::ReaderBuilder::new()
@@ -175,6 +182,13 @@ impl State<'_> {
             && ends.len() != self.expected_fields
         {
             self.slots[s].hit(row, k);
+        }
+        if self.batching() {
+            self.batch.push(row, data, ends, bom);
+            if self.batch.is_full() {
+                self.flush_batch();
+            }
+            return;
         }
         if !self.conds.is_empty() {
             self.begin_row(|p| {

@@ -9,6 +9,7 @@
 //! and per-column checks; `csv` and `ndjson` parse records; `cells` checks one value;
 //! `report` turns the slots into rule outcomes.
 
+mod batch;
 mod cells;
 pub(crate) use cells::{is_bool, is_decimal, parse_i64};
 mod csv;
@@ -18,6 +19,7 @@ mod keys;
 mod ndjson;
 mod plan;
 mod report;
+mod seen;
 mod stored;
 #[cfg(test)]
 mod tests;

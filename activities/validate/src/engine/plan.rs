@@ -1,14 +1,15 @@
 //! Rule planning: a table contract becomes numbered rule slots (failure counts and the first K
 //! failing rows), file-level checks run at the end, and per-column lists of cell checks.
 
-use std::collections::{BTreeSet, HashSet};
-use std::hash::{BuildHasher, BuildHasherDefault, RandomState};
+use std::collections::BTreeSet;
+use std::hash::{BuildHasher, RandomState};
 
 use lakegate_models::RuleOutcome;
 
-use super::cells::PassThrough;
+use super::batch::Batch;
 use super::keys::{CollectedKeys, ReferenceProbe};
 use super::report::show;
+use super::seen::Seen;
 use super::{DEFAULT_MAX_DISTINCT, Limits, ValidateOptions};
 use crate::TableContract;
 use crate::contract::{
@@ -100,7 +101,7 @@ pub(super) enum CellCheck {
     DateRange(Option<i64>, Option<i64>),
     MaxLength(u64),
     Unique {
-        seen: HashSet<u64, BuildHasherDefault<PassThrough>>,
+        seen: Seen,
         max: u64,
         saturated: bool,
     },
@@ -197,6 +198,10 @@ pub(super) struct State<'a> {
     pub(super) probes: Vec<ReferenceProbe>,
     /// The CSV header as read, for `schema_drift` (checked by the caller).
     pub(super) header_names: Option<Vec<String>>,
+    /// CSV records whose cell checks are pending.
+    pub(super) batch: Batch,
+    /// Scratch space for a batch's hashed values.
+    pub(super) hashes: Vec<u64>,
 }
 
 impl<'a> State<'a> {
@@ -238,6 +243,8 @@ impl<'a> State<'a> {
             collected: Vec::new(),
             probes: Vec::new(),
             header_names: None,
+            batch: Batch::default(),
+            hashes: Vec::new(),
         };
         // Built-in rules first; an explicit rule with the same id (and column) overrides one.
         let explicit = |id: &str, column: Option<&str>| {
@@ -478,7 +485,7 @@ impl<'a> State<'a> {
                     CellCheck::MaxLength(*max)
                 }
                 RuleSpec::Unique { max_distinct, .. } => CellCheck::Unique {
-                    seen: HashSet::default(),
+                    seen: Seen::default(),
                     max: max_distinct.unwrap_or(DEFAULT_MAX_DISTINCT),
                     saturated: false,
                 },
