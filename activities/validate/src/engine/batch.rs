@@ -51,7 +51,28 @@ impl Batch {
         self.recs.len() >= RECORDS || self.data.len() >= BYTES
     }
 
-    fn clear(&mut self) {
+    pub(super) fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    pub(super) fn data_len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Bytes of field `i` over the batch, for the split's cost estimate.
+    pub(super) fn field_bytes(&self, i: usize) -> usize {
+        self.recs
+            .iter()
+            .filter_map(|r| self.field(r, i))
+            .map(<[u8]>::len)
+            .sum()
+    }
+
+    pub(super) fn clear(&mut self) {
         self.data.clear();
         self.ends.clear();
         self.recs.clear();
@@ -79,24 +100,29 @@ impl State<'_> {
         self.conds.is_empty() && self.compares.is_empty()
     }
 
-    /// Runs the cell checks of every record in the batch, column by column, and empties it.
+    /// Runs the cell checks of every record in the batch here, column by column, and empties it.
     pub(super) fn flush_batch(&mut self) {
         let mut batch = std::mem::take(&mut self.batch);
+        self.check_batch(&batch);
+        batch.clear();
+        self.batch = batch;
+    }
+
+    /// This thread's cell checks of every record in `batch`, column by column.
+    pub(super) fn check_batch(&mut self, batch: &Batch) {
         for c in 0..self.cols.len() {
-            if self.cols[c].absent {
+            if self.cols[c].absent || self.cols[c].delegated {
                 continue;
             }
             let index = self.cols[c].index;
             if let Some(i) = index {
-                self.prefetch_unique(c, &batch, i);
+                self.prefetch_unique(c, batch, i);
             }
             for r in &batch.recs {
                 let v = index.and_then(|i| batch.field(r, i));
                 self.check_cell(c, v, r.row);
             }
         }
-        batch.clear();
-        self.batch = batch;
     }
 
     /// Reads the `unique` set where the batch's values of column `c` will be looked up: the

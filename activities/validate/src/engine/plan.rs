@@ -148,6 +148,8 @@ pub(super) struct ColPlan {
     /// Field position in the record; None when the header lacks the column.
     pub(super) index: Option<usize>,
     pub(super) absent: bool,
+    /// Checked by the other thread of a split (see `split`).
+    pub(super) delegated: bool,
     /// Each check with its slot and its `when` condition (index into `State::conds`).
     pub(super) checks: Vec<(CellCheck, usize, Option<usize>)>,
     pub(super) phi: Option<usize>,
@@ -163,6 +165,7 @@ pub(super) struct ColPlan {
 
 pub(super) struct State<'a> {
     pub(super) table: &'a TableContract,
+    pub(super) opts: &'a ValidateOptions,
     pub(super) k: usize,
     pub(super) limits: Limits,
     pub(super) name: Option<&'a str>,
@@ -202,6 +205,10 @@ pub(super) struct State<'a> {
     pub(super) batch: Batch,
     /// Scratch space for a batch's hashed values.
     pub(super) hashes: Vec<u64>,
+    /// Whether a large CSV file may be checked on two threads (off only in tests).
+    pub(super) parallel: bool,
+    /// A second thread checked some columns (for tests).
+    pub(super) split_used: bool,
 }
 
 impl<'a> State<'a> {
@@ -209,6 +216,7 @@ impl<'a> State<'a> {
         let f = &table.format;
         let mut st = State {
             table,
+            opts,
             k: opts.max_rows_per_rule,
             limits: opts.limits,
             name: opts.name.as_deref(),
@@ -245,6 +253,8 @@ impl<'a> State<'a> {
             header_names: None,
             batch: Batch::default(),
             hashes: Vec::new(),
+            parallel: true,
+            split_used: false,
         };
         // Built-in rules first; an explicit rule with the same id (and column) overrides one.
         let explicit = |id: &str, column: Option<&str>| {
@@ -316,6 +326,7 @@ impl<'a> State<'a> {
                 row_value: None,
                 index: (!f.header || f.kind != FormatKind::Csv).then_some(position),
                 absent: false,
+                delegated: false,
                 checks: Vec::new(),
                 phi: None,
                 scanner: 0,
