@@ -46,7 +46,8 @@ impl<'a> State<'a> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        if matches!(helper, Helper::Untried) {
+        // Not for the last, partial batch of a file smaller than one: no thread for small files.
+        if matches!(helper, Helper::Untried) && self.batch.is_full() {
             *helper = match self.start_helper(scope) {
                 Some(split) => Helper::Running(split),
                 None => Helper::Declined,
