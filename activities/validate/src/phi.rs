@@ -79,9 +79,28 @@ pub(crate) struct Scanner {
     detectors: Vec<PhiDetector>,
     /// A custom MRN pattern may match cells with few digits, so the cheap prefilter is off.
     prefilter: bool,
-    /// Digits a cell needs before the regexes run: five for every detector but `address`,
-    /// whose house number may be a single digit.
+    /// Digits a cell needs before the regexes run, over the detectors other than `mrn` and
+    /// `email` (`u32::MAX` when there are none): the fewest any of their patterns can match
+    /// with (see [`min_digits`]).
     min_digits: u32,
+    /// The default `mrn` detector is on: five digits and the letters `MRN` also call for a scan.
+    mrn: bool,
+    /// The `email` detector is on: an `@` calls for a scan.
+    email: bool,
+}
+
+/// The fewest ASCII digits a match of `d`'s default pattern contains: an SSN has nine, a
+/// phone number ten, a date six (`1/2/1984`), a ZIP five, a house number or PO box one; `mrn`
+/// five, and `email` none (it needs an `@` instead).
+fn min_digits(d: PhiDetector) -> u32 {
+    match d {
+        PhiDetector::Ssn => 9,
+        PhiDetector::Phone => 10,
+        PhiDetector::Dob => 6,
+        PhiDetector::Zip | PhiDetector::Mrn => 5,
+        PhiDetector::Address => 1,
+        PhiDetector::Email => 0,
+    }
 }
 
 impl Scanner {
@@ -104,18 +123,21 @@ impl Scanner {
             set: RegexSet::new(patterns)?,
             detectors: detectors.to_vec(),
             prefilter: mrn_pattern.is_none() || !detectors.contains(&PhiDetector::Mrn),
-            min_digits: if detectors.contains(&PhiDetector::Address) {
-                1
-            } else {
-                5
-            },
+            min_digits: detectors
+                .iter()
+                .filter(|d| !matches!(d, PhiDetector::Mrn | PhiDetector::Email))
+                .map(|&d| min_digits(d))
+                .min()
+                .unwrap_or(u32::MAX),
+            mrn: detectors.contains(&PhiDetector::Mrn),
+            email: detectors.contains(&PhiDetector::Email),
         })
     }
 
     /// Adds one to `hits[i]` for every detector `i` (index into [`ALL`]) that fires on `v`;
     /// returns whether any did. `skip_dob` is set for columns declared as dates.
     pub(crate) fn scan(&self, v: &[u8], skip_dob: bool, hits: &mut [u64; DETECTORS]) -> bool {
-        if self.prefilter && !worth_scanning(v, self.min_digits) {
+        if self.prefilter && !self.worth_scanning(v) {
             return false;
         }
         // Most cells match nothing: an early-exit search is much cheaper than asking which
@@ -135,12 +157,29 @@ impl Scanner {
         }
         any
     }
+
+    /// Whether any detector can match `v` by the counts alone (see [`min_digits`]): most cells
+    /// have too few digits and no `@`, and this byte loop is far cheaper than the regex set.
+    fn worth_scanning(&self, v: &[u8]) -> bool {
+        let mrn_digits = if self.mrn { 5 } else { u32::MAX };
+        let Some(digits) = count_digits(v, self.min_digits, self.email) else {
+            return true;
+        };
+        digits >= self.min_digits
+            || (digits >= mrn_digits && v.windows(3).any(|w| w.eq_ignore_ascii_case(b"mrn")))
+    }
 }
 
-/// Every default detector needs either an `@` or at least five digits (an MRN or a ZIP; a date
-/// has six, an SSN nine, a phone number ten), `address` one; most cells have neither, and this
-/// byte loop is far cheaper than running the regex set.
+/// Whether `v` has at least `min_digits` digits or an `@` (the exhaustive test of the
+/// counting compares this with a naive count).
+#[cfg(test)]
 fn worth_scanning(v: &[u8], min_digits: u32) -> bool {
+    count_digits(v, min_digits, true).is_none_or(|n| n >= min_digits)
+}
+
+/// The ASCII digits of `v`, counted until there are `enough`; None when `v` has an `@` and
+/// `stop_at_sign` is set.
+fn count_digits(v: &[u8], enough: u32, stop_at_sign: bool) -> Option<u32> {
     // Eight bytes at a time (SWAR): flag the ASCII digits and the `@`s of a word exactly, so a
     // long free-text cell costs a few operations per word instead of one branch per byte.
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -156,25 +195,25 @@ fn worth_scanning(v: &[u8], min_digits: u32) -> bool {
         // A byte is `@` when it is zero after xor 0x40 (exact zero-byte test).
         let at = w ^ (ONES * 0x40);
         let zero = !(((at & !HIGH) + !HIGH) | at | !HIGH);
-        if zero != 0 {
-            return true;
+        if zero != 0 && stop_at_sign {
+            return None;
         }
         digits += digit.count_ones();
-        if digits >= min_digits {
-            return true;
+        if digits >= enough {
+            return Some(digits);
         }
     }
     for &b in words.remainder() {
         if b.is_ascii_digit() {
             digits += 1;
-            if digits >= min_digits {
-                return true;
+            if digits >= enough {
+                return Some(digits);
             }
-        } else if b == b'@' {
-            return true;
+        } else if b == b'@' && stop_at_sign {
+            return None;
         }
     }
-    false
+    Some(digits)
 }
 
 #[cfg(test)]

@@ -2,12 +2,33 @@
 //! the common one-line record that gives the same fields (proptested against csv-core alone).
 
 use std::io::{self, BufRead};
+use std::thread::Scope;
 
 use super::plan::State;
+use super::split::Helper;
 use crate::contract::{CaseRule, HeaderMode};
 
-impl State<'_> {
+impl<'a> State<'a> {
     pub(super) fn run_csv(&mut self, input: &mut dyn BufRead) -> io::Result<()> {
+        std::thread::scope(|scope| {
+            let mut helper = Helper::Untried;
+            let result = self.read_csv(input, &mut helper, scope);
+            // Also after a failed read: a corrupt gzip stream still reports the rows before it.
+            let flushed = self.dispatch(&mut helper, scope);
+            self.join_helper(helper);
+            result.and(flushed)
+        })
+    }
+
+    fn read_csv<'scope>(
+        &mut self,
+        input: &mut dyn BufRead,
+        helper: &mut Helper<'scope, 'a>,
+        scope: &'scope Scope<'scope, '_>,
+    ) -> io::Result<()>
+    where
+        'a: 'scope,
+    {
         let f = &self.table.format;
         let quote = f.quote as u8;
         let mut core = csv_core::ReaderBuilder::new()
@@ -23,6 +44,9 @@ impl State<'_> {
         // Not before its first read: that is where it strips a byte-order mark.
         let mut core_idle = false;
         loop {
+            if self.batch.is_full() {
+                self.dispatch(helper, scope)?;
+            }
             let buf = input.fill_buf()?;
             if core_idle && self.fast_csv {
                 let taken = self.fast_lines(buf, delimiter, quote, &mut out, &mut ends);
@@ -87,7 +111,9 @@ impl State<'_> {
         ends: &mut Vec<usize>,
     ) -> usize {
         let mut taken = 0;
-        while let Some(nl) = memchr::memchr(b'\n', &buf[taken..]) {
+        while !self.batch.is_full()
+            && let Some(nl) = memchr::memchr(b'\n', &buf[taken..])
+        {
             let mut line = &buf[taken..taken + nl];
             if line.last() == Some(&b'\r') {
                 line = &line[..line.len() - 1];
@@ -175,6 +201,10 @@ impl State<'_> {
             && ends.len() != self.expected_fields
         {
             self.slots[s].hit(row, k);
+        }
+        if self.batching() {
+            self.batch.push(row, data, ends, bom);
+            return;
         }
         if !self.conds.is_empty() {
             self.begin_row(|p| {

@@ -9,6 +9,7 @@
 //! and per-column checks; `csv` and `ndjson` parse records; `cells` checks one value;
 //! `report` turns the slots into rule outcomes.
 
+mod batch;
 mod cells;
 pub(crate) use cells::{is_bool, is_decimal, parse_i64};
 mod csv;
@@ -18,6 +19,8 @@ mod keys;
 mod ndjson;
 mod plan;
 mod report;
+mod seen;
+mod split;
 mod stored;
 #[cfg(test)]
 mod tests;
@@ -159,7 +162,7 @@ pub fn validate_full<R: Read>(
     validate_inner(contract, table, reader, opts, true)
 }
 
-/// `validate_with`, with the hashing thread allowed or not (off only in tests).
+/// `validate_with`, with the hashing and checking threads allowed or not (off only in tests).
 fn validate_inner<R: Read>(
     contract: &Contract,
     table: &TableContract,
@@ -170,6 +173,7 @@ fn validate_inner<R: Read>(
     let started = Instant::now();
     let mut stored = StoredBytes::new(reader, overlap);
     let mut st = State::new(table, opts);
+    st.parallel = overlap;
     // A stored size past an error-level `size` bound decides the verdict before a byte is read:
     // a 5 GB upload to a 10 MB table must not cost a 5 GB read (and its checksum) to refuse.
     if let Some(size) = opts.size

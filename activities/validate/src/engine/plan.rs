@@ -1,14 +1,15 @@
 //! Rule planning: a table contract becomes numbered rule slots (failure counts and the first K
 //! failing rows), file-level checks run at the end, and per-column lists of cell checks.
 
-use std::collections::{BTreeSet, HashSet};
-use std::hash::{BuildHasher, BuildHasherDefault, RandomState};
+use std::collections::BTreeSet;
+use std::hash::{BuildHasher, RandomState};
 
 use lakegate_models::RuleOutcome;
 
-use super::cells::PassThrough;
+use super::batch::Batch;
 use super::keys::{CollectedKeys, ReferenceProbe};
 use super::report::show;
+use super::seen::Seen;
 use super::{DEFAULT_MAX_DISTINCT, Limits, ValidateOptions};
 use crate::TableContract;
 use crate::contract::{
@@ -100,7 +101,7 @@ pub(super) enum CellCheck {
     DateRange(Option<i64>, Option<i64>),
     MaxLength(u64),
     Unique {
-        seen: HashSet<u64, BuildHasherDefault<PassThrough>>,
+        seen: Seen,
         max: u64,
         saturated: bool,
     },
@@ -147,6 +148,8 @@ pub(super) struct ColPlan {
     /// Field position in the record; None when the header lacks the column.
     pub(super) index: Option<usize>,
     pub(super) absent: bool,
+    /// Checked by the other thread of a split (see `split`).
+    pub(super) delegated: bool,
     /// Each check with its slot and its `when` condition (index into `State::conds`).
     pub(super) checks: Vec<(CellCheck, usize, Option<usize>)>,
     pub(super) phi: Option<usize>,
@@ -162,6 +165,7 @@ pub(super) struct ColPlan {
 
 pub(super) struct State<'a> {
     pub(super) table: &'a TableContract,
+    pub(super) opts: &'a ValidateOptions,
     pub(super) k: usize,
     pub(super) limits: Limits,
     pub(super) name: Option<&'a str>,
@@ -197,6 +201,14 @@ pub(super) struct State<'a> {
     pub(super) probes: Vec<ReferenceProbe>,
     /// The CSV header as read, for `schema_drift` (checked by the caller).
     pub(super) header_names: Option<Vec<String>>,
+    /// CSV records whose cell checks are pending.
+    pub(super) batch: Batch,
+    /// Scratch space for a batch's hashed values.
+    pub(super) hashes: Vec<u64>,
+    /// Whether a large CSV file may be checked on two threads (off only in tests).
+    pub(super) parallel: bool,
+    /// A second thread checked some columns (for tests).
+    pub(super) split_used: bool,
 }
 
 impl<'a> State<'a> {
@@ -204,6 +216,7 @@ impl<'a> State<'a> {
         let f = &table.format;
         let mut st = State {
             table,
+            opts,
             k: opts.max_rows_per_rule,
             limits: opts.limits,
             name: opts.name.as_deref(),
@@ -238,6 +251,10 @@ impl<'a> State<'a> {
             collected: Vec::new(),
             probes: Vec::new(),
             header_names: None,
+            batch: Batch::default(),
+            hashes: Vec::new(),
+            parallel: true,
+            split_used: false,
         };
         // Built-in rules first; an explicit rule with the same id (and column) overrides one.
         let explicit = |id: &str, column: Option<&str>| {
@@ -309,6 +326,7 @@ impl<'a> State<'a> {
                 row_value: None,
                 index: (!f.header || f.kind != FormatKind::Csv).then_some(position),
                 absent: false,
+                delegated: false,
                 checks: Vec::new(),
                 phi: None,
                 scanner: 0,
@@ -478,7 +496,7 @@ impl<'a> State<'a> {
                     CellCheck::MaxLength(*max)
                 }
                 RuleSpec::Unique { max_distinct, .. } => CellCheck::Unique {
-                    seen: HashSet::default(),
+                    seen: Seen::default(),
                     max: max_distinct.unwrap_or(DEFAULT_MAX_DISTINCT),
                     saturated: false,
                 },

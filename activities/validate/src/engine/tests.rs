@@ -152,3 +152,74 @@ fn hashing_on_a_second_thread_gives_the_same_report() {
         assert_eq!(counts[0].0, rows as u64);
     }
 }
+
+/// Every kind of cell check, key collection and `references`, so the split between two
+/// checking threads moves columns of each kind.
+const WIDE: &str = "dataset: d\ntables:\n  - name: t\n    columns:\n      - { name: id, type: integer, required: true, identifier: true }\n      - { name: pid, identifier: true, references: { table: p, column: id } }\n      - { name: day, type: date }\n      - { name: at, type: timestamp }\n      - { name: code }\n      - { name: n, type: decimal }\n      - { name: note }\n      - { name: flag, type: boolean }\n    rules:\n      - { rule: unique, column: id, max_distinct: 40000 }\n      - { rule: unique, column: pid }\n      - { rule: date_range, column: day, min: '2001-01-01' }\n      - { rule: regex, column: code, pattern: '^[A-Z][0-9]{2}$' }\n      - { rule: allowed_values, column: code, values: [A10, B20, C30] }\n      - { rule: range, column: n, min: 0, max: 500 }\n      - { rule: max_length, column: note, max: 30 }\n      - { rule: completeness, column: at, min_ratio: 0.99 }\n      - { rule: phi, detectors: [ssn, phone, email, mrn, dob, zip, address] }\n  - name: p\n    columns:\n      - { name: id }\n";
+
+fn wide(rows: usize) -> Vec<u8> {
+    let mut data = b"id,pid,day,at,code,n,note,flag\n".to_vec();
+    for i in 0..rows {
+        let day = if i % 101 == 0 {
+            "2000-02-30"
+        } else {
+            "2003-04-05"
+        };
+        let at = if i % 67 == 0 {
+            ""
+        } else {
+            "2003-04-05T10:11:12"
+        };
+        let code = ["A10", "B20", "C30", "d4", "E55"][i % 5];
+        let note = match i % 997 {
+            0 => "call 555-867-5309 today",
+            1 => "lives at 12 Elm Street",
+            2 => "\"a note, long enough to be over the limit\"",
+            _ => "ok",
+        };
+        let flag = if i % 89 == 0 { "maybe" } else { "true" };
+        writeln!(
+            data,
+            "{},P{},{day},{at},{code},{}.5,{note},{flag}",
+            i % 60_000,
+            i % 7_000,
+            i % 700
+        )
+        .unwrap();
+    }
+    data
+}
+
+#[test]
+fn checking_columns_on_a_second_thread_gives_the_same_result() {
+    let contract = Contract::parse(WIDE, Path::new("t.yaml")).unwrap();
+    let table = &contract.tables[0];
+    let opts = ValidateOptions {
+        index_columns: vec!["id".into(), "pid".into()],
+        check_references: true,
+        ..ValidateOptions::default()
+    };
+    for rows in [0, 300, 5_000, 120_000] {
+        let data = wide(rows);
+        let run = |parallel: bool| {
+            let mut st = State::new(table, &opts);
+            st.parallel = parallel;
+            st.run(&mut BufReader::with_capacity(64 * 1024, &data[..]))
+                .unwrap();
+            let split = st.split_used;
+            let rules = st.finish(data.len() as u64, "x");
+            let keys: Vec<_> = st.collected.iter().map(|k| k.hashes.clone()).collect();
+            let probes: Vec<_> = std::mem::take(&mut st.probes)
+                .into_iter()
+                .map(|p| p.outcome(20))
+                .collect();
+            ((st.rows, rules, keys, probes), split)
+        };
+        let (one, used) = run(false);
+        let (two, split) = run(true);
+        assert!(!used);
+        assert_eq!(split, rows >= 5_000, "{rows} rows");
+        assert_eq!(two, one, "{rows} rows");
+        assert!(one.1.iter().filter(|r| !r.passed).count() >= 8 || rows < 5_000);
+    }
+}
