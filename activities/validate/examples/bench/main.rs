@@ -198,7 +198,7 @@ fn main() -> Result<()> {
             .collect::<String>()
     );
     println!(
-        "lakegate validator: {} in {validate_s:.2} s (cpu {validate_cpu:.2} s) = {:.0} MB/s, 2 threads (parsing; SHA-256), peak RSS {:.1} MB",
+        "lakegate validator: {} in {validate_s:.2} s (cpu {validate_cpu:.2} s) = {:.0} MB/s, 3 threads (reading and checks; checks; SHA-256), peak RSS {:.1} MB",
         text.lines()
             .find_map(|l| l.strip_prefix("summary="))
             .unwrap_or("?"),
@@ -311,7 +311,7 @@ fn main() -> Result<()> {
         memchr_s / sha_s
     );
     println!(
-        "  threads: validator 2 (parsing, SHA-256); DuckDB as stated; memchr and SHA-256 alone 1"
+        "  threads: validator 3 (reading and checks, a checking thread, SHA-256); DuckDB as stated; memchr and SHA-256 alone 1"
     );
     new_rules(&file, mb, tmp.path())?;
     if keep {
