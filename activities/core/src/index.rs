@@ -199,7 +199,7 @@ pub async fn record(
             )
             .await?;
     }
-    finish_record(store, dataset, table, entry, now_ms).await
+    write_record(store, dataset, table, entry, now_ms).await
 }
 
 /// Whether the file promoted to `raw_key` has its entry (so its runs are complete).
@@ -236,11 +236,22 @@ async fn finish_record(
     entry: &FileEntry,
     now_ms: u64,
 ) -> Result<(), StoreError> {
-    let id = file_id(&entry.key);
-    let entry_at = entry_key(dataset, table, &id);
-    if store.head(&entry_at).await?.is_some() {
+    if is_recorded(store, dataset, table, &entry.key).await? {
         return Ok(());
     }
+    write_record(store, dataset, table, entry, now_ms).await
+}
+
+/// [`finish_record`] for a caller that has just found the entry missing.
+async fn write_record(
+    store: &dyn ObjectStore,
+    dataset: &str,
+    table: &str,
+    entry: &FileEntry,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    let id = file_id(&entry.key);
+    let entry_at = entry_key(dataset, table, &id);
     if !entry.sha256.is_empty() {
         let ck = checksum_key(dataset, &entry.sha256);
         let c = match get_json::<ChecksumEntry>(store, &ck).await? {
