@@ -138,11 +138,19 @@ impl IngestActivities {
             // No contract, no key columns or rules to serve: nothing to index.
             return Ok(IndexStep::Done);
         };
-        // A retry whose first attempt recorded the file (and removed its pending entry).
+        // A retry whose first attempt recorded the file. An approval's first attempt may have
+        // stopped between recording the file and removing its pending entry: remove it now, or
+        // nothing ever would.
         if index::is_recorded(store, dataset, table, &request.to)
             .await
             .map_err(port_failure)?
         {
+            if from == Some(Zone::Quarantine) {
+                let id = pending::quarantined_id(&request.from);
+                pending::discard(store, dataset, &id)
+                    .await
+                    .map_err(port_failure)?;
+            }
             return Ok(IndexStep::Done);
         }
         if from == Some(Zone::Quarantine) {

@@ -153,6 +153,50 @@ async fn an_approved_file_is_indexed_from_its_pending_entry_without_reading_it_a
 }
 
 #[tokio::test]
+async fn a_retried_approval_removes_the_pending_entry_a_crash_left() {
+    let lake = Lake::new();
+    let (contract, validated) = lake.validate(LANDING, &failing_patients()).await;
+    lake.move_file(LANDING, QUARANTINE, validated.report.etag.clone())
+        .await;
+    let entry_at = format!(
+        "index/fhir/_pending/{}.json",
+        pending::quarantined_id(QUARANTINE)
+    );
+    let entry = lake.store.get_bytes(&entry_at);
+    let raw = keys::raw_destination(&contract, "2025-06-02", LANDING);
+    let request = MoveRequest {
+        from: QUARANTINE.into(),
+        to: raw.clone(),
+        dataset: Some("fhir".into()),
+        if_etag: None,
+    };
+    let meta = lake.store.move_object(QUARANTINE, &raw).await.unwrap();
+    let moved = MoveResult::Moved(meta);
+    assert_eq!(
+        lake.activities
+            .index_move_cheaply(&request, &moved)
+            .await
+            .unwrap(),
+        IndexStep::Done
+    );
+    // The first attempt stopped after recording the file, before removing its pending entry.
+    lake.store.put(&entry_at, entry).await.unwrap();
+    assert_eq!(
+        lake.activities
+            .index_move_cheaply(&request, &moved)
+            .await
+            .unwrap(),
+        IndexStep::Done
+    );
+    assert!(lake.store.keys("index/fhir/_pending/").is_empty());
+    assert!(
+        index::is_recorded(lake.store.as_ref(), "fhir", "Patient", &raw)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
 async fn a_rejected_or_replaced_file_leaves_no_pending_entry() {
     let lake = Lake::new();
     let (_, validated) = lake.validate(LANDING, &failing_patients()).await;

@@ -28,6 +28,11 @@ impl MemStore {
         self.listed.lock().unwrap().clone()
     }
 
+    /// The bytes at `key`, uncounted (a test's own look, not the code's read).
+    pub(crate) fn get_bytes(&self, key: &str) -> Bytes {
+        self.objects.lock().unwrap()[key].clone()
+    }
+
     /// Every key under `prefix`.
     pub(crate) fn keys(&self, prefix: &str) -> Vec<String> {
         let map = self.objects.lock().unwrap();
