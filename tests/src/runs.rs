@@ -241,3 +241,30 @@ pub async fn process_group_gone(pgid: i32, within: Duration) {
     })
     .await
 }
+
+/// Whether a pending activity of the workflow `id` has heartbeated: for `validate_and_promote`,
+/// proof that the landing object was opened and its ETag taken (it beats first right after).
+pub async fn activity_heartbeated(env: &TestEnv, id: &str) -> anyhow::Result<bool> {
+    use temporalio_client::NamespacedClient;
+    use temporalio_client::grpc::WorkflowService;
+    use temporalio_client::tonic::IntoRequest;
+    use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
+    use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeWorkflowExecutionRequest;
+    let request = DescribeWorkflowExecutionRequest {
+        namespace: env.client.namespace(),
+        execution: Some(WorkflowExecution {
+            workflow_id: id.to_owned(),
+            run_id: String::new(),
+        }),
+    };
+    let described = WorkflowService::describe_workflow_execution(
+        &mut env.client.clone(),
+        request.into_request(),
+    )
+    .await?
+    .into_inner();
+    Ok(described
+        .pending_activities
+        .iter()
+        .any(|a| a.last_heartbeat_time.is_some()))
+}

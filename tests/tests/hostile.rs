@@ -16,7 +16,7 @@ use lakegate::client::{self, StartedIngest};
 use lakegate_activities::ports::{KeyTag, ObjectStore, StoreError};
 use lakegate_models::{IngestInput, IngestPhase, IngestStatus, Zone};
 use lakegate_tests::TestEnv;
-use lakegate_tests::runs::{settled, start};
+use lakegate_tests::runs::{activity_heartbeated, settled, start};
 use lakegate_validate::corpus::{self, Kind};
 use lakegate_workflows::{CHANGED_REASON, NO_CONTRACT_REASON};
 
@@ -287,30 +287,25 @@ async fn every_hostile_input_ends_in_one_zone_with_a_named_reason() {
     }
 
     // Replaced while being validated: a file large enough to take a while, replaced (as an
-    // upload does, by a rename over it) once validation has started. The validated bytes are
-    // gone, so the new ones must not be promoted unvalidated.
+    // upload does, by a rename over it) once validation has opened it. The validated bytes are
+    // gone, so the new ones must not be promoted unvalidated. "Opened" is the activity's first
+    // heartbeat, which follows the open; the phase alone is set before the activity starts, and
+    // a replacement then is simply the file that gets validated. Under the table's size cap,
+    // which would refuse it before a byte is read.
     let replaced_key = format!("{DIR}/csv/replaced.csv");
     let mut big = b"id,dx,seen\n".to_vec();
-    while big.len() < 48 << 20 {
+    while big.len() < 60 << 20 {
         big.extend_from_slice(b"1234567,abcdefgh,2024-01-01\n");
     }
     let replaced_id = start(&env, env.land(&replaced_key, &big).await.unwrap()).await;
     drop(big);
     let deadline = Instant::now() + DEADLINE;
-    loop {
-        let status = client::query_status(&env.client, &replaced_id).await;
-        match status.map(|s| s.phase) {
-            Ok(IngestPhase::Validating) => break,
-            Ok(IngestPhase::Resolving) | Err(_) => {}
-            Ok(other) => {
-                panic!("validation of the large file ended before it could be replaced: {other:?}")
-            }
-        }
+    while !activity_heartbeated(&env, &replaced_id).await.unwrap() {
         assert!(
             Instant::now() < deadline,
-            "never saw the large file being validated"
+            "never saw the large file being validated (its activity heartbeating)"
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let replacement = b"id,dx,seen\n5,replaced,2024-03-03\n".to_vec();
     env.store
