@@ -6,44 +6,43 @@
 //! `when` or `compare` rules (which read several columns of a row) is checked row by row.
 
 use super::cells::hash_value;
+use super::line::Span;
 use super::plan::{CellCheck, State};
 
 /// Records per batch, and the field bytes after which a batch is checked anyway.
 const RECORDS: usize = 512;
 const BYTES: usize = 256 * 1024;
 
-/// Data records waiting for their cell checks: field bytes, field ends and row numbers.
+/// Data records waiting for their cell checks: record bytes, field bounds and row numbers.
 #[derive(Debug, Default)]
 pub(super) struct Batch {
     data: Vec<u8>,
-    /// End of every field in `data`, record after record.
-    ends: Vec<usize>,
+    /// Every field's bounds in `data`, record after record.
+    spans: Vec<Span>,
     recs: Vec<Rec>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Rec {
     row: u64,
-    /// Where the first field starts in `data` (after a byte-order mark).
-    start: usize,
-    /// Index of the record's first field in `ends`.
+    /// Index of the record's first field in `spans`.
     first: usize,
     fields: usize,
 }
 
 impl Batch {
-    /// Adds a record whose fields end at `ends` in `data`, the first starting at `start`.
-    pub(super) fn push(&mut self, row: u64, data: &[u8], ends: &[usize], start: usize) {
+    /// Adds a record whose fields are at `spans` in `data` (a line as read, quotes and
+    /// delimiters included, or csv-core's unquoted field bytes).
+    pub(super) fn push(&mut self, row: u64, data: &[u8], spans: &[Span]) {
         let base = self.data.len();
-        let used = ends.last().map_or(0, |&e| e.min(data.len()));
-        self.data.extend_from_slice(&data[..used]);
-        let first = self.ends.len();
-        self.ends.extend(ends.iter().map(|&e| base + e));
+        self.data.extend_from_slice(data);
+        let first = self.spans.len();
+        self.spans
+            .extend(spans.iter().map(|&(s, e)| (base + s, base + e)));
         self.recs.push(Rec {
             row,
-            start: base + start,
             first,
-            fields: ends.len(),
+            fields: spans.len(),
         });
     }
 
@@ -74,7 +73,7 @@ impl Batch {
 
     pub(super) fn clear(&mut self) {
         self.data.clear();
-        self.ends.clear();
+        self.spans.clear();
         self.recs.clear();
     }
 
@@ -84,12 +83,7 @@ impl Batch {
         if i >= r.fields {
             return None;
         }
-        let end = self.ends[r.first + i];
-        let start = if i == 0 {
-            r.start
-        } else {
-            self.ends[r.first + i - 1]
-        };
+        let (start, end) = *self.spans.get(r.first + i)?;
         self.data.get(start..end)
     }
 }

@@ -4,6 +4,7 @@
 use std::io::{self, BufRead};
 use std::thread::Scope;
 
+use super::line::{Span, Split, fields_utf8, split};
 use super::plan::State;
 use super::split::Helper;
 use crate::contract::{CaseRule, HeaderMode};
@@ -49,7 +50,7 @@ impl<'a> State<'a> {
             }
             let buf = input.fill_buf()?;
             if core_idle && self.fast_csv {
-                let taken = self.fast_lines(buf, delimiter, quote, &mut out, &mut ends);
+                let taken = self.fast_lines(buf, delimiter, quote);
                 if taken > 0 {
                     input.consume(taken);
                     continue;
@@ -97,43 +98,29 @@ impl<'a> State<'a> {
         }
     }
 
-    /// The fast path for the common record: one line, no CR inside, fields either plain or
-    /// quoted without doubled quotes. Validates every such whole line at the start of `buf` and
-    /// returns the bytes it took; anything else (a quote inside a field, an escaped quote, a
-    /// field spanning lines, an over-long record, a line cut by the buffer) stops it, and
-    /// csv-core reads that record, so both paths give the same fields.
-    fn fast_lines(
-        &mut self,
-        buf: &[u8],
-        delim: u8,
-        quote: u8,
-        out: &mut Vec<u8>,
-        ends: &mut Vec<usize>,
-    ) -> usize {
+    /// The fast path for the common record (see [`line`](super::line)): takes every whole line
+    /// at the start of `buf` that it can split and returns the bytes it took. It stops at the
+    /// first record csv-core must read, so both paths give the same fields.
+    fn fast_lines(&mut self, buf: &[u8], delim: u8, quote: u8) -> usize {
+        let mut spans = std::mem::take(&mut self.spans);
+        let (max_len, max_fields) = (self.limits.max_record_bytes, self.limits.max_fields);
         let mut taken = 0;
-        while !self.batch.is_full()
-            && let Some(nl) = memchr::memchr(b'\n', &buf[taken..])
-        {
-            let mut line = &buf[taken..taken + nl];
-            if line.last() == Some(&b'\r') {
-                line = &line[..line.len() - 1];
+        while !self.batch.is_full() {
+            match split(&buf[taken..], delim, quote, max_len, max_fields, &mut spans) {
+                Split::Line {
+                    taken: n,
+                    body,
+                    nul,
+                } => {
+                    let line = &buf[taken..taken + body];
+                    self.data_record(line, &spans, fields_utf8(line, &spans), nul);
+                    taken += n;
+                }
+                Split::Empty(n) => taken += n,
+                Split::CsvCore => break,
             }
-            if line.is_empty() {
-                taken += nl + 1;
-                continue;
-            }
-            if line.len() > self.limits.max_record_bytes || memchr::memchr(b'\r', line).is_some() {
-                break;
-            }
-            let Some(fields) = split_line(line, delim, quote, out, ends, self.limits.max_fields)
-            else {
-                break;
-            };
-            let nul = memchr::memchr(0, line).is_some();
-            let (data, ends_used) = (&out[..ends[fields - 1]], &ends[..fields]);
-            self.csv_record(data, ends_used, false, false, nul);
-            taken += nl + 1;
         }
+        self.spans = spans;
         taken
     }
 
@@ -146,20 +133,20 @@ impl<'a> State<'a> {
         nul: bool,
     ) {
         let is_header = !self.header_seen && self.table.format.header;
-        let row = if is_header { 0 } else { self.rows + 1 };
-        if !is_header {
-            self.rows = row;
-        }
         let first = !self.header_seen;
         self.header_seen = true;
         let k = self.k;
+        let row = if is_header { 0 } else { self.rows + 1 };
         if odd_quotes {
             self.slots[self.parses].hit(row, k);
         }
-        if nul {
-            self.slots[self.nul].hit(row, k);
-        }
         if overlong {
+            if !is_header {
+                self.rows = row;
+            }
+            if nul {
+                self.slots[self.nul].hit(row, k);
+            }
             self.slots[self.record_length].hit(row, k);
             if is_header && let Some((slot, ..)) = self.header {
                 self.slots[slot].hit(0, k);
@@ -170,10 +157,6 @@ impl<'a> State<'a> {
             }
             return;
         }
-        let utf8_ok = std::str::from_utf8(data).is_ok();
-        if !utf8_ok && let Some(s) = self.utf8 {
-            self.slots[s].hit(row, k);
-        }
         // Fields live in `data`, delimited by `ends`; a BOM is only meaningful on the first one.
         let bom = if first
             && data.starts_with(b"\xEF\xBB\xBF")
@@ -183,29 +166,60 @@ impl<'a> State<'a> {
         } else {
             0
         };
-        let field = |i: usize| -> Option<&[u8]> {
-            let end = *ends.get(i)?;
-            let start = if i == 0 { bom } else { ends[i - 1] };
-            data.get(start..end)
-        };
+        let mut spans = std::mem::take(&mut self.spans);
+        spans.clear();
+        spans.extend(
+            ends.iter()
+                .enumerate()
+                .map(|(i, &e)| (if i == 0 { bom } else { ends[i - 1] }, e)),
+        );
+        let utf8_ok = fields_utf8(data, &spans);
         if is_header {
-            let names: Vec<String> = (0..ends.len())
-                .map(|i| String::from_utf8_lossy(field(i).unwrap_or_default()).into_owned())
+            if nul {
+                self.slots[self.nul].hit(0, k);
+            }
+            if !utf8_ok && let Some(s) = self.utf8 {
+                self.slots[s].hit(0, k);
+            }
+            let names: Vec<String> = spans
+                .iter()
+                .map(|&(s, e)| String::from_utf8_lossy(data.get(s..e).unwrap_or_default()))
+                .map(|n| n.into_owned())
                 .collect();
             self.expected_fields = names.len();
             self.check_header(&names);
             self.header_names = Some(names);
-            return;
+        } else {
+            self.data_record(data, &spans, utf8_ok, nul);
+        }
+        self.spans = spans;
+    }
+
+    /// A data record whose fields are at `spans` in `data`: counted, then checked here or
+    /// batched.
+    fn data_record(&mut self, data: &[u8], spans: &[Span], utf8_ok: bool, nul: bool) {
+        let row = self.rows + 1;
+        self.rows = row;
+        let k = self.k;
+        if nul {
+            self.slots[self.nul].hit(row, k);
+        }
+        if !utf8_ok && let Some(s) = self.utf8 {
+            self.slots[s].hit(row, k);
         }
         if let Some(s) = self.column_count
-            && ends.len() != self.expected_fields
+            && spans.len() != self.expected_fields
         {
             self.slots[s].hit(row, k);
         }
         if self.batching() {
-            self.batch.push(row, data, ends, bom);
+            self.batch.push(row, data, spans);
             return;
         }
+        let field = |i: usize| -> Option<&[u8]> {
+            let &(s, e) = spans.get(i)?;
+            data.get(s..e)
+        };
         if !self.conds.is_empty() {
             self.begin_row(|p| {
                 if p.absent {
@@ -286,9 +300,6 @@ impl<'a> State<'a> {
     }
 }
 
-/// Splits one line (no terminator) into `out`/`ends` the way csv-core would, or None when the
-/// line needs csv-core (quote inside a plain field, doubled quote, text after a closing quote, a
-/// quoted field that does not close on this line, more than `max_fields` fields).
 /// Doubles a csv-core output buffer (record bytes or field ends), never past `max` entries;
 /// false when it is at `max` already: the record is overlong.
 pub(crate) fn grow<T: Copy + Default>(buf: &mut Vec<T>, max: usize) -> bool {
@@ -298,60 +309,4 @@ pub(crate) fn grow<T: Copy + Default>(buf: &mut Vec<T>, max: usize) -> bool {
     let grown = (buf.len() * 2).min(max.max(1));
     buf.resize(grown, T::default());
     true
-}
-
-fn split_line(
-    line: &[u8],
-    delim: u8,
-    quote: u8,
-    out: &mut Vec<u8>,
-    ends: &mut Vec<usize>,
-    max_fields: usize,
-) -> Option<usize> {
-    if out.len() < line.len() {
-        out.resize(line.len(), 0);
-    }
-    let mut n = 0;
-    let mut len = 0;
-    let mut push = |field: &[u8], n: &mut usize, len: &mut usize| -> Option<()> {
-        if *n >= max_fields {
-            return None;
-        }
-        out[*len..*len + field.len()].copy_from_slice(field);
-        *len += field.len();
-        if ends.len() <= *n {
-            ends.resize((*n + 1).max(ends.len() * 2), 0);
-        }
-        ends[*n] = *len;
-        *n += 1;
-        Some(())
-    };
-    let mut i = 0;
-    loop {
-        if line.get(i) == Some(&quote) {
-            let close = i + 1 + memchr::memchr(quote, &line[i + 1..])?;
-            push(&line[i + 1..close], &mut n, &mut len)?;
-            match line.get(close + 1) {
-                None => return Some(n),
-                Some(&b) if b == delim => i = close + 2,
-                Some(_) => return None,
-            }
-        } else {
-            match memchr::memchr2(delim, quote, &line[i..]) {
-                None => {
-                    push(&line[i..], &mut n, &mut len)?;
-                    return Some(n);
-                }
-                Some(k) if line[i + k] == delim => {
-                    push(&line[i..i + k], &mut n, &mut len)?;
-                    i += k + 1;
-                }
-                Some(_) => return None,
-            }
-        }
-        if i == line.len() {
-            push(&[], &mut n, &mut len)?;
-            return Some(n);
-        }
-    }
 }

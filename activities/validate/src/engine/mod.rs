@@ -16,6 +16,7 @@ mod csv;
 pub(crate) use csv::grow;
 mod input;
 mod keys;
+mod line;
 mod ndjson;
 mod plan;
 mod report;

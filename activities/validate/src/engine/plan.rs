@@ -8,6 +8,7 @@ use lakegate_models::RuleOutcome;
 
 use super::batch::Batch;
 use super::keys::{CollectedKeys, ReferenceProbe};
+use super::line::Span;
 use super::report::show;
 use super::seen::Seen;
 use super::{DEFAULT_MAX_DISTINCT, Limits, ValidateOptions};
@@ -205,6 +206,8 @@ pub(super) struct State<'a> {
     pub(super) batch: Batch,
     /// Scratch space for a batch's hashed values.
     pub(super) hashes: Vec<u64>,
+    /// Scratch space for one record's field bounds.
+    pub(super) spans: Vec<Span>,
     /// Whether a large CSV file may be checked on two threads (off only in tests).
     pub(super) parallel: bool,
     /// A second thread checked some columns (for tests).
@@ -253,6 +256,7 @@ impl<'a> State<'a> {
             header_names: None,
             batch: Batch::default(),
             hashes: Vec::new(),
+            spans: Vec::new(),
             parallel: true,
             split_used: false,
         };

@@ -16,9 +16,16 @@ const CONTRACT: &str = "dataset: d\ntables:\n  - name: t\n    columns:\n      - 
 /// Rows, then per rule: id, failures, first failing rows.
 type Seen = (u64, Vec<(&'static str, u64, Vec<u64>)>);
 
+/// The same table, tab-separated: a delimiter the splitter meets among the control bytes.
+const TSV_FORMAT: &str = "    format: { delimiter: \"\\t\" }\n";
+
 /// Everything a report says about the content, from one path or the other.
 fn outcome(data: &[u8], fast: bool, buffer: usize) -> Seen {
-    let contract = Contract::parse(CONTRACT, Path::new("t.yaml")).unwrap();
+    outcome_in(CONTRACT, data, fast, buffer)
+}
+
+fn outcome_in(contract: &str, data: &[u8], fast: bool, buffer: usize) -> Seen {
+    let contract = Contract::parse(contract, Path::new("t.yaml")).unwrap();
     let opts = ValidateOptions {
         limits: Limits {
             max_record_bytes: 40,
@@ -66,6 +73,21 @@ proptest! {
         prop_assert_eq!(outcome(&data, true, buffer), outcome(&data, false, buffer));
         prop_assert_eq!(outcome(&data, true, 4096), outcome(&data, false, 4096));
     }
+
+    #[test]
+    fn fast_tsv_path_agrees_with_csv_core(body in csv_bytes(), buffer in 1usize..64) {
+        let contract = CONTRACT.replace("    columns:", &format!("{TSV_FORMAT}    columns:"));
+        let mut data = b"a\tb\tc\n".to_vec();
+        data.extend(body.iter().map(|&b| if b == b',' { b'\t' } else { b }));
+        prop_assert_eq!(
+            outcome_in(&contract, &data, true, buffer),
+            outcome_in(&contract, &data, false, buffer)
+        );
+        prop_assert_eq!(
+            outcome_in(&contract, &data, true, 4096),
+            outcome_in(&contract, &data, false, 4096)
+        );
+    }
 }
 
 #[test]
@@ -74,6 +96,13 @@ fn fast_path_splits_like_csv_core() {
     assert_eq!(outcome(data, true, 4096), outcome(data, false, 4096));
     let (rows, _) = outcome(data, true, 4096);
     assert_eq!(rows, 6);
+    let tsv = CONTRACT.replace("    columns:", &format!("{TSV_FORMAT}    columns:"));
+    let (rows, slots) = outcome_in(&tsv, b"a\tb\tc\n1\t2\tab\n\"3\t\"\t4\t\n", true, 4096);
+    assert_eq!(rows, 2);
+    assert!(
+        slots.iter().all(|(_, failures, _)| *failures == 0),
+        "{slots:?}"
+    );
 }
 
 /// Hands out `data` in reads of 1 to `max` bytes, varying, as a network stream does.
