@@ -14,6 +14,7 @@ mod engine;
 pub mod history;
 mod offline;
 mod phi;
+mod swar;
 
 pub use contract::{
     CaseRule, CatalogSource, ColumnSpec, ColumnType, CompareOp, Compression, Contract,

@@ -4,6 +4,7 @@
 use regex::bytes::{Regex, RegexSet};
 
 use crate::contract::PhiDetector;
+use crate::swar::{HIGH, ONES, equal};
 
 pub(crate) const ALL: [PhiDetector; DETECTORS] = [
     PhiDetector::Ssn,
@@ -182,8 +183,6 @@ fn worth_scanning(v: &[u8], min_digits: u32) -> bool {
 fn count_digits(v: &[u8], enough: u32, stop_at_sign: bool) -> Option<u32> {
     // Eight bytes at a time (SWAR): flag the ASCII digits and the `@`s of a word exactly, so a
     // long free-text cell costs a few operations per word instead of one branch per byte.
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut digits = 0;
     let mut words = v.chunks_exact(8);
     for w in &mut words {
@@ -192,10 +191,7 @@ fn count_digits(v: &[u8], enough: u32, stop_at_sign: bool) -> Option<u32> {
         // (with its high bit forced on, so no borrow crosses bytes) clears that high bit.
         let t = w ^ (ONES * 0x30);
         let digit = !((t | HIGH) - ONES * 10) & !t & HIGH;
-        // A byte is `@` when it is zero after xor 0x40 (exact zero-byte test).
-        let at = w ^ (ONES * 0x40);
-        let zero = !(((at & !HIGH) + !HIGH) | at | !HIGH);
-        if zero != 0 && stop_at_sign {
+        if stop_at_sign && equal(w, ONES * u64::from(b'@')) != 0 {
             return None;
         }
         digits += digit.count_ones();

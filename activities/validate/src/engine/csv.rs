@@ -140,12 +140,13 @@ impl<'a> State<'a> {
         if odd_quotes {
             self.slots[self.parses].hit(row, k);
         }
+        // A data record that is read has its NUL counted by `data_record`, as on the fast path.
+        if nul && (is_header || overlong) {
+            self.slots[self.nul].hit(row, k);
+        }
         if overlong {
             if !is_header {
                 self.rows = row;
-            }
-            if nul {
-                self.slots[self.nul].hit(row, k);
             }
             self.slots[self.record_length].hit(row, k);
             if is_header && let Some((slot, ..)) = self.header {
@@ -175,9 +176,6 @@ impl<'a> State<'a> {
         );
         let utf8_ok = fields_utf8(data, &spans);
         if is_header {
-            if nul {
-                self.slots[self.nul].hit(0, k);
-            }
             if !utf8_ok && let Some(s) = self.utf8 {
                 self.slots[s].hit(0, k);
             }

@@ -5,6 +5,8 @@
 //! It takes only the common record: one line, no CR inside, fields either plain or quoted without
 //! doubled quotes. Anything else is csv-core's, so both paths give the same fields (proptested).
 
+use crate::swar::{LOW7, ONES, equal};
+
 /// Where a field's bytes are in its record's buffer: start and end offsets.
 pub(super) type Span = (usize, usize);
 
@@ -21,18 +23,6 @@ pub(super) enum Split {
     Empty(usize),
     /// csv-core must read this record, or the buffer ends inside it.
     CsvCore,
-}
-
-const ONES: u64 = 0x0101_0101_0101_0101;
-const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-
-/// The high bit of every byte of `w` equal to the byte repeated in `splat`. Exact per byte:
-/// the low seven bits are added without a carry leaving the byte, unlike the borrow of the
-/// classic `(x - 0x01..) & !x` test.
-#[inline(always)]
-fn equal(w: u64, splat: u64) -> u64 {
-    let x = w ^ splat;
-    !(((x & LOW7) + LOW7) | x | LOW7)
 }
 
 /// The high bit of every byte of `w` below 0x20: LF, CR and NUL among them, in one test.
