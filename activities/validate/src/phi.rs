@@ -109,6 +109,14 @@ impl Scanner {
         detectors: &[PhiDetector],
         mrn_pattern: Option<&str>,
     ) -> Result<Self, regex::Error> {
+        // A detector listed twice still counts a value once.
+        let mut unique: Vec<PhiDetector> = Vec::with_capacity(detectors.len());
+        for &d in detectors {
+            if !unique.contains(&d) {
+                unique.push(d);
+            }
+        }
+        let detectors = unique.as_slice();
         let patterns: Vec<String> = detectors
             .iter()
             .map(|&d| match (d, mrn_pattern) {

@@ -112,8 +112,22 @@ impl State<'_> {
             if let Some(i) = index {
                 self.prefetch_unique(c, batch, i);
             }
+            let plan = &self.cols[c];
+            // Cells whose only work is the memo's: a clean remembered verdict is the end of it.
+            let remembered = plan.memo.on()
+                && plan.collect.is_none()
+                && plan.reference.is_none()
+                && !plan.tallied
+                && self.null_values.is_empty();
             for r in &batch.recs {
                 let v = index.and_then(|i| batch.field(r, i));
+                if remembered && let Some(v) = v.filter(|v| !v.is_empty()) {
+                    match self.cols[c].memo.get(v) {
+                        Some(verdict) if verdict.is_clean() => {}
+                        looked => self.check_looked_up(c, v, r.row, looked),
+                    }
+                    continue;
+                }
                 self.check_cell(c, v, r.row);
             }
         }

@@ -1,10 +1,13 @@
-//! One cell through its column's checks: null handling, typed parsing (computed once per cell),
-//! the value rules, the uniqueness hash and the PHI scan.
+//! One cell through its column's checks: null handling, the checks that keep state (`unique`,
+//! `completeness`, key collection), then the checks that depend on the value alone (typed
+//! parsing computed once, the value rules, the PHI scan), whose verdict a column's memo keeps.
 
-use super::plan::{CellCheck, State};
+use super::memo::Verdict;
+use super::plan::{CellCheck, ColPlan, Cond, Slot, State};
 use super::seen::Found;
 use crate::contract::ColumnType;
 use crate::datetime::TimeParser;
+use crate::phi::{DETECTORS, Scanner};
 
 /// Parsed form of a non-null cell, computed once per cell for every check that needs it.
 struct Typed {
@@ -41,90 +44,166 @@ impl State<'_> {
         if let Some(i) = plan.reference {
             self.probes[i].add(v, row);
         }
-        let typed = if plan.kind == ColumnType::String {
-            let number = if plan.needs_number {
-                parse_f64(v)
-            } else {
-                None
+        if plan.tallied {
+            tally(plan, self.seed, v, row, &mut self.slots, k);
+        }
+        self.check_value(c, v, row, None);
+    }
+
+    /// A non-null cell of a column whose only work is its memo's, which `looked` it up already.
+    #[inline]
+    pub(super) fn check_looked_up(
+        &mut self,
+        c: usize,
+        v: &[u8],
+        row: u64,
+        looked: Option<Verdict>,
+    ) {
+        self.check_value(c, v, row, Some(looked));
+    }
+
+    /// The value-only checks of a non-null cell, from the memo where it can answer; `looked`
+    /// is the memo's answer when the caller asked it already.
+    #[inline]
+    fn check_value(&mut self, c: usize, v: &[u8], row: u64, looked: Option<Option<Verdict>>) {
+        let k = self.k;
+        let plan = &mut self.cols[c];
+        let scanner = plan.phi.map(|_| self.scanners[plan.scanner]);
+        let phi = if plan.memo.on() {
+            let verdict = match looked.unwrap_or_else(|| plan.memo.get(v)) {
+                Some(verdict) => verdict,
+                None => {
+                    let mut failed = 0u64;
+                    let (phi, _) = judge(plan, scanner, v, None, |j| failed |= 1 << j);
+                    let verdict = Verdict { failed, phi };
+                    plan.memo.put(v, verdict);
+                    verdict
+                }
             };
-            Typed {
-                ok: true,
-                number,
-                time: None,
+            let mut failed = verdict.failed;
+            while failed != 0 {
+                let j = failed.trailing_zeros() as usize;
+                failed &= failed - 1;
+                self.slots[plan.checks[j].1].hit(row, k);
             }
+            verdict.phi
         } else {
-            parse_typed(plan.kind, plan.date.as_ref(), v, plan.needs_number)
+            let slots = &mut self.slots;
+            let checks = &plan.checks;
+            let (phi, typed) = judge(plan, scanner, v, Some(&self.conds), |j| {
+                slots[checks[j].1].hit(row, k);
+            });
+            if let Some(i) = plan.row_value
+                && typed.ok
+            {
+                self.row_values[i] = typed.time.map(|t| t as f64).or(typed.number);
+            }
+            phi
         };
-        if let Some(i) = plan.row_value
-            && typed.ok
-        {
-            self.row_values[i] = typed.time.map(|t| t as f64).or(typed.number);
-        }
-        for (check, s, when) in &mut plan.checks {
-            if when.is_some_and(|w| !self.conds[w].holds) {
-                continue;
+        if let (Some(counts), Some(s)) = (phi, plan.phi) {
+            for (total, n) in plan.phi_hits.iter_mut().zip(counts) {
+                *total += u64::from(n);
             }
-            let failed = match check {
-                CellCheck::Required | CellCheck::NotBlank => v.iter().all(u8::is_ascii_whitespace),
-                CellCheck::NotNull => false,
-                CellCheck::Type => !typed.ok,
-                CellCheck::Regex(re) => !re.is_match(v),
-                CellCheck::Allowed { set, fold } => {
-                    if *fold {
-                        !set.iter().any(|a| a.eq_ignore_ascii_case(v))
-                    } else {
-                        !set.iter().any(|a| a == v)
-                    }
-                }
-                CellCheck::Range(min, max) => match typed.number {
-                    Some(n) => min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m),
-                    // A bad number in a typed column is the type rule's failure, not this one's.
-                    None => plan.kind == ColumnType::String,
-                },
-                CellCheck::DateRange(min, max) => typed
-                    .time
-                    .is_some_and(|t| min.is_some_and(|m| t < m) || max.is_some_and(|m| t > m)),
-                CellCheck::MaxLength(max) => {
-                    let chars = v.iter().filter(|&&b| (b as i8) >= -0x40).count() as u64;
-                    chars > *max
-                }
-                CellCheck::Unique {
-                    seen,
-                    max,
-                    saturated,
-                } => match seen.check(hash_value(self.seed, v), *max) {
-                    Found::Again => true,
-                    Found::Added => false,
-                    Found::Full => {
-                        *saturated = true;
-                        false
-                    }
-                },
-                CellCheck::Completeness {
-                    present, last_row, ..
-                } => {
-                    if *last_row != row {
-                        *last_row = row;
-                        *present += 1;
-                    }
-                    false
-                }
-            };
-            if failed {
-                self.slots[*s].hit(row, k);
-            }
-        }
-        // A value that parsed as the declared non-string type cannot be a free-text identifier.
-        if let Some(s) = plan.phi
-            && !(plan.kind != ColumnType::String && typed.ok)
-        {
-            let scanner = self.scanners[plan.scanner];
-            let skip_dob = plan.kind.is_temporal();
-            if scanner.scan(v, skip_dob, &mut plan.phi_hits) {
-                self.slots[s].hit(row, k);
-            }
+            self.slots[s].hit(row, k);
         }
     }
+}
+
+/// The checks that keep state across values: `unique` and `completeness`.
+#[inline]
+fn tally(plan: &mut ColPlan, seed: u64, v: &[u8], row: u64, slots: &mut [Slot], k: usize) {
+    for (check, s, _) in &mut plan.checks {
+        match check {
+            CellCheck::Unique {
+                seen,
+                max,
+                saturated,
+            } => match seen.check(hash_value(seed, v), *max) {
+                Found::Again => slots[*s].hit(row, k),
+                Found::Added => {}
+                Found::Full => *saturated = true,
+            },
+            CellCheck::Completeness {
+                present, last_row, ..
+            } if *last_row != row => {
+                *last_row = row;
+                *present += 1;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The checks of a non-null value that depend on the value alone: calls `failed(j)` for each
+/// check `j` of the column that fails (those whose `when` holds, when `conds` are given), and
+/// returns the PHI scan's matches per detector when it found any, with the parsed value.
+#[inline]
+fn judge(
+    plan: &ColPlan,
+    scanner: Option<&Scanner>,
+    v: &[u8],
+    conds: Option<&[Cond]>,
+    mut failed: impl FnMut(usize),
+) -> (Option<[u8; DETECTORS]>, Typed) {
+    let typed = if plan.kind == ColumnType::String {
+        let number = if plan.needs_number {
+            parse_f64(v)
+        } else {
+            None
+        };
+        Typed {
+            ok: true,
+            number,
+            time: None,
+        }
+    } else {
+        parse_typed(plan.kind, plan.date.as_ref(), v, plan.needs_number)
+    };
+    for (j, (check, _, when)) in plan.checks.iter().enumerate() {
+        if let (Some(w), Some(conds)) = (when, conds)
+            && !conds[*w].holds
+        {
+            continue;
+        }
+        let fails = match check {
+            CellCheck::Required | CellCheck::NotBlank => v.iter().all(u8::is_ascii_whitespace),
+            CellCheck::NotNull | CellCheck::Unique { .. } | CellCheck::Completeness { .. } => false,
+            CellCheck::Type => !typed.ok,
+            CellCheck::Regex(re) => !re.is_match(v),
+            CellCheck::Allowed { set, fold } => {
+                if *fold {
+                    !set.iter().any(|a| a.eq_ignore_ascii_case(v))
+                } else {
+                    !set.iter().any(|a| a == v)
+                }
+            }
+            CellCheck::Range(min, max) => match typed.number {
+                Some(n) => min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m),
+                // A bad number in a typed column is the type rule's failure, not this one's.
+                None => plan.kind == ColumnType::String,
+            },
+            CellCheck::DateRange(min, max) => typed
+                .time
+                .is_some_and(|t| min.is_some_and(|m| t < m) || max.is_some_and(|m| t > m)),
+            CellCheck::MaxLength(max) => {
+                let chars = v.iter().filter(|&&b| (b as i8) >= -0x40).count() as u64;
+                chars > *max
+            }
+        };
+        if fails {
+            failed(j);
+        }
+    }
+    // A value that parsed as the declared non-string type cannot be a free-text identifier.
+    let phi = scanner
+        .filter(|_| !(plan.kind != ColumnType::String && typed.ok))
+        .and_then(|scanner| {
+            let mut hits = [0u64; DETECTORS];
+            scanner
+                .scan(v, plan.kind.is_temporal(), &mut hits)
+                .then(|| hits.map(|n| u8::try_from(n).unwrap_or(u8::MAX)))
+        });
+    (phi, typed)
 }
 
 fn parse_typed(kind: ColumnType, date: Option<&TimeParser>, v: &[u8], needs_number: bool) -> Typed {

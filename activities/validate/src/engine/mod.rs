@@ -17,6 +17,7 @@ pub(crate) use csv::grow;
 mod input;
 mod keys;
 mod line;
+mod memo;
 mod ndjson;
 mod plan;
 mod report;

@@ -9,6 +9,7 @@ use lakegate_models::RuleOutcome;
 use super::batch::Batch;
 use super::keys::{CollectedKeys, ReferenceProbe};
 use super::line::Span;
+use super::memo::Memo;
 use super::report::show;
 use super::seen::Seen;
 use super::{DEFAULT_MAX_DISTINCT, Limits, ValidateOptions};
@@ -162,6 +163,10 @@ pub(super) struct ColPlan {
     pub(super) collect: Option<usize>,
     /// Index into `State::probes`: the column `references` another table's.
     pub(super) reference: Option<usize>,
+    /// Some check keeps state across values (`unique`, `completeness`).
+    pub(super) tallied: bool,
+    /// Verdicts of values seen before; off where a verdict depends on more than the value.
+    pub(super) memo: Memo,
 }
 
 pub(super) struct State<'a> {
@@ -338,6 +343,8 @@ impl<'a> State<'a> {
                 needs_number: false,
                 collect: None,
                 reference: None,
+                tallied: false,
+                memo: Memo::default(),
             };
             if opts.index_columns.contains(&c.name) {
                 plan.collect = Some(st.collected.len());
@@ -513,7 +520,30 @@ impl<'a> State<'a> {
             };
             plan.checks.push((check, s, when));
         }
+        for plan in &mut st.cols {
+            plan.tallied = plan.checks.iter().any(|(check, ..)| {
+                matches!(
+                    check,
+                    CellCheck::Unique { .. } | CellCheck::Completeness { .. }
+                )
+            });
+            // A verdict is a bit per check; `when` and `compare` read other cells of the row.
+            let value_only = plan.checks.len() <= 64
+                && plan.checks.iter().all(|(.., when)| when.is_none())
+                && plan.row_value.is_none();
+            if !value_only {
+                plan.memo = Memo::off();
+            }
+        }
         st
+    }
+
+    /// Every value checked afresh (only tests, to compare with the memo on).
+    #[cfg(test)]
+    pub(super) fn memo_off(&mut self) {
+        for plan in &mut self.cols {
+            plan.memo = Memo::off();
+        }
     }
 
     /// The per-row condition for a `when` clause; None for a column the table lacks (only a

@@ -252,3 +252,52 @@ fn checking_columns_on_a_second_thread_gives_the_same_result() {
         assert!(one.1.iter().filter(|r| !r.passed).count() >= 8 || rows < 5_000);
     }
 }
+
+/// The memo of repeated values' verdicts changes nothing a report says: the same counts, rows,
+/// PHI detector counts and keys as checking every value afresh, one thread or two.
+#[test]
+fn remembered_verdicts_give_the_same_result() {
+    let contract = Contract::parse(WIDE, Path::new("t.yaml")).unwrap();
+    let table = &contract.tables[0];
+    let opts = ValidateOptions {
+        index_columns: vec!["id".into(), "pid".into()],
+        check_references: true,
+        ..ValidateOptions::default()
+    };
+    let data = wide(120_000);
+    for parallel in [false, true] {
+        let run = |memo: bool| {
+            let mut st = State::new(table, &opts);
+            st.parallel = parallel;
+            if !memo {
+                st.memo_off();
+            }
+            st.run(&mut BufReader::with_capacity(64 * 1024, &data[..]))
+                .unwrap();
+            let phi: Vec<_> = st.cols.iter().map(|c| c.phi_hits).collect();
+            let answered: u64 = st.cols.iter().map(|c| c.memo.answered()).sum();
+            assert_eq!(
+                answered > 500_000,
+                memo,
+                "{answered} values answered by the memo"
+            );
+            let rules = st.finish(data.len() as u64, "x");
+            let keys: Vec<_> = st.collected.iter().map(|k| k.hashes.clone()).collect();
+            (st.rows, rules, phi, keys)
+        };
+        let fresh = run(false);
+        let remembered = run(true);
+        assert_eq!(remembered, fresh, "parallel {parallel}");
+        // Failures that repeat, so remembered failing verdicts are exercised too.
+        let failing: Vec<_> = fresh
+            .1
+            .iter()
+            .filter(|r| !r.passed)
+            .map(|r| r.rule.as_str())
+            .collect();
+        assert!(
+            failing.contains(&"type") && failing.contains(&"phi"),
+            "{failing:?}"
+        );
+    }
+}
