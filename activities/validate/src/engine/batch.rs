@@ -5,7 +5,7 @@
 //! column, so every count and row list is the one row-by-row checking gives; a table with
 //! `when` or `compare` rules (which read several columns of a row) is checked row by row.
 
-use super::cells::hash_value;
+use super::cells::{hash_value, tally};
 use super::line::Span;
 use super::plan::{CellCheck, State};
 
@@ -50,25 +50,8 @@ impl Batch {
         self.recs.len() >= RECORDS || self.data.len() >= BYTES
     }
 
-    pub(super) fn len(&self) -> usize {
-        self.recs.len()
-    }
-
     pub(super) fn is_empty(&self) -> bool {
         self.recs.is_empty()
-    }
-
-    pub(super) fn data_len(&self) -> usize {
-        self.data.len()
-    }
-
-    /// Bytes of field `i` over the batch, for the split's cost estimate.
-    pub(super) fn field_bytes(&self, i: usize) -> usize {
-        self.recs
-            .iter()
-            .filter_map(|r| self.field(r, i))
-            .map(<[u8]>::len)
-            .sum()
     }
 
     pub(super) fn clear(&mut self) {
@@ -105,31 +88,44 @@ impl State<'_> {
     /// This thread's cell checks of every record in `batch`, column by column.
     pub(super) fn check_batch(&mut self, batch: &Batch) {
         for c in 0..self.cols.len() {
-            if self.cols[c].absent || self.cols[c].delegated {
+            self.check_batch_column(batch, c);
+        }
+    }
+
+    /// The checks of column `c` over every record in `batch`, when this thread checks it.
+    pub(super) fn check_batch_column(&mut self, batch: &Batch, c: usize) {
+        if self.cols[c].absent || self.cols[c].delegated {
+            return;
+        }
+        let index = self.cols[c].index;
+        if let Some(i) = index {
+            self.prefetch_unique(c, batch, i);
+        }
+        let plan = &self.cols[c];
+        // Cells whose only work is the memo's (and a `completeness` count): a clean
+        // remembered verdict is the end of it.
+        let remembered = plan.memo.on()
+            && plan.collect.is_none()
+            && plan.reference.is_none()
+            && !plan
+                .checks
+                .iter()
+                .any(|(check, ..)| matches!(check, CellCheck::Unique { .. }))
+            && self.null_values.is_empty();
+        for r in &batch.recs {
+            let v = index.and_then(|i| batch.field(r, i));
+            if remembered && let Some(v) = v.filter(|v| !v.is_empty()) {
+                let plan = &mut self.cols[c];
+                if plan.tallied {
+                    tally(plan, self.seed, v, r.row, &mut self.slots, self.k);
+                }
+                match plan.memo.get(v) {
+                    Some(verdict) if verdict.is_clean() => {}
+                    looked => self.check_looked_up(c, v, r.row, looked),
+                }
                 continue;
             }
-            let index = self.cols[c].index;
-            if let Some(i) = index {
-                self.prefetch_unique(c, batch, i);
-            }
-            let plan = &self.cols[c];
-            // Cells whose only work is the memo's: a clean remembered verdict is the end of it.
-            let remembered = plan.memo.on()
-                && plan.collect.is_none()
-                && plan.reference.is_none()
-                && !plan.tallied
-                && self.null_values.is_empty();
-            for r in &batch.recs {
-                let v = index.and_then(|i| batch.field(r, i));
-                if remembered && let Some(v) = v.filter(|v| !v.is_empty()) {
-                    match self.cols[c].memo.get(v) {
-                        Some(verdict) if verdict.is_clean() => {}
-                        looked => self.check_looked_up(c, v, r.row, looked),
-                    }
-                    continue;
-                }
-                self.check_cell(c, v, r.row);
-            }
+            self.check_cell(c, v, r.row);
         }
     }
 

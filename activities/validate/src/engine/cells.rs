@@ -111,7 +111,14 @@ impl State<'_> {
 
 /// The checks that keep state across values: `unique` and `completeness`.
 #[inline]
-fn tally(plan: &mut ColPlan, seed: u64, v: &[u8], row: u64, slots: &mut [Slot], k: usize) {
+pub(super) fn tally(
+    plan: &mut ColPlan,
+    seed: u64,
+    v: &[u8],
+    row: u64,
+    slots: &mut [Slot],
+    k: usize,
+) {
     for (check, s, _) in &mut plan.checks {
         match check {
             CellCheck::Unique {

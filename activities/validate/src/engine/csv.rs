@@ -12,7 +12,7 @@ use crate::contract::{CaseRule, HeaderMode};
 impl<'a> State<'a> {
     pub(super) fn run_csv(&mut self, input: &mut dyn BufRead) -> io::Result<()> {
         std::thread::scope(|scope| {
-            let mut helper = Helper::Untried;
+            let mut helper = Helper::untried();
             let result = self.read_csv(input, &mut helper, scope);
             // Also after a failed read: a corrupt gzip stream still reports the rows before it.
             let flushed = self.dispatch(&mut helper, scope);

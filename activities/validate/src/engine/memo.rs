@@ -27,20 +27,86 @@ impl Verdict {
 /// Values looked at before the layout is chosen, and in each window after that.
 const SAMPLE: u32 = 256;
 const WINDOW: u32 = 16 * 1024;
-/// Key bytes per column: the table stays in the core's L2 cache next to the batch.
-const KEY_BYTES: usize = 256 * 1024;
-const MAX_ENTRIES: usize = 16 * 1024;
-const MAX_STRIDE: usize = 64;
+/// Entries per column, two per set: 256 KiB, which stays in the core's L2 cache next to the
+/// batch, and holds the ten thousand dates of three decades.
+const ENTRIES: usize = 8 * 1024;
+/// Bytes kept of a value past its first and last eight: values up to 64 bytes are kept.
+const MAX_MIDDLE: usize = 48;
 
-/// A direct-mapped table from value bytes to verdict, one per column.
+/// A value as two words and its length: for a value of up to 16 bytes, overlapping reads from
+/// both ends cover every byte, so the triple is the value; a longer one keeps its middle apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Key {
+    head: u64,
+    tail: u64,
+    /// The value's length plus one; 0 for an empty entry.
+    len: u8,
+}
+
+impl Key {
+    #[inline]
+    fn of(v: &[u8]) -> Key {
+        let n = v.len();
+        let (head, tail) = if n >= 8 {
+            (le64(&v[..8]), le64(&v[n - 8..]))
+        } else if n >= 4 {
+            (le32(&v[..4]), le32(&v[n - 4..]))
+        } else if n > 0 {
+            let b = |i: usize| u64::from(v[i]);
+            (b(0) | b(n / 2) << 8 | b(n - 1) << 16, 0)
+        } else {
+            (0, 0)
+        };
+        // Callers keep values shorter than 16 + MAX_MIDDLE < 255 bytes.
+        Key {
+            head,
+            tail,
+            len: (n + 1) as u8,
+        }
+    }
+
+    /// Which set the value lives in: a multiply-fold of the key (the comparison is exact, so
+    /// values that share a set only cost hits).
+    #[inline]
+    fn set(&self, sets: usize) -> usize {
+        let m = u128::from(self.head ^ 0x9E37_79B9_7F4A_7C15)
+            * u128::from(self.tail ^ u64::from(self.len).wrapping_mul(0x2545_F491_4F6C_DD1D));
+        let h = (m as u64) ^ ((m >> 64) as u64);
+        (h ^ (h >> 29)) as usize & (sets - 1)
+    }
+}
+
+/// One remembered value in 32 bytes, two to a cache line.
+#[derive(Debug, Clone, Copy, Default)]
+struct Entry {
+    head: u64,
+    tail: u64,
+    failed: u64,
+    /// The verdict's PHI counts; all zero when the scan found nothing.
+    phi: [u8; crate::phi::DETECTORS],
+    len: u8,
+}
+
+impl Entry {
+    #[inline]
+    fn holds(&self, key: &Key) -> bool {
+        (self.head ^ key.head) | (self.tail ^ key.tail) | u64::from(self.len ^ key.len) == 0
+    }
+}
+
+/// Two ways: a new value takes the first, pushing the older one to the second.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(align(64))]
+struct Set([Entry; 2]);
+
+/// A two-way set-associative table from value to verdict, one per column.
 #[derive(Debug, Default)]
 pub(super) struct Memo {
-    /// Bytes per key: values longer than this are never kept.
-    stride: usize,
-    keys: Vec<u8>,
-    /// Length of the key held in each entry plus one; 0 for an empty entry.
-    lens: Vec<u8>,
-    verdicts: Vec<Verdict>,
+    sets: Vec<Set>,
+    /// Bytes 8.. of values longer than 16, per entry (set, way), zero-padded to `middle`.
+    middles: Vec<u8>,
+    /// Middle bytes kept per entry: values longer than 16 + this are never kept.
+    middle: usize,
     longest: usize,
     lookups: u32,
     hits: u32,
@@ -59,8 +125,11 @@ impl Memo {
     /// The verdict kept for `v`, counting the lookup; a miss is to be answered with `put`.
     #[inline]
     pub(super) fn get(&mut self, v: &[u8]) -> Option<Verdict> {
+        if self.off {
+            return None;
+        }
         self.lookups += 1;
-        if self.keys.is_empty() {
+        if self.sets.is_empty() {
             self.longest = self.longest.max(v.len());
             if self.lookups >= SAMPLE {
                 self.lay_out();
@@ -77,49 +146,82 @@ impl Memo {
             self.lookups = 0;
             self.hits = 0;
         }
-        let i = self.entry(v)?;
-        let at = i * self.stride;
-        if usize::from(self.lens[i]) == v.len() + 1 && same(&self.keys[at..at + self.stride], v) {
-            self.hits += 1;
-            self.answered += 1;
-            return Some(self.verdicts[i]);
-        }
-        None
-    }
-
-    /// Keeps the verdict of `v` (a value `get` missed), replacing the entry's previous one.
-    #[inline]
-    pub(super) fn put(&mut self, v: &[u8], verdict: Verdict) {
-        let Some(i) = self.entry(v) else {
-            return;
-        };
-        let at = i * self.stride;
-        let key = &mut self.keys[at..at + self.stride];
-        // Zeros after the value, which `same` compares a word at a time.
-        key.fill(0);
-        key[..v.len()].copy_from_slice(v);
-        // v.len() < stride <= 64, so it fits.
-        self.lens[i] = (v.len() + 1) as u8;
-        self.verdicts[i] = verdict;
-    }
-
-    /// Where `v` lives, or None when it is too long to keep (or the table is not laid out).
-    #[inline]
-    fn entry(&self, v: &[u8]) -> Option<usize> {
-        if v.len() >= self.stride || self.off {
+        if !self.keeps(v) {
             return None;
         }
-        Some(slot_hash(v) as usize & (self.lens.len() - 1))
+        let key = Key::of(v);
+        let set = key.set(self.sets.len());
+        let [first, second] = &self.sets[set].0;
+        // Both ways compared before one branch: which way holds a value is not predictable.
+        let (in_first, in_second) = (first.holds(&key), second.holds(&key));
+        if !(in_first | in_second) {
+            return None;
+        }
+        let way = usize::from(!in_first);
+        if v.len() > 16 && !self.same_middle(2 * set + way, v) {
+            return None;
+        }
+        let e = &self.sets[set].0[way];
+        self.hits += 1;
+        self.answered += 1;
+        Some(Verdict {
+            failed: e.failed,
+            phi: (e.phi != [0; crate::phi::DETECTORS]).then_some(e.phi),
+        })
     }
 
-    /// Sizes keys from the sample's longest value: short codes and dates get many entries.
+    /// Keeps the verdict of `v` (a value `get` missed) in the first way of its set.
+    #[inline]
+    pub(super) fn put(&mut self, v: &[u8], verdict: Verdict) {
+        if self.sets.is_empty() || !self.keeps(v) {
+            return;
+        }
+        let key = Key::of(v);
+        let set = key.set(self.sets.len());
+        let ways = &mut self.sets[set].0;
+        ways[1] = ways[0];
+        ways[0] = Entry {
+            head: key.head,
+            tail: key.tail,
+            failed: verdict.failed,
+            phi: verdict.phi.unwrap_or_default(),
+            len: key.len,
+        };
+        let m = self.middle;
+        if m > 0 {
+            let first = 2 * set * m;
+            self.middles.copy_within(first..first + m, first + m);
+            let kept = &mut self.middles[first..first + m];
+            // Zeros after the middle, which `same_middle` compares a word at a time.
+            kept.fill(0);
+            if v.len() > 16 {
+                kept[..v.len() - 16].copy_from_slice(&v[8..v.len() - 8]);
+            }
+        }
+    }
+
+    #[inline]
+    fn keeps(&self, v: &[u8]) -> bool {
+        v.len() <= 16 + self.middle
+    }
+
+    /// Whether entry `i` (set * 2 + way) holds the middle of `v` (longer than 16 bytes, with
+    /// an equal key).
+    #[inline]
+    fn same_middle(&self, i: usize, v: &[u8]) -> bool {
+        let m = self.middle;
+        same(&self.middles[i * m..(i + 1) * m], &v[8..v.len() - 8])
+    }
+
+    /// Sizes middles from the sample's longest value: a column of short codes keeps none.
     fn lay_out(&mut self) {
-        let stride = (self.longest + 1).next_multiple_of(8).min(MAX_STRIDE);
-        let entries = (KEY_BYTES / stride).min(MAX_ENTRIES).next_power_of_two();
-        self.stride = stride;
-        self.keys = vec![0; entries * stride];
-        self.lens = vec![0; entries];
-        self.verdicts = vec![Verdict::default(); entries];
+        self.middle = self
+            .longest
+            .saturating_sub(16)
+            .next_multiple_of(8)
+            .min(MAX_MIDDLE);
+        self.sets = vec![Set::default(); ENTRIES / 2];
+        self.middles = vec![0; ENTRIES * self.middle];
         self.lookups = 0;
         self.hits = 0;
     }
@@ -145,44 +247,37 @@ impl Memo {
     }
 }
 
-/// Whether `key` (a value followed by zeros, longer than `v`) holds `v`, given equal lengths:
-/// a word at a time, where a call to memcmp per cell cost more than the comparison.
+/// Whether `kept` (a middle followed by zeros, at least as long as `v`) holds `v`, given
+/// equal lengths: a word at a time, where a call to memcmp per cell cost more than comparing.
 #[inline]
-fn same(key: &[u8], v: &[u8]) -> bool {
+fn same(kept: &[u8], v: &[u8]) -> bool {
     let mut words = v.chunks_exact(8);
-    let mut kept = key.chunks_exact(8);
-    for (a, b) in (&mut words).zip(&mut kept) {
-        if word(a) != word(b) {
+    let mut held = kept.chunks_exact(8);
+    for (a, b) in (&mut words).zip(&mut held) {
+        if le64(a) != le64(b) {
             return false;
         }
     }
     let rest = words.remainder();
-    rest.is_empty() || kept.next().is_some_and(|b| word(rest) == word(b))
+    rest.is_empty()
+        || held.next().is_some_and(|b| {
+            let padded = rest
+                .iter()
+                .rev()
+                .fold(0u64, |w, &x| (w << 8) | u64::from(x));
+            padded == le64(b)
+        })
 }
 
-/// Up to eight bytes as a little-endian word, zero-padded.
 #[inline]
-fn word(b: &[u8]) -> u64 {
-    match <[u8; 8]>::try_from(b) {
-        Ok(w) => u64::from_le_bytes(w),
-        Err(_) => b.iter().rev().fold(0u64, |w, &x| (w << 8) | u64::from(x)),
-    }
+fn le64(b: &[u8]) -> u64 {
+    b.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w))
 }
 
-/// A cheap hash of the value's length, first and last eight bytes: only where an entry lives
-/// depends on it (the key comparison is exact), so values that share it only cost hits.
 #[inline]
-fn slot_hash(v: &[u8]) -> u64 {
-    const P: u64 = 0x9E37_79B9_7F4A_7C15;
-    let n = v.len();
-    let (a, b) = if n >= 8 {
-        (word(&v[..8]), word(&v[n - 8..]))
-    } else {
-        (word(v), 0)
-    };
-    let m = u128::from(a ^ P) * u128::from(b ^ (n as u64).wrapping_mul(P) ^ 0x2545_F491_4F6C_DD1D);
-    let h = (m as u64) ^ ((m >> 64) as u64);
-    h ^ (h >> 29)
+fn le32(b: &[u8]) -> u64 {
+    b.first_chunk::<4>()
+        .map_or(0, |w| u64::from(u32::from_le_bytes(*w)))
 }
 
 #[cfg(test)]
@@ -195,7 +290,7 @@ mod tests {
         let n = BuildHasherDefault::<DefaultHasher>::default().hash_one(v);
         Verdict {
             failed: n,
-            phi: (n % 3 == 0).then_some([n as u8; crate::phi::DETECTORS]),
+            phi: (n % 3 == 0).then_some([n as u8 | 1; crate::phi::DETECTORS]),
         }
     }
 
@@ -235,6 +330,6 @@ mod tests {
             unique.put(v.as_bytes(), verdict(v.as_bytes()));
         }
         assert!(!unique.on());
-        assert!(unique.keys.is_empty());
+        assert!(unique.sets.is_empty());
     }
 }

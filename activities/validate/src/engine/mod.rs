@@ -176,6 +176,7 @@ fn validate_inner<R: Read>(
     let mut stored = StoredBytes::new(reader, overlap);
     let mut st = State::new(table, opts);
     st.parallel = overlap;
+    st.hash_time = stored.hash_time.clone();
     // A stored size past an error-level `size` bound decides the verdict before a byte is read:
     // a 5 GB upload to a 10 MB table must not cost a 5 GB read (and its checksum) to refuse.
     if let Some(size) = opts.size

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 
 use lakegate_models::RuleOutcome;
 
@@ -12,6 +13,7 @@ use super::line::Span;
 use super::memo::Memo;
 use super::report::show;
 use super::seen::Seen;
+use super::stored::HashTime;
 use super::{DEFAULT_MAX_DISTINCT, Limits, ValidateOptions};
 use crate::TableContract;
 use crate::contract::{
@@ -217,6 +219,8 @@ pub(super) struct State<'a> {
     pub(super) parallel: bool,
     /// A second thread checked some columns (for tests).
     pub(super) split_used: bool,
+    /// Time the hashing thread has spent so far, for the split of columns.
+    pub(super) hash_time: Arc<HashTime>,
 }
 
 impl<'a> State<'a> {
@@ -264,6 +268,7 @@ impl<'a> State<'a> {
             spans: Vec::new(),
             parallel: true,
             split_used: false,
+            hash_time: Arc::default(),
         };
         // Built-in rules first; an explicit rule with the same id (and column) overrides one.
         let explicit = |id: &str, column: Option<&str>| {

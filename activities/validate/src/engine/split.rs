@@ -1,7 +1,9 @@
-//! Both cores for one CSV file: once a file proves larger than one batch, a second thread
-//! checks some of the columns of every batch while this one reads, splits records and checks
-//! the others. The columns are split so both threads carry about the same cost (this one also
-//! tokenizes). Each column is checked by one thread only, in row order, with its own rule
+//! Both cores for one CSV file: once a file proves larger than a few dozen batches, a second
+//! thread checks some of the columns of every batch while this one reads, splits records and
+//! checks the others. The columns are split so both threads carry about the same cost (this
+//! one also tokenizes), as measured on the batches before the split: what a column costs
+//! depends on its data (how often its memo answers, how long its text is) more than on its
+//! rules. Each column is checked by one thread only, in row order, with its own rule
 //! slots, so the counts, row lists and set contents are those of one thread; at the end the
 //! checking thread's columns and slots are moved back. Batches are shared (`Arc`) and recycled,
 //! at most [`DEPTH`] of them, so memory stays constant.
@@ -9,13 +11,18 @@
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, channel, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
+use std::time::{Duration, Instant};
 
 use super::batch::Batch;
-use super::plan::{CellCheck, ColPlan, State};
-use crate::contract::ColumnType;
+use super::plan::State;
 
 /// Batches in existence while a checking thread runs: one filling, the others being checked.
 const DEPTH: usize = 4;
+
+/// Full batches checked on this thread before the split: the first ones fill the memos, the
+/// later ones are timed.
+const WARM: usize = 64;
+const TIMED: usize = 16;
 
 /// The checking thread, once started.
 pub(super) struct Split<'scope, 'a> {
@@ -27,14 +34,40 @@ pub(super) struct Split<'scope, 'a> {
 
 /// Whether a checking thread was tried, and the thread when it runs.
 pub(super) enum Helper<'scope, 'a> {
-    Untried,
+    Untried(Timing),
     Declined,
     Running(Split<'scope, 'a>),
 }
 
+impl Helper<'_, '_> {
+    pub(super) fn untried() -> Self {
+        Helper::Untried(Timing::default())
+    }
+}
+
+/// What the batches before the split took on this thread: the reading of each batch and
+/// each column's checks of it.
+#[derive(Debug, Default)]
+pub(super) struct Timing {
+    full_batches: usize,
+    /// When this thread last went back to reading.
+    reading_since: Option<Instant>,
+    reading: Vec<Duration>,
+    /// Per batch, per column.
+    columns: Vec<Vec<Duration>>,
+}
+
+/// The mean without the slowest eighth (batches that lost the core).
+fn typical(samples: &[Duration]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    let kept = &sorted[..sorted.len() - sorted.len() / 8];
+    kept.iter().map(Duration::as_secs_f64).sum::<f64>() / kept.len().max(1) as f64
+}
+
 impl<'a> State<'a> {
     /// Checks the full batch: all of it here, or this thread's columns here and the others on
-    /// the checking thread (started at the first full batch of a file that may use one).
+    /// the checking thread (started after the timed batches of a file that may use one).
     pub(super) fn dispatch<'scope>(
         &mut self,
         helper: &mut Helper<'scope, 'a>,
@@ -46,12 +79,21 @@ impl<'a> State<'a> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        // Not for the last, partial batch of a file smaller than one: no thread for small files.
-        if matches!(helper, Helper::Untried) && self.batch.is_full() {
-            *helper = match self.start_helper(scope) {
-                Some(split) => Helper::Running(split),
-                None => Helper::Declined,
-            };
+        // Only full batches count: no thread for a file smaller than the batches timed.
+        if let Helper::Untried(timing) = helper
+            && self.batch.is_full()
+        {
+            timing.full_batches += 1;
+            if timing.full_batches > WARM + TIMED {
+                let timing = std::mem::take(timing);
+                *helper = match self.start_helper(scope, &timing) {
+                    Some(split) => Helper::Running(split),
+                    None => Helper::Declined,
+                };
+            } else if timing.full_batches > WARM {
+                self.timed_flush(timing);
+                return Ok(());
+            }
         }
         let Helper::Running(split) = helper else {
             self.flush_batch();
@@ -90,21 +132,45 @@ impl<'a> State<'a> {
             Err(panic) => std::panic::resume_unwind(panic),
         };
         for c in 0..self.cols.len() {
-            if !self.cols[c].delegated {
-                continue;
-            }
-            std::mem::swap(&mut self.cols[c], &mut other.cols[c]);
-            let plan = &self.cols[c];
-            for s in plan.checks.iter().map(|(_, s, _)| *s).chain(plan.phi) {
-                std::mem::swap(&mut self.slots[s], &mut other.slots[s]);
-            }
-            if let Some(i) = plan.collect {
-                std::mem::swap(&mut self.collected[i], &mut other.collected[i]);
-            }
-            if let Some(i) = plan.reference {
-                std::mem::swap(&mut self.probes[i], &mut other.probes[i]);
+            if self.cols[c].delegated {
+                self.trade_column(&mut other, c);
             }
         }
+    }
+
+    /// Swaps column `c`'s state with `other`'s: its plan (memo, sets, counters), its rule
+    /// slots, its collected keys and reference probe.
+    fn trade_column(&mut self, other: &mut State<'_>, c: usize) {
+        std::mem::swap(&mut self.cols[c], &mut other.cols[c]);
+        let plan = &self.cols[c];
+        for s in plan.checks.iter().map(|(_, s, _)| *s).chain(plan.phi) {
+            std::mem::swap(&mut self.slots[s], &mut other.slots[s]);
+        }
+        if let Some(i) = plan.collect {
+            std::mem::swap(&mut self.collected[i], &mut other.collected[i]);
+        }
+        if let Some(i) = plan.reference {
+            std::mem::swap(&mut self.probes[i], &mut other.probes[i]);
+        }
+    }
+
+    /// `flush_batch`, timing each column's checks and the reading since the last batch.
+    fn timed_flush(&mut self, timing: &mut Timing) {
+        let started = Instant::now();
+        if let Some(since) = timing.reading_since {
+            timing.reading.push(started - since);
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let mut columns = Vec::with_capacity(self.cols.len());
+        for c in 0..self.cols.len() {
+            let t = Instant::now();
+            self.check_batch_column(&batch, c);
+            columns.push(t.elapsed());
+        }
+        timing.columns.push(columns);
+        self.batch = batch;
+        self.batch.clear();
+        timing.reading_since = Some(Instant::now());
     }
 
     /// Starts the checking thread with the costlier share of the columns, or None when one
@@ -113,6 +179,7 @@ impl<'a> State<'a> {
     fn start_helper<'scope>(
         &mut self,
         scope: &'scope Scope<'scope, '_>,
+        timing: &Timing,
     ) -> Option<Split<'scope, 'a>>
     where
         'a: 'scope,
@@ -123,16 +190,34 @@ impl<'a> State<'a> {
         {
             return None;
         }
-        let mine = self.helper_columns();
+        // On two cores the hashing thread shares the checking thread's: what it took per
+        // batch so far is taken off that thread's share. With a third core it has its own.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let hashing = if cores < 3 {
+            self.hash_time.seconds() / timing.full_batches.max(1) as f64
+        } else {
+            0.0
+        };
+        let mine: Vec<bool> = helper_columns(timing, self.cols.len(), hashing)
+            .into_iter()
+            .zip(&self.cols)
+            .map(|(m, plan)| m && !plan.absent && plan.index.is_some())
+            .collect();
         if !mine.iter().any(|&m| m) {
             return None;
         }
+        // The checking thread carries on from where this one is: the columns it takes move
+        // over with what they counted so far, and its `unique` sets hash as this thread did.
         let mut other = State::new(self.table, self.opts);
-        for (c, plan) in other.cols.iter_mut().enumerate() {
-            plan.index = self.cols[c].index;
-            plan.absent = self.cols[c].absent;
-            plan.delegated = !mine[c];
-            self.cols[c].delegated = mine[c];
+        other.seed = self.seed;
+        for (c, &moved) in mine.iter().enumerate() {
+            other.cols[c].index = self.cols[c].index;
+            other.cols[c].absent = self.cols[c].absent;
+            if moved {
+                self.trade_column(&mut other, c);
+            }
+            other.cols[c].delegated = !moved;
+            self.cols[c].delegated = moved;
         }
         let (to_check, rx) = sync_channel::<Arc<Batch>>(DEPTH);
         let (back, checked) = channel();
@@ -162,64 +247,33 @@ impl<'a> State<'a> {
             batches: 1,
         })
     }
-
-    /// Which columns go to the checking thread: about half the estimated cost of a row, this
-    /// thread's share including reading and splitting the records.
-    fn helper_columns(&self) -> Vec<bool> {
-        let rows = self.batch.len().max(1) as f64;
-        let mut costs: Vec<(usize, f64)> = self
-            .cols
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.absent && p.index.is_some())
-            .map(|(c, p)| {
-                let avg = p.index.map_or(0, |i| self.batch.field_bytes(i)) as f64 / rows;
-                (c, cost(p, avg))
-            })
-            .collect();
-        let checks: f64 = costs.iter().map(|(_, n)| n).sum();
-        // Reading, splitting and batching a record: about 130 ns for the benchmark's 217-byte
-        // rows since the one-pass splitter (it was three times that with memchr per field).
-        let reading = 30.0 + 0.5 * self.batch.data_len() as f64 / rows;
-        let target = (checks + reading) / 2.0;
-        costs.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let mut mine = vec![false; self.cols.len()];
-        let mut load = 0.0;
-        for (c, n) in costs {
-            if load + n / 2.0 <= target {
-                mine[c] = true;
-                load += n;
-            }
-        }
-        mine
-    }
 }
 
-/// Estimated nanoseconds a value of column `plan` costs, from profiles of the benchmark: a
-/// base per cell, the type's parse, each rule, the PHI scan by length, key hashing.
-fn cost(plan: &ColPlan, avg_len: f64) -> f64 {
-    let mut n = 12.0
-        + match plan.kind {
-            ColumnType::String => 0.0,
-            ColumnType::Integer | ColumnType::Decimal | ColumnType::Boolean => 8.0,
-            ColumnType::Timestamp | ColumnType::FhirDateTime => 50.0,
-            ColumnType::Date | ColumnType::FhirDate => 35.0,
-        };
-    for (check, ..) in &plan.checks {
-        n += match check {
-            CellCheck::Regex(_) => 30.0,
-            CellCheck::Unique { .. } => 70.0,
-            CellCheck::MaxLength(_) => 2.0 + avg_len / 8.0,
-            _ => 5.0,
-        };
+/// Which columns go to the checking thread: about half of what a batch cost, this thread's
+/// half including reading and splitting the records.
+fn helper_columns(timing: &Timing, columns: usize, hashing: f64) -> Vec<bool> {
+    let mut costs: Vec<(usize, f64)> = (0..columns)
+        .map(|c| {
+            let samples: Vec<Duration> = timing
+                .columns
+                .iter()
+                .filter_map(|batch| batch.get(c).copied())
+                .collect();
+            (c, typical(&samples))
+        })
+        .collect();
+    let checks: f64 = costs.iter().map(|(_, n)| n).sum();
+    let target = (checks + typical(&timing.reading) - hashing) / 2.0;
+    costs.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut mine = vec![false; columns];
+    let mut load = 0.0;
+    for (c, n) in costs {
+        if n > 0.0 && load + n / 2.0 <= target {
+            mine[c] = true;
+            load += n;
+        }
     }
-    if plan.phi.is_some() && plan.kind == ColumnType::String {
-        n += 5.0 + avg_len * 0.5;
-    }
-    if plan.collect.is_some() || plan.reference.is_some() {
-        n += 40.0;
-    }
-    n
+    mine
 }
 
 fn stopped() -> std::io::Error {

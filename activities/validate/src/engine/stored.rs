@@ -9,8 +9,10 @@ use std::cell::Cell;
 use std::io::{self, BufRead, Read};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, channel, sync_channel};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
@@ -22,6 +24,17 @@ const BUF: usize = 256 * 1024;
 const DEPTH: usize = 4;
 
 type Buffer = Arc<Vec<u8>>;
+
+/// The time the hashing thread spent hashing: on two cores it takes that much from the
+/// threads that check, which the split of columns between them accounts for.
+#[derive(Debug, Default)]
+pub(super) struct HashTime(AtomicU64);
+
+impl HashTime {
+    pub(super) fn seconds(&self) -> f64 {
+        self.0.load(Ordering::Relaxed) as f64 * 1e-9
+    }
+}
 
 enum Hashing {
     Inline(Sha256),
@@ -49,6 +62,8 @@ pub(super) struct StoredBytes<R> {
     /// Set when the underlying stream failed, so its errors are told from decoding errors
     /// that arrive through the same `io::Error` channel.
     pub(super) failed: bool,
+    /// Time spent on the hashing thread (none while hashing inline).
+    pub(super) hash_time: Arc<HashTime>,
 }
 
 impl<R: Read> StoredBytes<R> {
@@ -63,6 +78,7 @@ impl<R: Read> StoredBytes<R> {
             overlap,
             bytes: Rc::new(Cell::new(0)),
             failed: false,
+            hash_time: Arc::default(),
         }
     }
 
@@ -151,7 +167,7 @@ impl<R: Read> StoredBytes<R> {
             && let Hashing::Inline(hasher) = &self.hashing
         {
             // Cloned so that, if no thread can be started, hashing simply stays inline.
-            if let Some(thread) = spawn(hasher.clone()) {
+            if let Some(thread) = spawn(hasher.clone(), self.hash_time.clone()) {
                 self.hashing = thread;
             }
         }
@@ -202,14 +218,17 @@ impl<R: Read> StoredBytes<R> {
 
 /// Starts the hashing thread with the hash of what was read so far; None if no thread can be
 /// started.
-fn spawn(mut hasher: Sha256) -> Option<Hashing> {
+fn spawn(mut hasher: Sha256, time: Arc<HashTime>) -> Option<Hashing> {
     let (to_hash, rx) = sync_channel::<(Buffer, usize)>(DEPTH);
     let (back, hashed) = channel();
     let handle = std::thread::Builder::new()
         .name("lakegate-sha256".into())
         .spawn(move || {
             for (buf, n) in rx {
+                let started = Instant::now();
                 hasher.update(&buf[..n]);
+                let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                time.0.fetch_add(nanos, Ordering::Relaxed);
                 // The reader may have stopped early (a failed stream); then nobody needs it.
                 let _ = back.send(buf);
             }
