@@ -94,7 +94,7 @@ impl State<'_> {
 
     /// The checks of column `c` over every record in `batch`, when this thread checks it.
     pub(super) fn check_batch_column(&mut self, batch: &Batch, c: usize) {
-        if self.cols[c].absent || self.cols[c].delegated {
+        if self.cols[c].absent || self.cols[c].delegated || self.cols[c].idle {
             return;
         }
         let index = self.cols[c].index;

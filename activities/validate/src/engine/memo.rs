@@ -82,15 +82,31 @@ struct Entry {
     head: u64,
     tail: u64,
     failed: u64,
-    /// The verdict's PHI counts; all zero when the scan found nothing.
-    phi: [u8; crate::phi::DETECTORS],
-    len: u8,
+    /// The key's `len` in the top byte; below it the verdict's PHI counts, one byte per
+    /// detector, all zero when the scan found nothing. Words, as comparing a `[u8; 7]` was a
+    /// call.
+    meta: u64,
 }
+
+const PHI_BITS: u64 = (1 << 56) - 1;
 
 impl Entry {
     #[inline]
     fn holds(&self, key: &Key) -> bool {
-        (self.head ^ key.head) | (self.tail ^ key.tail) | u64::from(self.len ^ key.len) == 0
+        (self.head ^ key.head) | (self.tail ^ key.tail) | ((self.meta >> 56) ^ u64::from(key.len))
+            == 0
+    }
+
+    #[inline]
+    fn verdict(&self) -> Verdict {
+        let phi = self.meta & PHI_BITS;
+        Verdict {
+            failed: self.failed,
+            phi: (phi != 0).then(|| {
+                let bytes = phi.to_le_bytes();
+                std::array::from_fn(|d| bytes[d])
+            }),
+        }
     }
 }
 
@@ -123,8 +139,20 @@ impl Memo {
     }
 
     /// The verdict kept for `v`, counting the lookup; a miss is to be answered with `put`.
-    #[inline]
+    #[inline(always)]
     pub(super) fn get(&mut self, v: &[u8]) -> Option<Verdict> {
+        // The common case inline (it runs for most cells); sampling, the end of a window and
+        // a memo that is off out of line.
+        if self.sets.is_empty() || self.lookups + 1 >= WINDOW {
+            return self.get_rarely(v);
+        }
+        self.lookups += 1;
+        self.find(v)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_rarely(&mut self, v: &[u8]) -> Option<Verdict> {
         if self.off {
             return None;
         }
@@ -136,16 +164,19 @@ impl Memo {
             }
             return None;
         }
-        if self.lookups >= WINDOW {
-            // Worth keeping while at least half the values of a window are repeats; the
-            // first window after the layout also pays for filling the table.
-            if self.hits * 2 < self.lookups {
-                self.turn_off();
-                return None;
-            }
-            self.lookups = 0;
-            self.hits = 0;
+        // Worth keeping while at least half the values of a window are repeats; the first
+        // window after the layout also pays for filling the table.
+        if self.hits * 2 < self.lookups {
+            self.turn_off();
+            return None;
         }
+        self.lookups = 0;
+        self.hits = 0;
+        self.find(v)
+    }
+
+    #[inline(always)]
+    fn find(&mut self, v: &[u8]) -> Option<Verdict> {
         if !self.keeps(v) {
             return None;
         }
@@ -161,13 +192,9 @@ impl Memo {
         if v.len() > 16 && !self.same_middle(2 * set + way, v) {
             return None;
         }
-        let e = &self.sets[set].0[way];
         self.hits += 1;
         self.answered += 1;
-        Some(Verdict {
-            failed: e.failed,
-            phi: (e.phi != [0; crate::phi::DETECTORS]).then_some(e.phi),
-        })
+        Some(self.sets[set].0[way].verdict())
     }
 
     /// Keeps the verdict of `v` (a value `get` missed) in the first way of its set.
@@ -180,12 +207,13 @@ impl Memo {
         let set = key.set(self.sets.len());
         let ways = &mut self.sets[set].0;
         ways[1] = ways[0];
+        let mut phi = [0u8; 8];
+        phi[..crate::phi::DETECTORS].copy_from_slice(&verdict.phi.unwrap_or_default());
         ways[0] = Entry {
             head: key.head,
             tail: key.tail,
             failed: verdict.failed,
-            phi: verdict.phi.unwrap_or_default(),
-            len: key.len,
+            meta: u64::from(key.len) << 56 | (u64::from_le_bytes(phi) & PHI_BITS),
         };
         let m = self.middle;
         if m > 0 {

@@ -167,6 +167,8 @@ pub(super) struct ColPlan {
     pub(super) reference: Option<usize>,
     /// Some check keeps state across values (`unique`, `completeness`).
     pub(super) tallied: bool,
+    /// Nothing to do with the column's values: no check, no PHI scan, no keys.
+    pub(super) idle: bool,
     /// Verdicts of values seen before; off where a verdict depends on more than the value.
     pub(super) memo: Memo,
 }
@@ -349,6 +351,7 @@ impl<'a> State<'a> {
                 collect: None,
                 reference: None,
                 tallied: false,
+                idle: false,
                 memo: Memo::default(),
             };
             if opts.index_columns.contains(&c.name) {
@@ -532,6 +535,11 @@ impl<'a> State<'a> {
                     CellCheck::Unique { .. } | CellCheck::Completeness { .. }
                 )
             });
+            plan.idle = plan.checks.is_empty()
+                && plan.phi.is_none()
+                && plan.collect.is_none()
+                && plan.reference.is_none()
+                && plan.row_value.is_none();
             // A verdict is a bit per check; `when` and `compare` read other cells of the row.
             let value_only = plan.checks.len() <= 64
                 && plan.checks.iter().all(|(.., when)| when.is_none())
