@@ -4,7 +4,7 @@
 use std::io::{self, BufRead};
 use std::thread::Scope;
 
-use super::line::{Span, Split, fields_utf8, split};
+use super::line::{Span, Split, fields_utf8, fields_utf8_checked, split};
 use super::plan::State;
 use super::split::Helper;
 use crate::contract::{CaseRule, HeaderMode};
@@ -111,9 +111,11 @@ impl<'a> State<'a> {
                     taken: n,
                     body,
                     nul,
+                    ascii,
                 } => {
                     let line = &buf[taken..taken + body];
-                    self.data_record(line, &spans, fields_utf8(line, &spans), nul);
+                    let utf8 = ascii || fields_utf8_checked(line, &spans);
+                    self.data_record(line, &spans, utf8, nul);
                     taken += n;
                 }
                 Split::Empty(n) => taken += n,

@@ -5,7 +5,7 @@
 //! It takes only the common record: one line, no CR inside, fields either plain or quoted without
 //! doubled quotes. Anything else is csv-core's, so both paths give the same fields (proptested).
 
-use crate::swar::{LOW7, ONES, equal};
+use crate::swar::{HIGH, LOW7, ONES, equal};
 
 /// Where a field's bytes are in its record's buffer: start and end offsets.
 pub(super) type Span = (usize, usize);
@@ -18,6 +18,8 @@ pub(super) enum Split {
         taken: usize,
         body: usize,
         nul: bool,
+        /// Every byte of the line is ASCII (false may also mean a byte after it was not).
+        ascii: bool,
     },
     /// A line with nothing before its LF or CRLF, `taken` bytes long; csv-core skips it too.
     Empty(usize),
@@ -69,6 +71,8 @@ pub(super) fn split(
     let mut start = 0;
     let mut quoted = false;
     let mut nul = false;
+    // The high bits of every word read, for the ASCII test that spares a UTF-8 check.
+    let mut high = 0;
     let mut at = 0;
     // The body ends at `end`; the terminator takes `taken - end` bytes.
     let (end, taken) = 'scan: loop {
@@ -76,6 +80,7 @@ pub(super) fn split(
             return Split::CsvCore;
         }
         let (w, valid) = word(buf, at);
+        high |= w & valid;
         // Inside quotes only the closing quote (and a line end, csv-core's then) matters.
         let others = (control(w) | equal(w, quotes)) & valid;
         let first_other = others & others.wrapping_neg();
@@ -148,16 +153,21 @@ pub(super) fn split(
         taken,
         body: end,
         nul,
+        ascii: high & HIGH == 0,
     }
 }
 
 /// Whether every field is UTF-8 (checked per field: the delimiters between them are not text).
 pub(super) fn fields_utf8(data: &[u8], spans: &[Span]) -> bool {
-    data.is_ascii()
-        || spans.iter().all(|&(s, e)| {
-            data.get(s..e)
-                .is_some_and(|f| std::str::from_utf8(f).is_ok())
-        })
+    data.is_ascii() || fields_utf8_checked(data, spans)
+}
+
+/// [`fields_utf8`] without the ASCII shortcut, for a line known not to be all ASCII.
+pub(super) fn fields_utf8_checked(data: &[u8], spans: &[Span]) -> bool {
+    spans.iter().all(|&(s, e)| {
+        data.get(s..e)
+            .is_some_and(|f| std::str::from_utf8(f).is_ok())
+    })
 }
 
 #[cfg(test)]

@@ -126,6 +126,8 @@ pub(super) struct Memo {
     longest: usize,
     lookups: u32,
     hits: u32,
+    /// A window has passed since the layout.
+    filled: bool,
     /// Lookups answered since the start, for tests.
     answered: u64,
     off: bool,
@@ -164,12 +166,14 @@ impl Memo {
             }
             return None;
         }
-        // Worth keeping while at least half the values of a window are repeats; the first
-        // window after the layout also pays for filling the table.
-        if self.hits * 2 < self.lookups {
+        // Worth keeping while at least half the values of a window are repeats. The first
+        // window after the layout fills the table (ten thousand dates take most of it), so
+        // it is not judged.
+        if self.filled && self.hits * 2 < self.lookups {
             self.turn_off();
             return None;
         }
+        self.filled = true;
         self.lookups = 0;
         self.hits = 0;
         self.find(v)
