@@ -98,9 +98,7 @@ impl State<'_> {
             return;
         }
         let index = self.cols[c].index;
-        if let Some(i) = index {
-            self.prefetch_unique(c, batch, i);
-        }
+        let hashed = index.is_some_and(|i| self.prefetch_unique(c, batch, i));
         let plan = &self.cols[c];
         // Cells whose only work is the memo's (and a `completeness` count): a clean
         // remembered verdict is the end of it.
@@ -112,12 +110,12 @@ impl State<'_> {
                 .iter()
                 .any(|(check, ..)| matches!(check, CellCheck::Unique { .. }))
             && self.null_values.is_empty();
-        for r in &batch.recs {
+        for (n, r) in batch.recs.iter().enumerate() {
             let v = index.and_then(|i| batch.field(r, i));
             if remembered && let Some(v) = v.filter(|v| !v.is_empty()) {
                 let plan = &mut self.cols[c];
                 if plan.tallied {
-                    tally(plan, self.seed, v, r.row, &mut self.slots, self.k);
+                    tally(plan, self.seed, v, None, r.row, &mut self.slots, self.k);
                 }
                 match plan.memo.get(v) {
                     Some(verdict) if verdict.is_clean() => {}
@@ -125,26 +123,36 @@ impl State<'_> {
                 }
                 continue;
             }
-            self.check_cell(c, v, r.row);
+            let hash = if hashed {
+                self.hashes.get(n).copied()
+            } else {
+                None
+            };
+            self.check_cell_hashed(c, v, r.row, hash);
         }
     }
 
     /// Reads the `unique` set where the batch's values of column `c` will be looked up: the
     /// loads are independent, so their cache misses overlap instead of coming one per row.
-    fn prefetch_unique(&mut self, c: usize, batch: &Batch, i: usize) {
+    /// Leaves each record's value hash in `hashes` (0 for a missing field) and says whether
+    /// it did, so the checks do not hash again.
+    fn prefetch_unique(&mut self, c: usize, batch: &Batch, i: usize) -> bool {
+        let unique = |check: &CellCheck| matches!(check, CellCheck::Unique { .. });
+        if !self.cols[c].checks.iter().any(|(check, ..)| unique(check)) {
+            return false;
+        }
+        // Hashes first, then the loads in a loop of their own: nothing between two loads
+        // waits for a miss, so many are in flight at once.
         let mut hashes = std::mem::take(&mut self.hashes);
+        hashes.clear();
+        hashes.extend(
+            batch
+                .recs
+                .iter()
+                .map(|r| batch.field(r, i).map_or(0, |v| hash_value(self.seed, v))),
+        );
         for (check, ..) in &self.cols[c].checks {
             if let CellCheck::Unique { seen, .. } = check {
-                // Hashes first, then the loads in a loop of their own: nothing between two
-                // loads waits for a miss, so many are in flight at once.
-                hashes.clear();
-                hashes.extend(
-                    batch
-                        .recs
-                        .iter()
-                        .filter_map(|r| batch.field(r, i))
-                        .map(|v| hash_value(self.seed, v)),
-                );
                 let acc = hashes
                     .iter()
                     .fold(0u64, |acc, &h| acc.wrapping_add(seen.peek(h)));
@@ -152,5 +160,6 @@ impl State<'_> {
             }
         }
         self.hashes = hashes;
+        true
     }
 }

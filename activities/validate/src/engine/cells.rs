@@ -19,6 +19,18 @@ struct Typed {
 impl State<'_> {
     #[inline]
     pub(super) fn check_cell(&mut self, c: usize, v: Option<&[u8]>, row: u64) {
+        self.check_cell_hashed(c, v, row, None);
+    }
+
+    /// `check_cell`, given the value's hash for `unique` when the caller computed it.
+    #[inline]
+    pub(super) fn check_cell_hashed(
+        &mut self,
+        c: usize,
+        v: Option<&[u8]>,
+        row: u64,
+        hash: Option<u64>,
+    ) {
         let k = self.k;
         let plan = &mut self.cols[c];
         let v = match v {
@@ -45,7 +57,7 @@ impl State<'_> {
             self.probes[i].add(v, row);
         }
         if plan.tallied {
-            tally(plan, self.seed, v, row, &mut self.slots, k);
+            tally(plan, self.seed, v, hash, row, &mut self.slots, k);
         }
         self.check_value(c, v, row, None);
     }
@@ -115,6 +127,7 @@ pub(super) fn tally(
     plan: &mut ColPlan,
     seed: u64,
     v: &[u8],
+    hash: Option<u64>,
     row: u64,
     slots: &mut [Slot],
     k: usize,
@@ -125,7 +138,7 @@ pub(super) fn tally(
                 seen,
                 max,
                 saturated,
-            } => match seen.check(hash_value(seed, v), *max) {
+            } => match seen.check(hash.unwrap_or_else(|| hash_value(seed, v)), *max) {
                 Found::Again => slots[*s].hit(row, k),
                 Found::Added => {}
                 Found::Full => *saturated = true,
