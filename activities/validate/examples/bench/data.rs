@@ -25,8 +25,10 @@ impl Rng {
 }
 
 /// Writes rows until the file reaches `target` bytes. Data is clean except for a small, fixed
-/// share of planted problems so that every check has something to find.
-pub(crate) fn generate(path: &Path, target: u64) -> Result<u64> {
+/// share of planted problems so that every check has something to find. The notes repeat six
+/// templates unless `distinct_notes`: then each note ends with the row number in letters (no
+/// digits, so the PHI prefilter sees what it saw), and no two rows share one.
+pub(crate) fn generate(path: &Path, target: u64, distinct_notes: bool) -> Result<u64> {
     const DX: [&str; 8] = [
         "E11.9", "I10", "J45.909", "M54.5", "N39.0", "F32.9", "K21.9", "Z00.00",
     ];
@@ -81,11 +83,20 @@ pub(crate) fn generate(path: &Path, target: u64) -> Result<u64> {
         } else {
             format!("{y}-{m:02}-{:02}", (d + los).min(28))
         };
-        let note = match row % 200_000 {
+        let mut note = match row % 200_000 {
             0 => "Pt called from 555-867-5309 re: results",
             1 => "SSN on intake form 123-45-6789",
             _ => rng.pick(&NOTES),
-        };
+        }
+        .to_owned();
+        if distinct_notes {
+            note.push_str(" ref ");
+            let mut n = row;
+            while n > 0 {
+                note.push(char::from(b'a' + (n % 26) as u8));
+                n /= 26;
+            }
+        }
         let _ = write!(
             line,
             "{row},P{:08},MRN{:07},{gender},{},{:03},{y}-{m:02}-{d:02},{discharge},{},\"{}\",{:05},DR{:05},{},{},{}.{:02},{los},{},{},\"{note}\",{y}-{m:02}-{d:02}T{:02}:{:02}:{:02}",

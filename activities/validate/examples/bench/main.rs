@@ -158,7 +158,7 @@ fn main() -> Result<()> {
     let contract = tmp.path().join("bench.yaml");
     std::fs::write(&contract, CONTRACT)?;
     let started = Instant::now();
-    let rows = generate(&file, size_mb << 20)?;
+    let rows = generate(&file, size_mb << 20, false)?;
     let bytes = std::fs::metadata(&file)?.len();
     let mb = bytes as f64 / (1 << 20) as f64;
     println!(
