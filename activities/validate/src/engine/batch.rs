@@ -110,6 +110,20 @@ impl State<'_> {
                 .iter()
                 .any(|(check, ..)| matches!(check, CellCheck::Unique { .. }))
             && self.null_values.is_empty();
+        if remembered
+            && let Some(i) = index
+            && self.cols[c].memo.large()
+        {
+            // As for `unique`: the memo's sets for the whole batch first, in a loop whose
+            // loads do not wait for each other.
+            let memo = &self.cols[c].memo;
+            let acc = batch
+                .recs
+                .iter()
+                .filter_map(|r| batch.field(r, i))
+                .fold(0u64, |acc, v| acc.wrapping_add(memo.touch(v)));
+            std::hint::black_box(acc);
+        }
         for (n, r) in batch.recs.iter().enumerate() {
             let v = index.and_then(|i| batch.field(r, i));
             if remembered && let Some(v) = v.filter(|v| !v.is_empty()) {

@@ -128,6 +128,8 @@ pub(super) struct Memo {
     hits: u32,
     /// A window has passed since the layout.
     filled: bool,
+    /// Sets holding a value.
+    used: u32,
     /// Lookups answered since the start, for tests.
     answered: u64,
     off: bool,
@@ -150,6 +152,22 @@ impl Memo {
         }
         self.lookups += 1;
         self.find(v)
+    }
+
+    /// Reads the set where `v` would be, only to bring it into the cache (see
+    /// `check_batch_column`); 0 when the table is not laid out or `v` is not kept.
+    #[inline(always)]
+    pub(super) fn touch(&self, v: &[u8]) -> u64 {
+        if self.sets.is_empty() || !self.keeps(v) {
+            return 0;
+        }
+        self.sets[Key::of(v).set(self.sets.len())].0[0].head
+    }
+
+    /// Whether the table holds more than a core's first-level cache does, so that a batch's
+    /// lookups miss it unless its sets are read ahead.
+    pub(super) fn large(&self) -> bool {
+        self.used > 512
     }
 
     #[cold]
@@ -210,6 +228,9 @@ impl Memo {
         let key = Key::of(v);
         let set = key.set(self.sets.len());
         let ways = &mut self.sets[set].0;
+        if ways[0].meta == 0 {
+            self.used += 1;
+        }
         ways[1] = ways[0];
         let mut phi = [0u8; 8];
         phi[..crate::phi::DETECTORS].copy_from_slice(&verdict.phi.unwrap_or_default());
