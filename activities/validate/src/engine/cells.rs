@@ -3,8 +3,9 @@
 //! parsing computed once, the value rules, the PHI scan), whose verdict a column's memo keeps.
 
 use super::memo::Verdict;
-use super::plan::{CellCheck, ColPlan, Cond, Slot, State};
+use super::plan::{CellCheck, ColPlan, Cond, State};
 use super::seen::Found;
+use super::slot::Slot;
 use crate::contract::ColumnType;
 use crate::datetime::TimeParser;
 use crate::phi::{DETECTORS, Scanner};

@@ -5,7 +5,8 @@ use std::cell::Cell;
 use std::io::{self, BufRead, BufReader, Read};
 use std::rc::Rc;
 
-use super::plan::{Slot, State};
+use super::plan::State;
+use super::slot::Slot;
 use super::stored::StoredBytes;
 use super::{Limits, ValidateError, ValidateOptions};
 use crate::TableContract;

@@ -22,6 +22,7 @@ mod ndjson;
 mod plan;
 mod report;
 mod seen;
+mod slot;
 mod split;
 mod stored;
 #[cfg(test)]

@@ -3,7 +3,8 @@
 
 use lakegate_models::RuleOutcome;
 
-use super::plan::{CellCheck, FileCheck, Slot, State};
+use super::plan::{CellCheck, FileCheck, State};
+use super::slot::Slot;
 use crate::contract::FormatKind;
 use crate::phi;
 
