@@ -28,7 +28,7 @@ const TIMED: usize = 16;
 pub(super) struct Split<'scope, 'a> {
     to_check: SyncSender<Arc<Batch>>,
     checked: Receiver<Arc<Batch>>,
-    handle: ScopedJoinHandle<'scope, State<'a>>,
+    handle: ScopedJoinHandle<'scope, Option<State<'a>>>,
     batches: usize,
 }
 
@@ -128,7 +128,8 @@ impl<'a> State<'a> {
         };
         drop(split.to_check);
         let mut other = match split.handle.join() {
-            Ok(other) => other,
+            Ok(Some(other)) => other,
+            Ok(None) => unreachable!("the checking thread is given its state once it runs"),
             Err(panic) => std::panic::resume_unwind(panic),
         };
         for c in 0..self.cols.len() {
@@ -206,6 +207,23 @@ impl<'a> State<'a> {
         if !mine.iter().any(|&m| m) {
             return None;
         }
+        // The thread starts before any column moves: a spawn that fails drops its closure,
+        // and columns already inside it would take their counts so far with them.
+        let (to_check, rx) = sync_channel::<Arc<Batch>>(DEPTH);
+        let (back, checked) = channel();
+        let (give, receive) = sync_channel::<State<'a>>(1);
+        let handle = std::thread::Builder::new()
+            .name("lakegate-checks".into())
+            .spawn_scoped(scope, move || {
+                let mut other = receive.recv().ok()?;
+                for batch in rx {
+                    other.check_batch(&batch);
+                    // The reader may have stopped (a failed stream); then nobody needs it.
+                    let _ = back.send(batch);
+                }
+                Some(other)
+            })
+            .ok()?;
         // The checking thread carries on from where this one is: the columns it takes move
         // over with what they counted so far, and its `unique` sets hash as this thread did.
         let mut other = State::new(self.table, self.opts);
@@ -219,25 +237,9 @@ impl<'a> State<'a> {
             other.cols[c].delegated = !moved;
             self.cols[c].delegated = moved;
         }
-        let (to_check, rx) = sync_channel::<Arc<Batch>>(DEPTH);
-        let (back, checked) = channel();
-        let handle = std::thread::Builder::new()
-            .name("lakegate-checks".into())
-            .spawn_scoped(scope, move || {
-                for batch in rx {
-                    other.check_batch(&batch);
-                    // The reader may have stopped (a failed stream); then nobody needs it.
-                    let _ = back.send(batch);
-                }
-                other
-            })
-            .ok();
-        let Some(handle) = handle else {
-            for plan in &mut self.cols {
-                plan.delegated = false;
-            }
-            return None;
-        };
+        // Room for one and a receiver that waits for it: this send cannot fail.
+        give.send(other)
+            .expect("the checking thread waits for its state before anything else");
         self.split_used = true;
         Some(Split {
             to_check,
