@@ -14,6 +14,7 @@ mod cells;
 pub(crate) use cells::{is_bool, is_decimal, parse_i64};
 mod csv;
 pub(crate) use csv::grow;
+mod chunk;
 mod input;
 mod keys;
 mod line;
