@@ -19,9 +19,13 @@ enum Item {
     Literal(u8),
 }
 
+mod fixed;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DateFormat {
     items: Vec<Item>,
+    /// The same format as byte positions, when every field has a fixed width.
+    fixed: Option<fixed::Fixed>,
 }
 
 pub(crate) const DEFAULT_DATE: &str = "%Y-%m-%d";
@@ -65,11 +69,23 @@ impl DateFormat {
         {
             return Err("a date format needs %Y, %m and %d".into());
         }
-        Ok(Self { items })
+        Ok(Self {
+            fixed: fixed::Fixed::of(&items),
+            items,
+        })
     }
 
     /// Seconds since 1970-01-01T00:00:00, or None when `v` does not match the format exactly.
     pub(crate) fn eval(&self, v: &[u8]) -> Option<i64> {
+        if let Some(fixed) = &self.fixed {
+            let [y, mo, d, h, mi, s] = fixed.fields(v)?;
+            return seconds(y, mo, d, h, mi, s, 0);
+        }
+        self.eval_items(v)
+    }
+
+    /// [`eval`](Self::eval) item by item, for any format.
+    fn eval_items(&self, v: &[u8]) -> Option<i64> {
         let (mut y, mut mo, mut d, mut h, mut mi, mut s, mut off) = (0i64, 0, 0, 0, 0, 0, 0i64);
         let mut at = 0;
         for item in &self.items {
@@ -98,14 +114,23 @@ impl DateFormat {
                 }
             }
         }
-        if at != v.len() || !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) {
+        if at != v.len() {
             return None;
         }
-        if h > 23 || mi > 59 || s > 60 {
-            return None;
-        }
-        Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - off)
+        seconds(y, mo, d, h, mi, s, off)
     }
+}
+
+/// Seconds since the epoch of a date and time read from a value, when they are in range.
+#[inline]
+fn seconds(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64, off: i64) -> Option<i64> {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) {
+        return None;
+    }
+    if h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - off)
 }
 
 /// How a date/timestamp column's values are read: one or more formats (any may match), or
