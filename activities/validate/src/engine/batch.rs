@@ -46,6 +46,27 @@ impl Batch {
         });
     }
 
+    /// Where the next record's bytes will start, and its first field's index: what the
+    /// splitter needs to put a line's spans straight into [`spans_mut`](Self::spans_mut).
+    pub(super) fn next_record(&self) -> (usize, usize) {
+        (self.data.len(), self.spans.len())
+    }
+
+    pub(super) fn spans_mut(&mut self) -> &mut Vec<Span> {
+        &mut self.spans
+    }
+
+    /// Adds a record whose fields the splitter appended to the spans from index `first`, at
+    /// offsets from where `data` now goes (see [`next_record`](Self::next_record)).
+    pub(super) fn push_split(&mut self, row: u64, data: &[u8], first: usize) {
+        self.data.extend_from_slice(data);
+        self.recs.push(Rec {
+            row,
+            first,
+            fields: self.spans.len() - first,
+        });
+    }
+
     pub(super) fn is_full(&self) -> bool {
         self.recs.len() >= RECORDS || self.data.len() >= BYTES
     }

@@ -102,20 +102,42 @@ impl<'a> State<'a> {
     /// at the start of `buf` that it can split and returns the bytes it took. It stops at the
     /// first record csv-core must read, so both paths give the same fields.
     fn fast_lines(&mut self, buf: &[u8], delim: u8, quote: u8) -> usize {
-        let mut spans = std::mem::take(&mut self.spans);
         let (max_len, max_fields) = (self.limits.max_record_bytes, self.limits.max_fields);
+        // A batched line's spans go straight into the batch: no second copy of them.
+        let batching = self.batching();
+        let mut spans = std::mem::take(&mut self.spans);
         let mut taken = 0;
         while !self.batch.is_full() {
-            match split(&buf[taken..], delim, quote, max_len, max_fields, &mut spans) {
+            let rest = &buf[taken..];
+            let (base, first) = if batching {
+                self.batch.next_record()
+            } else {
+                spans.clear();
+                (0, 0)
+            };
+            let into = if batching {
+                self.batch.spans_mut()
+            } else {
+                &mut spans
+            };
+            match split(rest, delim, quote, max_len, max_fields, base, into) {
                 Split::Line {
                     taken: n,
                     body,
                     nul,
                     ascii,
                 } => {
-                    let line = &buf[taken..taken + body];
-                    let utf8 = ascii || fields_utf8_checked(line, &spans);
-                    self.data_record(line, &spans, utf8, nul);
+                    let line = &rest[..body];
+                    if batching {
+                        let fields = &self.batch.spans_mut()[first..];
+                        let utf8 = ascii || fields_utf8_checked(line, fields, base);
+                        let count = fields.len();
+                        let row = self.count_record(count, utf8, nul);
+                        self.batch.push_split(row, line, first);
+                    } else {
+                        let utf8 = ascii || fields_utf8_checked(line, &spans, 0);
+                        self.data_record(line, &spans, utf8, nul);
+                    }
                     taken += n;
                 }
                 Split::Empty(n) => taken += n,
@@ -198,20 +220,7 @@ impl<'a> State<'a> {
     /// A data record whose fields are at `spans` in `data`: counted, then checked here or
     /// batched.
     fn data_record(&mut self, data: &[u8], spans: &[Span], utf8_ok: bool, nul: bool) {
-        let row = self.rows + 1;
-        self.rows = row;
-        let k = self.k;
-        if nul {
-            self.slots[self.nul].hit(row, k);
-        }
-        if !utf8_ok && let Some(s) = self.utf8 {
-            self.slots[s].hit(row, k);
-        }
-        if let Some(s) = self.column_count
-            && spans.len() != self.expected_fields
-        {
-            self.slots[s].hit(row, k);
-        }
+        let row = self.count_record(spans.len(), utf8_ok, nul);
         if self.batching() {
             self.batch.push(row, data, spans);
             return;
@@ -237,6 +246,25 @@ impl<'a> State<'a> {
             self.check_cell(c, v, row);
         }
         self.end_row(row);
+    }
+
+    /// A data record of `fields` fields counted, with what its bytes broke: its row number.
+    fn count_record(&mut self, fields: usize, utf8_ok: bool, nul: bool) -> u64 {
+        let row = self.rows + 1;
+        self.rows = row;
+        let k = self.k;
+        if nul {
+            self.slots[self.nul].hit(row, k);
+        }
+        if !utf8_ok && let Some(s) = self.utf8 {
+            self.slots[s].hit(row, k);
+        }
+        if let Some(s) = self.column_count
+            && fields != self.expected_fields
+        {
+            self.slots[s].hit(row, k);
+        }
+        row
     }
 
     fn check_header(&mut self, names: &[String]) {

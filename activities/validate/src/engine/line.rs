@@ -31,15 +31,38 @@ pub(super) enum Split {
 /// excluded) the way csv-core would, or says it is csv-core's: a quote inside a plain field, a
 /// doubled quote, text after a closing quote, a quoted field that does not close on its line, a
 /// CR not before LF, a body over `max_len` bytes, over `max_fields` fields, or no LF in `buf`.
+///
+/// The spans are appended to `spans`, each offset by `base` (where the caller puts the line),
+/// so that they can go straight into a batch; on anything but [`Split::Line`], `spans` is
+/// left as it was.
 pub(super) fn split(
     buf: &[u8],
     delim: u8,
     quote: u8,
     max_len: usize,
     max_fields: usize,
+    base: usize,
     spans: &mut Vec<Span>,
 ) -> Split {
-    spans.clear();
+    let first = spans.len();
+    let found = split_appending(buf, delim, quote, max_len, max_fields, base, spans);
+    if !matches!(found, Split::Line { .. }) {
+        spans.truncate(first);
+    }
+    found
+}
+
+#[inline(always)]
+fn split_appending(
+    buf: &[u8],
+    delim: u8,
+    quote: u8,
+    max_len: usize,
+    max_fields: usize,
+    base: usize,
+    spans: &mut Vec<Span>,
+) -> Split {
+    let first = spans.len();
     // A body over max_len is csv-core's: no need to read past its terminator.
     let limit = buf.len().min(max_len.saturating_add(3));
     // The current field's first byte (after its opening quote when quoted).
@@ -65,7 +88,7 @@ pub(super) fn split(
             while d != 0 {
                 let i = at + d.trailing_zeros() as usize;
                 d &= d - 1;
-                spans.push((start, i));
+                spans.push((base + start, base + i));
                 start = i + 1;
             }
             if first != 0 {
@@ -77,7 +100,7 @@ pub(super) fn split(
         at = i + 1;
         if b == delim {
             // A control byte as the delimiter (a tab).
-            spans.push((start, i));
+            spans.push((base + start, base + i));
             start = i + 1;
         } else if b == quote {
             if i != start {
@@ -104,7 +127,7 @@ pub(super) fn split(
                     _ => {}
                 }
             };
-            spans.push((start, close));
+            spans.push((base + start, base + close));
             match buf.get(close + 1) {
                 Some(&d) if d == delim => {
                     start = close + 2;
@@ -115,13 +138,13 @@ pub(super) fn split(
                 _ => return Split::CsvCore,
             }
         } else if b == b'\n' {
-            spans.push((start, i));
+            spans.push((base + start, base + i));
             break (i, i + 1);
         } else if b == b'\r' {
             if buf.get(i + 1) != Some(&b'\n') {
                 return Split::CsvCore;
             }
-            spans.push((start, i));
+            spans.push((base + start, base + i));
             break (i, i + 2);
         } else if b == 0 {
             nul = true;
@@ -130,7 +153,7 @@ pub(super) fn split(
     if end == 0 {
         return Split::Empty(taken);
     }
-    if end > max_len || spans.len() > max_fields {
+    if end > max_len || spans.len() - first > max_fields {
         return Split::CsvCore;
     }
     Split::Line {
@@ -143,13 +166,14 @@ pub(super) fn split(
 
 /// Whether every field is UTF-8 (checked per field: the delimiters between them are not text).
 pub(super) fn fields_utf8(data: &[u8], spans: &[Span]) -> bool {
-    data.is_ascii() || fields_utf8_checked(data, spans)
+    data.is_ascii() || fields_utf8_checked(data, spans, 0)
 }
 
-/// [`fields_utf8`] without the ASCII shortcut, for a line known not to be all ASCII.
-pub(super) fn fields_utf8_checked(data: &[u8], spans: &[Span]) -> bool {
+/// [`fields_utf8`] without the ASCII shortcut, for a line known not to be all ASCII, whose
+/// spans are offset by `base`.
+pub(super) fn fields_utf8_checked(data: &[u8], spans: &[Span], base: usize) -> bool {
     spans.iter().all(|&(s, e)| {
-        data.get(s..e)
+        data.get(s - base..e - base)
             .is_some_and(|f| std::str::from_utf8(f).is_ok())
     })
 }
@@ -160,7 +184,7 @@ mod tests {
 
     fn fields(line: &[u8]) -> Option<(Vec<&[u8]>, bool)> {
         let mut spans = Vec::new();
-        match split(line, b',', b'"', 1 << 20, 64, &mut spans) {
+        match split(line, b',', b'"', 1 << 20, 64, 0, &mut spans) {
             Split::Line { nul, .. } => {
                 Some((spans.iter().map(|&(s, e)| &line[s..e]).collect(), nul))
             }
@@ -175,7 +199,7 @@ mod tests {
         assert!(nul);
         assert_eq!(fields(b"a,\n").unwrap().0, [&b"a"[..], b""]);
         assert_eq!(
-            split(b"\r\nx", b',', b'"', 99, 9, &mut Vec::new()),
+            split(b"\r\nx", b',', b'"', 99, 9, 0, &mut Vec::new()),
             Split::Empty(2)
         );
     }
@@ -194,13 +218,30 @@ mod tests {
             assert_eq!(fields(line), None, "{:?}", String::from_utf8_lossy(line));
         }
         assert_eq!(
-            split(b"a,b,c\n", b',', b'"', 99, 2, &mut Vec::new()),
+            split(b"a,b,c\n", b',', b'"', 99, 2, 0, &mut Vec::new()),
             Split::CsvCore
         );
         assert_eq!(
-            split(b"abcdef\n", b',', b'"', 5, 9, &mut Vec::new()),
+            split(b"abcdef\n", b',', b'"', 5, 9, 0, &mut Vec::new()),
             Split::CsvCore
         );
+    }
+
+    #[test]
+    fn spans_are_appended_at_the_callers_offset_and_only_for_a_line() {
+        let mut spans = vec![(0, 3)];
+        let found = split(b"ab,\"c\"\n", b',', b'"', 99, 9, 100, &mut spans);
+        assert!(matches!(found, Split::Line { taken: 7, .. }), "{found:?}");
+        assert_eq!(spans, [(0, 3), (100, 102), (104, 105)]);
+        assert_eq!(
+            split(b"ab,\"c\"d\n", b',', b'"', 99, 9, 100, &mut spans),
+            Split::CsvCore
+        );
+        assert_eq!(
+            split(b"\n", b',', b'"', 99, 9, 100, &mut spans),
+            Split::Empty(1)
+        );
+        assert_eq!(spans, [(0, 3), (100, 102), (104, 105)]);
     }
 
     #[test]
@@ -208,7 +249,7 @@ mod tests {
         let mut spans = Vec::new();
         let line = b"a\tb\t\"c\td\"\n";
         assert!(matches!(
-            split(line, b'\t', b'"', 99, 9, &mut spans),
+            split(line, b'\t', b'"', 99, 9, 0, &mut spans),
             Split::Line { .. }
         ));
         let f: Vec<&[u8]> = spans.iter().map(|&(s, e)| &line[s..e]).collect();
