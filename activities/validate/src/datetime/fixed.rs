@@ -1,8 +1,9 @@
 //! Formats whose fields all have fixed widths (`%Y-%m-%d`, `%Y-%m-%dT%H:%M:%S`, `%m/%d/%Y`):
 //! every field sits at a known byte, so a value is checked eight bytes at a time against a
-//! template (each byte a digit or one literal) and its fields read from their places. The
-//! item-by-item reader took about 370 instructions per timestamp; this one a fifth of that.
-//! It accepts exactly the values the item reader accepts (tested against it).
+//! template (each byte a digit or one literal) and its fields read from their places. Under
+//! callgrind a bench timestamp took about 370 instructions item by item and 270 this way, the
+//! range checks and day count (shared by both) included. It accepts exactly the values the
+//! item reader accepts (tested against it).
 
 use super::Item;
 use crate::swar::ONES;

@@ -109,16 +109,12 @@ impl<'a> State<'a> {
         let mut taken = 0;
         while !self.batch.is_full() {
             let rest = &buf[taken..];
-            let (base, first) = if batching {
-                self.batch.next_record()
+            let (base, first, into) = if batching {
+                let (base, first) = self.batch.next_record();
+                (base, first, self.batch.spans_mut())
             } else {
                 spans.clear();
-                (0, 0)
-            };
-            let into = if batching {
-                self.batch.spans_mut()
-            } else {
-                &mut spans
+                (0, 0, &mut spans)
             };
             match split(rest, delim, quote, max_len, max_fields, base, into) {
                 Split::Line {

@@ -12,9 +12,9 @@
 mod batch;
 mod cells;
 pub(crate) use cells::{is_bool, is_decimal, parse_i64};
+mod chunk;
 mod csv;
 pub(crate) use csv::grow;
-mod chunk;
 mod input;
 mod keys;
 mod line;
