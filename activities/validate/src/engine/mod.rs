@@ -139,7 +139,7 @@ pub fn validate_with<R: Read>(
     reader: R,
     opts: &ValidateOptions,
 ) -> Result<ValidationReport, ValidateError> {
-    validate_inner(contract, table, reader, opts, true).map(|v| v.report)
+    validate_inner(contract, table, reader, opts, Threads::for_machine()).map(|v| v.report)
 }
 
 /// What [`validate_full`] gives besides the report: what the lake's indexes need, which never
@@ -163,22 +163,39 @@ pub fn validate_full<R: Read>(
     reader: R,
     opts: &ValidateOptions,
 ) -> Result<Validated, ValidateError> {
-    validate_inner(contract, table, reader, opts, true)
+    validate_inner(contract, table, reader, opts, Threads::for_machine())
 }
 
-/// `validate_with`, with the hashing and checking threads allowed or not (off only in tests).
+/// Which threads a large file may use besides the reading one.
+#[derive(Debug, Clone, Copy)]
+struct Threads {
+    hashing: bool,
+    checking: bool,
+}
+
+impl Threads {
+    /// A checking thread from two cores, a hashing thread only with a third (see `stored`).
+    fn for_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Threads {
+            hashing: cores >= 3,
+            checking: cores >= 2,
+        }
+    }
+}
+
+/// `validate_with`, with the threads the machine allows or those a test chooses.
 fn validate_inner<R: Read>(
     contract: &Contract,
     table: &TableContract,
     reader: R,
     opts: &ValidateOptions,
-    overlap: bool,
+    threads: Threads,
 ) -> Result<Validated, ValidateError> {
     let started = Instant::now();
-    let mut stored = StoredBytes::new(reader, overlap);
+    let mut stored = StoredBytes::new(reader, threads.hashing);
     let mut st = State::new(table, opts);
-    st.parallel = overlap;
-    st.hash_time = stored.hash_time.clone();
+    st.parallel = threads.checking;
     // A stored size past an error-level `size` bound decides the verdict before a byte is read:
     // a 5 GB upload to a 10 MB table must not cost a 5 GB read (and its checksum) to refuse.
     if let Some(size) = opts.size

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::Arc;
 
 use super::batch::Batch;
 use super::keys::{CollectedKeys, ReferenceProbe};
@@ -12,7 +11,6 @@ use super::memo::Memo;
 use super::report::show;
 use super::seen::Seen;
 use super::slot::Slot;
-use super::stored::HashTime;
 use super::{DEFAULT_MAX_DISTINCT, Limits, ValidateOptions};
 use crate::TableContract;
 use crate::contract::{
@@ -161,12 +159,10 @@ pub(super) struct State<'a> {
     pub(super) hashes: Vec<u64>,
     /// Scratch space for one record's field bounds.
     pub(super) spans: Vec<Span>,
-    /// Whether a large CSV file may be checked on two threads (off only in tests).
+    /// Whether a large CSV file may be checked on two threads (off on one core, and in tests).
     pub(super) parallel: bool,
     /// A second thread checked some columns (for tests).
     pub(super) split_used: bool,
-    /// Time the hashing thread has spent so far, for the split of columns.
-    pub(super) hash_time: Arc<HashTime>,
 }
 
 impl<'a> State<'a> {
@@ -214,7 +210,6 @@ impl<'a> State<'a> {
             spans: Vec::new(),
             parallel: true,
             split_used: false,
-            hash_time: Arc::default(),
         };
         // Built-in rules first; an explicit rule with the same id (and column) overrides one.
         let explicit = |id: &str, column: Option<&str>| {

@@ -191,15 +191,7 @@ impl<'a> State<'a> {
         {
             return None;
         }
-        // On two cores the hashing thread shares the checking thread's: what it took per
-        // batch so far is taken off that thread's share. With a third core it has its own.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let hashing = if cores < 3 {
-            self.hash_time.seconds() / timing.full_batches.max(1) as f64
-        } else {
-            0.0
-        };
-        let mine: Vec<bool> = helper_columns(timing, self.cols.len(), hashing)
+        let mine: Vec<bool> = helper_columns(timing, self.cols.len())
             .into_iter()
             .zip(&self.cols)
             .map(|(m, plan)| m && !plan.absent && plan.index.is_some())
@@ -253,7 +245,7 @@ impl<'a> State<'a> {
 
 /// Which columns go to the checking thread: about half of what a batch cost, this thread's
 /// half including reading and splitting the records.
-fn helper_columns(timing: &Timing, columns: usize, hashing: f64) -> Vec<bool> {
+fn helper_columns(timing: &Timing, columns: usize) -> Vec<bool> {
     let mut costs: Vec<(usize, f64)> = (0..columns)
         .map(|c| {
             let samples: Vec<Duration> = timing
@@ -265,7 +257,7 @@ fn helper_columns(timing: &Timing, columns: usize, hashing: f64) -> Vec<bool> {
         })
         .collect();
     let checks: f64 = costs.iter().map(|(_, n)| n).sum();
-    let target = (checks + typical(&timing.reading) - hashing) / 2.0;
+    let target = (checks + typical(&timing.reading)) / 2.0;
     costs.sort_by(|a, b| b.1.total_cmp(&a.1));
     let mut mine = vec![false; columns];
     let mut load = 0.0;

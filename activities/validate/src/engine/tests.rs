@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::plan::State;
-use super::{Limits, ValidateOptions, validate_inner};
+use super::{Limits, Threads, ValidateOptions, validate_inner};
 use crate::Contract;
 
 const CONTRACT: &str = "dataset: d\ntables:\n  - name: t\n    columns:\n      - { name: a, required: true }\n      - { name: b, type: integer }\n      - { name: c }\n    rules:\n      - { rule: max_length, column: c, max: 2 }\n      - { rule: unique, column: a }\n";
@@ -154,7 +154,11 @@ fn hashing_on_a_second_thread_gives_the_same_report() {
         let mut counts = Vec::new();
         for data in [&plain, &gz] {
             let run = |reader: &mut dyn Read, overlap: bool| {
-                let mut r = validate_inner(&contract, table, reader, &opts, overlap)
+                let threads = Threads {
+                    hashing: overlap,
+                    checking: overlap,
+                };
+                let mut r = validate_inner(&contract, table, reader, &opts, threads)
                     .unwrap()
                     .report;
                 r.duration_ms = 0;
