@@ -161,8 +161,8 @@ pub(super) struct State<'a> {
     pub(super) spans: Vec<Span>,
     /// Whether a large CSV file may be checked on two threads (off on one core, and in tests).
     pub(super) parallel: bool,
-    /// A second thread checked some columns (for tests).
-    pub(super) split_used: bool,
+    /// How many times a checking thread started (for tests).
+    pub(super) splits: u32,
 }
 
 impl<'a> State<'a> {
@@ -209,7 +209,7 @@ impl<'a> State<'a> {
             hashes: Vec::new(),
             spans: Vec::new(),
             parallel: true,
-            split_used: false,
+            splits: 0,
         };
         // Built-in rules first; an explicit rule with the same id (and column) overrides one.
         let explicit = |id: &str, column: Option<&str>| {

@@ -3,10 +3,14 @@
 //! checks the others. The columns are split so both threads carry about the same cost (this
 //! one also tokenizes), as measured on the batches before the split: what a column costs
 //! depends on its data (how often its memo answers, how long its text is) more than on its
-//! rules. Each column is checked by one thread only, in row order, with its own rule
-//! slots, so the counts, row lists and set contents are those of one thread; at the end the
-//! checking thread's columns and slots are moved back. Batches are shared (`Arc`) and recycled,
-//! at most [`DEPTH`] of them, so memory stays constant.
+//! rules. Costs measured on one thread misjudge two: the checking thread reads batches another
+//! core wrote, and the reading thread's share includes hashing that comes a buffer at a time.
+//! So both threads time their columns again on the batches after the split, and the columns
+//! are split once more from those figures. Each column is checked by one thread only, in row
+//! order, with its own rule slots, so the counts, row lists and set contents are those of one
+//! thread; when the checking thread stops (to split again, or at the end) its columns and slots
+//! are moved back. Batches are shared (`Arc`) and recycled, at most [`DEPTH`] of them, so
+//! memory stays constant.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, channel, sync_channel};
@@ -24,12 +28,18 @@ const DEPTH: usize = 4;
 const WARM: usize = 64;
 const TIMED: usize = 16;
 
+/// Batches both threads time after the first split, before the second.
+const RETIMED: usize = 32;
+
 /// The checking thread, once started.
 pub(super) struct Split<'scope, 'a> {
     to_check: SyncSender<Arc<Batch>>,
     checked: Receiver<Arc<Batch>>,
     handle: ScopedJoinHandle<'scope, Option<State<'a>>>,
     batches: usize,
+    /// Until the columns are split again: this thread's timing since the split, and where the
+    /// checking thread sends its own.
+    retiming: Option<(Timing, Receiver<Timing>)>,
 }
 
 /// Whether a checking thread was tried, and the thread when it runs.
@@ -55,6 +65,22 @@ pub(super) struct Timing {
     reading: Vec<Duration>,
     /// Per batch, per column.
     columns: Vec<Vec<Duration>>,
+}
+
+impl Timing {
+    /// What each column cost per batch, typically.
+    fn costs(&self, columns: usize) -> Vec<f64> {
+        (0..columns)
+            .map(|c| {
+                let samples: Vec<Duration> = self
+                    .columns
+                    .iter()
+                    .filter_map(|batch| batch.get(c).copied())
+                    .collect();
+                typical(&samples)
+            })
+            .collect()
+    }
 }
 
 /// The mean without the slowest eighth (batches that lost the core).
@@ -95,6 +121,14 @@ impl<'a> State<'a> {
                 return Ok(());
             }
         }
+        if let Helper::Running(split) = helper
+            && split
+                .retiming
+                .as_ref()
+                .is_some_and(|(mine, _)| mine.columns.len() >= RETIMED)
+        {
+            self.split_again(helper, scope)?;
+        }
         let Helper::Running(split) = helper else {
             self.flush_batch();
             return Ok(());
@@ -103,7 +137,15 @@ impl<'a> State<'a> {
         if split.to_check.send(batch.clone()).is_err() {
             return Err(stopped());
         }
-        self.check_batch(&batch);
+        match &mut split.retiming {
+            Some((mine, _)) if mine.columns.len() < RETIMED => {
+                if let Some(since) = mine.reading_since {
+                    mine.reading.push(since.elapsed());
+                }
+                self.timed_check(&batch, mine);
+            }
+            _ => self.check_batch(&batch),
+        }
         drop(batch);
         // A batch the thread is done with, a new one while fewer than DEPTH exist, or wait.
         let next = match split.checked.try_recv() {
@@ -117,6 +159,53 @@ impl<'a> State<'a> {
         };
         self.batch = Arc::try_unwrap(next).unwrap_or_default();
         self.batch.clear();
+        // Reading starts after any wait for the checking thread: waiting is not its cost.
+        if let Some((mine, _)) = &mut split.retiming {
+            mine.reading_since = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Splits the columns again from what they cost on the thread that checked them since
+    /// the first split: stops the checking thread (its columns come back) and starts a new
+    /// one with the new share.
+    fn split_again<'scope>(
+        &mut self,
+        helper: &mut Helper<'scope, 'a>,
+        scope: &'scope Scope<'scope, '_>,
+    ) -> std::io::Result<()>
+    where
+        'a: 'scope,
+    {
+        let Helper::Running(split) = helper else {
+            return Ok(());
+        };
+        let Some((mine, theirs)) = split.retiming.take() else {
+            return Ok(());
+        };
+        // It times the batches it was sent, and this thread has sent them all. Without its
+        // figures it stopped: its panic, if it was one, is this thread's.
+        let Ok(theirs) = theirs.recv() else {
+            self.join_helper(std::mem::replace(helper, Helper::Declined));
+            return Err(stopped());
+        };
+        let columns = self.cols.len();
+        let (my_costs, their_costs) = (mine.costs(columns), theirs.costs(columns));
+        let costs: Vec<f64> = (0..columns)
+            .map(|c| {
+                if self.cols[c].delegated {
+                    their_costs[c]
+                } else {
+                    my_costs[c]
+                }
+            })
+            .collect();
+        let reading = typical(&mine.reading);
+        self.join_helper(std::mem::replace(helper, Helper::Declined));
+        let share = helper_columns(&costs, reading);
+        if let Some(split) = self.spawn_helper(scope, &share, false) {
+            *helper = Helper::Running(split);
+        }
         Ok(())
     }
 
@@ -162,16 +251,22 @@ impl<'a> State<'a> {
             timing.reading.push(started - since);
         }
         let batch = std::mem::take(&mut self.batch);
-        let mut columns = Vec::with_capacity(self.cols.len());
-        for c in 0..self.cols.len() {
-            let t = Instant::now();
-            self.check_batch_column(&batch, c);
-            columns.push(t.elapsed());
-        }
-        timing.columns.push(columns);
+        self.timed_check(&batch, timing);
         self.batch = batch;
         self.batch.clear();
         timing.reading_since = Some(Instant::now());
+    }
+
+    /// `check_batch`, timing each column's checks (next to nothing for a column another
+    /// thread checks).
+    fn timed_check(&mut self, batch: &Batch, timing: &mut Timing) {
+        let mut columns = Vec::with_capacity(self.cols.len());
+        for c in 0..self.cols.len() {
+            let t = Instant::now();
+            self.check_batch_column(batch, c);
+            columns.push(t.elapsed());
+        }
+        timing.columns.push(columns);
     }
 
     /// Starts the checking thread with the costlier share of the columns, or None when one
@@ -191,10 +286,25 @@ impl<'a> State<'a> {
         {
             return None;
         }
-        let mine: Vec<bool> = helper_columns(timing, self.cols.len())
-            .into_iter()
+        let share = helper_columns(&timing.costs(self.cols.len()), typical(&timing.reading));
+        self.spawn_helper(scope, &share, true)
+    }
+
+    /// Starts a checking thread with the columns `share` marks (those of them this thread
+    /// checks), timing its first batches when the columns are to be split again.
+    fn spawn_helper<'scope>(
+        &mut self,
+        scope: &'scope Scope<'scope, '_>,
+        share: &[bool],
+        retime: bool,
+    ) -> Option<Split<'scope, 'a>>
+    where
+        'a: 'scope,
+    {
+        let mine: Vec<bool> = share
+            .iter()
             .zip(&self.cols)
-            .map(|(m, plan)| m && !plan.absent && plan.index.is_some())
+            .map(|(&m, plan)| m && !plan.absent && plan.index.is_some())
             .collect();
         if !mine.iter().any(|&m| m) {
             return None;
@@ -204,12 +314,24 @@ impl<'a> State<'a> {
         let (to_check, rx) = sync_channel::<Arc<Batch>>(DEPTH);
         let (back, checked) = channel();
         let (give, receive) = sync_channel::<State<'a>>(1);
+        let (timed, timings) = sync_channel::<Timing>(1);
         let handle = std::thread::Builder::new()
             .name("lakegate-checks".into())
             .spawn_scoped(scope, move || {
                 let mut other = receive.recv().ok()?;
+                let mut timing = retime.then(Timing::default);
                 for batch in rx {
-                    other.check_batch(&batch);
+                    match &mut timing {
+                        Some(t) => {
+                            other.timed_check(&batch, t);
+                            if t.columns.len() >= RETIMED {
+                                // Nobody waits for it once the reader stopped.
+                                let _ = timed.send(std::mem::take(t));
+                                timing = None;
+                            }
+                        }
+                        None => other.check_batch(&batch),
+                    }
                     // The reader may have stopped (a failed stream); then nobody needs it.
                     let _ = back.send(batch);
                 }
@@ -232,36 +354,27 @@ impl<'a> State<'a> {
         // Room for one and a receiver that waits for it: this send cannot fail.
         give.send(other)
             .expect("the checking thread waits for its state before anything else");
-        self.split_used = true;
+        self.splits += 1;
         Some(Split {
             to_check,
             checked,
             handle,
             // The one being filled; the thread gets its first batch next.
             batches: 1,
+            retiming: retime.then(|| (Timing::default(), timings)),
         })
     }
 }
 
-/// Which columns go to the checking thread: about half of what a batch cost, this thread's
-/// half including reading and splitting the records.
-fn helper_columns(timing: &Timing, columns: usize) -> Vec<bool> {
-    let mut costs: Vec<(usize, f64)> = (0..columns)
-        .map(|c| {
-            let samples: Vec<Duration> = timing
-                .columns
-                .iter()
-                .filter_map(|batch| batch.get(c).copied())
-                .collect();
-            (c, typical(&samples))
-        })
-        .collect();
-    let checks: f64 = costs.iter().map(|(_, n)| n).sum();
-    let target = (checks + typical(&timing.reading)) / 2.0;
-    costs.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let mut mine = vec![false; columns];
+/// Which columns go to the checking thread, from what each costs per batch: about half of
+/// the total, this thread's half including `reading` (reading, hashing and splitting).
+fn helper_columns(costs: &[f64], reading: f64) -> Vec<bool> {
+    let target = (costs.iter().sum::<f64>() + reading) / 2.0;
+    let mut order: Vec<(usize, f64)> = costs.iter().copied().enumerate().collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut mine = vec![false; costs.len()];
     let mut load = 0.0;
-    for (c, n) in costs {
+    for (c, n) in order {
         if n > 0.0 && load + n / 2.0 <= target {
             mine[c] = true;
             load += n;
