@@ -172,8 +172,11 @@ impl State<'_> {
     /// Leaves each record's value hash in `hashes` (0 for a missing field) and says whether
     /// it did, so the checks do not hash again.
     fn prefetch_unique(&mut self, c: usize, batch: &Batch, i: usize) -> bool {
-        let unique = |check: &CellCheck| matches!(check, CellCheck::Unique { .. });
-        if !self.cols[c].checks.iter().any(|(check, ..)| unique(check)) {
+        // A table that fits in the cache, or none (ascending ids are a run): nothing to read
+        // ahead, and the hashes are computed only for the values that reach it.
+        let large =
+            |check: &CellCheck| matches!(check, CellCheck::Unique { seen, .. } if seen.large());
+        if !self.cols[c].checks.iter().any(|(check, ..)| large(check)) {
             return false;
         }
         // Hashes first, then the loads in a loop of their own: nothing between two loads

@@ -139,7 +139,7 @@ pub(super) fn tally(
                 seen,
                 max,
                 saturated,
-            } => match seen.check(hash.unwrap_or_else(|| hash_value(seed, v)), *max) {
+            } => match seen.check_value(v, || hash.unwrap_or_else(|| hash_value(seed, v)), *max) {
                 Found::Again => slots[*s].hit(row, k),
                 Found::Added => {}
                 Found::Full => *saturated = true,
