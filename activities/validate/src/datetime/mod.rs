@@ -78,8 +78,7 @@ impl DateFormat {
     /// Seconds since 1970-01-01T00:00:00, or None when `v` does not match the format exactly.
     pub(crate) fn eval(&self, v: &[u8]) -> Option<i64> {
         if let Some(fixed) = &self.fixed {
-            let [y, mo, d, h, mi, s] = fixed.fields(v)?;
-            return seconds(y, mo, d, h, mi, s, 0);
+            return fixed.eval(v);
         }
         self.eval_items(v)
     }
