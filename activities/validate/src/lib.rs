@@ -23,8 +23,8 @@ pub use contract::{
 };
 pub use draft::{DraftError, DraftOptions, MAX_PATHS, draft};
 pub use engine::{
-    CollectedKeys, DEFAULT_MAX_DISTINCT, Limits, MAX_INDEXED_KEYS, MAX_ROWS_PER_RULE,
-    ReferenceProbe, ValidateError, ValidateOptions, Validated, key_hash, set_outcome, validate,
-    validate_full, validate_with,
+    CollectedKeys, DEFAULT_MAX_DISTINCT, Limits, MAX_INDEXED_KEYS, MAX_RECORD_BYTES,
+    MAX_ROWS_PER_RULE, ReferenceProbe, ValidateError, ValidateOptions, Validated, key_hash,
+    set_outcome, validate, validate_full, validate_with,
 };
 pub use offline::{render_table, run_offline};

@@ -6,7 +6,7 @@
 //! `when` or `compare` rules (which read several columns of a row) is checked row by row.
 
 use super::cells::{hash_value, tally};
-use super::line::Span;
+use super::line::{Span, range, span};
 use super::plan::{CellCheck, State};
 
 /// Records per batch, and the field bytes after which a batch is checked anyway.
@@ -37,8 +37,11 @@ impl Batch {
         let base = self.data.len();
         self.data.extend_from_slice(data);
         let first = self.spans.len();
-        self.spans
-            .extend(spans.iter().map(|&(s, e)| (base + s, base + e)));
+        self.spans.extend(
+            spans
+                .iter()
+                .map(|&f| span(base + range(f).start, base + range(f).end)),
+        );
         self.recs.push(Rec {
             row,
             first,
@@ -87,8 +90,7 @@ impl Batch {
         if i >= r.fields {
             return None;
         }
-        let (start, end) = *self.spans.get(r.first + i)?;
-        self.data.get(start..end)
+        self.data.get(range(*self.spans.get(r.first + i)?))
     }
 }
 

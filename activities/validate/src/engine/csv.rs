@@ -4,7 +4,7 @@
 use std::io::{self, BufRead};
 use std::thread::Scope;
 
-use super::line::{Span, Split, fields_utf8, fields_utf8_checked, split};
+use super::line::{Span, Split, fields_utf8, fields_utf8_checked, range, span, split};
 use super::plan::State;
 use super::split::Helper;
 use crate::contract::{CaseRule, HeaderMode};
@@ -192,7 +192,7 @@ impl<'a> State<'a> {
         spans.extend(
             ends.iter()
                 .enumerate()
-                .map(|(i, &e)| (if i == 0 { bom } else { ends[i - 1] }, e)),
+                .map(|(i, &e)| span(if i == 0 { bom } else { ends[i - 1] }, e)),
         );
         let utf8_ok = fields_utf8(data, &spans);
         if is_header {
@@ -201,7 +201,7 @@ impl<'a> State<'a> {
             }
             let names: Vec<String> = spans
                 .iter()
-                .map(|&(s, e)| String::from_utf8_lossy(data.get(s..e).unwrap_or_default()))
+                .map(|&f| String::from_utf8_lossy(data.get(range(f)).unwrap_or_default()))
                 .map(|n| n.into_owned())
                 .collect();
             self.expected_fields = names.len();
@@ -221,10 +221,7 @@ impl<'a> State<'a> {
             self.batch.push(row, data, spans);
             return;
         }
-        let field = |i: usize| -> Option<&[u8]> {
-            let &(s, e) = spans.get(i)?;
-            data.get(s..e)
-        };
+        let field = |i: usize| -> Option<&[u8]> { data.get(range(*spans.get(i)?)) };
         if !self.conds.is_empty() {
             self.begin_row(|p| {
                 if p.absent {

@@ -7,8 +7,25 @@
 
 use super::chunk::{CHUNK, classify};
 
-/// Where a field's bytes are in its record's buffer: start and end offsets.
-pub(super) type Span = (usize, usize);
+/// Where a field's bytes are in its record's buffer (or its batch's): start and end offsets.
+/// Thirty-two bits each, half of what the checking thread fetches per field with `usize`s
+/// from the core that split the records; a batch holds less than [`MAX_RECORD_BYTES`] plus
+/// its own bound, so every offset fits.
+///
+/// [`MAX_RECORD_BYTES`]: super::MAX_RECORD_BYTES
+pub(super) type Span = (u32, u32);
+
+/// The span from `start` to `end`; both are below 2^32 (see [`Span`]).
+#[inline(always)]
+pub(super) fn span(start: usize, end: usize) -> Span {
+    (start as u32, end as u32)
+}
+
+/// The byte range of `span`.
+#[inline(always)]
+pub(super) fn range((start, end): Span) -> std::ops::Range<usize> {
+    start as usize..end as usize
+}
 
 /// What [`split`] found at the start of its buffer.
 #[derive(Debug, PartialEq, Eq)]
@@ -88,7 +105,7 @@ fn split_appending(
             while d != 0 {
                 let i = at + d.trailing_zeros() as usize;
                 d &= d - 1;
-                spans.push((base + start, base + i));
+                spans.push(span(base + start, base + i));
                 start = i + 1;
             }
             if first != 0 {
@@ -100,7 +117,7 @@ fn split_appending(
         at = i + 1;
         if b == delim {
             // A control byte as the delimiter (a tab).
-            spans.push((base + start, base + i));
+            spans.push(span(base + start, base + i));
             start = i + 1;
         } else if b == quote {
             if i != start {
@@ -127,7 +144,7 @@ fn split_appending(
                     _ => {}
                 }
             };
-            spans.push((base + start, base + close));
+            spans.push(span(base + start, base + close));
             match buf.get(close + 1) {
                 Some(&d) if d == delim => {
                     start = close + 2;
@@ -138,13 +155,13 @@ fn split_appending(
                 _ => return Split::CsvCore,
             }
         } else if b == b'\n' {
-            spans.push((base + start, base + i));
+            spans.push(span(base + start, base + i));
             break (i, i + 1);
         } else if b == b'\r' {
             if buf.get(i + 1) != Some(&b'\n') {
                 return Split::CsvCore;
             }
-            spans.push((base + start, base + i));
+            spans.push(span(base + start, base + i));
             break (i, i + 2);
         } else if b == 0 {
             nul = true;
@@ -172,21 +189,22 @@ pub(super) fn fields_utf8(data: &[u8], spans: &[Span]) -> bool {
 /// [`fields_utf8`] without the ASCII shortcut, for a line known not to be all ASCII, whose
 /// spans are offset by `base`.
 pub(super) fn fields_utf8_checked(data: &[u8], spans: &[Span], base: usize) -> bool {
-    spans.iter().all(|&(s, e)| {
-        data.get(s - base..e - base)
+    spans.iter().all(|&field| {
+        let r = range(field);
+        data.get(r.start - base..r.end - base)
             .is_some_and(|f| std::str::from_utf8(f).is_ok())
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Split, split};
+    use super::{Split, range, split};
 
     fn fields(line: &[u8]) -> Option<(Vec<&[u8]>, bool)> {
         let mut spans = Vec::new();
         match split(line, b',', b'"', 1 << 20, 64, 0, &mut spans) {
             Split::Line { nul, .. } => {
-                Some((spans.iter().map(|&(s, e)| &line[s..e]).collect(), nul))
+                Some((spans.iter().map(|&f| &line[range(f)]).collect(), nul))
             }
             _ => None,
         }
@@ -252,7 +270,7 @@ mod tests {
             split(line, b'\t', b'"', 99, 9, 0, &mut spans),
             Split::Line { .. }
         ));
-        let f: Vec<&[u8]> = spans.iter().map(|&(s, e)| &line[s..e]).collect();
+        let f: Vec<&[u8]> = spans.iter().map(|&f| &line[range(f)]).collect();
         assert_eq!(f, [&b"a"[..], b"b", b"c\td"]);
     }
 }

@@ -60,9 +60,14 @@ pub enum ValidateError {
 }
 
 /// Bounds that keep a hostile or broken file from taking unbounded memory or time.
+/// The most `max_record_bytes` may say: a longer bound is taken as this one (field offsets
+/// within a batch are 32-bit).
+pub const MAX_RECORD_BYTES: usize = 1 << 30;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Longest CSV record or NDJSON line kept for checking; longer ones fail `record_length`.
+    /// At most [`MAX_RECORD_BYTES`].
     pub max_record_bytes: usize,
     /// Most fields in one CSV record; more fail `record_length`.
     pub max_fields: usize,

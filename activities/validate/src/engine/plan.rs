@@ -172,7 +172,10 @@ impl<'a> State<'a> {
             table,
             opts,
             k: opts.max_rows_per_rule,
-            limits: opts.limits,
+            limits: Limits {
+                max_record_bytes: opts.limits.max_record_bytes.min(super::MAX_RECORD_BYTES),
+                ..opts.limits
+            },
             name: opts.name.as_deref(),
             known: &opts.known_checksums,
             slots: Vec::new(),
