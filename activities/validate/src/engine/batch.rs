@@ -147,8 +147,14 @@ impl State<'_> {
                 .fold(0u64, |acc, v| acc.wrapping_add(memo.touch(v)));
             std::hint::black_box(acc);
         }
+        let plain = !remembered && self.plain(c);
         for (n, r) in batch.recs.iter().enumerate() {
             let v = index.and_then(|i| batch.field(r, i));
+            if plain {
+                let hash = hashed.then(|| self.hashes.get(n).copied()).flatten();
+                self.check_plain(c, v, r.row, hash);
+                continue;
+            }
             if remembered && let Some(v) = v.filter(|v| !v.is_empty()) {
                 let plan = &mut self.cols[c];
                 if plan.tallied {

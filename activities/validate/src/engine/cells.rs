@@ -122,6 +122,51 @@ impl State<'_> {
     }
 }
 
+impl State<'_> {
+    /// Whether column `c`'s cells need none of the per-cell machinery around its checks: no
+    /// memo, no keys or references to collect, no PHI scan of a value that could reach one
+    /// (a string column's, or a typed value that does not parse, which takes the full path),
+    /// no null spellings. Such a column (an id with `required` and `unique`, a timestamp, an
+    /// amount) is checked by [`check_plain`](Self::check_plain), which does only that.
+    pub(super) fn plain(&self, c: usize) -> bool {
+        #[cfg(test)]
+        if self.no_plain {
+            return false;
+        }
+        let plan = &self.cols[c];
+        !plan.memo.on()
+            && plan.collect.is_none()
+            && plan.reference.is_none()
+            && plan.row_value.is_none()
+            && !(plan.phi.is_some() && plan.kind == ColumnType::String)
+            && self.null_values.is_empty()
+            && self.conds.is_empty()
+    }
+
+    /// The cell checks of a [`plain`](Self::plain) column's value `v` in `row` (`hash` for
+    /// `unique` when the caller computed it): what `check_cell_hashed` would do, the same
+    /// counts in the same order.
+    #[inline]
+    pub(super) fn check_plain(&mut self, c: usize, v: Option<&[u8]>, row: u64, hash: Option<u64>) {
+        let plan = &self.cols[c];
+        let Some(v) = v.filter(|v| !v.is_empty()) else {
+            return self.check_cell_hashed(c, v, row, hash);
+        };
+        let typed = typed(plan, v);
+        if !typed.ok && plan.phi.is_some() {
+            return self.check_cell_hashed(c, Some(v), row, hash);
+        }
+        let k = self.k;
+        let plan = &mut self.cols[c];
+        if plan.tallied {
+            tally(plan, self.seed, v, hash, row, &mut self.slots, k);
+        }
+        let slots = &mut self.slots;
+        let checks = &plan.checks;
+        value_checks(plan, v, &typed, None, |j| slots[checks[j].1].hit(row, k));
+    }
+}
+
 /// The checks that keep state across values: `unique` and `completeness`.
 #[inline]
 pub(super) fn tally(
@@ -164,9 +209,26 @@ fn judge(
     scanner: Option<&Scanner>,
     v: &[u8],
     conds: Option<&[Cond]>,
-    mut failed: impl FnMut(usize),
+    failed: impl FnMut(usize),
 ) -> (Option<[u8; DETECTORS]>, Typed) {
-    let typed = if plan.kind == ColumnType::String {
+    let typed = typed(plan, v);
+    value_checks(plan, v, &typed, conds, failed);
+    // A value that parsed as the declared non-string type cannot be a free-text identifier.
+    let phi = scanner
+        .filter(|_| !(plan.kind != ColumnType::String && typed.ok))
+        .and_then(|scanner| {
+            let mut hits = [0u64; DETECTORS];
+            scanner
+                .scan(v, plan.kind.is_temporal(), &mut hits)
+                .then(|| hits.map(|n| u8::try_from(n).unwrap_or(u8::MAX)))
+        });
+    (phi, typed)
+}
+
+/// The value as the column's type reads it, once for every check that needs it.
+#[inline]
+fn typed(plan: &ColPlan, v: &[u8]) -> Typed {
+    if plan.kind == ColumnType::String {
         let number = if plan.needs_number {
             parse_f64(v)
         } else {
@@ -179,7 +241,18 @@ fn judge(
         }
     } else {
         parse_typed(plan.kind, plan.date.as_ref(), v, plan.needs_number)
-    };
+    }
+}
+
+/// [`judge`]'s checks of the value, without the PHI scan.
+#[inline]
+fn value_checks(
+    plan: &ColPlan,
+    v: &[u8],
+    typed: &Typed,
+    conds: Option<&[Cond]>,
+    mut failed: impl FnMut(usize),
+) {
     for (j, (check, _, when)) in plan.checks.iter().enumerate() {
         if let (Some(w), Some(conds)) = (when, conds)
             && !conds[*w].holds
@@ -215,16 +288,6 @@ fn judge(
             failed(j);
         }
     }
-    // A value that parsed as the declared non-string type cannot be a free-text identifier.
-    let phi = scanner
-        .filter(|_| !(plan.kind != ColumnType::String && typed.ok))
-        .and_then(|scanner| {
-            let mut hits = [0u64; DETECTORS];
-            scanner
-                .scan(v, plan.kind.is_temporal(), &mut hits)
-                .then(|| hits.map(|n| u8::try_from(n).unwrap_or(u8::MAX)))
-        });
-    (phi, typed)
 }
 
 fn parse_typed(kind: ColumnType, date: Option<&TimeParser>, v: &[u8], needs_number: bool) -> Typed {

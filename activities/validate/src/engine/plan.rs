@@ -163,6 +163,9 @@ pub(super) struct State<'a> {
     pub(super) parallel: bool,
     /// How many times a checking thread started (for tests).
     pub(super) splits: u32,
+    /// Every cell through the full path, to compare with the plain one (tests only).
+    #[cfg(test)]
+    pub(super) no_plain: bool,
 }
 
 impl<'a> State<'a> {
@@ -213,6 +216,8 @@ impl<'a> State<'a> {
             spans: Vec::new(),
             parallel: true,
             splits: 0,
+            #[cfg(test)]
+            no_plain: false,
         };
         // Built-in rules first; an explicit rule with the same id (and column) overrides one.
         let explicit = |id: &str, column: Option<&str>| {

@@ -210,7 +210,12 @@ fn wide(rows: usize) -> Vec<u8> {
             2 => "\"a note, long enough to be over the limit\"",
             _ => "ok",
         };
-        let flag = if i % 89 == 0 { "maybe" } else { "true" };
+        // A phone number where a boolean goes: a type failure that the PHI scan must see.
+        let flag = match (i % 89, i % 1009) {
+            (_, 5) => "555-867-5309",
+            (0, _) => "maybe",
+            _ => "true",
+        };
         writeln!(
             data,
             "{},P{},{day},{at},{code},{}.5,{note},{flag}",
@@ -305,6 +310,52 @@ fn remembered_verdicts_give_the_same_result() {
             .collect();
         assert!(
             failing.contains(&"type") && failing.contains(&"phi"),
+            "{failing:?}"
+        );
+    }
+}
+
+/// The plain path of a column with no memo, keys or PHI-scanned values gives what the full
+/// path gives: valid and invalid typed values (an impossible date is scanned for PHI), blanks
+/// and missing values, `unique` and `completeness`, on one thread and two.
+#[test]
+fn plain_columns_give_what_the_full_path_gives() {
+    let contract = Contract::parse(WIDE, Path::new("t.yaml")).unwrap();
+    let table = &contract.tables[0];
+    let opts = ValidateOptions {
+        index_columns: vec!["pid".into()],
+        check_references: true,
+        ..ValidateOptions::default()
+    };
+    let data = wide(120_000);
+    for parallel in [false, true] {
+        let run = |plain: bool| {
+            let mut st = State::new(table, &opts);
+            st.parallel = parallel;
+            st.memo_off();
+            st.no_plain = !plain;
+            st.run(&mut BufReader::with_capacity(64 * 1024, &data[..]))
+                .unwrap();
+            let plain_columns = (0..st.cols.len()).filter(|&c| st.plain(c)).count();
+            let phi: Vec<_> = st.cols.iter().map(|c| c.phi_hits).collect();
+            let rules = st.finish(data.len() as u64, "x");
+            let keys: Vec<_> = st.collected.iter().map(|k| k.hashes.clone()).collect();
+            ((st.rows, rules, phi, keys), plain_columns)
+        };
+        let (full, none) = run(false);
+        let (plain, columns) = run(true);
+        assert_eq!(none, 0);
+        // id, day, at, n and flag; pid collects keys, code and note are scanned.
+        assert_eq!(columns, 5, "parallel {parallel}");
+        assert_eq!(plain, full, "parallel {parallel}");
+        let failing: Vec<_> = full
+            .1
+            .iter()
+            .filter(|r| !r.passed)
+            .map(|r| r.rule.as_str())
+            .collect();
+        assert!(
+            failing.contains(&"type") && failing.contains(&"unique"),
             "{failing:?}"
         );
     }
