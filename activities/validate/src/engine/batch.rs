@@ -7,6 +7,7 @@
 
 use super::cells::{hash_value, tally};
 use super::line::{Span, range, span};
+use super::memo::Looked;
 use super::plan::{CellCheck, State};
 
 /// Records per batch, and the field bytes after which a batch is checked anyway.
@@ -160,9 +161,10 @@ impl State<'_> {
                 if plan.tallied {
                     tally(plan, self.seed, v, None, r.row, &mut self.slots, self.k);
                 }
-                match plan.memo.get(v) {
-                    Some(verdict) if verdict.is_clean() => {}
-                    looked => self.check_looked_up(c, v, r.row, looked),
+                match plan.memo.look(v) {
+                    Looked::Clean => {}
+                    Looked::Kept(verdict) => self.check_looked_up(c, v, r.row, Some(verdict)),
+                    Looked::Missed => self.check_looked_up(c, v, r.row, None),
                 }
                 continue;
             }

@@ -16,12 +16,13 @@ pub(super) struct Verdict {
     pub(super) phi: Option<[u8; crate::phi::DETECTORS]>,
 }
 
-impl Verdict {
-    /// Nothing failed and the PHI scan found nothing.
-    #[inline]
-    pub(super) fn is_clean(&self) -> bool {
-        self.failed == 0 && self.phi.is_none()
-    }
+/// What [`Memo::look`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Looked {
+    /// Kept, and nothing failed or was found: the end of the value's checks.
+    Clean,
+    Kept(Verdict),
+    Missed,
 }
 
 /// Values looked at before the layout is chosen, and in each window after that.
@@ -145,10 +146,21 @@ impl Memo {
     /// The verdict kept for `v`, counting the lookup; a miss is to be answered with `put`.
     #[inline(always)]
     pub(super) fn get(&mut self, v: &[u8]) -> Option<Verdict> {
+        match self.look(v) {
+            Looked::Clean => Some(Verdict::default()),
+            Looked::Kept(verdict) => Some(verdict),
+            Looked::Missed => None,
+        }
+    }
+
+    /// [`get`](Self::get), with the common answer (a clean verdict) told apart in one test
+    /// of the entry, before any verdict is built.
+    #[inline(always)]
+    pub(super) fn look(&mut self, v: &[u8]) -> Looked {
         // The common case inline (it runs for most cells); sampling, the end of a window and
         // a memo that is off out of line.
         if self.sets.is_empty() || self.lookups + 1 >= WINDOW {
-            return self.get_rarely(v);
+            return self.get_rarely(v).map_or(Looked::Missed, Looked::Kept);
         }
         self.lookups += 1;
         self.find(v)
@@ -194,13 +206,17 @@ impl Memo {
         self.filled = true;
         self.lookups = 0;
         self.hits = 0;
-        self.find(v)
+        match self.find(v) {
+            Looked::Clean => Some(Verdict::default()),
+            Looked::Kept(verdict) => Some(verdict),
+            Looked::Missed => None,
+        }
     }
 
     #[inline(always)]
-    fn find(&mut self, v: &[u8]) -> Option<Verdict> {
+    fn find(&mut self, v: &[u8]) -> Looked {
         if !self.keeps(v) {
-            return None;
+            return Looked::Missed;
         }
         let key = Key::of(v);
         let set = key.set(self.sets.len());
@@ -208,15 +224,20 @@ impl Memo {
         // Both ways compared before one branch: which way holds a value is not predictable.
         let (in_first, in_second) = (first.holds(&key), second.holds(&key));
         if !(in_first | in_second) {
-            return None;
+            return Looked::Missed;
         }
         let way = usize::from(!in_first);
         if v.len() > 16 && !self.same_middle(2 * set + way, v) {
-            return None;
+            return Looked::Missed;
         }
         self.hits += 1;
         self.answered += 1;
-        Some(self.sets[set].0[way].verdict())
+        let entry = &self.sets[set].0[way];
+        if entry.failed | (entry.meta & PHI_BITS) == 0 {
+            Looked::Clean
+        } else {
+            Looked::Kept(entry.verdict())
+        }
     }
 
     /// Keeps the verdict of `v` (a value `get` missed) in the first way of its set.
