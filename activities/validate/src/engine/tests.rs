@@ -360,3 +360,53 @@ fn plain_columns_give_what_the_full_path_gives() {
         );
     }
 }
+
+/// Failures planted on both sides of batch boundaries (rows 512 and 1,024; row 40,960, the
+/// last before the checking thread takes its first batch; the last, partial batch) are
+/// counted once each, at their rows, whichever thread's column finds them.
+#[test]
+fn failures_at_batch_boundaries_keep_their_rows() {
+    let contract = Contract::parse(CONTRACT, Path::new("t.yaml")).unwrap();
+    let table = &contract.tables[0];
+    let opts = ValidateOptions::default();
+    let rows = 50_000u64;
+    // Data rows are numbered from 1; row r is the (r-1)-th record of the file.
+    let blank = [512, 513, 1_024, 1_025, 40_961, 49_999, 50_000];
+    let long = [511, 512, 1_023, 40_960, 49_873];
+    let mut data = b"a,b,c\n".to_vec();
+    for r in 1..=rows {
+        // Three rows repeat the key of the row three before them.
+        let a = if blank.contains(&r) {
+            String::new()
+        } else if [514, 1_030, 40_962].contains(&r) {
+            format!("k{}", r - 3)
+        } else {
+            format!("k{r}")
+        };
+        let c = if long.contains(&r) { "xyz" } else { "x" };
+        writeln!(data, "{a},{r},{c}").unwrap();
+    }
+    for parallel in [false, true] {
+        let mut st = State::new(table, &opts);
+        st.parallel = parallel;
+        st.run(&mut BufReader::with_capacity(64 * 1024, &data[..]))
+            .unwrap();
+        assert_eq!(st.splits > 0, parallel);
+        let rules = st.finish(data.len() as u64, "x");
+        let find = |rule: &str| {
+            let r = rules.iter().find(|r| r.rule == rule).unwrap();
+            (r.failures, r.first_rows.clone())
+        };
+        assert_eq!(find("required"), (7, blank.to_vec()), "parallel {parallel}");
+        assert_eq!(
+            find("max_length"),
+            (5, long.to_vec()),
+            "parallel {parallel}"
+        );
+        assert_eq!(
+            find("unique"),
+            (3, vec![514, 1_030, 40_962]),
+            "parallel {parallel}"
+        );
+    }
+}
