@@ -38,11 +38,10 @@ impl Batch {
         let base = self.data.len();
         self.data.extend_from_slice(data);
         let first = self.spans.len();
-        self.spans.extend(
-            spans
-                .iter()
-                .map(|&f| span(base + range(f).start, base + range(f).end)),
-        );
+        self.spans.extend(spans.iter().map(|&f| {
+            let r = range(f);
+            span(base + r.start, base + r.end)
+        }));
         self.recs.push(Rec {
             row,
             first,

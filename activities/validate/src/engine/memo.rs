@@ -160,7 +160,7 @@ impl Memo {
         // The common case inline (it runs for most cells); sampling, the end of a window and
         // a memo that is off out of line.
         if self.sets.is_empty() || self.lookups + 1 >= WINDOW {
-            return self.get_rarely(v).map_or(Looked::Missed, Looked::Kept);
+            return self.get_rarely(v);
         }
         self.lookups += 1;
         self.find(v)
@@ -184,9 +184,9 @@ impl Memo {
 
     #[cold]
     #[inline(never)]
-    fn get_rarely(&mut self, v: &[u8]) -> Option<Verdict> {
+    fn get_rarely(&mut self, v: &[u8]) -> Looked {
         if self.off {
-            return None;
+            return Looked::Missed;
         }
         self.lookups += 1;
         if self.sets.is_empty() {
@@ -194,23 +194,19 @@ impl Memo {
             if self.lookups >= SAMPLE {
                 self.lay_out();
             }
-            return None;
+            return Looked::Missed;
         }
         // Worth keeping while at least half the values of a window are repeats. The first
         // window after the layout fills the table (ten thousand dates take most of it), so
         // it is not judged.
         if self.filled && self.hits * 2 < self.lookups {
             self.turn_off();
-            return None;
+            return Looked::Missed;
         }
         self.filled = true;
         self.lookups = 0;
         self.hits = 0;
-        match self.find(v) {
-            Looked::Clean => Some(Verdict::default()),
-            Looked::Kept(verdict) => Some(verdict),
-            Looked::Missed => None,
-        }
+        self.find(v)
     }
 
     #[inline(always)]

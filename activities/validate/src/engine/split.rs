@@ -68,6 +68,13 @@ pub(super) struct Timing {
 }
 
 impl Timing {
+    /// Ends the reading that began when this thread last went back to it.
+    fn reading_done(&mut self) {
+        if let Some(since) = self.reading_since {
+            self.reading.push(since.elapsed());
+        }
+    }
+
     /// What each column cost per batch, typically.
     fn costs(&self, columns: usize) -> Vec<f64> {
         (0..columns)
@@ -139,9 +146,7 @@ impl<'a> State<'a> {
         }
         match &mut split.retiming {
             Some((mine, _)) if mine.columns.len() < RETIMED => {
-                if let Some(since) = mine.reading_since {
-                    mine.reading.push(since.elapsed());
-                }
+                mine.reading_done();
                 self.timed_check(&batch, mine);
             }
             _ => self.check_batch(&batch),
@@ -246,10 +251,7 @@ impl<'a> State<'a> {
 
     /// `flush_batch`, timing each column's checks and the reading since the last batch.
     fn timed_flush(&mut self, timing: &mut Timing) {
-        let started = Instant::now();
-        if let Some(since) = timing.reading_since {
-            timing.reading.push(started - since);
-        }
+        timing.reading_done();
         let batch = std::mem::take(&mut self.batch);
         self.timed_check(&batch, timing);
         self.batch = batch;
