@@ -272,8 +272,8 @@ impl<'a> State<'a> {
     }
 
     /// Starts the checking thread with the costlier share of the columns, or None when one
-    /// thread is better: a single core, rules that read two columns of a row, or too few
-    /// columns worth moving.
+    /// thread is better: a single core (`parallel` is off, see `Threads::for_machine`), rules
+    /// that read two columns of a row, or too few columns worth moving.
     fn start_helper<'scope>(
         &mut self,
         scope: &'scope Scope<'scope, '_>,
@@ -282,10 +282,7 @@ impl<'a> State<'a> {
     where
         'a: 'scope,
     {
-        if !self.parallel
-            || !self.batching()
-            || std::thread::available_parallelism().map_or(true, |n| n.get() < 2)
-        {
+        if !self.parallel || !self.batching() {
             return None;
         }
         let share = helper_columns(&timing.costs(self.cols.len()), typical(&timing.reading));
