@@ -147,6 +147,9 @@ impl State<'_> {
                 .fold(0u64, |acc, v| acc.wrapping_add(memo.touch(v)));
             std::hint::black_box(acc);
         }
+        if remembered && let Some(i) = index {
+            return self.check_remembered(batch, c, i);
+        }
         let plain = !remembered && self.plain(c);
         for (n, r) in batch.recs.iter().enumerate() {
             let v = index.and_then(|i| batch.field(r, i));
@@ -155,24 +158,37 @@ impl State<'_> {
                 self.check_plain(c, v, r.row, hash);
                 continue;
             }
-            if remembered && let Some(v) = v.filter(|v| !v.is_empty()) {
-                let plan = &mut self.cols[c];
-                if plan.tallied {
-                    tally(plan, self.seed, v, None, r.row, &mut self.slots, self.k);
-                }
-                match plan.memo.look(v) {
-                    Looked::Clean => {}
-                    Looked::Kept(verdict) => self.check_looked_up(c, v, r.row, Some(verdict)),
-                    Looked::Missed => self.check_looked_up(c, v, r.row, None),
-                }
-                continue;
-            }
             let hash = if hashed {
                 self.hashes.get(n).copied()
             } else {
                 None
             };
             self.check_cell_hashed(c, v, r.row, hash);
+        }
+    }
+
+    /// The checks of a column whose only work is its memo's (see `check_batch_column`), in a
+    /// loop of their own: most of the values are the memo's clean hits, and in the loop that
+    /// also serves the other kinds of column a hit took 133 instructions (the bench's `gender`,
+    /// under callgrind), here 124.
+    fn check_remembered(&mut self, batch: &Batch, c: usize, i: usize) {
+        let (seed, k) = (self.seed, self.k);
+        let tallied = self.cols[c].tallied;
+        for r in &batch.recs {
+            let v = batch.field(r, i);
+            let Some(v) = v.filter(|v| !v.is_empty()) else {
+                self.check_cell_hashed(c, v, r.row, None);
+                continue;
+            };
+            let plan = &mut self.cols[c];
+            if tallied {
+                tally(plan, seed, v, None, r.row, &mut self.slots, k);
+            }
+            match plan.memo.look(v) {
+                Looked::Clean => {}
+                Looked::Kept(verdict) => self.check_looked_up(c, v, r.row, Some(verdict)),
+                Looked::Missed => self.check_looked_up(c, v, r.row, None),
+            }
         }
     }
 
