@@ -24,8 +24,8 @@ pub(super) struct Batch {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Rec {
-    row: u64,
+pub(super) struct Rec {
+    pub(super) row: u64,
     /// Index of the record's first field in `spans`.
     first: usize,
     fields: usize,
@@ -84,9 +84,13 @@ impl Batch {
         self.recs.clear();
     }
 
+    pub(super) fn recs(&self) -> &[Rec] {
+        &self.recs
+    }
+
     /// Field `i` of `r`, as the record's own field list would give it.
     #[inline]
-    fn field(&self, r: &Rec, i: usize) -> Option<&[u8]> {
+    pub(super) fn field(&self, r: &Rec, i: usize) -> Option<&[u8]> {
         if i >= r.fields {
             return None;
         }
@@ -150,14 +154,27 @@ impl State<'_> {
         if remembered && let Some(i) = index {
             return self.check_remembered(batch, c, i);
         }
-        let plain = !remembered && self.plain(c);
+        if !remembered
+            && self.plain(c)
+            && let Some(i) = index
+        {
+            let mut n = 0;
+            while n < batch.recs.len() {
+                n = self.check_plain_run(batch, c, i, n, hashed);
+                if let Some(r) = batch.recs.get(n) {
+                    let hash = if hashed {
+                        self.hashes.get(n).copied()
+                    } else {
+                        None
+                    };
+                    self.check_cell_hashed(c, batch.field(r, i), r.row, hash);
+                    n += 1;
+                }
+            }
+            return;
+        }
         for (n, r) in batch.recs.iter().enumerate() {
             let v = index.and_then(|i| batch.field(r, i));
-            if plain {
-                let hash = hashed.then(|| self.hashes.get(n).copied()).flatten();
-                self.check_plain(c, v, r.row, hash);
-                continue;
-            }
             let hash = if hashed {
                 self.hashes.get(n).copied()
             } else {

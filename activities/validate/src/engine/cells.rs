@@ -2,6 +2,7 @@
 //! `completeness`, key collection), then the checks that depend on the value alone (typed
 //! parsing computed once, the value rules, the PHI scan), whose verdict a column's memo keeps.
 
+use super::batch::Batch;
 use super::memo::Verdict;
 use super::plan::{CellCheck, ColPlan, Cond, State};
 use super::seen::Found;
@@ -127,7 +128,7 @@ impl State<'_> {
     /// memo, no keys or references to collect, no PHI scan of a value that could reach one
     /// (a string column's, or a typed value that does not parse, which takes the full path),
     /// no null spellings. Such a column (an id with `required` and `unique`, a timestamp, an
-    /// amount) is checked by [`check_plain`](Self::check_plain), which does only that.
+    /// amount) is checked by [`check_plain_run`](Self::check_plain_run), which does only that.
     pub(super) fn plain(&self, c: usize) -> bool {
         #[cfg(test)]
         if self.no_plain {
@@ -143,27 +144,48 @@ impl State<'_> {
             && self.conds.is_empty()
     }
 
-    /// The cell checks of a [`plain`](Self::plain) column's value `v` in `row` (`hash` for
-    /// `unique` when the caller computed it): what `check_cell_hashed` would do, the same
-    /// counts in the same order.
-    #[inline]
-    pub(super) fn check_plain(&mut self, c: usize, v: Option<&[u8]>, row: u64, hash: Option<u64>) {
-        let plan = &self.cols[c];
-        let Some(v) = v.filter(|v| !v.is_empty()) else {
-            return self.check_cell_hashed(c, v, row, hash);
-        };
-        let typed = typed(plan, v);
-        if !typed.ok && plan.phi.is_some() {
-            return self.check_cell_hashed(c, Some(v), row, hash);
+    /// The cell checks of [`plain`](Self::plain) column `c` (field `i` of each record) in
+    /// `batch` from record `from` on, what `check_cell_hashed` would do in the same order,
+    /// with the column's plan and the slots borrowed once for the run rather than looked up
+    /// per cell. Stops at the first record that needs the full path (a missing or empty
+    /// field, or a scanned column's typed value that does not parse) and returns its index,
+    /// or the batch's length. `hashed`: `hashes` holds each record's value hash for `unique`.
+    pub(super) fn check_plain_run(
+        &mut self,
+        batch: &Batch,
+        c: usize,
+        i: usize,
+        from: usize,
+        hashed: bool,
+    ) -> usize {
+        let State {
+            cols,
+            slots,
+            seed,
+            k,
+            hashes,
+            ..
+        } = self;
+        let (seed, k) = (*seed, *k);
+        let plan = &mut cols[c];
+        let scanned = plan.phi.is_some();
+        let tallied = plan.tallied;
+        for (n, r) in batch.recs().iter().enumerate().skip(from) {
+            let Some(v) = batch.field(r, i).filter(|v| !v.is_empty()) else {
+                return n;
+            };
+            let typed = typed(plan, v);
+            if !typed.ok && scanned {
+                return n;
+            }
+            if tallied {
+                let hash = if hashed { hashes.get(n).copied() } else { None };
+                tally(plan, seed, v, hash, r.row, slots, k);
+            }
+            let checks = &plan.checks;
+            value_checks(plan, v, &typed, None, |j| slots[checks[j].1].hit(r.row, k));
         }
-        let k = self.k;
-        let plan = &mut self.cols[c];
-        if plan.tallied {
-            tally(plan, self.seed, v, hash, row, &mut self.slots, k);
-        }
-        let slots = &mut self.slots;
-        let checks = &plan.checks;
-        value_checks(plan, v, &typed, None, |j| slots[checks[j].1].hit(row, k));
+        batch.recs().len()
     }
 }
 
