@@ -116,10 +116,18 @@ impl Entry {
 #[repr(align(64))]
 struct Set([Entry; 2]);
 
+/// Entries of the table of short clean values (see `Memo::short`).
+const SHORT: usize = 256;
+
 /// A two-way set-associative table from value to verdict, one per column.
 #[derive(Debug, Default)]
 pub(super) struct Memo {
     sets: Vec<Set>,
+    /// Values of up to seven bytes whose verdict is clean, each as one word (its bytes and,
+    /// in the top byte, its length; 0 for none), direct-mapped: a gender, a status, an age
+    /// or a code is found with one compare instead of the two-way table's key, set and two
+    /// entries. Asked only by [`is_clean`](Self::is_clean).
+    short: Vec<u64>,
     /// Bytes 8.. of values longer than 16, per entry (set, way), zero-padded to `middle`.
     middles: Vec<u8>,
     /// Middle bytes kept per entry: values longer than 16 + this are never kept.
@@ -164,6 +172,53 @@ impl Memo {
         }
         self.lookups += 1;
         self.find(v)
+    }
+
+    /// How many lookups may be answered by [`is_clean`](Self::is_clean) and counted with
+    /// [`count_clean`](Self::count_clean) before `look` must run (the table is being laid out,
+    /// a window ends, or the memo is off).
+    #[inline]
+    pub(super) fn clean_budget(&self) -> u32 {
+        if self.sets.is_empty() {
+            return 0;
+        }
+        (WINDOW - 1).saturating_sub(self.lookups)
+    }
+
+    /// Whether `v` is kept with a clean verdict, without counting the lookup: for a run of
+    /// values whose clean hits are counted together (see `check_remembered`). Only within
+    /// [`clean_budget`](Self::clean_budget).
+    #[inline(always)]
+    pub(super) fn is_clean(&mut self, v: &[u8]) -> bool {
+        if let Some(word) = short_word(v)
+            && self.short[short_slot(word)] == word
+        {
+            return true;
+        }
+        if !self.keeps(v) {
+            return false;
+        }
+        let key = Key::of(v);
+        let set = key.set(self.sets.len());
+        let [first, second] = &self.sets[set].0;
+        let (in_first, in_second) = (first.holds(&key), second.holds(&key));
+        let way = usize::from(!in_first);
+        let entry = if in_first { first } else { second };
+        let clean = (in_first | in_second)
+            && entry.failed | (entry.meta & PHI_BITS) == 0
+            && (v.len() <= 16 || self.same_middle(2 * set + way, v));
+        if clean {
+            self.remember_short(v);
+        }
+        clean
+    }
+
+    /// Counts `n` lookups that [`is_clean`](Self::is_clean) answered.
+    #[inline]
+    pub(super) fn count_clean(&mut self, n: u32) {
+        self.lookups += n;
+        self.hits += n;
+        self.answered += u64::from(n);
     }
 
     /// Reads the set where `v` would be, only to bring it into the cache (see
@@ -230,6 +285,7 @@ impl Memo {
         self.answered += 1;
         let entry = &self.sets[set].0[way];
         if entry.failed | (entry.meta & PHI_BITS) == 0 {
+            self.remember_short(v);
             Looked::Clean
         } else {
             Looked::Kept(entry.verdict())
@@ -257,6 +313,9 @@ impl Memo {
             failed: verdict.failed,
             meta: u64::from(key.len) << 56 | (u64::from_le_bytes(phi) & PHI_BITS),
         };
+        if verdict == Verdict::default() {
+            self.remember_short(v);
+        }
         let m = self.middle;
         if m > 0 {
             let first = 2 * set * m;
@@ -267,6 +326,14 @@ impl Memo {
             if v.len() > 16 {
                 kept[..v.len() - 16].copy_from_slice(&v[8..v.len() - 8]);
             }
+        }
+    }
+
+    /// Keeps `v`, whose verdict is clean, in the table of short values when it is short.
+    #[inline]
+    fn remember_short(&mut self, v: &[u8]) {
+        if let Some(word) = short_word(v) {
+            self.short[short_slot(word)] = word;
         }
     }
 
@@ -291,6 +358,7 @@ impl Memo {
             .next_multiple_of(8)
             .min(MAX_MIDDLE);
         self.sets = vec![Set::default(); ENTRIES / 2];
+        self.short = vec![0; SHORT];
         self.middles = vec![0; ENTRIES * self.middle];
         self.lookups = 0;
         self.hits = 0;
@@ -315,6 +383,27 @@ impl Memo {
             ..Memo::off()
         };
     }
+}
+
+/// A value of one to seven bytes as one word: its bytes, little-endian, and its length in the
+/// top byte (never 0). Overlapping reads from both ends put the same byte at the same place.
+#[inline(always)]
+fn short_word(v: &[u8]) -> Option<u64> {
+    let n = v.len();
+    let bytes = match n {
+        4..8 => le32(v) | le32(&v[n - 4..]) << (8 * (n - 4)),
+        1..4 => {
+            let b = |i: usize| u64::from(v[i]) << (8 * i);
+            b(0) | b(n / 2) | b(n - 1)
+        }
+        _ => return None,
+    };
+    Some(bytes | (n as u64) << 56)
+}
+
+#[inline(always)]
+fn short_slot(word: u64) -> usize {
+    (word.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize & (SHORT - 1)
 }
 
 /// Whether `kept` (a middle followed by zeros, at least as long as `v`) holds `v`, given
@@ -393,6 +482,37 @@ mod tests {
         }
         assert!(memo.on());
         assert!(hits > 100_000, "{hits} hits");
+        // A clean answer from `is_clean` (the short table or the two ways) is always right:
+        // here half the values are clean, among them every length from one byte up, and
+        // the short table fills.
+        let clean_iff = |v: &[u8]| {
+            let n = verdict(v).failed;
+            if n.is_multiple_of(2) {
+                Verdict::default()
+            } else {
+                verdict(v)
+            }
+        };
+        let mut memo = Memo::default();
+        let mut clean_hits = 0;
+        for i in 0..100_000u64 {
+            let v = format!("{}", (i * 7919) % 1500).repeat(1 + (i % 5) as usize);
+            let mut v = v.as_bytes()[..v.len().min(1 + (i % 11) as usize)].to_vec();
+            // A trailing NUL: only the length tells `12` from `12\0` in one word.
+            if i % 3 == 0 {
+                v.push(0);
+            }
+            let v = &v[..];
+            if memo.clean_budget() > 0 && memo.is_clean(v) {
+                assert_eq!(clean_iff(v), Verdict::default(), "{v:?}");
+                memo.count_clean(1);
+                clean_hits += 1;
+            } else if memo.get(v).is_none() {
+                memo.put(v, clean_iff(v));
+            }
+        }
+        assert!(clean_hits > 10_000, "{clean_hits} clean hits");
+        assert!(memo.short.iter().filter(|&&w| w != 0).count() > SHORT / 2);
         let mut unique = Memo::default();
         for n in 0..100_000u64 {
             let v = format!("P{n:08}");
