@@ -198,6 +198,8 @@ pub(super) fn fields_utf8_checked(data: &[u8], spans: &[Span], base: usize) -> b
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::{Split, range, split};
 
     fn fields(line: &[u8]) -> Option<(Vec<&[u8]>, bool)> {
@@ -272,5 +274,128 @@ mod tests {
         ));
         let f: Vec<&[u8]> = spans.iter().map(|&f| &line[range(f)]).collect();
         assert_eq!(f, [&b"a"[..], b"b", b"c\td"]);
+    }
+
+    /// The lines `split` takes from the start of `buf`, one after another, until it leaves one
+    /// to csv-core: the bytes taken and each record's fields, NUL and ASCII flags.
+    /// A line taken: its fields' bytes, its NUL and ASCII flags.
+    type Taken = (Vec<Vec<u8>>, bool, bool);
+
+    fn take_lines(buf: &[u8], delim: u8) -> (usize, Vec<Taken>) {
+        let (mut at, mut lines) = (0, Vec::new());
+        loop {
+            let mut spans = Vec::new();
+            match split(&buf[at..], delim, b'"', 1 << 20, 64, 0, &mut spans) {
+                Split::Line {
+                    taken, nul, ascii, ..
+                } => {
+                    let line = &buf[at..];
+                    lines.push((
+                        spans.iter().map(|&f| line[range(f)].to_vec()).collect(),
+                        nul,
+                        ascii,
+                    ));
+                    at += taken;
+                }
+                Split::Empty(taken) => at += taken,
+                Split::CsvCore => return (at, lines),
+            }
+        }
+    }
+
+    /// csv-core's records of `buf`, which ends at a record's end.
+    fn csv_core(buf: &[u8], delim: u8) -> Vec<Vec<Vec<u8>>> {
+        let mut r = csv_core::ReaderBuilder::new().delimiter(delim).build();
+        let (mut out, mut ends) = (vec![0u8; 1 << 16], vec![0usize; 256]);
+        let (mut records, mut rest) = (Vec::new(), buf);
+        loop {
+            let (res, nin, _, nend) = r.read_record(rest, &mut out, &mut ends);
+            rest = &rest[nin..];
+            match res {
+                csv_core::ReadRecordResult::Record => {
+                    let mut start = 0;
+                    records.push(
+                        ends[..nend]
+                            .iter()
+                            .map(|&e| {
+                                let f = out[start..e].to_vec();
+                                start = e;
+                                f
+                            })
+                            .collect(),
+                    );
+                }
+                csv_core::ReadRecordResult::End => return records,
+                csv_core::ReadRecordResult::InputEmpty => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    fn pieces() -> impl Strategy<Value = Vec<u8>> {
+        const PIECES: &[&[u8]] = &[
+            b",",
+            b"\"",
+            b"\"\"",
+            b"\n",
+            b"\r\n",
+            b"\r",
+            b"a",
+            b"12",
+            b"x y",
+            b"\0",
+            b"\t",
+            b"\xC3\xA9",
+            b"\"quoted, text\"",
+            b"0123456789abcdefghijklmnopqrstu",
+            b"a,b,c\n",
+        ];
+        prop::collection::vec(prop::sample::select(PIECES), 0..120).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// What the splitter takes, csv-core reads as the same records, with quotes and
+        /// field ends falling on every offset within and across chunks.
+        #[test]
+        fn the_lines_taken_are_csv_cores_records(body in pieces(), tab in any::<bool>()) {
+            let (delim, body): (u8, Vec<u8>) = if tab {
+                (b'\t', body.iter().map(|&b| match b { b',' => b'\t', b'\t' => b',', b => b }).collect())
+            } else {
+                (b',', body)
+            };
+            let (taken, lines) = take_lines(&body, delim);
+            let fields: Vec<Vec<Vec<u8>>> = lines.iter().map(|l| l.0.clone()).collect();
+            prop_assert_eq!(fields, csv_core(&body[..taken], delim));
+            for (fields, nul, ascii) in &lines {
+                let bytes = fields.concat();
+                prop_assert_eq!(*nul, bytes.contains(&0));
+                // `ascii` may be false for a byte past the line; when true, it holds.
+                if *ascii {
+                    prop_assert!(bytes.is_ascii());
+                }
+            }
+        }
+
+        /// Well-formed lines, quoted fields included, are all taken.
+        #[test]
+        fn well_formed_lines_are_taken_whole(
+            rows in prop::collection::vec(
+                prop::collection::vec("[a-z é]{0,40}|\"[a-z,\t é]{0,40}\"", 1..8), 1..20),
+            crlf in any::<bool>(),
+        ) {
+            let end = if crlf { "\r\n" } else { "\n" };
+            let text: String = rows.iter().map(|r| r.join(",") + end).collect();
+            let (taken, lines) = take_lines(text.as_bytes(), b',');
+            prop_assert_eq!(taken, text.len());
+            let expected: Vec<Vec<Vec<u8>>> = rows
+                .iter()
+                .filter(|r| r.len() > 1 || !r[0].is_empty())
+                .map(|r| r.iter().map(|f| f.trim_matches('"').as_bytes().to_vec()).collect())
+                .collect();
+            let fields: Vec<Vec<Vec<u8>>> = lines.iter().map(|l| l.0.clone()).collect();
+            prop_assert_eq!(fields, expected);
+        }
     }
 }
