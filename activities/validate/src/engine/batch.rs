@@ -190,7 +190,7 @@ impl State<'_> {
     /// a failing verdict, a miss, the end of the memo's window) ends the run and goes the
     /// way every value went before, and the run resumes after it. Under callgrind a clean
     /// hit of the bench's `gender` took 133 instructions in the loop shared with the other
-    /// kinds of column.
+    /// kinds of column, and takes 69 in a run (with the memo's table of short values).
     fn check_remembered(&mut self, batch: &Batch, c: usize, i: usize) {
         // A memo larger than the first-level cache also misses more: a miss would be looked
         // up twice, by the run and then by `look`.
