@@ -98,6 +98,12 @@ impl Entry {
             == 0
     }
 
+    /// Nothing failed and the PHI scan found nothing.
+    #[inline]
+    fn clean(&self) -> bool {
+        self.failed | (self.meta & PHI_BITS) == 0
+    }
+
     #[inline]
     fn verdict(&self) -> Verdict {
         let phi = self.meta & PHI_BITS;
@@ -195,18 +201,7 @@ impl Memo {
         {
             return true;
         }
-        if !self.keeps(v) {
-            return false;
-        }
-        let key = Key::of(v);
-        let set = key.set(self.sets.len());
-        let [first, second] = &self.sets[set].0;
-        let (in_first, in_second) = (first.holds(&key), second.holds(&key));
-        let way = usize::from(!in_first);
-        let entry = if in_first { first } else { second };
-        let clean = (in_first | in_second)
-            && entry.failed | (entry.meta & PHI_BITS) == 0
-            && (v.len() <= 16 || self.same_middle(2 * set + way, v));
+        let clean = self.entry_of(v).is_some_and(|entry| entry.clean());
         if clean {
             self.remember_short(v);
         }
@@ -266,8 +261,24 @@ impl Memo {
 
     #[inline(always)]
     fn find(&mut self, v: &[u8]) -> Looked {
-        if !self.keeps(v) {
+        let Some(entry) = self.entry_of(v) else {
             return Looked::Missed;
+        };
+        self.hits += 1;
+        self.answered += 1;
+        if entry.clean() {
+            self.remember_short(v);
+            Looked::Clean
+        } else {
+            Looked::Kept(entry.verdict())
+        }
+    }
+
+    /// The entry that holds `v`, if one does; the lookup `find` and `is_clean` share.
+    #[inline(always)]
+    fn entry_of(&self, v: &[u8]) -> Option<Entry> {
+        if !self.keeps(v) {
+            return None;
         }
         let key = Key::of(v);
         let set = key.set(self.sets.len());
@@ -275,21 +286,13 @@ impl Memo {
         // Both ways compared before one branch: which way holds a value is not predictable.
         let (in_first, in_second) = (first.holds(&key), second.holds(&key));
         if !(in_first | in_second) {
-            return Looked::Missed;
+            return None;
         }
         let way = usize::from(!in_first);
         if v.len() > 16 && !self.same_middle(2 * set + way, v) {
-            return Looked::Missed;
+            return None;
         }
-        self.hits += 1;
-        self.answered += 1;
-        let entry = &self.sets[set].0[way];
-        if entry.failed | (entry.meta & PHI_BITS) == 0 {
-            self.remember_short(v);
-            Looked::Clean
-        } else {
-            Looked::Kept(entry.verdict())
-        }
+        Some(self.sets[set].0[way])
     }
 
     /// Keeps the verdict of `v` (a value `get` missed) in the first way of its set.
