@@ -210,7 +210,7 @@ impl State<'_> {
                 continue;
             };
             let plan = &mut self.cols[c];
-            if plan.tallied {
+            if !plan.tallies.is_empty() {
                 tally(plan, self.seed, v, None, r.row, &mut self.slots, self.k);
             }
             match plan.memo.look(v) {
@@ -233,7 +233,7 @@ impl State<'_> {
             let r = &batch.recs[n];
             match batch.field(r, i) {
                 Some(v) if !v.is_empty() && plan.memo.is_clean(v) => {
-                    if plan.tallied {
+                    if !plan.tallies.is_empty() {
                         tally(plan, seed, v, None, r.row, &mut self.slots, k);
                     }
                 }

@@ -388,20 +388,17 @@ impl Memo {
     }
 }
 
-/// A value of one to seven bytes as one word: its bytes, little-endian, and its length in the
-/// top byte (never 0). Overlapping reads from both ends put the same byte at the same place.
+/// A value of one to seven bytes as one word: its bytes ([`low_bytes`]) and its length in the
+/// top byte (never 0).
+///
+/// [`low_bytes`]: crate::swar::low_bytes
 #[inline(always)]
 fn short_word(v: &[u8]) -> Option<u64> {
     let n = v.len();
-    let bytes = match n {
-        4..8 => le32(v) | le32(&v[n - 4..]) << (8 * (n - 4)),
-        1..4 => {
-            let b = |i: usize| u64::from(v[i]) << (8 * i);
-            b(0) | b(n / 2) | b(n - 1)
-        }
-        _ => return None,
-    };
-    Some(bytes | (n as u64) << 56)
+    if n >= 8 {
+        return None;
+    }
+    Some(crate::swar::low_bytes(v)? | (n as u64) << 56)
 }
 
 #[inline(always)]

@@ -107,8 +107,9 @@ pub(super) struct ColPlan {
     pub(super) collect: Option<usize>,
     /// Index into `State::probes`: the column `references` another table's.
     pub(super) reference: Option<usize>,
-    /// Some check keeps state across values (`unique`, `completeness`).
-    pub(super) tallied: bool,
+    /// The checks that keep state across values (`unique`, `completeness`), by index into
+    /// `checks`: the per-value tally visits these alone, not every check to match each.
+    pub(super) tallies: Vec<usize>,
     /// Nothing to do with the column's values: no check, no PHI scan, no keys.
     pub(super) idle: bool,
     /// Verdicts of values seen before; off where a verdict depends on more than the value.
@@ -297,7 +298,7 @@ impl<'a> State<'a> {
                 needs_number: false,
                 collect: None,
                 reference: None,
-                tallied: false,
+                tallies: Vec::new(),
                 idle: false,
                 memo: Memo::default(),
             };
@@ -476,12 +477,14 @@ impl<'a> State<'a> {
             plan.checks.push((check, s, when));
         }
         for plan in &mut st.cols {
-            plan.tallied = plan.checks.iter().any(|(check, ..)| {
-                matches!(
-                    check,
-                    CellCheck::Unique { .. } | CellCheck::Completeness { .. }
-                )
-            });
+            plan.tallies = (0..plan.checks.len())
+                .filter(|&j| {
+                    matches!(
+                        plan.checks[j].0,
+                        CellCheck::Unique { .. } | CellCheck::Completeness { .. }
+                    )
+                })
+                .collect();
             plan.idle = plan.checks.is_empty()
                 && plan.phi.is_none()
                 && plan.collect.is_none()

@@ -152,6 +152,9 @@ fn canonical(v: &[u8]) -> Option<u64> {
     if v.len() > 19 || (lead == b'0' && v.len() > 1) {
         return None;
     }
+    if v.len() <= 8 {
+        return crate::swar::digits(v);
+    }
     v.iter().try_fold(0u64, |n, &b| {
         let d = b.wrapping_sub(b'0');
         (d < 10).then(|| n * 10 + u64::from(d))
