@@ -105,6 +105,20 @@ impl Fixed {
     /// or a field is out of its range.
     #[inline]
     pub(super) fn eval(&self, v: &[u8]) -> Option<i64> {
+        let (year, month, day, seconds) = self.read(v)?;
+        Some(days_since_epoch(year, month, day) * 86_400 + i64::from(seconds))
+    }
+
+    /// Whether `v` has the template's shape with every field in range: [`eval`](Self::eval)
+    /// without counting the days, for a column whose checks need no instant.
+    #[inline]
+    pub(super) fn is_valid(&self, v: &[u8]) -> bool {
+        self.read(v).is_some()
+    }
+
+    /// The year, month, day and second of the day of `v`, each in range.
+    #[inline(always)]
+    fn read(&self, v: &[u8]) -> Option<(u32, u32, u32, u32)> {
         if v.len() != self.len {
             return None;
         }
@@ -147,8 +161,7 @@ impl Fixed {
         if hour > 23 || minute > 59 || second > 60 {
             return None;
         }
-        let seconds = hour * 3600 + minute * 60 + second;
-        Some(days_since_epoch(year, month, day) * 86_400 + i64::from(seconds))
+        Some((year, month, day, hour * 3600 + minute * 60 + second))
     }
 }
 
@@ -265,6 +278,7 @@ mod tests {
             }
             v.truncate(v.len() - cut.min(v.len()));
             prop_assert_eq!(f.eval(&v), f.eval_items(&v), "{:?}", String::from_utf8_lossy(&v));
+            prop_assert_eq!(f.is_valid(&v), f.eval_items(&v).is_some());
         }
     }
 }

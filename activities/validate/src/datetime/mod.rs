@@ -75,6 +75,14 @@ impl DateFormat {
         })
     }
 
+    /// Whether `v` matches the format exactly: [`eval`](Self::eval) without the instant.
+    pub(crate) fn is_valid(&self, v: &[u8]) -> bool {
+        match &self.fixed {
+            Some(fixed) => fixed.is_valid(v),
+            None => self.eval_items(v).is_some(),
+        }
+    }
+
     /// Seconds since 1970-01-01T00:00:00, or None when `v` does not match the format exactly.
     pub(crate) fn eval(&self, v: &[u8]) -> Option<i64> {
         if let Some(fixed) = &self.fixed {
@@ -148,6 +156,15 @@ impl TimeParser {
             Self::Formats(fs) => fs.iter().find_map(|f| f.eval(v)),
             Self::FhirDate => fhir(v, false),
             Self::FhirDateTime => fhir(v, true),
+        }
+    }
+
+    /// Whether the value reads as a time: [`eval`](Self::eval) without the instant where a
+    /// format can tell that more cheaply.
+    pub(crate) fn is_valid(&self, v: &[u8]) -> bool {
+        match self {
+            Self::Formats(fs) => fs.iter().any(|f| f.is_valid(v)),
+            _ => self.eval(v).is_some(),
         }
     }
 }

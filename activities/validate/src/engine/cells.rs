@@ -8,7 +8,6 @@ use super::plan::{CellCheck, ColPlan, Cond, State};
 use super::seen::Found;
 use super::slot::Slot;
 use crate::contract::ColumnType;
-use crate::datetime::TimeParser;
 use crate::phi::{DETECTORS, Scanner};
 
 /// Parsed form of a non-null cell, computed once per cell for every check that needs it.
@@ -271,7 +270,7 @@ fn typed(plan: &ColPlan, v: &[u8]) -> Typed {
             time: None,
         }
     } else {
-        parse_typed(plan.kind, plan.date.as_ref(), v, plan.needs_number)
+        parse_typed(plan, v)
     }
 }
 
@@ -321,8 +320,9 @@ fn value_checks(
     }
 }
 
-fn parse_typed(kind: ColumnType, date: Option<&TimeParser>, v: &[u8], needs_number: bool) -> Typed {
-    match kind {
+fn parse_typed(plan: &ColPlan, v: &[u8]) -> Typed {
+    let needs_number = plan.needs_number;
+    match plan.kind {
         ColumnType::Integer => {
             let n = parse_i64(v);
             Typed {
@@ -348,11 +348,20 @@ fn parse_typed(kind: ColumnType, date: Option<&TimeParser>, v: &[u8], needs_numb
         | ColumnType::Timestamp
         | ColumnType::FhirDate
         | ColumnType::FhirDateTime => {
-            let time = date.and_then(|f| f.eval(v));
-            Typed {
-                ok: time.is_some(),
-                number: None,
-                time,
+            let date = plan.date.as_ref();
+            if plan.needs_time {
+                let time = date.and_then(|f| f.eval(v));
+                Typed {
+                    ok: time.is_some(),
+                    number: None,
+                    time,
+                }
+            } else {
+                Typed {
+                    ok: date.is_some_and(|f| f.is_valid(v)),
+                    number: None,
+                    time: None,
+                }
             }
         }
         ColumnType::String => Typed {

@@ -103,6 +103,9 @@ pub(super) struct ColPlan {
     pub(super) scanner: usize,
     pub(super) phi_hits: [u64; crate::phi::DETECTORS],
     pub(super) needs_number: bool,
+    /// A `date_range` or `compare` reads the instant of a date or time value; without one,
+    /// a value is only checked against its format, and its days are not counted.
+    pub(super) needs_time: bool,
     /// Index into `State::collected`: the column's values feed the key index.
     pub(super) collect: Option<usize>,
     /// Index into `State::probes`: the column `references` another table's.
@@ -296,6 +299,7 @@ impl<'a> State<'a> {
                 scanner: 0,
                 phi_hits: [0; crate::phi::DETECTORS],
                 needs_number: false,
+                needs_time: false,
                 collect: None,
                 reference: None,
                 tallies: Vec::new(),
@@ -448,6 +452,7 @@ impl<'a> State<'a> {
                     CellCheck::Range(*min, *max)
                 }
                 RuleSpec::DateRange { min, max, .. } => {
+                    plan.needs_time = true;
                     st.slots[s].detail = format!(
                         "values outside [{}, {}]",
                         min.as_deref().unwrap_or("-inf"),
@@ -526,6 +531,7 @@ impl<'a> State<'a> {
         let plan = self.cols.iter_mut().find(|p| p.spec_name == column)?;
         if plan.row_value.is_none() {
             plan.needs_number = true;
+            plan.needs_time = true;
             plan.row_value = Some(self.row_values.len());
             self.row_values.push(None);
         }
