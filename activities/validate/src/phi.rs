@@ -4,7 +4,7 @@
 use regex::bytes::{Regex, RegexSet};
 
 use crate::contract::PhiDetector;
-use crate::swar::{HIGH, ONES, equal};
+use crate::swar::{HIGH, ONES, equal, low_bytes};
 
 pub(crate) const ALL: [PhiDetector; DETECTORS] = [
     PhiDetector::Ssn,
@@ -174,8 +174,12 @@ impl Scanner {
         let Some(digits) = count_digits(v, self.min_digits, self.email) else {
             return true;
         };
+        // A value shorter than its digits and the three letters cannot hold both: a five-digit
+        // code skips the search for the letters.
         digits >= self.min_digits
-            || (digits >= mrn_digits && v.windows(3).any(|w| w.eq_ignore_ascii_case(b"mrn")))
+            || (digits >= mrn_digits
+                && v.len() >= mrn_digits as usize + 3
+                && v.windows(3).any(|w| w.eq_ignore_ascii_case(b"mrn")))
     }
 }
 
@@ -193,8 +197,11 @@ fn count_digits(v: &[u8], enough: u32, stop_at_sign: bool) -> Option<u32> {
     // long free-text cell costs a few operations per word instead of one branch per byte.
     let mut digits = 0;
     let mut words = v.chunks_exact(8);
-    for w in &mut words {
-        let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
+    // The last one to seven bytes are a word too, zero past the value: a zero byte is neither
+    // a digit nor an `@`.
+    let rest = low_bytes(words.remainder());
+    let full = (&mut words).map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()));
+    for w in full.chain(rest) {
         // A digit becomes 0..=9 after xor 0x30; a byte is below 10 when subtracting 10 from it
         // (with its high bit forced on, so no borrow crosses bytes) clears that high bit.
         let t = w ^ (ONES * 0x30);
@@ -205,16 +212,6 @@ fn count_digits(v: &[u8], enough: u32, stop_at_sign: bool) -> Option<u32> {
         digits += digit.count_ones();
         if digits >= enough {
             return Some(digits);
-        }
-    }
-    for &b in words.remainder() {
-        if b.is_ascii_digit() {
-            digits += 1;
-            if digits >= enough {
-                return Some(digits);
-            }
-        } else if b == b'@' && stop_at_sign {
-            return None;
         }
     }
     Some(digits)
@@ -244,6 +241,24 @@ mod tests {
         assert_eq!(fired("MRN: 00123456"), ["mrn"]);
         assert_eq!(fired("born 1984-03-07"), ["dob"]);
         assert_eq!(fired("03/07/1984"), ["dob"]);
+    }
+
+    #[test]
+    fn the_prefilter_keeps_the_shortest_mrn() {
+        use PhiDetector::{Dob, Email, Mrn, Phone, Ssn};
+        let s = Scanner::new(&[Ssn, Phone, Email, Mrn, Dob], None).unwrap();
+        assert!(s.prefilter);
+        for (v, fires) in [
+            ("MRN12345", true),
+            ("mrn12345", true),
+            ("xMRN12345", false),
+            ("MRN1234", false),
+            ("12345", false),
+            ("1234567", false),
+        ] {
+            let mut hits = [0; DETECTORS];
+            assert_eq!(s.scan(v.as_bytes(), false, &mut hits), fires, "{v}");
+        }
     }
 
     #[test]
