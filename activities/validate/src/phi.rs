@@ -145,10 +145,18 @@ impl Scanner {
 
     /// Adds one to `hits[i]` for every detector `i` (index into [`ALL`]) that fires on `v`;
     /// returns whether any did. `skip_dob` is set for columns declared as dates.
+    #[inline]
     pub(crate) fn scan(&self, v: &[u8], skip_dob: bool, hits: &mut [u64; DETECTORS]) -> bool {
         if self.prefilter && !self.worth_scanning(v) {
             return false;
         }
+        self.scan_patterns(v, skip_dob, hits)
+    }
+
+    /// [`scan`](Self::scan) past the prefilter, out of line: inlined with it, the regex set's
+    /// call made every value save and restore registers, though most never get here.
+    #[inline(never)]
+    fn scan_patterns(&self, v: &[u8], skip_dob: bool, hits: &mut [u64; DETECTORS]) -> bool {
         // Most cells match nothing: an early-exit search is much cheaper than asking which
         // patterns match, which needs an overlapping search and an allocation.
         if !self.set.is_match(v) {
