@@ -14,12 +14,18 @@ use super::plan::{CellCheck, State};
 const RECORDS: usize = 512;
 const BYTES: usize = 256 * 1024;
 
+/// Spans a line may write before the splitter asks for more room: lines of up to this many
+/// fields are split once.
+const ROOM: usize = 64;
+
 /// Data records waiting for their cell checks: record bytes, field bounds and row numbers.
 #[derive(Debug, Default)]
 pub(super) struct Batch {
     data: Vec<u8>,
-    /// Every field's bounds in `data`, record after record.
+    /// Every field's bounds in `data`, record after record, in the first `used` entries; the
+    /// rest is room for the splitter to write the next line's into (see [`room`](Self::room)).
     spans: Vec<Span>,
+    used: usize,
     recs: Vec<Rec>,
 }
 
@@ -37,11 +43,13 @@ impl Batch {
     pub(super) fn push(&mut self, row: u64, data: &[u8], spans: &[Span]) {
         let base = self.data.len();
         self.data.extend_from_slice(data);
-        let first = self.spans.len();
+        let first = self.used;
+        self.spans.truncate(first);
         self.spans.extend(spans.iter().map(|&f| {
             let r = range(f);
             span(base + r.start, base + r.end)
         }));
+        self.used = self.spans.len();
         self.recs.push(Rec {
             row,
             first,
@@ -50,24 +58,45 @@ impl Batch {
     }
 
     /// Where the next record's bytes will start, and its first field's index: what the
-    /// splitter needs to put a line's spans straight into [`spans_mut`](Self::spans_mut).
+    /// splitter needs to put a line's spans straight into [`room`](Self::room).
     pub(super) fn next_record(&self) -> (usize, usize) {
-        (self.data.len(), self.spans.len())
+        (self.data.len(), self.used)
     }
 
-    pub(super) fn spans_mut(&mut self) -> &mut Vec<Span> {
-        &mut self.spans
+    /// Where the splitter writes the next line's spans: at least [`ROOM`] of them, or
+    /// `more` times what there was when the last line did not fit.
+    #[inline]
+    pub(super) fn room(&mut self, more: bool) -> &mut [Span] {
+        let free = self.spans.len() - self.used;
+        if more || free < ROOM {
+            self.grow_room(if more { 2 * free.max(ROOM) } else { ROOM });
+        }
+        &mut self.spans[self.used..]
     }
 
-    /// Adds a record whose fields the splitter appended to the spans from index `first`, at
+    /// Room for `want` spans past the used ones; out of line, as it is rarely needed.
+    #[cold]
+    #[inline(never)]
+    fn grow_room(&mut self, want: usize) {
+        self.spans
+            .resize(self.spans.len().max(self.used + want), (0, 0));
+    }
+
+    /// The spans the splitter wrote into [`room`](Self::room) for the last line.
+    pub(super) fn split_spans(&self, fields: usize) -> &[Span] {
+        &self.spans[self.used..self.used + fields]
+    }
+
+    /// Adds a record whose `fields` spans the splitter wrote into [`room`](Self::room), at
     /// offsets from where `data` now goes (see [`next_record`](Self::next_record)).
-    pub(super) fn push_split(&mut self, row: u64, data: &[u8], first: usize) {
+    pub(super) fn push_split(&mut self, row: u64, data: &[u8], fields: usize) {
         self.data.extend_from_slice(data);
         self.recs.push(Rec {
             row,
-            first,
-            fields: self.spans.len() - first,
+            first: self.used,
+            fields,
         });
+        self.used += fields;
     }
 
     pub(super) fn is_full(&self) -> bool {
@@ -80,7 +109,7 @@ impl Batch {
 
     pub(super) fn clear(&mut self) {
         self.data.clear();
-        self.spans.clear();
+        self.used = 0;
         self.recs.clear();
     }
 

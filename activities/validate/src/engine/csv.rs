@@ -4,7 +4,7 @@
 use std::io::{self, BufRead};
 use std::thread::Scope;
 
-use super::line::{Span, Split, fields_utf8, fields_utf8_checked, range, span, split};
+use super::line::{Span, Split, fields_utf8, fields_utf8_checked, range, span, split_into};
 use super::plan::State;
 use super::split::Helper;
 use crate::contract::{CaseRule, HeaderMode};
@@ -107,36 +107,44 @@ impl<'a> State<'a> {
         let batching = self.batching();
         let mut spans = std::mem::take(&mut self.spans);
         let mut taken = 0;
+        let mut more = false;
         while !self.batch.is_full() {
             let rest = &buf[taken..];
-            let (base, first, into) = if batching {
-                let (base, first) = self.batch.next_record();
-                (base, first, self.batch.spans_mut())
+            let (base, into) = if batching {
+                (self.batch.next_record().0, self.batch.room(more))
             } else {
-                spans.clear();
-                (0, 0, &mut spans)
+                let want = if more { 2 * spans.len() } else { 64 };
+                if spans.len() < want {
+                    spans.resize(want, (0, 0));
+                }
+                (0, &mut spans[..])
             };
-            match split(rest, delim, quote, max_len, max_fields, base, into) {
+            let found = split_into(rest, delim, quote, max_len, max_fields, base, into);
+            more = false;
+            match found {
                 Split::Line {
                     taken: n,
                     body,
+                    fields,
                     nul,
                     ascii,
                 } => {
                     let line = &rest[..body];
                     if batching {
-                        let fields = &self.batch.spans_mut()[first..];
-                        let utf8 = ascii || fields_utf8_checked(line, fields, base);
-                        let count = fields.len();
-                        let row = self.count_record(count, utf8, nul);
-                        self.batch.push_split(row, line, first);
+                        let spans = self.batch.split_spans(fields);
+                        let utf8 = ascii || fields_utf8_checked(line, spans, base);
+                        let row = self.count_record(fields, utf8, nul);
+                        self.batch.push_split(row, line, fields);
                     } else {
-                        let utf8 = ascii || fields_utf8_checked(line, &spans, 0);
-                        self.data_record(line, &spans, utf8, nul);
+                        let spans = &spans[..fields];
+                        let utf8 = ascii || fields_utf8_checked(line, spans, 0);
+                        self.data_record(line, spans, utf8, nul);
                     }
                     taken += n;
                 }
                 Split::Empty(n) => taken += n,
+                // The same line again, with more room.
+                Split::Full => more = true,
                 Split::CsvCore => break,
             }
         }

@@ -34,12 +34,16 @@ pub(super) enum Split {
     Line {
         taken: usize,
         body: usize,
+        /// Spans written.
+        fields: usize,
         nul: bool,
         /// Every byte of the line is ASCII (false may also mean a byte after it was not).
         ascii: bool,
     },
     /// A line with nothing before its LF or CRLF, `taken` bytes long; csv-core skips it too.
     Empty(usize),
+    /// More fields than the room given (and no more than `max_fields`): give more, split again.
+    Full,
     /// csv-core must read this record, or the buffer ends inside it.
     CsvCore,
 }
@@ -49,28 +53,56 @@ pub(super) enum Split {
 /// doubled quote, text after a closing quote, a quoted field that does not close on its line, a
 /// CR not before LF, a body over `max_len` bytes, over `max_fields` fields, or no LF in `buf`.
 ///
-/// The spans are appended to `spans`, each offset by `base` (where the caller puts the line),
-/// so that they can go straight into a batch; on anything but [`Split::Line`], `spans` is
-/// left as it was.
-pub(super) fn split(
+/// The spans are written from the start of `room`, each offset by `base` (where the caller
+/// puts the line), so that they can go straight into a batch; only those of a
+/// [`Split::Line`] mean anything. A slice and a count, not a vector: a push per field
+/// reloaded and stored the vector's length and tested its capacity, about a third of the
+/// per-field work.
+pub(super) fn split_into(
     buf: &[u8],
     delim: u8,
     quote: u8,
     max_len: usize,
     max_fields: usize,
     base: usize,
-    spans: &mut Vec<Span>,
+    room: &mut [Span],
 ) -> Split {
-    let first = spans.len();
-    let found = split_appending(buf, delim, quote, max_len, max_fields, base, spans);
-    if !matches!(found, Split::Line { .. }) {
-        spans.truncate(first);
+    let mut fields = 0;
+    let mut put = |s: Span| match room.get_mut(fields) {
+        Some(slot) => {
+            *slot = s;
+            fields += 1;
+            true
+        }
+        None => false,
+    };
+    let found = split_line(buf, delim, quote, max_len, base, &mut put);
+    match found {
+        // The span that found no room was field `fields + 1`.
+        Split::Full if fields >= max_fields => Split::CsvCore,
+        Split::Line { .. } if fields > max_fields => Split::CsvCore,
+        Split::Line {
+            taken,
+            body,
+            nul,
+            ascii,
+            ..
+        } => Split::Line {
+            taken,
+            body,
+            fields,
+            nul,
+            ascii,
+        },
+        other => other,
     }
-    found
 }
 
-#[inline(always)]
-fn split_appending(
+/// [`split_into`] appending to `spans`, with room made as needed (from 16 spans, so lines
+/// with more fields take the [`Split::Full`] path): what the tests compare. On anything but
+/// [`Split::Line`], `spans` is left as it was.
+#[cfg(test)]
+fn split(
     buf: &[u8],
     delim: u8,
     quote: u8,
@@ -80,6 +112,42 @@ fn split_appending(
     spans: &mut Vec<Span>,
 ) -> Split {
     let first = spans.len();
+    let mut room = 16;
+    loop {
+        spans.resize(first + room, (0, 0));
+        let found = split_into(
+            buf,
+            delim,
+            quote,
+            max_len,
+            max_fields,
+            base,
+            &mut spans[first..],
+        );
+        match found {
+            Split::Line { fields, .. } => {
+                spans.truncate(first + fields);
+                return found;
+            }
+            Split::Full => room *= 2,
+            _ => {
+                spans.truncate(first);
+                return found;
+            }
+        }
+    }
+}
+
+/// The line's spans through `put`, which says false when there is no room for one.
+#[inline(always)]
+fn split_line(
+    buf: &[u8],
+    delim: u8,
+    quote: u8,
+    max_len: usize,
+    base: usize,
+    put: &mut impl FnMut(Span) -> bool,
+) -> Split {
     // A body over max_len is csv-core's: no need to read past its terminator.
     let limit = buf.len().min(max_len.saturating_add(3));
     // The current field's first byte (after its opening quote when quoted).
@@ -105,7 +173,9 @@ fn split_appending(
             while d != 0 {
                 let i = at + d.trailing_zeros() as usize;
                 d &= d - 1;
-                spans.push(span(base + start, base + i));
+                if !put(span(base + start, base + i)) {
+                    return Split::Full;
+                }
                 start = i + 1;
             }
             if first != 0 {
@@ -117,7 +187,9 @@ fn split_appending(
         at = i + 1;
         if b == delim {
             // A control byte as the delimiter (a tab).
-            spans.push(span(base + start, base + i));
+            if !put(span(base + start, base + i)) {
+                return Split::Full;
+            }
             start = i + 1;
         } else if b == quote {
             if i != start {
@@ -144,7 +216,9 @@ fn split_appending(
                     _ => {}
                 }
             };
-            spans.push(span(base + start, base + close));
+            if !put(span(base + start, base + close)) {
+                return Split::Full;
+            }
             match buf.get(close + 1) {
                 Some(&d) if d == delim => {
                     start = close + 2;
@@ -155,13 +229,17 @@ fn split_appending(
                 _ => return Split::CsvCore,
             }
         } else if b == b'\n' {
-            spans.push(span(base + start, base + i));
+            if !put(span(base + start, base + i)) {
+                return Split::Full;
+            }
             break (i, i + 1);
         } else if b == b'\r' {
             if buf.get(i + 1) != Some(&b'\n') {
                 return Split::CsvCore;
             }
-            spans.push(span(base + start, base + i));
+            if !put(span(base + start, base + i)) {
+                return Split::Full;
+            }
             break (i, i + 2);
         } else if b == 0 {
             nul = true;
@@ -170,12 +248,13 @@ fn split_appending(
     if end == 0 {
         return Split::Empty(taken);
     }
-    if end > max_len || spans.len() - first > max_fields {
+    if end > max_len {
         return Split::CsvCore;
     }
     Split::Line {
         taken,
         body: end,
+        fields: 0,
         nul,
         ascii: high == 0,
     }
@@ -298,6 +377,7 @@ mod tests {
                     at += taken;
                 }
                 Split::Empty(taken) => at += taken,
+                Split::Full => unreachable!("split makes room"),
                 Split::CsvCore => return (at, lines),
             }
         }

@@ -105,6 +105,56 @@ fn fast_path_splits_like_csv_core() {
     );
 }
 
+/// Lines of more fields than the splitter's first room (64 in a batch, 64 without one) take
+/// the fast path again with more room, and give what csv-core gives, batched or not (a
+/// `compare` rule reads two cells of a row, so its records are checked unbatched).
+#[test]
+fn wide_lines_split_again_with_more_room() {
+    let batched = CONTRACT;
+    let unbatched = CONTRACT.replace(
+        "    rules:\n",
+        "    rules:\n      - { rule: compare, column: b, op: '>=', other: b }\n",
+    );
+    let mut data = b"a,b,c\n".to_vec();
+    for (row, fields) in [3, 63, 64, 65, 3, 129, 300, 2, 1000, 3]
+        .into_iter()
+        .enumerate()
+    {
+        let line: Vec<String> = (0..fields).map(|f| format!("v{row}x{f}")).collect();
+        data.extend(line.join(",").as_bytes());
+        data.push(b'\n');
+    }
+    let limits = Limits {
+        max_fields: 500,
+        ..Limits::default()
+    };
+    for contract in [batched, unbatched.as_str()] {
+        let contract = Contract::parse(contract, Path::new("t.yaml")).unwrap();
+        let opts = ValidateOptions {
+            limits,
+            ..ValidateOptions::default()
+        };
+        let run = |fast: bool| {
+            let mut st = State::new(&contract.tables[0], &opts);
+            st.fast_csv = fast;
+            st.run(&mut BufReader::with_capacity(1 << 16, &data[..]))
+                .unwrap();
+            let slots: Vec<_> = st
+                .slots
+                .iter()
+                .map(|s| (s.id, s.failures, s.first_rows.clone()))
+                .collect();
+            (st.rows, slots)
+        };
+        let fast = run(true);
+        assert_eq!(fast, run(false));
+        assert_eq!(fast.0, 10);
+        // The line of 1,000 fields is over max_fields: another rule's, not column_count's.
+        let count = fast.1.iter().find(|s| s.0 == "column_count").unwrap();
+        assert_eq!(count.2, [2, 3, 4, 6, 7, 8], "{count:?}");
+    }
+}
+
 /// Hands out `data` in reads of 1 to `max` bytes, varying, as a network stream does.
 struct Trickle<'a> {
     data: &'a [u8],
