@@ -257,6 +257,7 @@ fn validate_inner<R: Read>(
     };
     let mut keys = std::mem::take(&mut st.collected);
     keys.iter_mut().for_each(CollectedKeys::finish);
+    st.probes.iter_mut().for_each(ReferenceProbe::finish);
     Ok(Validated {
         report: ValidationReport {
             dataset: contract.dataset.clone(),
