@@ -198,11 +198,11 @@ fn main() -> Result<()> {
             .collect::<String>()
     );
     // What the validator runs on this machine: SHA-256 gets a thread of its own only with a
-    // third core (see the engine's `stored`).
+    // third core; on two the checking thread takes it over (see the engine's `stored`).
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = match cores {
         1 => "1 thread (reading, SHA-256 and checks)",
-        2 => "2 threads (reading, SHA-256 and checks; checks)",
+        2 => "2 threads (reading and checks; SHA-256 and checks)",
         _ => "3 threads (reading and checks; checks; SHA-256)",
     };
     println!(

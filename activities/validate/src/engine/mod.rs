@@ -31,6 +31,7 @@ mod tests;
 
 use std::collections::BTreeSet;
 use std::io::{self, Read};
+use std::sync::Arc;
 use std::time::Instant;
 
 use lakegate_models::{Severity, ValidationReport, Verdict};
@@ -40,7 +41,7 @@ use crate::contract::Level;
 use crate::{Contract, TableContract};
 pub use keys::{CollectedKeys, MAX_INDEXED_KEYS, ReferenceProbe, key_hash, set_outcome};
 use plan::{FileCheck, State};
-use stored::StoredBytes;
+use stored::{SharedHash, StoredBytes};
 
 /// How many failing row numbers a rule keeps by default; every failure is still counted.
 pub const MAX_ROWS_PER_RULE: usize = 20;
@@ -197,10 +198,33 @@ fn validate_inner<R: Read>(
     opts: &ValidateOptions,
     threads: Threads,
 ) -> Result<Validated, ValidateError> {
+    validate_hashed(
+        contract,
+        table,
+        reader,
+        opts,
+        threads,
+        Arc::new(SharedHash::default()),
+    )
+}
+
+/// `validate_inner` with the stored bytes' hash given, for tests to see where it ran.
+fn validate_hashed<R: Read>(
+    contract: &Contract,
+    table: &TableContract,
+    reader: R,
+    opts: &ValidateOptions,
+    threads: Threads,
+    hash: Arc<SharedHash>,
+) -> Result<Validated, ValidateError> {
     let started = Instant::now();
-    let mut stored = StoredBytes::new(reader, threads.hashing);
+    let mut stored = StoredBytes::new(reader, threads.hashing, hash.clone());
     let mut st = State::new(table, opts);
     st.parallel = threads.checking;
+    // Without a thread of its own, hashing moves to the checking thread when one runs.
+    if !threads.hashing {
+        st.hash = Some(hash);
+    }
     // A stored size past an error-level `size` bound decides the verdict before a byte is read:
     // a 5 GB upload to a 10 MB table must not cost a 5 GB read (and its checksum) to refuse.
     if let Some(size) = opts.size

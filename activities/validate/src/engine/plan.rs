@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 
 use super::batch::Batch;
 use super::keys::{CollectedKeys, ReferenceProbe};
@@ -11,6 +12,7 @@ use super::memo::Memo;
 use super::report::show;
 use super::seen::Seen;
 use super::slot::Slot;
+use super::stored::SharedHash;
 use super::{DEFAULT_MAX_DISTINCT, Limits, ValidateOptions};
 use crate::TableContract;
 use crate::contract::{
@@ -165,6 +167,8 @@ pub(super) struct State<'a> {
     pub(super) spans: Vec<Span>,
     /// Whether a large CSV file may be checked on two threads (off on one core, and in tests).
     pub(super) parallel: bool,
+    /// The stored bytes' hash, when a checking thread is to take it over (on two cores).
+    pub(super) hash: Option<Arc<SharedHash>>,
     /// How many times a checking thread started (for tests).
     pub(super) splits: u32,
     /// Every cell through the full path, to compare with the plain one (tests only).
@@ -219,6 +223,7 @@ impl<'a> State<'a> {
             hashes: Vec::new(),
             spans: Vec::new(),
             parallel: true,
+            hash: None,
             splits: 0,
             #[cfg(test)]
             no_plain: false,

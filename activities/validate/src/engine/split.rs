@@ -10,7 +10,8 @@
 //! order, with its own rule slots, so the counts, row lists and set contents are those of one
 //! thread; when the checking thread stops (to split again, or at the end) its columns and slots
 //! are moved back. Batches are shared (`Arc`) and recycled, at most [`DEPTH`] of them, so
-//! memory stays constant.
+//! memory stays constant. On two cores the checking thread also hashes the stored bytes (see
+//! `stored`), and the columns are shared out with that counted on its side.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, channel, sync_channel};
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::batch::Batch;
 use super::plan::State;
+use super::stored::{Lane, Work};
 
 /// Batches in existence while a checking thread runs: one filling, the others being checked.
 const DEPTH: usize = 4;
@@ -33,7 +35,7 @@ const RETIMED: usize = 32;
 
 /// The checking thread, once started.
 pub(super) struct Split<'scope, 'a> {
-    to_check: SyncSender<Arc<Batch>>,
+    to_check: SyncSender<Work<Arc<Batch>>>,
     checked: Receiver<Arc<Batch>>,
     handle: ScopedJoinHandle<'scope, Option<State<'a>>>,
     batches: usize,
@@ -65,14 +67,32 @@ pub(super) struct Timing {
     reading: Vec<Duration>,
     /// Per batch, per column.
     columns: Vec<Vec<Duration>>,
+    /// Hashing the stored bytes over the timed batches: the reader's share of `reading`
+    /// before the split, the checking thread's own work after it.
+    hashing: Duration,
+    /// The reader's hashing total when it last went back to reading.
+    hashed_since: Duration,
 }
 
 impl Timing {
-    /// Ends the reading that began when this thread last went back to it.
-    fn reading_done(&mut self) {
+    /// Ends the reading that began when this thread last went back to it; `hashed` is the
+    /// reader's hashing total now.
+    fn reading_done(&mut self, hashed: Duration) {
         if let Some(since) = self.reading_since {
             self.reading.push(since.elapsed());
+            self.hashing += hashed.saturating_sub(self.hashed_since);
         }
+    }
+
+    /// Goes back to reading; `hashed` is the reader's hashing total now.
+    fn reading_again(&mut self, hashed: Duration) {
+        self.reading_since = Some(Instant::now());
+        self.hashed_since = hashed;
+    }
+
+    /// Hashing per batch over `batches` timed ones.
+    fn hashing_per(&self, batches: usize) -> f64 {
+        self.hashing.as_secs_f64() / batches.max(1) as f64
     }
 
     /// What each column cost per batch, typically.
@@ -141,12 +161,12 @@ impl<'a> State<'a> {
             return Ok(());
         };
         let batch = Arc::new(std::mem::take(&mut self.batch));
-        if split.to_check.send(batch.clone()).is_err() {
+        if split.to_check.send(Work::Check(batch.clone())).is_err() {
             return Err(stopped());
         }
         match &mut split.retiming {
             Some((mine, _)) if mine.columns.len() < RETIMED => {
-                mine.reading_done();
+                mine.reading_done(self.hashed_here());
                 self.timed_check(&batch, mine);
             }
             _ => self.check_batch(&batch),
@@ -166,7 +186,7 @@ impl<'a> State<'a> {
         self.batch.clear();
         // Reading starts after any wait for the checking thread: waiting is not its cost.
         if let Some((mine, _)) = &mut split.retiming {
-            mine.reading_since = Some(Instant::now());
+            mine.reading_again(self.hashed_here());
         }
         Ok(())
     }
@@ -205,9 +225,11 @@ impl<'a> State<'a> {
                 }
             })
             .collect();
+        // The reader hashed nothing since the split: the checking thread did.
         let reading = typical(&mine.reading);
+        let hashing = theirs.hashing_per(theirs.columns.len());
         self.join_helper(std::mem::replace(helper, Helper::Declined));
-        let share = helper_columns(&costs, reading);
+        let share = helper_columns(&costs, reading, hashing);
         if let Some(split) = self.spawn_helper(scope, &share, false) {
             *helper = Helper::Running(split);
         }
@@ -220,6 +242,10 @@ impl<'a> State<'a> {
         let Helper::Running(split) = helper else {
             return;
         };
+        // Its queue ends once no sender is left, the stored bytes' one included.
+        if let Some(hash) = &self.hash {
+            hash.take_back();
+        }
         drop(split.to_check);
         let mut other = match split.handle.join() {
             Ok(Some(other)) => other,
@@ -251,12 +277,19 @@ impl<'a> State<'a> {
 
     /// `flush_batch`, timing each column's checks and the reading since the last batch.
     fn timed_flush(&mut self, timing: &mut Timing) {
-        timing.reading_done();
+        timing.reading_done(self.hashed_here());
         let batch = std::mem::take(&mut self.batch);
         self.timed_check(&batch, timing);
         self.batch = batch;
         self.batch.clear();
-        timing.reading_since = Some(Instant::now());
+        timing.reading_again(self.hashed_here());
+    }
+
+    /// What this thread spent hashing the stored bytes so far.
+    fn hashed_here(&self) -> Duration {
+        self.hash
+            .as_ref()
+            .map_or(Duration::ZERO, |h| h.hashed_here())
     }
 
     /// `check_batch`, timing each column's checks (next to nothing for a column another
@@ -285,7 +318,10 @@ impl<'a> State<'a> {
         if !self.parallel || !self.batching() {
             return None;
         }
-        let share = helper_columns(&timing.costs(self.cols.len()), typical(&timing.reading));
+        // The hashing in this thread's reading moves to the checking thread with the split.
+        let hashing = timing.hashing_per(timing.reading.len());
+        let reading = (typical(&timing.reading) - hashing).max(0.0);
+        let share = helper_columns(&timing.costs(self.cols.len()), reading, hashing);
         self.spawn_helper(scope, &share, true)
     }
 
@@ -310,8 +346,10 @@ impl<'a> State<'a> {
         }
         // The thread starts before any column moves: a spawn that fails drops its closure,
         // and columns already inside it would take their counts so far with them.
-        let (to_check, rx) = sync_channel::<Arc<Batch>>(DEPTH);
+        let (to_check, rx) = sync_channel::<Work<Arc<Batch>>>(DEPTH);
         let (back, checked) = channel();
+        let (hashed_back, hashed) = channel();
+        let hash = self.hash.clone();
         let (give, receive) = sync_channel::<State<'a>>(1);
         let (timed, timings) = sync_channel::<Timing>(1);
         let handle = std::thread::Builder::new()
@@ -319,7 +357,22 @@ impl<'a> State<'a> {
             .spawn_scoped(scope, move || {
                 let mut other = receive.recv().ok()?;
                 let mut timing = retime.then(Timing::default);
-                for batch in rx {
+                for work in rx {
+                    let batch = match work {
+                        Work::Check(batch) => batch,
+                        Work::Hash(buf, range) => {
+                            let started = Instant::now();
+                            if let Some(hash) = &hash {
+                                hash.hash_lent(&buf[range]);
+                            }
+                            if let Some(t) = &mut timing {
+                                t.hashing += started.elapsed();
+                            }
+                            // The reader may have taken hashing back; then it needs none.
+                            let _ = hashed_back.send(buf);
+                            continue;
+                        }
+                    };
                     match &mut timing {
                         Some(t) => {
                             other.timed_check(&batch, t);
@@ -353,6 +406,14 @@ impl<'a> State<'a> {
         // Room for one and a receiver that waits for it: this send cannot fail.
         give.send(other)
             .expect("the checking thread waits for its state before anything else");
+        if let Some(hash) = &self.hash {
+            hash.lend(Lane {
+                to_hash: to_check.clone(),
+                hashed,
+                // The reader's current buffer.
+                buffers: 1,
+            });
+        }
         self.splits += 1;
         Some(Split {
             to_check,
@@ -366,13 +427,14 @@ impl<'a> State<'a> {
 }
 
 /// Which columns go to the checking thread, from what each costs per batch: about half of
-/// the total, this thread's half including `reading` (reading, hashing and splitting).
-fn helper_columns(costs: &[f64], reading: f64) -> Vec<bool> {
-    let target = (costs.iter().sum::<f64>() + reading) / 2.0;
+/// the total, this thread's half including `reading` (reading and splitting), the checking
+/// thread's including `hashing`.
+fn helper_columns(costs: &[f64], reading: f64, hashing: f64) -> Vec<bool> {
+    let target = (costs.iter().sum::<f64>() + reading + hashing) / 2.0;
     let mut order: Vec<(usize, f64)> = costs.iter().copied().enumerate().collect();
     order.sort_by(|a, b| b.1.total_cmp(&a.1));
     let mut mine = vec![false; costs.len()];
-    let mut load = 0.0;
+    let mut load = hashing;
     for (c, n) in order {
         if n > 0.0 && load + n / 2.0 <= target {
             mine[c] = true;

@@ -3,12 +3,15 @@
 
 use std::io::{BufReader, Read, Write};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::plan::State;
-use super::{Limits, Threads, ValidateOptions, validate_inner};
+use super::stored::SharedHash;
+use super::{Limits, Threads, ValidateOptions, validate_hashed};
 use crate::Contract;
 
 const CONTRACT: &str = "dataset: d\ntables:\n  - name: t\n    columns:\n      - { name: a, required: true }\n      - { name: b, type: integer }\n      - { name: c }\n    rules:\n      - { rule: max_length, column: c, max: 2 }\n      - { rule: unique, column: a }\n";
@@ -190,6 +193,8 @@ fn planted(rows: usize) -> Vec<u8> {
     data
 }
 
+/// The stored bytes hashed inline, on a thread of their own (three cores) or by the checking
+/// thread (two), of a stream read whole or trickled, plain or gzip: one report, one checksum.
 #[test]
 fn hashing_on_a_second_thread_gives_the_same_report() {
     let contract = Contract::parse(CONTRACT, Path::new("t.yaml")).unwrap();
@@ -203,25 +208,50 @@ fn hashing_on_a_second_thread_gives_the_same_report() {
         let gz = gz.finish().unwrap();
         let mut counts = Vec::new();
         for data in [&plain, &gz] {
-            let run = |reader: &mut dyn Read, overlap: bool| {
-                let threads = Threads {
-                    hashing: overlap,
-                    checking: overlap,
-                };
-                let mut r = validate_inner(&contract, table, reader, &opts, threads)
+            let lent = AtomicU64::new(0);
+            let run_with = |reader: &mut dyn Read, hashing: bool, checking: bool| {
+                let threads = Threads { hashing, checking };
+                let hash = Arc::new(SharedHash::default());
+                let mut r = validate_hashed(&contract, table, reader, &opts, threads, hash.clone())
                     .unwrap()
                     .report;
+                lent.fetch_add(hash.lent_bytes(), Ordering::Relaxed);
                 r.duration_ms = 0;
                 r
             };
+            let run = |reader: &mut dyn Read, overlap: bool| run_with(reader, overlap, overlap);
             let inline = run(&mut &data[..], false);
             assert_eq!(inline.sha256, hex::encode(Sha256::digest(data)));
             assert_eq!(inline.bytes, data.len() as u64);
             assert_eq!(run(&mut &data[..], true), inline, "{rows} rows");
+            assert_eq!(
+                lent.load(Ordering::Relaxed),
+                0,
+                "a hashing thread of its own"
+            );
             let max = if rows > 30_000 { 70_000 } else { 5 };
             for overlap in [true, false] {
                 let mut trickle = Trickle { data, max, step: 1 };
                 assert_eq!(run(&mut trickle, overlap), inline, "{rows} rows, trickled");
+            }
+            // Two cores: the checking thread hashes once it runs (only a file long enough to
+            // start it, here the plain 200,000 rows), through both splits of the columns.
+            assert_eq!(run_with(&mut &data[..], false, true), inline, "{rows} rows");
+            let mut trickle = Trickle { data, max, step: 1 };
+            assert_eq!(
+                run_with(&mut trickle, false, true),
+                inline,
+                "{rows} rows, trickled"
+            );
+            let lent = lent.load(Ordering::Relaxed);
+            if rows == 200_000 && data == &plain {
+                let len = data.len() as u64;
+                assert!(
+                    lent > len / 2,
+                    "{lent} of 2 x {len} bytes hashed by the checking thread"
+                );
+            } else if rows < 200_000 {
+                assert_eq!(lent, 0, "{rows} rows never start a checking thread");
             }
             let content: Vec<_> = inline
                 .rules
