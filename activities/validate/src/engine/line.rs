@@ -1,11 +1,11 @@
-//! The CSV fast path's splitter: one pass over a line, sixteen bytes at a time, that finds the
+//! The CSV fast path's splitter: one pass over a line, sixty-four bytes at a time, that finds the
 //! line's end, its fields' bounds and any NUL together. It replaced a memchr call per field and
 //! two more per line, whose start-up cost outweighed the search on fields of a few bytes.
 //!
 //! It takes only the common record: one line, no CR inside, fields either plain or quoted without
 //! doubled quotes. Anything else is csv-core's, so both paths give the same fields (proptested).
 
-use super::chunk::{CHUNK, classify};
+use super::chunk::{BLOCK, Block, classify_block};
 
 /// Where a field's bytes are in its record's buffer (or its batch's): start and end offsets.
 /// Thirty-two bits each, half of what the checking thread fetches per field with `usize`s
@@ -68,15 +68,7 @@ pub(super) fn split_into(
     room: &mut [Span],
 ) -> Split {
     let mut fields = 0;
-    let mut put = |s: Span| match room.get_mut(fields) {
-        Some(slot) => {
-            *slot = s;
-            fields += 1;
-            true
-        }
-        None => false,
-    };
-    let found = split_line(buf, delim, quote, max_len, base, &mut put);
+    let found = split_line(buf, delim, quote, max_len, base, room, &mut fields);
     match found {
         // The span that found no room was field `fields + 1`.
         Split::Full if fields >= max_fields => Split::CsvCore,
@@ -138,7 +130,68 @@ fn split(
     }
 }
 
-/// The line's spans through `put`, which says false when there is no room for one.
+/// Where the splitter is in a line: the masks of the block from `at`, with the bits of bytes
+/// already taken cleared. Every stop of a block comes from its masks. The sixteen-byte
+/// splitter before it restarted at the byte after each stop (about a sixth of a line's bytes
+/// classified twice) and spent three more compares and two more mask moves per sixteen bytes:
+/// 88 ns a bench line, against 64 now (the splitter alone, on 256 KiB buffers).
+struct Cursor<'a> {
+    buf: &'a [u8],
+    delim: u8,
+    quote: u8,
+    /// Past this a new block is not read: the line is csv-core's.
+    limit: usize,
+    at: usize,
+    block: Block,
+    /// The high bits of every block read, for the ASCII test that spares a UTF-8 check.
+    high: u64,
+}
+
+impl Cursor<'_> {
+    /// Reads the block after the current one; false past `limit`.
+    #[inline(always)]
+    fn next_block(&mut self) -> bool {
+        self.at += BLOCK;
+        if self.at >= self.limit {
+            return false;
+        }
+        self.block = classify_block(self.buf, self.at, self.delim, self.quote);
+        self.high |= self.block.high;
+        true
+    }
+
+    /// Takes every byte before `p`: their bits are cleared, or, when `p` is past the block,
+    /// the next block read starts at `p`.
+    #[inline(always)]
+    fn skip_to(&mut self, p: usize) {
+        let off = p - self.at;
+        if off < BLOCK {
+            let keep = u64::MAX << off;
+            self.block.delims &= keep;
+            self.block.others &= keep;
+        } else {
+            self.at = p - BLOCK;
+            self.block.delims = 0;
+            self.block.others = 0;
+        }
+    }
+}
+
+/// Writes `s` as span `*fields` of `room`, counting it; false when there is no room for it.
+#[inline(always)]
+fn put(room: &mut [Span], fields: &mut usize, s: Span) -> bool {
+    match room.get_mut(*fields) {
+        Some(slot) => {
+            *slot = s;
+            *fields += 1;
+            true
+        }
+        None => false,
+    }
+}
+
+/// The line's spans, written into `room` from `*fields` on, which counts them; no room for
+/// one is [`Split::Full`].
 #[inline(always)]
 fn split_line(
     buf: &[u8],
@@ -146,48 +199,57 @@ fn split_line(
     quote: u8,
     max_len: usize,
     base: usize,
-    put: &mut impl FnMut(Span) -> bool,
+    room: &mut [Span],
+    fields: &mut usize,
 ) -> Split {
     // A body over max_len is csv-core's: no need to read past its terminator.
     let limit = buf.len().min(max_len.saturating_add(3));
+    if limit == 0 {
+        return Split::CsvCore;
+    }
+    let block = classify_block(buf, 0, delim, quote);
+    let mut cur = Cursor {
+        buf,
+        delim,
+        quote,
+        limit,
+        at: 0,
+        block,
+        high: block.high,
+    };
     // The current field's first byte (after its opening quote when quoted).
     let mut start = 0;
     let mut nul = false;
-    // The high bits of every word read, for the ASCII test that spares a UTF-8 check.
-    let mut high = 0;
-    let mut at = 0;
-    // The body ends at `end`; the terminator takes `taken - end` bytes. Quoted and unquoted
-    // text each have a loop of their own: one loop with a quoted flag kept more variables
-    // live than there are registers, and cost a tenth more per line.
+    // The body ends at `end`; the terminator takes `taken - end` bytes.
     let (end, taken) = loop {
-        // Outside quotes: the delimiters before the word's first other stop, taken in a
-        // loop whose branch the predictor learns, without a test per stop.
-        let (i, b) = loop {
-            if at >= limit {
-                return Split::CsvCore;
-            }
-            let c = classify(buf, at, delim, quote);
-            high |= c.high;
-            let first = c.others & c.others.wrapping_neg();
-            let mut d = c.delims & first.wrapping_sub(1);
+        // Outside quotes: the delimiters before the block's first other stop.
+        let others = cur.block.others;
+        let first = others & others.wrapping_neg();
+        let mut d = cur.block.delims & first.wrapping_sub(1);
+        if d != 0 {
+            let at = cur.at;
             while d != 0 {
                 let i = at + d.trailing_zeros() as usize;
                 d &= d - 1;
-                if !put(span(base + start, base + i)) {
+                if !put(room, fields, span(base + start, base + i)) {
                     return Split::Full;
                 }
                 start = i + 1;
             }
-            if first != 0 {
-                let i = at + first.trailing_zeros() as usize;
-                break (i, buf[i]);
+            cur.block.delims &= !first.wrapping_sub(1);
+        }
+        if first == 0 {
+            if !cur.next_block() {
+                return Split::CsvCore;
             }
-            at += CHUNK;
-        };
-        at = i + 1;
+            continue;
+        }
+        let i = cur.at + first.trailing_zeros() as usize;
+        cur.skip_to(i + 1);
+        let b = buf[i];
         if b == delim {
             // A control byte as the delimiter (a tab).
-            if !put(span(base + start, base + i)) {
+            if !put(room, fields, span(base + start, base + i)) {
                 return Split::Full;
             }
             start = i + 1;
@@ -198,38 +260,36 @@ fn split_line(
             start = i + 1;
             // Inside quotes only the closing quote (and a line end, csv-core's then) matters.
             let close = loop {
-                if at >= limit {
-                    return Split::CsvCore;
-                }
-                let c = classify(buf, at, delim, quote);
-                high |= c.high;
-                if c.others == 0 {
-                    at += CHUNK;
+                let others = cur.block.others;
+                if others == 0 {
+                    if !cur.next_block() {
+                        return Split::CsvCore;
+                    }
                     continue;
                 }
-                let i = at + c.others.trailing_zeros() as usize;
-                at = i + 1;
-                match buf[i] {
-                    b if b == quote => break i,
+                let j = cur.at + others.trailing_zeros() as usize;
+                cur.skip_to(j + 1);
+                match buf[j] {
+                    b if b == quote => break j,
                     0 => nul = true,
                     b'\n' | b'\r' => return Split::CsvCore,
                     _ => {}
                 }
             };
-            if !put(span(base + start, base + close)) {
+            if !put(room, fields, span(base + start, base + close)) {
                 return Split::Full;
             }
             match buf.get(close + 1) {
                 Some(&d) if d == delim => {
                     start = close + 2;
-                    at = close + 2;
+                    cur.skip_to(close + 2);
                 }
                 Some(b'\n') => break (close + 1, close + 2),
                 Some(b'\r') if buf.get(close + 2) == Some(&b'\n') => break (close + 1, close + 3),
                 _ => return Split::CsvCore,
             }
         } else if b == b'\n' {
-            if !put(span(base + start, base + i)) {
+            if !put(room, fields, span(base + start, base + i)) {
                 return Split::Full;
             }
             break (i, i + 1);
@@ -237,7 +297,7 @@ fn split_line(
             if buf.get(i + 1) != Some(&b'\n') {
                 return Split::CsvCore;
             }
-            if !put(span(base + start, base + i)) {
+            if !put(room, fields, span(base + start, base + i)) {
                 return Split::Full;
             }
             break (i, i + 2);
@@ -256,7 +316,7 @@ fn split_line(
         body: end,
         fields: 0,
         nul,
-        ascii: high == 0,
+        ascii: cur.high == 0,
     }
 }
 
