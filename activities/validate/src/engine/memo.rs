@@ -28,9 +28,10 @@ pub(super) enum Looked {
 /// Values looked at before the layout is chosen, and in each window after that.
 const SAMPLE: u32 = 256;
 const WINDOW: u32 = 16 * 1024;
-/// Entries per column, two per set: 512 KiB, room for the ten thousand dates of three decades.
-/// At 8,192 entries a date column of 26 years (9,500 values) missed 30 % of its lookups, each
-/// a full check; only the entries a column uses are ever in the cache.
+/// Entries per column, two per set: 512 KiB, room for ten thousand values (the dates of three
+/// decades, as text). At 8,192 entries a date column of 26 years (9,500 values) missed 30 % of
+/// its lookups, each a full check; only the entries a column uses are ever in the cache. A
+/// typed column drops a table this large (see `cheap_checks`).
 const ENTRIES: usize = 16 * 1024;
 /// Bytes kept of a value past its first and last eight: values up to 64 bytes are kept.
 const MAX_MIDDLE: usize = 48;
@@ -149,6 +150,9 @@ pub(super) struct Memo {
     /// Lookups answered since the start, for tests.
     answered: u64,
     off: bool,
+    /// Turn off at a window's end once the table outgrew the first-level cache: the column's
+    /// checks cost no more than a lookup that misses it.
+    cheap_checks: bool,
 }
 
 impl Memo {
@@ -249,8 +253,8 @@ impl Memo {
         }
         // Worth keeping while at least half the values of a window are repeats. The first
         // window after the layout fills the table (ten thousand dates take most of it), so
-        // it is not judged.
-        if self.filled && self.hits * 2 < self.lookups {
+        // its hits are not judged; its size is.
+        if (self.filled && self.hits * 2 < self.lookups) || (self.cheap_checks && self.large()) {
             self.turn_off();
             return Looked::Missed;
         }
@@ -379,6 +383,11 @@ impl Memo {
             off: true,
             ..Memo::default()
         }
+    }
+
+    /// See `cheap_checks`.
+    pub(super) fn forget_when_large(&mut self) {
+        self.cheap_checks = true;
     }
 
     fn turn_off(&mut self) {
@@ -522,5 +531,45 @@ mod tests {
         }
         assert!(!unique.on());
         assert!(unique.sets.is_empty());
+    }
+
+    /// A memo of cheap checks is dropped once it outgrows the first-level cache, however
+    /// often its values repeat; with few values, or with costly checks, it stays.
+    #[test]
+    fn cheap_checks_forget_a_table_beyond_the_first_level_cache() {
+        let feed = |memo: &mut Memo, distinct: u64| {
+            let mut answered = 0;
+            for i in 0..60_000u64 {
+                let day = (i * 7919) % distinct;
+                let v = format!(
+                    "{}-{:02}-{:02}",
+                    2000 + day / 372,
+                    day / 31 % 12 + 1,
+                    day % 31 + 1
+                );
+                match memo.get(v.as_bytes()) {
+                    Some(_) => answered += 1,
+                    None => memo.put(v.as_bytes(), Verdict::default()),
+                }
+            }
+            answered
+        };
+        let mut many = Memo::default();
+        many.forget_when_large();
+        let answered = feed(&mut many, 9_500);
+        assert!(!many.on(), "a table of 9,500 dates");
+        assert!(many.sets.is_empty());
+        assert!(
+            answered < 16 * 1024,
+            "{answered} answered after the first window"
+        );
+        let mut few = Memo::default();
+        few.forget_when_large();
+        assert!(feed(&mut few, 300) > 50_000);
+        assert!(few.on() && !few.large());
+        let mut costly = Memo::default();
+        let costly_answered = feed(&mut costly, 9_500);
+        assert!(costly_answered > 30_000, "{costly_answered}");
+        assert!(costly.on() && costly.large());
     }
 }

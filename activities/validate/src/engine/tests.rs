@@ -503,3 +503,48 @@ fn failures_at_batch_boundaries_keep_their_rows() {
         );
     }
 }
+
+/// A date column of many distinct values is checked afresh once its memo outgrows the
+/// first-level cache, the same values as text keep theirs, and the report is the same as with
+/// every value checked afresh.
+#[test]
+fn typed_columns_drop_a_large_memo_and_text_keeps_it() {
+    let contract = "dataset: d\ntables:\n  - name: t\n    columns:\n      - { name: day, type: date }\n      - { name: text }\n    rules:\n      - { rule: date_range, column: day, min: '2001-01-01' }\n      - { rule: max_length, column: text, max: 9 }\n";
+    let contract = Contract::parse(contract, Path::new("t.yaml")).unwrap();
+    let mut data = b"day,text\n".to_vec();
+    for i in 0..80_000u64 {
+        let day = (i * 7919) % 9_500;
+        let v = format!(
+            "{}-{:02}-{:02}",
+            2000 + day / 372,
+            day / 31 % 12 + 1,
+            day % 28 + 1
+        );
+        writeln!(data, "{v},{v}").unwrap();
+    }
+    let opts = ValidateOptions::default();
+    let run = |memo: bool| {
+        let mut st = State::new(&contract.tables[0], &opts);
+        if !memo {
+            st.memo_off();
+        }
+        st.run(&mut BufReader::new(&data[..])).unwrap();
+        let on: Vec<bool> = st.cols.iter().map(|c| c.memo.on()).collect();
+        let answered: Vec<u64> = st.cols.iter().map(|c| c.memo.answered()).collect();
+        (st.finish(data.len() as u64, "x"), on, answered)
+    };
+    let (remembered, on, answered) = run(true);
+    assert_eq!(on, [false, true]);
+    assert!(
+        answered[0] < 16 * 1024 && answered[1] > 40_000,
+        "{answered:?}"
+    );
+    let (fresh, ..) = run(false);
+    assert_eq!(remembered, fresh);
+    let failed: Vec<(&str, u64)> = fresh
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| (r.rule.as_str(), r.failures))
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+}
