@@ -58,6 +58,9 @@ pub(super) enum Split {
 /// [`Split::Line`] mean anything. A slice and a count, not a vector: a push per field
 /// reloaded and stored the vector's length and tested its capacity, about a third of the
 /// per-field work.
+// Inlined into the reader's line loop, whose constants (the splatted delimiter, quote and
+// control bound) then stay in registers across lines: 64 -> 58 ns a bench line.
+#[inline(always)]
 pub(super) fn split_into(
     buf: &[u8],
     delim: u8,
