@@ -225,21 +225,18 @@ fn split_line(
     let mut nul = false;
     // The body ends at `end`; the terminator takes `taken - end` bytes.
     let (end, taken) = loop {
-        // Outside quotes: the delimiters before the block's first other stop.
+        // Outside quotes: the delimiters before the block's first other stop. Their bits need
+        // no clearing: `skip_to` past that stop, or the next block, drops them.
         let others = cur.block.others;
         let first = others & others.wrapping_neg();
         let mut d = cur.block.delims & first.wrapping_sub(1);
-        if d != 0 {
-            let at = cur.at;
-            while d != 0 {
-                let i = at + d.trailing_zeros() as usize;
-                d &= d - 1;
-                if !put(room, fields, span(base + start, base + i)) {
-                    return Split::Full;
-                }
-                start = i + 1;
+        while d != 0 {
+            let i = cur.at + d.trailing_zeros() as usize;
+            d &= d - 1;
+            if !put(room, fields, span(base + start, base + i)) {
+                return Split::Full;
             }
-            cur.block.delims &= !first.wrapping_sub(1);
+            start = i + 1;
         }
         if first == 0 {
             if !cur.next_block() {
