@@ -9,6 +9,7 @@ use super::cells::{hash_value, tally};
 use super::line::{Span, range, span};
 use super::memo::Looked;
 use super::plan::{CellCheck, State};
+use super::stored::Buffer;
 
 /// Records per batch, and the field bytes after which a batch is checked anyway.
 const RECORDS: usize = 512;
@@ -19,9 +20,15 @@ const BYTES: usize = 256 * 1024;
 const ROOM: usize = 64;
 
 /// Data records waiting for their cell checks: record bytes, field bounds and row numbers.
+/// The bytes are the read buffer the lines are in ([`push_lent`](Self::push_lent)), or a copy
+/// of them when there is none to keep (gzip) or csv-core read a record.
 #[derive(Debug, Default)]
 pub(super) struct Batch {
+    /// The copied record bytes, when the batch lends no buffer.
     data: Vec<u8>,
+    lent: Option<Buffer>,
+    /// Record bytes in the batch, lent or copied.
+    bytes: usize,
     /// Every field's bounds in `data`, record after record, in the first `used` entries; the
     /// rest is room for the splitter to write the next line's into (see [`room`](Self::room)).
     spans: Vec<Span>,
@@ -41,6 +48,8 @@ impl Batch {
     /// Adds a record whose fields are at `spans` in `data` (a line as read, quotes and
     /// delimiters included, or csv-core's unquoted field bytes).
     pub(super) fn push(&mut self, row: u64, data: &[u8], spans: &[Span]) {
+        self.own();
+        self.bytes += data.len();
         let base = self.data.len();
         self.data.extend_from_slice(data);
         let first = self.used;
@@ -90,6 +99,11 @@ impl Batch {
     /// Adds a record whose `fields` spans the splitter wrote into [`room`](Self::room), at
     /// offsets from where `data` now goes (see [`next_record`](Self::next_record)).
     pub(super) fn push_split(&mut self, row: u64, data: &[u8], fields: usize) {
+        debug_assert!(
+            self.lent.is_none(),
+            "spans of a copied line in a lent batch"
+        );
+        self.bytes += data.len();
         self.data.extend_from_slice(data);
         self.recs.push(Rec {
             row,
@@ -99,8 +113,60 @@ impl Batch {
         self.used += fields;
     }
 
+    /// Adds a record of `len` bytes whose `fields` spans the splitter wrote into
+    /// [`room`](Self::room) at their offsets in `buffer`, which the batch keeps instead of a
+    /// copy. Only into a batch that is empty or lends `buffer` already
+    /// ([`may_lend`](Self::may_lend)).
+    pub(super) fn push_lent(&mut self, row: u64, buffer: &Buffer, len: usize, fields: usize) {
+        if self.lent.is_none() {
+            debug_assert!(self.recs.is_empty(), "a lent line in a batch of copies");
+            self.lent = Some(buffer.clone());
+        }
+        self.bytes += len;
+        self.recs.push(Rec {
+            row,
+            first: self.used,
+            fields,
+        });
+        self.used += fields;
+    }
+
+    /// Whether lines in `buffer` may be added without a copy: the batch is empty, or holds
+    /// lines of that buffer only.
+    pub(super) fn may_lend(&self, buffer: &Buffer) -> bool {
+        match &self.lent {
+            Some(lent) => std::sync::Arc::ptr_eq(lent, buffer),
+            None => self.recs.is_empty(),
+        }
+    }
+
+    /// Whether the batch holds lines of a buffer other than `buffer`: the reader checks it
+    /// before going on, so that a batch lends one buffer only and the old one comes free.
+    pub(super) fn lends_other_than(&self, buffer: &Buffer) -> bool {
+        self.lent
+            .as_ref()
+            .is_some_and(|lent| !std::sync::Arc::ptr_eq(lent, buffer))
+    }
+
+    /// Copies the lent bytes of the records so far, so that copied ones may follow: csv-core
+    /// read a record, which is rare enough that the lines before it are copied once.
+    pub(super) fn own(&mut self) {
+        let Some(lent) = self.lent.take() else {
+            return;
+        };
+        let spans = &mut self.spans[..self.used];
+        let lo = spans.iter().map(|&f| range(f).start).min().unwrap_or(0);
+        let hi = spans.iter().map(|&f| range(f).end).max().unwrap_or(lo);
+        self.data.clear();
+        self.data.extend_from_slice(&lent[lo..hi]);
+        for f in spans {
+            let r = range(*f);
+            *f = span(r.start - lo, r.end - lo);
+        }
+    }
+
     pub(super) fn is_full(&self) -> bool {
-        self.recs.len() >= RECORDS || self.data.len() >= BYTES
+        self.recs.len() >= RECORDS || self.bytes >= BYTES
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -109,6 +175,8 @@ impl Batch {
 
     pub(super) fn clear(&mut self) {
         self.data.clear();
+        self.lent = None;
+        self.bytes = 0;
         self.used = 0;
         self.recs.clear();
     }
@@ -123,7 +191,11 @@ impl Batch {
         if i >= r.fields {
             return None;
         }
-        self.data.get(range(*self.spans.get(r.first + i)?))
+        let bytes = match &self.lent {
+            Some(lent) => &lent[..],
+            None => &self.data[..],
+        };
+        bytes.get(range(*self.spans.get(r.first + i)?))
     }
 }
 

@@ -1,16 +1,21 @@
 //! CSV: csv-core's state machine with bounded record and field buffers, and a fast path for
 //! the common one-line record that gives the same fields (proptested against csv-core alone).
 
-use std::io::{self, BufRead};
+use std::io;
 use std::thread::Scope;
 
 use super::line::{Span, Split, fields_utf8, fields_utf8_checked, range, span, split_into};
 use super::plan::State;
 use super::split::Helper;
+use super::stored::{Buffer, Source};
 use crate::contract::{CaseRule, HeaderMode};
 
+/// The longest start of a line that moves to the next read buffer with it (see `read_csv`);
+/// a longer one is csv-core's.
+const CARRIED: usize = 64 * 1024;
+
 impl<'a> State<'a> {
-    pub(super) fn run_csv(&mut self, input: &mut dyn BufRead) -> io::Result<()> {
+    pub(super) fn run_csv(&mut self, input: &mut dyn Source) -> io::Result<()> {
         std::thread::scope(|scope| {
             let mut helper = Helper::untried();
             let result = self.read_csv(input, &mut helper, scope);
@@ -23,7 +28,7 @@ impl<'a> State<'a> {
 
     fn read_csv<'scope>(
         &mut self,
-        input: &mut dyn BufRead,
+        input: &mut dyn Source,
         helper: &mut Helper<'scope, 'a>,
         scope: &'scope Scope<'scope, '_>,
     ) -> io::Result<()>
@@ -44,15 +49,42 @@ impl<'a> State<'a> {
         // Whether csv-core sits at a record start in its plain state, so lines may bypass it.
         // Not before its first read: that is where it strips a byte-order mark.
         let mut core_idle = false;
+        let mut carry_declined = false;
         loop {
             if self.batch.is_full() {
                 self.dispatch(helper, scope)?;
             }
-            let buf = input.fill_buf()?;
+            input.fill_buf()?;
+            let lent = input.lent();
+            // A batch lends one buffer: once reading has moved on to the next, the batch goes
+            // to be checked, so that the old buffer comes free once it is.
+            if let Some((buffer, _)) = &lent
+                && self.batch.lends_other_than(buffer)
+            {
+                self.dispatch(helper, scope)?;
+            }
+            let buf = match &lent {
+                Some((buffer, at)) => &buffer[at.clone()],
+                None => input.fill_buf()?,
+            };
             if core_idle && self.fast_csv {
-                let taken = self.fast_lines(buf, delimiter, quote);
+                let lent = lent.as_ref().map(|(buffer, at)| (buffer, at.start));
+                let taken = self.fast_lines(buf, lent, delimiter, quote);
                 if taken > 0 {
                     input.consume(taken);
+                    continue;
+                }
+                // The buffer ends inside a line: it goes on in the next buffer, whole, so that
+                // the batch there lends it too, instead of csv-core copying it.
+                if lent.is_some()
+                    && !carry_declined
+                    && !buf.is_empty()
+                    && buf.len() <= CARRIED
+                    && memchr::memchr(b'\n', buf).is_none()
+                {
+                    // Declined (the stream ended, or delivers too little at a time), the line
+                    // is csv-core's.
+                    carry_declined = !input.carry()?;
                     continue;
                 }
             }
@@ -63,6 +95,7 @@ impl<'a> State<'a> {
             // (after a CR it waits to see whether an LF follows).
             core_idle =
                 res == csv_core::ReadRecordResult::Record && consumed.last() == Some(&b'\n');
+            carry_declined &= nin == 0;
             quotes += memchr::memchr_iter(quote, consumed).count() as u64;
             nul |= memchr::memchr(0, consumed).is_some();
             input.consume(nin);
@@ -100,18 +133,34 @@ impl<'a> State<'a> {
 
     /// The fast path for the common record (see [`line`](super::line)): takes every whole line
     /// at the start of `buf` that it can split and returns the bytes it took. It stops at the
-    /// first record csv-core must read, so both paths give the same fields.
-    fn fast_lines(&mut self, buf: &[u8], delim: u8, quote: u8) -> usize {
+    /// first record csv-core must read, so both paths give the same fields. `lent` is the read
+    /// buffer `buf` is in, and where, when the batch may keep a handle to it.
+    fn fast_lines(
+        &mut self,
+        buf: &[u8],
+        lent: Option<(&Buffer, usize)>,
+        delim: u8,
+        quote: u8,
+    ) -> usize {
         let (max_len, max_fields) = (self.limits.max_record_bytes, self.limits.max_fields);
-        // A batched line's spans go straight into the batch: no second copy of them.
+        // A batched line's spans go straight into the batch: no second copy of them. Its
+        // bytes stay in the read buffer, unless the batch holds copies already.
         let batching = self.batching();
+        let lent = lent.filter(|(buffer, _)| batching && self.batch.may_lend(buffer));
+        if batching && lent.is_none() {
+            self.batch.own();
+        }
         let mut spans = std::mem::take(&mut self.spans);
         let mut taken = 0;
         let mut more = false;
         while !self.batch.is_full() {
             let rest = &buf[taken..];
             let (base, into) = if batching {
-                (self.batch.next_record().0, self.batch.room(more))
+                let base = match lent {
+                    Some((_, at)) => at + taken,
+                    None => self.batch.next_record().0,
+                };
+                (base, self.batch.room(more))
             } else {
                 let want = if more { 2 * spans.len() } else { 64 };
                 if spans.len() < want {
@@ -134,7 +183,10 @@ impl<'a> State<'a> {
                         let spans = self.batch.split_spans(fields);
                         let utf8 = ascii || fields_utf8_checked(line, spans, base);
                         let row = self.count_record(fields, utf8, nul);
-                        self.batch.push_split(row, line, fields);
+                        match lent {
+                            Some((buffer, _)) => self.batch.push_lent(row, buffer, body, fields),
+                            None => self.batch.push_split(row, line, fields),
+                        }
                     } else {
                         let spans = &spans[..fields];
                         let utf8 = ascii || fields_utf8_checked(line, spans, 0);

@@ -2,12 +2,12 @@
 //! decoding, and the limits that stop a gzip bomb.
 
 use std::cell::Cell;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::rc::Rc;
 
 use super::plan::State;
 use super::slot::Slot;
-use super::stored::StoredBytes;
+use super::stored::{Source, StoredBytes};
 use super::{Limits, ValidateError, ValidateOptions};
 use crate::TableContract;
 use crate::contract::{Compression, FormatKind, Level};
@@ -76,7 +76,7 @@ pub(super) fn decode<R: Read>(
 }
 
 impl State<'_> {
-    pub(super) fn run(&mut self, input: &mut dyn BufRead) -> io::Result<()> {
+    pub(super) fn run(&mut self, input: &mut dyn Source) -> io::Result<()> {
         match self.table.format.kind {
             FormatKind::Csv => self.run_csv(input),
             FormatKind::Ndjson | FormatKind::Fhir => self.run_ndjson(input),

@@ -17,6 +17,8 @@ mod csv;
 pub(crate) use csv::grow;
 mod input;
 mod keys;
+#[cfg(test)]
+mod lent_tests;
 mod line;
 mod memo;
 mod ndjson;

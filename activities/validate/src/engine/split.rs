@@ -410,8 +410,6 @@ impl<'a> State<'a> {
             hash.lend(Lane {
                 to_hash: to_check.clone(),
                 hashed,
-                // The reader's current buffer.
-                buffers: 1,
             });
         }
         self.splits += 1;

@@ -2,9 +2,8 @@
 //! third core, hashing a large file runs on a thread of its own, overlapped with parsing: the
 //! reader fills a buffer, hands the hashing thread a shared handle to it through a bounded
 //! channel and parses the same bytes meanwhile; the thread hands the buffer back once hashed,
-//! and the reader refills it. At most `DEPTH` buffers exist, so memory stays constant. A stream
-//! that fits in one buffer (most files of the small-file workloads) is hashed inline and never
-//! starts a thread.
+//! and the reader refills it. A stream that fits in one buffer (most files of the small-file
+//! workloads) is hashed inline and never starts a thread.
 //!
 //! On two cores a third thread taking turns with the reading and the checking ones costs more
 //! in waits and switches than it overlaps (on the validation bench, 0.29 s against 0.35 s,
@@ -13,9 +12,17 @@
 //! the columns are shared out with the hashing counted on its side. Hashing alone is about a
 //! quarter of a validation's work, and it was all on the reader, which otherwise only reads and
 //! splits records: with every column on the checking thread, that one still waited.
+//!
+//! Batches of records keep a handle to the buffer their lines are in rather than a copy of the
+//! lines ([`Source::lent`]): the checking thread then reads its columns in bytes it has just
+//! hashed, still in its cache, not in a copy the reader wrote on the other core. So a buffer
+//! is also held until the batches in it are checked: it is refilled once nobody else holds
+//! it, and a new one is made while none is free. The queues bound how many are held (the
+//! hashing queue's `DEPTH` plus the batches in flight), so memory stays constant.
 
 use std::cell::Cell;
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, BufReader, Read};
+use std::ops::Range;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, channel, sync_channel};
@@ -28,8 +35,8 @@ use sha2::{Digest, Sha256};
 /// Bytes per read from the store, as the BufReader this replaces used.
 const BUF: usize = 256 * 1024;
 
-/// Buffers in flight between the reader and the hashing thread, the reader's own included.
-/// Four cover the hashing thread running one buffer behind; more only cost memory.
+/// Buffers queued for the hashing thread. Four cover it running one buffer behind; more only
+/// cost memory.
 const DEPTH: usize = 4;
 
 pub(super) type Buffer = Arc<Vec<u8>>;
@@ -39,16 +46,18 @@ enum Hashing {
     Shared(Arc<SharedHash>),
     Thread {
         /// The buffer and how many of its bytes to hash; closed to end the thread.
-        to_hash: SyncSender<(Buffer, usize)>,
+        to_hash: SyncSender<(Buffer, Range<usize>)>,
         hashed: Receiver<Buffer>,
         handle: JoinHandle<Sha256>,
-        buffers: usize,
     },
 }
 
 pub(super) struct StoredBytes<R> {
     inner: R,
     buf: Buffer,
+    /// Buffers that came back from hashing or were left behind by a refill, some of them still
+    /// held by batches.
+    spare: Vec<Buffer>,
     pos: usize,
     filled: usize,
     reads: u64,
@@ -67,6 +76,7 @@ impl<R: Read> StoredBytes<R> {
         Self {
             inner,
             buf: Arc::new(Vec::new()),
+            spare: Vec::new(),
             pos: 0,
             filled: 0,
             reads: 0,
@@ -120,6 +130,50 @@ impl<R: Read> StoredBytes<R> {
         }
     }
 
+    /// Moves the bytes not consumed yet (the start of a line) to the start of a free buffer and
+    /// reads after them; false at the end of the stream. Only those bytes are copied, and only
+    /// the new ones are hashed. False too for a buffer less than half full, which only the end
+    /// of the stream leaves (see `fill`): moving a line on after every short read would copy
+    /// it again and again.
+    fn carry(&mut self) -> io::Result<bool> {
+        if self.filled < BUF / 2 {
+            return Ok(false);
+        }
+        let old = self.buf.clone();
+        let tail = old[self.pos..self.filled].len();
+        let mut next = self.free_buffer()?;
+        let Some(buf) = Arc::get_mut(&mut next) else {
+            return Err(io::Error::other("stored-bytes buffer still shared"));
+        };
+        if buf.len() < BUF.max(2 * tail) {
+            buf.resize(BUF.max(2 * tail), 0);
+        }
+        buf[..tail].copy_from_slice(&old[self.pos..self.filled]);
+        drop(old);
+        self.buf = next;
+        (self.pos, self.filled) = (0, tail);
+        Ok(self.fill()? > 0)
+    }
+
+    /// Reads into the current buffer after its filled part until half of it is full or the
+    /// stream ends, and hashes what came; returns how much. A network stream hands over a few
+    /// KiB a read, and a batch holds lines of one buffer only: one read a buffer would make
+    /// batches of a few dozen records.
+    fn fill(&mut self) -> io::Result<usize> {
+        let start = self.filled;
+        while self.filled < BUF / 2 {
+            if self.read_into_current()?.1 == 0 {
+                break;
+            }
+        }
+        let n = self.filled - start;
+        if n > 0 {
+            self.reads += 1;
+            self.hash(start, n)?;
+        }
+        Ok(n)
+    }
+
     /// Reads once into the current buffer after its filled part; returns where and how much.
     fn read_into_current(&mut self) -> io::Result<(usize, usize)> {
         let start = self.filled;
@@ -147,11 +201,7 @@ impl<R: Read> StoredBytes<R> {
     fn refill(&mut self) -> io::Result<()> {
         self.buf = self.free_buffer()?;
         (self.pos, self.filled) = (0, 0);
-        let (start, n) = self.read_into_current()?;
-        if n > 0 {
-            self.reads += 1;
-            self.hash(start, n)?;
-        }
+        self.fill()?;
         Ok(())
     }
 
@@ -171,9 +221,7 @@ impl<R: Read> StoredBytes<R> {
         match &mut self.hashing {
             Hashing::Shared(shared) => shared.hash(&self.buf, start..start + n)?,
             Hashing::Thread { to_hash, .. } => {
-                // Only a whole fresh buffer reaches the thread (peeking happens inline).
-                debug_assert_eq!(start, 0);
-                if to_hash.send((self.buf.clone(), n)).is_err() {
+                if to_hash.send((self.buf.clone(), start..start + n)).is_err() {
                     return Err(io::Error::other("the hashing thread stopped"));
                 }
             }
@@ -181,47 +229,76 @@ impl<R: Read> StoredBytes<R> {
         Ok(())
     }
 
-    /// A buffer nobody else holds: the current one when hashing inline, else one the hashing
-    /// thread gave back, a new one while fewer than `DEPTH` exist, or the next one it gives back.
+    /// A buffer nobody else holds: the current one when nobody does, else a spare nobody holds
+    /// any more, or a new one. Never a wait: a buffer may be held by a batch that comes back
+    /// only once this thread goes on reading.
     fn free_buffer(&mut self) -> io::Result<Buffer> {
         let mut current = std::mem::replace(&mut self.buf, Arc::new(Vec::new()));
-        // Not in flight: hashing inline, or the stream ended on it (read again at the end).
         if Arc::get_mut(&mut current).is_some() {
             return Ok(current);
         }
-        drop(current);
-        match &mut self.hashing {
-            Hashing::Thread {
-                hashed, buffers, ..
-            } => reuse(hashed, buffers, "the hashing thread stopped"),
-            Hashing::Shared(shared) => match lock(&shared.lane).as_mut() {
-                Some(lane) => reuse(
-                    &lane.hashed,
-                    &mut lane.buffers,
-                    "the checking thread stopped",
-                ),
-                // Its checking thread stopped after taking this one: it is not needed there.
-                None => Ok(Arc::new(Vec::new())),
-            },
+        self.spare.push(current);
+        let returned = match &self.hashing {
+            Hashing::Thread { hashed, .. } => Some(take_all(hashed, "the hashing thread stopped")),
+            Hashing::Shared(shared) => lock(&shared.lane)
+                .as_ref()
+                .map(|lane| take_all(&lane.hashed, "the checking thread stopped")),
+        };
+        // A buffer left behind by a refill while it was queued for hashing comes back as a
+        // second handle to a spare: only one is kept, or neither would ever be free.
+        for buf in returned.transpose()?.into_iter().flatten() {
+            if !self.spare.iter().any(|spare| Arc::ptr_eq(spare, &buf)) {
+                self.spare.push(buf);
+            }
+        }
+        match self
+            .spare
+            .iter_mut()
+            .position(|b| Arc::get_mut(b).is_some())
+        {
+            Some(free) => Ok(self.spare.swap_remove(free)),
+            None => Ok(Arc::new(vec![0; BUF])),
         }
     }
 }
 
-/// A buffer `hashed` gave back, a new one while fewer than `DEPTH` exist, or the next one
-/// given back.
-fn reuse(hashed: &Receiver<Buffer>, buffers: &mut usize, stopped: &str) -> io::Result<Buffer> {
-    match hashed.try_recv() {
-        Ok(buf) => return Ok(buf),
-        Err(TryRecvError::Disconnected) => return Err(io::Error::other(stopped.to_owned())),
-        Err(TryRecvError::Empty) => {}
+/// Every buffer `hashed` has given back so far.
+fn take_all(hashed: &Receiver<Buffer>, stopped: &str) -> io::Result<Vec<Buffer>> {
+    let mut back = Vec::new();
+    loop {
+        match hashed.try_recv() {
+            Ok(buf) => back.push(buf),
+            Err(TryRecvError::Empty) => return Ok(back),
+            Err(TryRecvError::Disconnected) => return Err(io::Error::other(stopped.to_owned())),
+        }
     }
-    if *buffers < DEPTH {
-        *buffers += 1;
-        return Ok(Arc::new(vec![0; BUF]));
+}
+
+/// A stream the CSV reader reads from, with the buffer its bytes are in when batches may keep
+/// a handle to it instead of copying them.
+pub(super) trait Source: BufRead {
+    /// The buffer behind what `fill_buf` returned, and where that is in it.
+    fn lent(&self) -> Option<(Buffer, Range<usize>)> {
+        None
     }
-    hashed
-        .recv()
-        .map_err(|_| io::Error::other(stopped.to_owned()))
+
+    /// Reads more after what `fill_buf` returned, which moves to a new buffer when it ends
+    /// inside a line; false when it cannot, or at the end of the stream.
+    fn carry(&mut self) -> io::Result<bool> {
+        Ok(false)
+    }
+}
+
+impl<R: Read> Source for BufReader<R> {}
+
+impl<R: Read> Source for StoredBytes<R> {
+    fn lent(&self) -> Option<(Buffer, Range<usize>)> {
+        Some((self.buf.clone(), self.pos..self.filled))
+    }
+
+    fn carry(&mut self) -> io::Result<bool> {
+        StoredBytes::carry(self)
+    }
 }
 
 /// Work for the checking thread: a batch to check, or a buffer's bytes to hash. One queue
@@ -248,8 +325,6 @@ pub(super) struct SharedHash {
 pub(super) struct Lane {
     pub(super) to_hash: SyncSender<Work<Arc<super::batch::Batch>>>,
     pub(super) hashed: Receiver<Buffer>,
-    /// Buffers in existence, the reader's own included.
-    pub(super) buffers: usize,
 }
 
 impl SharedHash {
@@ -305,13 +380,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Starts the hashing thread with the hash of what was read so far; None if no thread can be
 /// started.
 fn spawn(mut hasher: Sha256) -> Option<Hashing> {
-    let (to_hash, rx) = sync_channel::<(Buffer, usize)>(DEPTH);
+    let (to_hash, rx) = sync_channel::<(Buffer, Range<usize>)>(DEPTH);
     let (back, hashed) = channel();
     let handle = std::thread::Builder::new()
         .name("lakegate-sha256".into())
         .spawn(move || {
-            for (buf, n) in rx {
-                hasher.update(&buf[..n]);
+            for (buf, range) in rx {
+                hasher.update(&buf[range]);
                 // The reader may have stopped early (a failed stream); then nobody needs it.
                 let _ = back.send(buf);
             }
@@ -322,8 +397,6 @@ fn spawn(mut hasher: Sha256) -> Option<Hashing> {
         to_hash,
         hashed,
         handle,
-        // The reader's current buffer; the thread gets its clone first.
-        buffers: 1,
     })
 }
 
