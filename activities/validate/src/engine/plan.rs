@@ -174,6 +174,11 @@ pub(super) struct State<'a> {
     /// Every cell through the full path, to compare with the plain one (tests only).
     #[cfg(test)]
     pub(super) no_plain: bool,
+    /// Batches between two looks at the threads' waits, and whether to act as if this
+    /// thread had waited (a column moves to it) or the checking one had, one then the other,
+    /// instead of on the waits measured (tests only: real waits are not reproducible).
+    #[cfg(test)]
+    pub(super) forced_gap: Option<(usize, bool)>,
 }
 
 impl<'a> State<'a> {
@@ -227,6 +232,8 @@ impl<'a> State<'a> {
             splits: 0,
             #[cfg(test)]
             no_plain: false,
+            #[cfg(test)]
+            forced_gap: None,
         };
         // Built-in rules first; an explicit rule with the same id (and column) overrides one.
         let explicit = |id: &str, column: Option<&str>| {

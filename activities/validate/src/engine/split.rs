@@ -12,8 +12,16 @@
 //! are moved back. Batches are shared (`Arc`) and recycled, at most [`DEPTH`] of them, so
 //! memory stays constant. On two cores the checking thread also hashes the stored bytes (see
 //! `stored`), and the columns are shared out with that counted on its side.
+//!
+//! Timed costs still leave one thread waiting for the other: a share of whole columns is
+//! uneven, and what a column costs changes with the data and with what else runs on the
+//! machine (on the bench's shared two cores, the checking thread's columns cost 10 % more
+//! than on one thread in some runs and 60 % more in others). So after the second split, each
+//! thread counts the time it waits for the other, and every [`WINDOW`] batches the column
+//! that best closes the gap moves to the thread that waited.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, channel, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
@@ -33,6 +41,13 @@ const TIMED: usize = 16;
 /// Batches both threads time after the first split, before the second.
 const RETIMED: usize = 32;
 
+/// Batches between two looks at the threads' waits (about 60 ms on the bench).
+const WINDOW: usize = 512;
+
+/// Less than this gap between the threads, in seconds per batch, is left alone: a move stops
+/// the checking thread and starts another.
+const LEAST_GAP: f64 = 2e-6;
+
 /// The checking thread, once started.
 pub(super) struct Split<'scope, 'a> {
     to_check: SyncSender<Work<Arc<Batch>>>,
@@ -42,6 +57,21 @@ pub(super) struct Split<'scope, 'a> {
     /// Until the columns are split again: this thread's timing since the split, and where the
     /// checking thread sends its own.
     retiming: Option<(Timing, Receiver<Timing>)>,
+    /// Once they are: what each column cost and which the checking thread checks.
+    balance: Option<Balance>,
+    /// Nanoseconds the checking thread waited for work, added by it.
+    idle: Arc<AtomicU64>,
+}
+
+/// The split after the second one, and the waits since the last look at them.
+struct Balance {
+    /// Per column, seconds per batch, as last timed.
+    costs: Vec<f64>,
+    /// The columns the checking thread checks.
+    share: Vec<bool>,
+    batches: usize,
+    /// This thread's waits for the checking thread.
+    waited: Duration,
 }
 
 /// Whether a checking thread was tried, and the thread when it runs.
@@ -161,9 +191,11 @@ impl<'a> State<'a> {
             return Ok(());
         };
         let batch = Arc::new(std::mem::take(&mut self.batch));
+        let sending = Instant::now();
         if split.to_check.send(Work::Check(batch.clone())).is_err() {
             return Err(stopped());
         }
+        let mut waited = sending.elapsed();
         match &mut split.retiming {
             Some((mine, _)) if mine.columns.len() < RETIMED => {
                 mine.reading_done(self.hashed_here());
@@ -180,7 +212,12 @@ impl<'a> State<'a> {
                 split.batches += 1;
                 Arc::new(Batch::default())
             }
-            Err(TryRecvError::Empty) => split.checked.recv().map_err(|_| stopped())?,
+            Err(TryRecvError::Empty) => {
+                let waiting = Instant::now();
+                let next = split.checked.recv().map_err(|_| stopped())?;
+                waited += waiting.elapsed();
+                next
+            }
         };
         self.batch = Arc::try_unwrap(next).unwrap_or_default();
         self.batch.clear();
@@ -188,7 +225,65 @@ impl<'a> State<'a> {
         if let Some((mine, _)) = &mut split.retiming {
             mine.reading_again(self.hashed_here());
         }
+        if let Some(balance) = &mut split.balance {
+            balance.waited += waited;
+            balance.batches += 1;
+            if balance.batches >= self.balance_window() {
+                self.rebalance(helper, scope);
+            }
+        }
         Ok(())
+    }
+
+    fn balance_window(&self) -> usize {
+        #[cfg(test)]
+        if let Some((window, _)) = self.forced_gap {
+            return window;
+        }
+        WINDOW
+    }
+
+    /// Moves the column that best closes the gap between the threads' waits over the last
+    /// window to the thread that waited, if one closes it enough to be worth a new thread.
+    fn rebalance<'scope>(
+        &mut self,
+        helper: &mut Helper<'scope, 'a>,
+        scope: &'scope Scope<'scope, '_>,
+    ) where
+        'a: 'scope,
+    {
+        let Helper::Running(split) = helper else {
+            return;
+        };
+        let Some(balance) = split.balance.as_mut() else {
+            return;
+        };
+        let idle = Duration::from_nanos(split.idle.swap(0, Ordering::Relaxed));
+        // Positive: this thread waited more, the checking thread has more to do.
+        let gap = (balance.waited.as_secs_f64() - idle.as_secs_f64()) / balance.batches as f64;
+        // Exactly what the busier side's costliest column closes, one way, then the other.
+        #[cfg(test)]
+        let gap = match &mut self.forced_gap {
+            Some((_, to_reader)) => {
+                let side = (0..balance.costs.len()).filter(|&c| balance.share[c] == *to_reader);
+                let most = side.map(|c| balance.costs[c]).fold(LEAST_GAP, f64::max);
+                *to_reader = !*to_reader;
+                if *to_reader { -2.0 * most } else { 2.0 * most }
+            }
+            None => gap,
+        };
+        (balance.batches, balance.waited) = (0, Duration::ZERO);
+        let Some(c) = column_to_move(&balance.costs, &balance.share, gap) else {
+            return;
+        };
+        let costs = balance.costs.clone();
+        let mut share = balance.share.clone();
+        share[c] = !share[c];
+        self.join_helper(std::mem::replace(helper, Helper::Declined));
+        if let Some(mut split) = self.spawn_helper(scope, &share, false) {
+            split.balance = Some(Balance::new(costs, share));
+            *helper = Helper::Running(split);
+        }
     }
 
     /// Splits the columns again from what they cost on the thread that checked them since
@@ -230,7 +325,8 @@ impl<'a> State<'a> {
         let hashing = theirs.hashing_per(theirs.columns.len());
         self.join_helper(std::mem::replace(helper, Helper::Declined));
         let share = helper_columns(&costs, reading, hashing);
-        if let Some(split) = self.spawn_helper(scope, &share, false) {
+        if let Some(mut split) = self.spawn_helper(scope, &share, false) {
+            split.balance = Some(Balance::new(costs, share));
             *helper = Helper::Running(split);
         }
         Ok(())
@@ -350,6 +446,8 @@ impl<'a> State<'a> {
         let (back, checked) = channel();
         let (hashed_back, hashed) = channel();
         let hash = self.hash.clone();
+        let idle = Arc::new(AtomicU64::new(0));
+        let idled = idle.clone();
         let (give, receive) = sync_channel::<State<'a>>(1);
         let (timed, timings) = sync_channel::<Timing>(1);
         let handle = std::thread::Builder::new()
@@ -357,7 +455,13 @@ impl<'a> State<'a> {
             .spawn_scoped(scope, move || {
                 let mut other = receive.recv().ok()?;
                 let mut timing = retime.then(Timing::default);
-                for work in rx {
+                loop {
+                    let waiting = Instant::now();
+                    let Ok(work) = rx.recv() else {
+                        break;
+                    };
+                    let waited = u64::try_from(waiting.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    idled.fetch_add(waited, Ordering::Relaxed);
                     let batch = match work {
                         Work::Check(batch) => batch,
                         Work::Hash(buf, range) => {
@@ -420,6 +524,8 @@ impl<'a> State<'a> {
             // The one being filled; the thread gets its first batch next.
             batches: 1,
             retiming: retime.then(|| (Timing::default(), timings)),
+            balance: None,
+            idle,
         })
     }
 }
@@ -442,6 +548,46 @@ fn helper_columns(costs: &[f64], reading: f64, hashing: f64) -> Vec<bool> {
     mine
 }
 
+impl Balance {
+    fn new(costs: Vec<f64>, share: Vec<bool>) -> Self {
+        Balance {
+            costs,
+            share,
+            batches: 0,
+            waited: Duration::ZERO,
+        }
+    }
+}
+
+/// The column to move to the other thread when the checking thread has `gap` seconds more
+/// to do per batch than this one (less, when negative): the costliest of the busier thread's
+/// that does not overshoot. Moving a column that costs `k` changes the gap by `2k`; one that
+/// would turn it round makes the next look move one back (the waits are noisy, and a column
+/// costs more on the thread that did not read its batch), so `2k` stays within the gap, and
+/// a move must close a quarter of it.
+fn column_to_move(costs: &[f64], share: &[bool], gap: f64) -> Option<usize> {
+    if gap.abs() < LEAST_GAP {
+        return None;
+    }
+    let busier: Vec<usize> = (0..costs.len())
+        .filter(|&c| share[c] == (gap > 0.0) && costs[c] > 0.0)
+        .collect();
+    // The checking thread keeps a column: without one, it would not run, and the hashing
+    // would come back here with every column.
+    if gap > 0.0 && busier.len() < 2 {
+        return None;
+    }
+    let best = busier
+        .into_iter()
+        .filter(|&c| 2.0 * costs[c] <= gap.abs())
+        .max_by(|&a, &b| costs[a].total_cmp(&costs[b]))?;
+    (2.0 * costs[best] >= 0.25 * gap.abs()).then_some(best)
+}
+
 fn stopped() -> std::io::Error {
     std::io::Error::other("the checking thread stopped")
 }
+
+#[cfg(test)]
+#[path = "split_tests.rs"]
+mod tests;

@@ -268,7 +268,7 @@ fn hashing_on_a_second_thread_gives_the_same_report() {
 
 /// Every kind of cell check, key collection and `references`, so the split between two
 /// checking threads moves columns of each kind.
-const WIDE: &str = "dataset: d\ntables:\n  - name: t\n    columns:\n      - { name: id, type: integer, required: true, identifier: true }\n      - { name: pid, identifier: true, references: { table: p, column: id } }\n      - { name: day, type: date }\n      - { name: at, type: timestamp }\n      - { name: code }\n      - { name: n, type: decimal }\n      - { name: note }\n      - { name: flag, type: boolean }\n    rules:\n      - { rule: unique, column: id, max_distinct: 40000 }\n      - { rule: unique, column: pid }\n      - { rule: date_range, column: day, min: '2001-01-01' }\n      - { rule: regex, column: code, pattern: '^[A-Z][0-9]{2}$' }\n      - { rule: allowed_values, column: code, values: [A10, B20, C30] }\n      - { rule: range, column: n, min: 0, max: 500 }\n      - { rule: max_length, column: note, max: 30 }\n      - { rule: completeness, column: at, min_ratio: 0.99 }\n      - { rule: phi, detectors: [ssn, phone, email, mrn, dob, zip, address] }\n  - name: p\n    columns:\n      - { name: id }\n";
+pub(super) const WIDE: &str = "dataset: d\ntables:\n  - name: t\n    columns:\n      - { name: id, type: integer, required: true, identifier: true }\n      - { name: pid, identifier: true, references: { table: p, column: id } }\n      - { name: day, type: date }\n      - { name: at, type: timestamp }\n      - { name: code }\n      - { name: n, type: decimal }\n      - { name: note }\n      - { name: flag, type: boolean }\n    rules:\n      - { rule: unique, column: id, max_distinct: 40000 }\n      - { rule: unique, column: pid }\n      - { rule: date_range, column: day, min: '2001-01-01' }\n      - { rule: regex, column: code, pattern: '^[A-Z][0-9]{2}$' }\n      - { rule: allowed_values, column: code, values: [A10, B20, C30] }\n      - { rule: range, column: n, min: 0, max: 500 }\n      - { rule: max_length, column: note, max: 30 }\n      - { rule: completeness, column: at, min_ratio: 0.99 }\n      - { rule: phi, detectors: [ssn, phone, email, mrn, dob, zip, address] }\n  - name: p\n    columns:\n      - { name: id }\n";
 
 /// What a run of the WIDE table says: rows, rule outcomes, PHI matches per column, and the
 /// key hashes collected.
@@ -286,7 +286,7 @@ fn wide_outcome(st: &mut State<'_>, bytes: usize) -> WideOutcome {
     (st.rows, rules, phi, keys)
 }
 
-fn wide(rows: usize) -> Vec<u8> {
+pub(super) fn wide(rows: usize) -> Vec<u8> {
     let mut data = b"id,pid,day,at,code,n,note,flag\n".to_vec();
     for i in 0..rows {
         let day = if i % 101 == 0 {
