@@ -153,6 +153,11 @@ impl Scanner {
         self.scan_patterns(v, skip_dob, hits)
     }
 
+    /// Whether [`scan`](Self::scan) goes past the prefilter for `v`, into the patterns.
+    pub(crate) fn reads_patterns(&self, v: &[u8]) -> bool {
+        !self.prefilter || self.worth_scanning(v)
+    }
+
     /// [`scan`](Self::scan) past the prefilter, out of line: inlined with it, the regex set's
     /// call made every value save and restore registers, though most never get here.
     #[inline(never)]

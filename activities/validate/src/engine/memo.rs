@@ -153,6 +153,10 @@ pub(super) struct Memo {
     /// Turn off at a window's end once the table outgrew the first-level cache: the column's
     /// checks cost no more than a lookup that misses it.
     cheap_checks: bool,
+    /// For a text column whose only costly check is the PHI scan: the values kept since the
+    /// layout, and how many of them the scan's patterns had to read (past its prefilter).
+    /// Where that is rare, the checks are cheap too (see `forget_unless_scanned`).
+    scans: Option<(u32, u32)>,
 }
 
 impl Memo {
@@ -254,7 +258,11 @@ impl Memo {
         // Worth keeping while at least half the values of a window are repeats. The first
         // window after the layout fills the table (ten thousand dates take most of it), so
         // its hits are not judged; its size is.
-        if (self.filled && self.hits * 2 < self.lookups) || (self.cheap_checks && self.large()) {
+        let cheap = self.cheap_checks
+            || self
+                .scans
+                .is_some_and(|(kept, scanned)| scanned.saturating_mul(8) <= kept);
+        if (self.filled && self.hits * 2 < self.lookups) || (cheap && self.large()) {
             self.turn_off();
             return Looked::Missed;
         }
@@ -305,6 +313,9 @@ impl Memo {
     pub(super) fn put(&mut self, v: &[u8], verdict: Verdict) {
         if self.sets.is_empty() || !self.keeps(v) {
             return;
+        }
+        if let Some((kept, _)) = &mut self.scans {
+            *kept += 1;
         }
         let key = Key::of(v);
         let set = key.set(self.sets.len());
@@ -388,6 +399,20 @@ impl Memo {
     /// See `cheap_checks`.
     pub(super) fn forget_when_large(&mut self) {
         self.cheap_checks = true;
+    }
+
+    /// Like [`forget_when_large`](Self::forget_when_large), unless at least one in eight of
+    /// the values kept had to go through the PHI scan's patterns ([`scanned`](Self::scanned)):
+    /// past its prefilter a scan costs far more than a lookup that misses the cache.
+    pub(super) fn forget_unless_scanned(&mut self) {
+        self.scans = Some((0, 0));
+    }
+
+    /// The value about to be kept went through the PHI scan's patterns.
+    pub(super) fn scanned(&mut self) {
+        if let Some((_, scanned)) = &mut self.scans {
+            *scanned += 1;
+        }
     }
 
     fn turn_off(&mut self) {

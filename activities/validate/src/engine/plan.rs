@@ -525,6 +525,15 @@ impl<'a> State<'a> {
                 // 16-25 us a batch remembered and 11-14 checked afresh; of 3 and 10 years,
                 // the same either way.
                 plan.memo.forget_when_large();
+            } else if !plan
+                .checks
+                .iter()
+                .any(|(check, ..)| matches!(check, CellCheck::Regex(_)))
+            {
+                // Text: its checks are compares and set lookups too, and the PHI scan's
+                // prefilter, unless its values keep needing the scan's patterns. The bench's
+                // `zip3` (1,000 values of three digits) took 9-10 us a batch remembered.
+                plan.memo.forget_unless_scanned();
             }
         }
         st
