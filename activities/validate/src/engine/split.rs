@@ -22,7 +22,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, channel, sync_channel};
+use std::sync::mpsc::{
+    Receiver, RecvError, SyncSender, TryRecvError, TrySendError, channel, sync_channel,
+};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
@@ -192,7 +194,7 @@ impl<'a> State<'a> {
         };
         let batch = Arc::new(std::mem::take(&mut self.batch));
         let sending = Instant::now();
-        if split.to_check.send(Work::Check(batch.clone())).is_err() {
+        if send_spinning(&split.to_check, Work::Check(batch.clone())).is_err() {
             return Err(stopped());
         }
         let mut waited = sending.elapsed();
@@ -214,7 +216,7 @@ impl<'a> State<'a> {
             }
             Err(TryRecvError::Empty) => {
                 let waiting = Instant::now();
-                let next = split.checked.recv().map_err(|_| stopped())?;
+                let next = recv_spinning(&split.checked).map_err(|_| stopped())?;
                 waited += waiting.elapsed();
                 next
             }
@@ -457,7 +459,7 @@ impl<'a> State<'a> {
                 let mut timing = retime.then(Timing::default);
                 loop {
                     let waiting = Instant::now();
-                    let Ok(work) = rx.recv() else {
+                    let Ok(work) = recv_spinning(&rx) else {
                         break;
                     };
                     let waited = u64::try_from(waiting.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -582,6 +584,47 @@ fn column_to_move(costs: &[f64], share: &[bool], gap: f64) -> Option<usize> {
         .filter(|&c| 2.0 * costs[c] <= gap.abs())
         .max_by(|&a, &b| costs[a].total_cmp(&costs[b]))?;
     (2.0 * costs[best] >= 0.25 * gap.abs()).then_some(best)
+}
+
+/// How long a thread that waits for the other polls before it sleeps. A batch comes about
+/// every 100 us; a sleeping thread is woken by a system call on the other side and, on a
+/// virtual machine, by its idle virtual CPU being scheduled again, which costs both threads
+/// more than the wait. Past this the wait is a long one, and sleeping costs nothing.
+const SPIN: Duration = Duration::from_micros(50);
+
+fn recv_spinning<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
+    let since = Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(TryRecvError::Disconnected) => return Err(RecvError),
+            Err(TryRecvError::Empty) if since.elapsed() > SPIN => return rx.recv(),
+            Err(TryRecvError::Empty) => spin(),
+        }
+    }
+}
+
+fn send_spinning<T>(tx: &SyncSender<T>, mut v: T) -> Result<(), ()> {
+    let since = Instant::now();
+    loop {
+        match tx.try_send(v) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Disconnected(_)) => return Err(()),
+            Err(TrySendError::Full(back)) if since.elapsed() > SPIN => {
+                return tx.send(back).map_err(|_| ());
+            }
+            Err(TrySendError::Full(back)) => {
+                v = back;
+                spin();
+            }
+        }
+    }
+}
+
+fn spin() {
+    for _ in 0..32 {
+        std::hint::spin_loop();
+    }
 }
 
 fn stopped() -> std::io::Error {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::super::plan::State;
 use super::super::tests::{WIDE, wide};
-use super::column_to_move;
+use super::{column_to_move, recv_spinning, send_spinning};
 use crate::{Contract, ValidateOptions};
 
 #[test]
@@ -75,4 +75,31 @@ fn columns_moved_between_the_threads_keep_the_result() {
         );
         assert_eq!(two, one, "first to the reader: {to_reader}");
     }
+}
+
+/// Waiting by polling first gives what waiting on the channel gives: the value, however late
+/// it comes (past the polling, the wait sleeps), and an error once the other side is gone.
+#[test]
+fn spinning_waits_get_what_blocking_ones_get() {
+    use std::sync::mpsc::{channel, sync_channel};
+    use std::time::Duration;
+    let (tx, rx) = channel();
+    let late = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(5));
+        tx.send(7).unwrap();
+    });
+    assert_eq!(recv_spinning(&rx), Ok(7));
+    late.join().unwrap();
+    assert!(recv_spinning(&rx).is_err(), "the sender is gone");
+
+    let (tx, rx) = sync_channel(1);
+    send_spinning(&tx, 1).unwrap();
+    let taker = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(5));
+        (rx.recv().unwrap(), rx.recv().unwrap())
+    });
+    // The queue is full until the taker wakes up.
+    send_spinning(&tx, 2).unwrap();
+    assert_eq!(taker.join().unwrap(), (1, 2));
+    assert!(send_spinning(&tx, 3).is_err(), "the receiver is gone");
 }
