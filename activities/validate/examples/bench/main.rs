@@ -179,17 +179,24 @@ fn main() -> Result<()> {
         "memchr line count : {lines} lines in {memchr_s:.2} s = {:.0} MB/s",
         mb / memchr_s
     );
-    // Every validation hashes the stored bytes; this is that part alone, for scale.
-    let sha_s = sha256_only(&file)?;
+    // Every validation hashes the stored bytes; SHA-256 alone is that part, for scale. Best of
+    // three, in rounds with the validator's runs: the machine's speed moves from one minute to
+    // the next, and so each side meets the same slow and fast spells.
+    let exe = std::env::current_exe()?;
+    let mut sha_s = f64::MAX;
+    let mut best: Option<(f64, f64, f64, String)> = None;
+    for _ in 0..3 {
+        sha_s = sha_s.min(sha256_only(&file)?);
+        let run = best_child(&exe, &contract, &file, 1)?;
+        if best.as_ref().is_none_or(|b| run.0 < b.0) {
+            best = Some(run);
+        }
+    }
     println!(
-        "sha256 alone      : {sha_s:.2} s = {:.0} MB/s (part of every validation)",
+        "sha256 alone      : {sha_s:.2} s = {:.0} MB/s (part of every validation; best of 3)",
         mb / sha_s
     );
-
-    // Best of three: other builds share this machine's two cores.
-    let exe = std::env::current_exe()?;
-    let best = best_child(&exe, &contract, &file, 3)?;
-    let (validate_s, validate_cpu, hwm_kb, text) = best;
+    let (validate_s, validate_cpu, hwm_kb, text) = best.context("no validator run")?;
     print!(
         "{}",
         text.lines()
