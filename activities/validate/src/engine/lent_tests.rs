@@ -9,6 +9,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::stored::SharedHash;
+use super::tests::content;
 use super::{Threads, ValidateOptions, validate_hashed};
 use crate::Contract;
 
@@ -45,15 +46,6 @@ fn lent_buffers_give_the_report_copies_give() {
         validate_hashed(&contract, table, reader, &opts, threads, hash)
             .unwrap()
             .report
-    };
-    let content = |r: &lakegate_models::ValidationReport| {
-        let rules: Vec<_> = r
-            .rules
-            .iter()
-            .filter(|r| r.rule != "gzip" && r.rule != "decompression_limit")
-            .map(|r| (r.rule.clone(), r.failures, r.first_rows.clone()))
-            .collect();
-        (r.rows, rules)
     };
     // Past both splits of the columns between two threads (about 57,000 rows).
     let rows = 120_000;

@@ -1,10 +1,9 @@
 //! Moving columns between the threads from their waits.
 
-use std::io::BufReader;
 use std::path::Path;
 
 use super::super::plan::State;
-use super::super::tests::{WIDE, wide};
+use super::super::tests::{WIDE, wide, wide_report};
 use super::{column_to_move, recv_spinning, send_spinning};
 use crate::{Contract, ValidateOptions};
 
@@ -55,16 +54,7 @@ fn columns_moved_between_the_threads_keep_the_result() {
         let mut st = State::new(table, &opts);
         st.parallel = parallel;
         st.forced_gap = forced;
-        st.run(&mut BufReader::with_capacity(64 * 1024, &data[..]))
-            .unwrap();
-        let splits = st.splits;
-        let rules = st.finish(data.len() as u64, "x");
-        let keys: Vec<_> = st.collected.iter().map(|k| k.hashes.clone()).collect();
-        let probes: Vec<_> = std::mem::take(&mut st.probes)
-            .into_iter()
-            .map(|p| p.outcome(20))
-            .collect();
-        ((st.rows, rules, keys, probes), splits)
+        wide_report(st, &data)
     };
     let (one, _) = run(false, None);
     for to_reader in [true, false] {

@@ -253,13 +253,7 @@ fn hashing_on_a_second_thread_gives_the_same_report() {
             } else if rows < 200_000 {
                 assert_eq!(lent, 0, "{rows} rows never start a checking thread");
             }
-            let content: Vec<_> = inline
-                .rules
-                .iter()
-                .filter(|r| r.rule != "gzip" && r.rule != "decompression_limit")
-                .map(|r| (r.rule.clone(), r.failures, r.first_rows.clone()))
-                .collect();
-            counts.push((inline.rows, content));
+            counts.push(content(&inline));
         }
         assert_eq!(counts[0], counts[1], "{rows} rows, plain and gzip");
         assert_eq!(counts[0].0, rows as u64);
@@ -324,6 +318,43 @@ pub(super) fn wide(rows: usize) -> Vec<u8> {
     data
 }
 
+/// Rows, rule outcomes, collected keys and reference outcomes of a WIDE run.
+pub(super) type WideReport = (
+    u64,
+    Vec<lakegate_models::RuleOutcome>,
+    Vec<Vec<u64>>,
+    Vec<lakegate_models::RuleOutcome>,
+);
+
+/// Runs `st` over `data` (the WIDE table's): what it reports, and how many times a checking
+/// thread started.
+pub(super) fn wide_report(mut st: State<'_>, data: &[u8]) -> (WideReport, u32) {
+    st.run(&mut BufReader::with_capacity(64 * 1024, data))
+        .unwrap();
+    let splits = st.splits;
+    let rules = st.finish(data.len() as u64, "x");
+    let keys = st.collected.iter().map(|k| k.hashes.clone()).collect();
+    let probes = std::mem::take(&mut st.probes)
+        .into_iter()
+        .map(|p| p.outcome(20))
+        .collect();
+    ((st.rows, rules, keys, probes), splits)
+}
+
+/// What a report says about the content, without the gzip rules: rows, and per rule its id,
+/// failures and first rows.
+pub(super) fn content(
+    r: &lakegate_models::ValidationReport,
+) -> (u64, Vec<(String, u64, Vec<u64>)>) {
+    let rules = r
+        .rules
+        .iter()
+        .filter(|r| r.rule != "gzip" && r.rule != "decompression_limit")
+        .map(|r| (r.rule.clone(), r.failures, r.first_rows.clone()))
+        .collect();
+    (r.rows, rules)
+}
+
 #[test]
 fn checking_columns_on_a_second_thread_gives_the_same_result() {
     let contract = Contract::parse(WIDE, Path::new("t.yaml")).unwrap();
@@ -341,16 +372,7 @@ fn checking_columns_on_a_second_thread_gives_the_same_result() {
         let run = |parallel: bool| {
             let mut st = State::new(table, &opts);
             st.parallel = parallel;
-            st.run(&mut BufReader::with_capacity(64 * 1024, &data[..]))
-                .unwrap();
-            let split = st.splits;
-            let rules = st.finish(data.len() as u64, "x");
-            let keys: Vec<_> = st.collected.iter().map(|k| k.hashes.clone()).collect();
-            let probes: Vec<_> = std::mem::take(&mut st.probes)
-                .into_iter()
-                .map(|p| p.outcome(20))
-                .collect();
-            ((st.rows, rules, keys, probes), split)
+            wide_report(st, &data)
         };
         let (one, used) = run(false);
         let (two, split) = run(true);
