@@ -147,13 +147,14 @@ impl Scanner {
     /// returns whether any did. `skip_dob` is set for columns declared as dates.
     #[inline]
     pub(crate) fn scan(&self, v: &[u8], skip_dob: bool, hits: &mut [u64; DETECTORS]) -> bool {
-        if self.prefilter && !self.worth_scanning(v) {
+        if !self.reads_patterns(v) {
             return false;
         }
         self.scan_patterns(v, skip_dob, hits)
     }
 
     /// Whether [`scan`](Self::scan) goes past the prefilter for `v`, into the patterns.
+    #[inline]
     pub(crate) fn reads_patterns(&self, v: &[u8]) -> bool {
         !self.prefilter || self.worth_scanning(v)
     }

@@ -89,9 +89,8 @@ impl State<'_> {
                     let mut failed = 0u64;
                     let (phi, _) = judge(plan, scanner, v, None, |j| failed |= 1 << j);
                     let verdict = Verdict { failed, phi };
-                    if scanner.is_some_and(|s| s.reads_patterns(v)) {
-                        plan.memo.scanned();
-                    }
+                    plan.memo
+                        .count_scanned(|| scanner.is_some_and(|s| s.reads_patterns(v)));
                     plan.memo.put(v, verdict);
                     verdict
                 }

@@ -31,7 +31,7 @@ const WINDOW: u32 = 16 * 1024;
 /// Entries per column, two per set: 512 KiB, room for ten thousand values (the dates of three
 /// decades, as text). At 8,192 entries a date column of 26 years (9,500 values) missed 30 % of
 /// its lookups, each a full check; only the entries a column uses are ever in the cache. A
-/// typed column drops a table this large (see `cheap_checks`).
+/// typed column drops a table this large (see [`Forget`]).
 const ENTRIES: usize = 16 * 1024;
 /// Bytes kept of a value past its first and last eight: values up to 64 bytes are kept.
 const MAX_MIDDLE: usize = 48;
@@ -150,13 +150,21 @@ pub(super) struct Memo {
     /// Lookups answered since the start, for tests.
     answered: u64,
     off: bool,
-    /// Turn off at a window's end once the table outgrew the first-level cache: the column's
-    /// checks cost no more than a lookup that misses it.
-    cheap_checks: bool,
-    /// For a text column whose only costly check is the PHI scan: the values kept since the
-    /// layout, and how many of them the scan's patterns had to read (past its prefilter).
-    /// Where that is rare, the checks are cheap too (see `forget_unless_scanned`).
-    scans: Option<(u32, u32)>,
+    /// Whether to turn off at a window's end once the table outgrew the first-level cache.
+    forget: Forget,
+}
+
+/// When a memo whose table outgrew the first-level cache turns off at a window's end.
+#[derive(Debug, Default, Clone, Copy)]
+enum Forget {
+    /// Never: the column's checks cost more than a lookup that misses the cache.
+    #[default]
+    Never,
+    /// Always: its checks cost no more than such a lookup (a typed column without a regex).
+    Always,
+    /// Unless at least one in eight of the values kept since the layout had to go through the
+    /// PHI scan's patterns (a text column without a regex): `kept`, `scanned`.
+    UnlessScanned(u32, u32),
 }
 
 impl Memo {
@@ -258,10 +266,11 @@ impl Memo {
         // Worth keeping while at least half the values of a window are repeats. The first
         // window after the layout fills the table (ten thousand dates take most of it), so
         // its hits are not judged; its size is.
-        let cheap = self.cheap_checks
-            || self
-                .scans
-                .is_some_and(|(kept, scanned)| scanned.saturating_mul(8) <= kept);
+        let cheap = match self.forget {
+            Forget::Never => false,
+            Forget::Always => true,
+            Forget::UnlessScanned(kept, scanned) => scanned.saturating_mul(8) <= kept,
+        };
         if (self.filled && self.hits * 2 < self.lookups) || (cheap && self.large()) {
             self.turn_off();
             return Looked::Missed;
@@ -314,7 +323,7 @@ impl Memo {
         if self.sets.is_empty() || !self.keeps(v) {
             return;
         }
-        if let Some((kept, _)) = &mut self.scans {
+        if let Forget::UnlessScanned(kept, _) = &mut self.forget {
             *kept += 1;
         }
         let key = Key::of(v);
@@ -396,22 +405,25 @@ impl Memo {
         }
     }
 
-    /// See `cheap_checks`.
+    /// See [`Forget::Always`].
     pub(super) fn forget_when_large(&mut self) {
-        self.cheap_checks = true;
+        self.forget = Forget::Always;
     }
 
     /// Like [`forget_when_large`](Self::forget_when_large), unless at least one in eight of
     /// the values kept had to go through the PHI scan's patterns ([`scanned`](Self::scanned)):
     /// past its prefilter a scan costs far more than a lookup that misses the cache.
     pub(super) fn forget_unless_scanned(&mut self) {
-        self.scans = Some((0, 0));
+        self.forget = Forget::UnlessScanned(0, 0);
     }
 
-    /// The value about to be kept went through the PHI scan's patterns.
-    pub(super) fn scanned(&mut self) {
-        if let Some((_, scanned)) = &mut self.scans {
-            *scanned += 1;
+    /// Counts the value about to be kept as one that went through the PHI scan's patterns
+    /// when `scanned` says so; asked only of a memo that counts them.
+    pub(super) fn count_scanned(&mut self, scanned: impl FnOnce() -> bool) {
+        if let Forget::UnlessScanned(_, n) = &mut self.forget
+            && scanned()
+        {
+            *n += 1;
         }
     }
 
