@@ -140,7 +140,7 @@ impl<R: Read> StoredBytes<R> {
             return Ok(false);
         }
         let old = self.buf.clone();
-        let tail = old[self.pos..self.filled].len();
+        let tail = self.filled - self.pos;
         let mut next = self.free_buffer()?;
         let Some(buf) = Arc::get_mut(&mut next) else {
             return Err(io::Error::other("stored-bytes buffer still shared"));
